@@ -1,0 +1,73 @@
+//! Configuration: defaults, overridden by an optional TOML file (`--config`), overridden
+//! by command-line flags. This module only describes settings; it opens nothing.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Every setting of a Coffer instance. Unknown keys in a file are an error, so a typo
+/// never silently leaves a limit at its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address `coffer serve` listens on.
+    pub listen: String,
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Storage quota given to new tenants, in bytes (absent: unlimited).
+    pub default_quota_bytes: Option<u64>,
+    /// How many tenant vaults (directory handles plus an SQLite connection each) stay open.
+    pub vault_cache_capacity: usize,
+    /// Age after which a file left in a vault's `.staging/` is treated as crash debris.
+    pub staging_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_file_bytes: 16 * 1024 * 1024 * 1024,
+            default_quota_bytes: None,
+            vault_cache_capacity: 256,
+            staging_grace_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("max_file_byte = 5").is_err());
+        let c: Config = toml::from_str("max_file_bytes = 5").unwrap();
+        assert_eq!(c.max_file_bytes, 5);
+        assert_eq!(c.vault_cache_capacity, 256);
+    }
+}

@@ -1,0 +1,5 @@
+//! The `coffer` binary: a thin shell over `coffer::cli`.
+
+fn main() {
+    std::process::exit(coffer::cli::main());
+}
