@@ -12,7 +12,9 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, SystemTime};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
-use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, File, Metadata, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{
+    Dir, DirBuilder, DirBuilderExt, File, Metadata, MetadataExt, OpenOptions, OpenOptionsExt,
+};
 
 use super::layout::VaultEntry;
 use super::path::VaultPath;
@@ -230,7 +232,9 @@ impl VaultDir {
         if meta.is_dir() {
             return Err(DirError::IsADirectory);
         }
-        if !meta.is_file() {
+        // A hard link planted from outside is indistinguishable from a regular file except
+        // by its link count; Coffer's own writes (rename of a fresh file) never make one.
+        if !meta.is_file() || meta.nlink() > 1 {
             return Err(DirError::NotRegular);
         }
         Ok((file, meta))
@@ -413,7 +417,7 @@ impl VaultDir {
     ) -> Result<(), DirError> {
         if let Some(path) = start {
             let meta = self.metadata(path)?;
-            if meta.is_file() {
+            if meta.is_file() && meta.nlink() == 1 {
                 return found(disk_entry(path.clone(), &meta));
             }
             if !meta.is_dir() {
@@ -505,6 +509,13 @@ fn walk_dir(
             walk_dir(&sub, Some(&path), found, skipped)?;
         } else if file_type.is_file() {
             let meta = dir.symlink_metadata(name)?;
+            if meta.nlink() > 1 {
+                skipped(Skipped {
+                    path: shown,
+                    reason: "hard link (its content may belong outside the vault)".into(),
+                });
+                continue;
+            }
             found(disk_entry(path, &meta))?;
         } else {
             skipped(Skipped {

@@ -736,7 +736,12 @@ impl Vault {
         for raw in &pending {
             let mut skipped = Vec::new();
             let upserts = match VaultPath::parse(raw) {
-                Ok(path) => self.scan_subtree(&index, &path, &mut |s| skipped.push(s))?,
+                Ok(path) => {
+                    // A crashed write may also have created parent directories.
+                    let mut upserts = self.missing_ancestors(&index, &path)?;
+                    upserts.extend(self.scan_subtree(&index, &path, &mut |s| skipped.push(s))?);
+                    upserts
+                }
                 Err(_) => Vec::new(),
             };
             report.skipped.extend(skipped.into_iter().map(Into::into));
@@ -755,6 +760,35 @@ impl Vault {
                 .detail(serde_json::json!({ "pending_paths": pending.len() })),
         )?;
         Ok(report)
+    }
+
+    /// Index entries for ancestors of `path` that exist on disk as directories but not in
+    /// the index.
+    fn missing_ancestors(&self, index: &Index, path: &VaultPath) -> Result<Vec<Entry>, VaultError> {
+        let mut out = Vec::new();
+        for ancestor in path.ancestors() {
+            if index.entry(&ancestor)?.is_some() {
+                continue;
+            }
+            match self.dir.metadata(&ancestor) {
+                Ok(meta) if meta.is_dir() => out.push(
+                    self.entry_from_disk(
+                        DiskEntry {
+                            path: ancestor,
+                            is_dir: true,
+                            size: 0,
+                            modified: meta
+                                .modified()
+                                .map(|t| t.into_std())
+                                .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+                        },
+                        None,
+                    )?,
+                ),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     fn drop_orphan_trash_rows(&self, index: &mut Index) -> Result<usize, VaultError> {

@@ -275,13 +275,17 @@ fn percent_decode_once(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = &s[i + 1..i + 3];
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Byte-level: `%` may be followed by a multi-byte character (`%2é`), so the
+        // string must never be sliced at `i + 3`.
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|b| hex_value(*b)),
+                bytes.get(i + 2).and_then(|b| hex_value(*b)),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -299,6 +303,10 @@ fn percent_decode_once(s: &str) -> Option<String> {
         return Some("..".to_owned());
     }
     Some(text)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Why a tenant slug, collection name, record id or e-mail address was refused.
@@ -567,6 +575,9 @@ mod tests {
             check(input, Err(err.clone()));
         }
         check(&"a".repeat(256), Err(NameTooLong));
+        // Regression (found by the property test): `%` before a multi-byte character.
+        check("%2e\u{301}", Ok("%2\u{e9}"));
+        check("%\u{e9}", Ok("%\u{e9}"));
         check(&"a".repeat(255), Ok(&"a".repeat(255)));
         let long = vec!["d".repeat(200); 21].join("/");
         check(&long, Err(PathTooLong));

@@ -1,1 +1,12 @@
-fn main() {}
+//! The one integration-test binary: each module tests one subsystem through its public
+//! API (or the binary), on temporary data roots.
+
+// Tests act as someone with disk access (planting links, inspecting files), so they use
+// the ambient filesystem that the service itself may not.
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
+mod layout_spec;
+mod names;
+mod support;
+mod vault;

@@ -1,0 +1,210 @@
+//! The `coffer` binary as operators script it: names from CLI-CONTRACT.md, one clear
+//! line on standard error and a non-zero exit on failure.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn coffer(data: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("coffer: ") && err.contains(needle), "{err}");
+}
+
+#[test]
+fn operator_workflow_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("root");
+    fails_with(&coffer(&data, &["tenant", "list"], None), "coffer init");
+    ok(&coffer(&data, &["init"], None));
+    assert!(ok(&coffer(&data, &["init"], None)).contains("already"));
+    ok(&coffer(
+        &data,
+        &["user", "create", "owner@acme.test", "--password-stdin"],
+        Some(b"long enough password\n"),
+    ));
+    fails_with(
+        &coffer(
+            &data,
+            &["user", "create", "x@acme.test", "--password-stdin"],
+            Some(b"short\n"),
+        ),
+        "at least",
+    );
+    ok(&coffer(
+        &data,
+        &[
+            "tenant",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--owner",
+            "owner@acme.test",
+        ],
+        None,
+    ));
+    fails_with(
+        &coffer(&data, &["tenant", "create", "acme"], None),
+        "already exists",
+    );
+    fails_with(
+        &coffer(&data, &["tenant", "create", "../x"], None),
+        "tenant slug",
+    );
+    ok(&coffer(
+        &data,
+        &["user", "create", "viewer@acme.test"],
+        None,
+    ));
+    ok(&coffer(
+        &data,
+        &["member", "add", "acme", "viewer@acme.test", "viewer"],
+        None,
+    ));
+    fails_with(
+        &coffer(
+            &data,
+            &["member", "add", "acme", "viewer@acme.test", "boss"],
+            None,
+        ),
+        "unknown role",
+    );
+    fails_with(
+        &coffer(
+            &data,
+            &["member", "remove", "acme", "owner@acme.test"],
+            None,
+        ),
+        "at least one owner",
+    );
+    ok(&coffer(
+        &data,
+        &["member", "remove", "acme", "viewer@acme.test"],
+        None,
+    ));
+
+    let local = tmp.path().join("quote.txt");
+    std::fs::write(&local, b"quote body").unwrap();
+    ok(&coffer(
+        &data,
+        &[
+            "files",
+            "put",
+            "acme",
+            "jobs/quote.txt",
+            local.to_str().unwrap(),
+        ],
+        None,
+    ));
+    ok(&coffer(
+        &data,
+        &["files", "put", "acme", "jobs/stdin.txt", "-"],
+        Some(b"from stdin"),
+    ));
+    assert_eq!(
+        ok(&coffer(
+            &data,
+            &["files", "get", "acme", "jobs/stdin.txt"],
+            None
+        )),
+        "from stdin"
+    );
+    let out = tmp.path().join("out.txt");
+    ok(&coffer(
+        &data,
+        &[
+            "files",
+            "get",
+            "acme",
+            "jobs/quote.txt",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert_eq!(std::fs::read(&out).unwrap(), b"quote body");
+    let listing = ok(&coffer(&data, &["files", "ls", "acme", "jobs"], None));
+    assert!(listing.contains("quote.txt") && listing.contains("stdin.txt"));
+    let json: serde_json::Value = serde_json::from_str(&ok(&coffer(
+        &data,
+        &["--json", "files", "ls", "acme", "/"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(json[0]["name"], "jobs");
+    for hostile in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a\\b",
+        "jobs/%2e%2e/x",
+        "NUL.txt",
+    ] {
+        fails_with(
+            &coffer(
+                &data,
+                &["files", "put", "acme", hostile, local.to_str().unwrap()],
+                None,
+            ),
+            "vault path",
+        );
+    }
+    fails_with(
+        &coffer(&data, &["files", "get", "acme", "jobs/none.txt"], None),
+        "not found",
+    );
+    fails_with(
+        &coffer(&data, &["files", "get", "nosuch", "jobs/quote.txt"], None),
+        "no tenant",
+    );
+    ok(&coffer(
+        &data,
+        &["files", "rm", "acme", "jobs/quote.txt"],
+        None,
+    ));
+    assert!(ok(&coffer(&data, &["reindex", "acme"], None)).contains("1 files"));
+    assert!(
+        ok(&coffer(&data, &["tenant", "show", "acme"], None)).contains("owner@acme.test (owner)")
+    );
+    assert!(ok(&coffer(&data, &["tenant", "list"], None)).starts_with("acme\tactive"));
+    assert!(ok(&coffer(&data, &["audit", "verify"], None)).contains("intact"));
+
+    // Tampering with the audit log makes `audit verify` fail.
+    let conn = rusqlite::Connection::open(data.join("audit.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else' WHERE seq = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    fails_with(
+        &coffer(&data, &["audit", "verify"], None),
+        "broken at event 3",
+    );
+}

@@ -1,0 +1,724 @@
+//! The vault layer through its public API: operations, durability and repair, planted
+//! non-regular files, limits, and isolation between tenants.
+
+use std::io::{self, Read};
+use std::os::unix::fs::symlink;
+
+use coffer::audit::AuditAction;
+use coffer::config::Config;
+use coffer::vault::index::EntryKind;
+use coffer::vault::path::VaultPath;
+use coffer::vault::{Precondition, VaultError};
+
+use crate::support::{World, operator, sha256_hex, snapshot};
+
+fn p(s: &str) -> VaultPath {
+    VaultPath::parse(s).unwrap()
+}
+
+fn read_all(world: &World, t: &coffer::control::Tenant, path: &str) -> Vec<u8> {
+    let mut r = world.vault(t).open_file(&p(path)).unwrap();
+    let mut out = Vec::new();
+    r.file.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// A reader that yields `ok_bytes` bytes and then fails, like a client that disconnects.
+struct FailingReader {
+    ok_bytes: usize,
+}
+
+impl Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ok_bytes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "client went away",
+            ));
+        }
+        let n = buf.len().min(self.ok_bytes);
+        buf[..n].fill(b'x');
+        self.ok_bytes -= n;
+        Ok(n)
+    }
+}
+
+fn staging_is_empty(world: &World, t: &coffer::control::Tenant) -> bool {
+    std::fs::read_dir(world.vault_dir(t).join(".staging"))
+        .unwrap()
+        .next()
+        .is_none()
+}
+
+#[test]
+fn write_read_stat_list_round_trip() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let e = v
+        .write_file(
+            &op,
+            &p("jobs/2026/quote.txt"),
+            &mut &b"hello"[..],
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!(e.size, 5);
+    assert_eq!(e.sha256.as_deref(), Some(sha256_hex(b"hello").as_str()));
+    assert_eq!(e.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(read_all(&w, &w.alpha, "jobs/2026/quote.txt"), b"hello");
+    // Parents were created and indexed as directories.
+    assert_eq!(v.stat(&p("jobs")).unwrap().kind, EntryKind::Dir);
+    assert_eq!(v.stat(&p("jobs/2026")).unwrap().kind, EntryKind::Dir);
+    // On disk, under files/, and nowhere else.
+    assert_eq!(
+        std::fs::read(w.vault_dir(&w.alpha).join("files/jobs/2026/quote.txt")).unwrap(),
+        b"hello"
+    );
+    assert!(staging_is_empty(&w, &w.alpha));
+    // Overwrite keeps created_at and changes the hash.
+    let e2 = v
+        .write_file(
+            &op,
+            &p("jobs/2026/quote.txt"),
+            &mut &b"hello again"[..],
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!(e2.created_at, e.created_at);
+    assert_ne!(e2.sha256, e.sha256);
+    assert_eq!(
+        v.usage().unwrap(),
+        vec![
+            ("bytes_stored".to_owned(), 11),
+            ("files_stored".to_owned(), 1)
+        ]
+    );
+}
+
+#[test]
+fn listing_is_paginated_in_stable_order() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    for name in ["b.txt", "a.txt", "d.txt", "c.txt", "e.txt"] {
+        v.write_file(
+            &operator(),
+            &p(&format!("docs/{name}")),
+            &mut &b"x"[..],
+            &Precondition::None,
+        )
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = v.list(Some(&p("docs")), after.as_deref(), 2).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = Some(page.last().unwrap().name.clone());
+        seen.extend(page.into_iter().map(|e| e.name));
+    }
+    assert_eq!(seen, ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]);
+    let root: Vec<String> = v
+        .list(None, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(root, ["docs"]);
+    assert!(matches!(
+        v.list(Some(&p("docs/a.txt")), None, 10),
+        Err(VaultError::NotADirectory)
+    ));
+    assert!(matches!(
+        v.list(Some(&p("nope")), None, 10),
+        Err(VaultError::NotFound)
+    ));
+}
+
+#[test]
+fn preconditions_and_case_policy() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let e = v
+        .write_file(
+            &op,
+            &p("Invoices/inv-1.pdf"),
+            &mut &b"v1"[..],
+            &Precondition::IfAbsent,
+        )
+        .unwrap();
+    assert!(matches!(
+        v.write_file(
+            &op,
+            &p("Invoices/inv-1.pdf"),
+            &mut &b"v2"[..],
+            &Precondition::IfAbsent
+        ),
+        Err(VaultError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        v.write_file(
+            &op,
+            &p("Invoices/inv-1.pdf"),
+            &mut &b"v2"[..],
+            &Precondition::IfMatch("0".repeat(64))
+        ),
+        Err(VaultError::PreconditionFailed)
+    ));
+    v.write_file(
+        &op,
+        &p("Invoices/inv-1.pdf"),
+        &mut &b"v2"[..],
+        &Precondition::IfMatch(e.sha256.unwrap()),
+    )
+    .unwrap();
+    // Two spellings differing only by case may not coexist, at any depth.
+    for clash in ["invoices/x.pdf", "Invoices/INV-1.pdf", "INVOICES"] {
+        assert!(
+            matches!(
+                v.write_file(&op, &p(clash), &mut &b"x"[..], &Precondition::None),
+                Err(VaultError::CaseConflict(..))
+            ),
+            "{clash}"
+        );
+    }
+    assert!(matches!(
+        v.mkdir(&op, &p("invoices")),
+        Err(VaultError::CaseConflict(..))
+    ));
+    // NFC: the decomposed spelling names the same file.
+    v.write_file(
+        &op,
+        &p("caf\u{e9}.txt"),
+        &mut &b"1"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.write_file(
+        &op,
+        &p("cafe\u{301}.txt"),
+        &mut &b"2"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    assert_eq!(read_all(&w, &w.alpha, "caf\u{e9}.txt"), b"2");
+    assert_eq!(v.list(None, None, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn move_trash_restore_purge() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(&op, &p("a/one.txt"), &mut &b"1"[..], &Precondition::None)
+        .unwrap();
+    v.write_file(
+        &op,
+        &p("a/sub/two.txt"),
+        &mut &b"22"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.rename(&op, &p("a"), &p("b/renamed")).unwrap();
+    assert!(matches!(v.stat(&p("a/one.txt")), Err(VaultError::NotFound)));
+    assert_eq!(read_all(&w, &w.alpha, "b/renamed/sub/two.txt"), b"22");
+    assert!(matches!(
+        v.rename(&op, &p("b"), &p("b/renamed/x")),
+        Err(VaultError::MoveIntoSelf)
+    ));
+    v.write_file(&op, &p("c.txt"), &mut &b"c"[..], &Precondition::None)
+        .unwrap();
+    assert!(matches!(
+        v.rename(&op, &p("c.txt"), &p("b")),
+        Err(VaultError::AlreadyExists)
+    ));
+
+    let item = v.delete(&op, &p("b/renamed")).unwrap();
+    assert_eq!(item.size, 3);
+    assert_eq!(item.kind, EntryKind::Dir);
+    assert!(matches!(
+        v.stat(&p("b/renamed/one.txt")),
+        Err(VaultError::NotFound)
+    ));
+    assert_eq!(v.usage().unwrap()[0], ("bytes_stored".to_owned(), 1));
+    assert_eq!(v.trash_list().unwrap().len(), 1);
+    // Restore to the original place.
+    v.restore(&op, &item.id, None).unwrap();
+    assert_eq!(read_all(&w, &w.alpha, "b/renamed/sub/two.txt"), b"22");
+    assert!(v.trash_list().unwrap().is_empty());
+    // Delete again and purge for good.
+    let item = v.delete(&op, &p("b/renamed")).unwrap();
+    v.purge(&op, &item.id).unwrap();
+    assert!(v.trash_list().unwrap().is_empty());
+    assert!(
+        std::fs::read_dir(w.vault_dir(&w.alpha).join(".trash"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(matches!(v.purge(&op, &item.id), Err(VaultError::NotFound)));
+}
+
+#[test]
+fn every_mutation_writes_exactly_one_audit_event() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let before = w.coffer.audit.verify().unwrap().events;
+    v.write_file(&op, &p("x/a.txt"), &mut &b"1"[..], &Precondition::None)
+        .unwrap();
+    v.mkdir(&op, &p("y")).unwrap();
+    v.rename(&op, &p("x/a.txt"), &p("y/a.txt")).unwrap();
+    let item = v.delete(&op, &p("y/a.txt")).unwrap();
+    v.restore(&op, &item.id, None).unwrap();
+    let item = v.delete(&op, &p("y/a.txt")).unwrap();
+    v.purge(&op, &item.id).unwrap();
+    let events = w
+        .coffer
+        .audit
+        .events_for_tenant(w.alpha.id, 0, 100)
+        .unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .rev()
+        .take(7)
+        .rev()
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "file.write",
+            "dir.create",
+            "file.move",
+            "file.delete",
+            "file.restore",
+            "file.delete",
+            "file.purge"
+        ]
+    );
+    assert_eq!(w.coffer.audit.verify().unwrap().events, before + 7);
+    assert!(events.iter().all(|e| e.actor == "operator:cli:test"));
+    // Audit events carry no content: the bytes "1" appear in no detail.
+    assert!(events.iter().all(|e| {
+        e.detail
+            .as_ref()
+            .is_none_or(|d| !d.to_string().contains("\"1\""))
+    }));
+    assert_eq!(
+        AuditAction::parse("file.purge"),
+        Some(AuditAction::FilePurge)
+    );
+}
+
+#[test]
+fn failed_upload_leaves_old_version_index_and_no_staging() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(&op, &p("doc.txt"), &mut &b"old"[..], &Precondition::None)
+        .unwrap();
+    let before = v.stat(&p("doc.txt")).unwrap();
+    let err = v
+        .write_file(
+            &op,
+            &p("doc.txt"),
+            &mut FailingReader { ok_bytes: 600_000 },
+            &Precondition::None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, VaultError::Upload(_)), "{err:?}");
+    assert_eq!(read_all(&w, &w.alpha, "doc.txt"), b"old");
+    assert_eq!(v.stat(&p("doc.txt")).unwrap(), before);
+    assert!(staging_is_empty(&w, &w.alpha));
+    // A new file that fails leaves nothing visible at all.
+    let _ = v.write_file(
+        &op,
+        &p("new.txt"),
+        &mut FailingReader { ok_bytes: 10 },
+        &Precondition::None,
+    );
+    assert!(matches!(v.stat(&p("new.txt")), Err(VaultError::NotFound)));
+    assert!(!w.vault_dir(&w.alpha).join("files/new.txt").exists());
+}
+
+#[test]
+fn quota_and_size_limit_are_enforced_while_streaming() {
+    let w = World::with_config(Config {
+        max_file_bytes: 1024 * 1024,
+        ..Config::default()
+    });
+    let op = operator();
+    let t = w
+        .coffer
+        .create_tenant(
+            &op,
+            &coffer::vault::path::TenantSlug::parse("small").unwrap(),
+            "Small",
+            Some(1000),
+        )
+        .unwrap();
+    let v = w.vault(&t);
+    v.write_file(&op, &p("a.bin"), &mut &[1u8; 600][..], &Precondition::None)
+        .unwrap();
+    let err = v
+        .write_file(&op, &p("b.bin"), &mut &[2u8; 600][..], &Precondition::None)
+        .unwrap_err();
+    assert!(
+        matches!(err, VaultError::QuotaExceeded { quota: 1000 }),
+        "{err:?}"
+    );
+    assert!(matches!(v.stat(&p("b.bin")), Err(VaultError::NotFound)));
+    assert!(staging_is_empty(&w, &t));
+    // Replacing a file counts only the difference.
+    v.write_file(&op, &p("a.bin"), &mut &[3u8; 900][..], &Precondition::None)
+        .unwrap();
+    assert_eq!(v.usage().unwrap()[0].1, 900);
+
+    // The size limit stops an endless stream early: it is never read to the end.
+    let wv = w.vault(&w.alpha);
+    let mut endless = io::repeat(7);
+    let err = wv
+        .write_file(&op, &p("huge.bin"), &mut endless, &Precondition::None)
+        .unwrap_err();
+    assert!(
+        matches!(err, VaultError::TooLarge { limit: 1_048_576 }),
+        "{err:?}"
+    );
+    assert!(staging_is_empty(&w, &w.alpha));
+}
+
+#[test]
+fn planted_symlinks_hardlinks_and_fifos_are_never_followed_or_read() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(
+        &op,
+        &p("docs/real.txt"),
+        &mut &b"real"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    let files = w.vault_dir(&w.alpha).join("files");
+    let outside = w.tmp.path().join("outside");
+    // Planted by someone with disk access.
+    symlink(outside.join("secret.txt"), files.join("docs/abs-link.txt")).unwrap();
+    symlink(
+        "../../../../outside/secret.txt",
+        files.join("docs/rel-link.txt"),
+    )
+    .unwrap();
+    symlink("real.txt", files.join("docs/inside-link.txt")).unwrap();
+    symlink(&outside, files.join("dirlink")).unwrap();
+    symlink("docs", files.join("inside-dirlink")).unwrap();
+    std::fs::hard_link(outside.join("secret.txt"), files.join("docs/hard.txt")).unwrap();
+    let fifo = files.join("docs/pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let before_outside = snapshot(&outside);
+
+    // Reindex sees them and refuses each one.
+    let report = v.reindex(&op).unwrap();
+    let mut skipped: Vec<&str> = report.skipped.iter().map(|s| s.path.as_str()).collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            "dirlink",
+            "docs/abs-link.txt",
+            "docs/hard.txt",
+            "docs/inside-link.txt",
+            "docs/pipe",
+            "docs/rel-link.txt",
+            "inside-dirlink"
+        ]
+    );
+    assert_eq!(report.files, 1);
+
+    for name in [
+        "docs/abs-link.txt",
+        "docs/rel-link.txt",
+        "docs/inside-link.txt",
+        "docs/hard.txt",
+        "docs/pipe",
+    ] {
+        assert!(
+            matches!(v.open_file(&p(name)), Err(VaultError::NotFound)),
+            "{name} via index"
+        );
+    }
+    // Even with a forged index row, the door itself refuses (and a FIFO does not block).
+    {
+        let idx = rusqlite::Connection::open(w.vault_dir(&w.alpha).join("index.db")).unwrap();
+        for name in [
+            "docs/abs-link.txt",
+            "docs/rel-link.txt",
+            "docs/inside-link.txt",
+            "docs/hard.txt",
+            "docs/pipe",
+        ] {
+            idx.execute(
+                "INSERT INTO entries (path, parent, name, name_fold, kind, size, created_at, modified_at)
+                 VALUES (?1, 'docs', ?2, lower(?2), 'file', 1, 'x', 'x')",
+                [name, name.rsplit('/').next().unwrap()],
+            )
+            .unwrap();
+        }
+    }
+    for name in [
+        "docs/abs-link.txt",
+        "docs/rel-link.txt",
+        "docs/inside-link.txt",
+        "docs/hard.txt",
+        "docs/pipe",
+    ] {
+        let err = v.open_file(&p(name)).err().unwrap();
+        assert!(matches!(err, VaultError::NotRegular), "{name}: {err:?}");
+    }
+    // Writing through a symlinked directory, or over a symlink, is refused.
+    for target in [
+        "dirlink/new.txt",
+        "inside-dirlink/new.txt",
+        "docs/abs-link.txt",
+    ] {
+        let err = v
+            .write_file(&op, &p(target), &mut &b"pwn"[..], &Precondition::None)
+            .unwrap_err();
+        assert!(
+            matches!(err, VaultError::NotRegular | VaultError::NotADirectory),
+            "{target}: {err:?}"
+        );
+    }
+    assert!(matches!(
+        v.mkdir(&op, &p("dirlink/sub")),
+        Err(VaultError::NotRegular | VaultError::NotADirectory)
+    ));
+    // Deleting a directory that contains links removes the links, never their targets.
+    let item = v.delete(&op, &p("docs")).unwrap();
+    v.purge(&op, &item.id).unwrap();
+    assert_eq!(snapshot(&outside), before_outside);
+    assert_eq!(
+        std::fs::read(outside.join("secret.txt")).unwrap(),
+        b"outside secret"
+    );
+}
+
+#[test]
+fn crash_leftovers_are_repaired_on_next_open() {
+    let w = World::new();
+    let op = operator();
+    let v = w.vault(&w.alpha);
+    v.write_file(&op, &p("ledger.csv"), &mut &b"v1"[..], &Precondition::None)
+        .unwrap();
+    v.write_file(&op, &p("keep.txt"), &mut &b"keep"[..], &Precondition::None)
+        .unwrap();
+    drop(v);
+    let dir = w.vault_dir(&w.alpha);
+
+    // Crash 1: killed while streaming: a partial staging file, target untouched.
+    let stale = dir.join(".staging/0123.part");
+    std::fs::write(&stale, b"half a file").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // Crash 2: killed after the rename, before the index update.
+    let idx = rusqlite::Connection::open(dir.join("index.db")).unwrap();
+    idx.execute(
+        "INSERT INTO pending_writes (path, started_at) VALUES ('ledger.csv', 'x')",
+        [],
+    )
+    .unwrap();
+    std::fs::write(dir.join("files/ledger.csv"), b"v2 after crash").unwrap();
+    // Crash 3: killed after the trash row, before the move to .trash.
+    idx.execute(
+        "INSERT INTO pending_writes (path, started_at) VALUES ('keep.txt', 'x')",
+        [],
+    )
+    .unwrap();
+    idx.execute(
+        "INSERT INTO trash (id, original_path, kind, size, deleted_at) VALUES ('deadbeef', 'keep.txt', 'file', 4, 'x')",
+        [],
+    )
+    .unwrap();
+    // Crash 4: killed after a new file's rename: file on disk, no entry.
+    idx.execute(
+        "INSERT INTO pending_writes (path, started_at) VALUES ('new/fresh.txt', 'x')",
+        [],
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("files/new")).unwrap();
+    std::fs::write(dir.join("files/new/fresh.txt"), b"fresh").unwrap();
+    drop(idx);
+
+    // "Restart": a new process opens the data root.
+    let coffer = w.reopen();
+    let v = coffer.vault(&w.alpha).unwrap();
+    assert!(!stale.exists(), "stale staging file removed");
+    let ledger = v.stat(&p("ledger.csv")).unwrap();
+    assert_eq!(
+        ledger.sha256.as_deref(),
+        Some(sha256_hex(b"v2 after crash").as_str())
+    );
+    assert_eq!(ledger.size, 14);
+    assert_eq!(v.stat(&p("keep.txt")).unwrap().size, 4);
+    assert!(
+        v.trash_list().unwrap().is_empty(),
+        "trash row without item dropped"
+    );
+    assert_eq!(v.stat(&p("new/fresh.txt")).unwrap().size, 5);
+    assert_eq!(v.stat(&p("new")).unwrap().kind, EntryKind::Dir);
+    assert_eq!(v.usage().unwrap()[0].1, 14 + 4 + 5);
+    // A young staging file may belong to a live writer in another process: kept.
+    std::fs::write(dir.join(".staging/live.part"), b"in progress").unwrap();
+    drop(v);
+    let coffer = w.reopen();
+    coffer.vault(&w.alpha).unwrap();
+    assert!(dir.join(".staging/live.part").exists());
+}
+
+#[test]
+fn reindex_rebuilds_the_derived_index() {
+    let w = World::new();
+    let op = operator();
+    let v = w.vault(&w.alpha);
+    for i in 0..20 {
+        v.write_file(
+            &op,
+            &p(&format!("d{}/f{i}.txt", i % 3)),
+            &mut format!("file {i}").as_bytes(),
+            &Precondition::None,
+        )
+        .unwrap();
+    }
+    let before: Vec<_> = v
+        .all_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.path, e.kind, e.size, e.sha256))
+        .collect();
+    // Lose the index's file metadata entirely.
+    rusqlite::Connection::open(w.vault_dir(&w.alpha).join("index.db"))
+        .unwrap()
+        .execute("DELETE FROM entries", [])
+        .unwrap();
+    assert!(v.all_entries().unwrap().is_empty());
+    let report = v.reindex(&op).unwrap();
+    assert_eq!((report.files, report.dirs), (20, 3));
+    let after: Vec<_> = v
+        .all_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.path, e.kind, e.size, e.sha256))
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(v.search("f7", 5).unwrap()[0].reference, "d1/f7.txt");
+    assert_eq!(v.index_integrity().unwrap(), "ok");
+}
+
+#[test]
+fn tenants_never_touch_each_other() {
+    let w = World::new();
+    let op = operator();
+    let a = w.vault(&w.alpha);
+    let b = w.vault(&w.bravo);
+    let bravo_before = snapshot(&w.vault_dir(&w.bravo));
+    a.write_file(
+        &op,
+        &p("shared-name.txt"),
+        &mut &b"alpha data"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    a.mkdir(&op, &p("only-alpha")).unwrap();
+    let item = a.delete(&op, &p("only-alpha")).unwrap();
+    a.purge(&op, &item.id).unwrap();
+    assert_eq!(
+        snapshot(&w.vault_dir(&w.bravo)),
+        bravo_before,
+        "bravo's vault untouched"
+    );
+    assert!(matches!(
+        b.stat(&p("shared-name.txt")),
+        Err(VaultError::NotFound)
+    ));
+    b.write_file(
+        &op,
+        &p("shared-name.txt"),
+        &mut &b"bravo data"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    assert_eq!(read_all(&w, &w.alpha, "shared-name.txt"), b"alpha data");
+    assert_eq!(read_all(&w, &w.bravo, "shared-name.txt"), b"bravo data");
+    // Trash ids of one tenant mean nothing in another.
+    let item = a.delete(&op, &p("shared-name.txt")).unwrap();
+    assert!(matches!(
+        b.restore(&op, &item.id, None),
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(b.purge(&op, &item.id), Err(VaultError::NotFound)));
+    // Separate index databases.
+    assert_ne!(
+        std::fs::canonicalize(w.vault_dir(&w.alpha).join("index.db")).unwrap(),
+        std::fs::canonicalize(w.vault_dir(&w.bravo).join("index.db")).unwrap()
+    );
+    assert!(a.search("bravo", 10).unwrap().is_empty());
+}
+
+#[test]
+fn open_vaults_are_bounded_by_the_cache() {
+    let w = World::with_config(Config {
+        vault_cache_capacity: 3,
+        ..Config::default()
+    });
+    let op = operator();
+    let mut tenants = Vec::new();
+    for i in 0..8 {
+        let slug = coffer::vault::path::TenantSlug::parse(&format!("t{i}")).unwrap();
+        tenants.push(w.coffer.create_tenant(&op, &slug, "T", None).unwrap());
+    }
+    for t in &tenants {
+        let v = w.vault(t);
+        v.write_file(&op, &p("x.txt"), &mut &b"x"[..], &Precondition::None)
+            .unwrap();
+        assert!(w.coffer.vaults.open_count() <= 3);
+    }
+    // An evicted vault reopens with its data.
+    assert_eq!(read_all(&w, &tenants[0], "x.txt"), b"x");
+    // A vault still in use when evicted is reused, not opened twice.
+    let held = w.vault(&tenants[1]);
+    for t in &tenants[2..] {
+        w.vault(t);
+    }
+    assert!(std::sync::Arc::ptr_eq(&held, &w.vault(&tenants[1])));
+}
+
+#[test]
+fn symlinked_index_database_is_refused() {
+    let w = World::new();
+    let dir = w.vault_dir(&w.bravo);
+    w.coffer.vaults.evict(w.bravo.id);
+    std::fs::remove_file(dir.join("index.db")).unwrap();
+    let _ = std::fs::remove_file(dir.join("index.db-wal"));
+    let _ = std::fs::remove_file(dir.join("index.db-shm"));
+    symlink(w.vault_dir(&w.alpha).join("index.db"), dir.join("index.db")).unwrap();
+    let coffer = w.reopen();
+    assert!(matches!(
+        coffer.vault(&w.bravo),
+        Err(coffer::coffer::CofferError::Vault(VaultError::NotRegular))
+    ));
+}
