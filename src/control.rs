@@ -16,7 +16,10 @@ use crate::audit::{AuditAction, AuditLog, Caller};
 use crate::db::{self, DbError, Migration, migration};
 use crate::vault::path::{Email, TenantId, TenantSlug, UserId};
 
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "control", "0001_control.sql")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "control", "0001_control.sql"),
+    migration!(2, "control", "0002_auth.sql"),
+];
 
 /// A member's role in one tenant. Ordered from most to least powerful over content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -123,6 +126,42 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// A server-side session, named by the signed token in the session cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user: User,
+    pub expires_at: String,
+    pub last_seen_at: String,
+}
+
+/// An API token's stored facts (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiToken {
+    pub id: String,
+    #[serde(serialize_with = "display")]
+    pub user_id: UserId,
+    #[serde(serialize_with = "display")]
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A login recorded for the tenant's usage data.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginEvent {
+    #[serde(serialize_with = "display")]
+    pub user_id: UserId,
+    pub email: String,
+    pub at: String,
+    pub ip: Option<String>,
+    pub success: bool,
+}
+
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
@@ -189,6 +228,47 @@ pub trait ControlStore: Send + Sync {
     /// Inserts or changes a membership.
     fn put_member(&self, tenant: TenantId, user: UserId, role: Role) -> Result<(), ControlError>;
     fn delete_member(&self, tenant: TenantId, user: UserId) -> Result<bool, ControlError>;
+    fn delete_user(&self, id: UserId) -> Result<(), ControlError>;
+
+    fn insert_session(
+        &self,
+        id: &str,
+        user: UserId,
+        expires_at: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), ControlError>;
+    /// A live session (not revoked, not expired at `now`, user not disabled) with its
+    /// user, in one indexed lookup.
+    fn live_session(&self, id: &str, now: &str) -> Result<Option<Session>, ControlError>;
+    fn touch_session(&self, id: &str, now: &str) -> Result<(), ControlError>;
+    fn revoke_session(&self, id: &str, now: &str) -> Result<(), ControlError>;
+    fn revoke_user_sessions(&self, user: UserId, now: &str) -> Result<usize, ControlError>;
+
+    fn insert_token(&self, token: &ApiToken, token_hash: &str) -> Result<(), ControlError>;
+    /// A live token by the hash of its secret, in one indexed lookup.
+    fn live_token(&self, token_hash: &str, now: &str) -> Result<Option<ApiToken>, ControlError>;
+    fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError>;
+    fn revoke_token(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError>;
+    fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError>;
+
+    fn insert_reset(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: &str,
+    ) -> Result<(), ControlError>;
+    /// Marks a reset token used and returns its user, if it is unused and unexpired.
+    fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError>;
+
+    fn insert_login_event(
+        &self,
+        user: UserId,
+        ip: Option<&str>,
+        success: bool,
+    ) -> Result<(), ControlError>;
+    /// Logins of the members of a tenant, newest first.
+    fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError>;
 }
 
 /// The SQLite implementation of `ControlStore`.
@@ -197,6 +277,24 @@ pub struct SqliteControl {
 }
 
 const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at";
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.tenant_id, t.role, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at";
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
+    let user: String = r.get(1)?;
+    let tenant: String = r.get(2)?;
+    Ok(ApiToken {
+        id: r.get(0)?,
+        user_id: parse_id(&user, UserId::parse)?,
+        tenant_id: parse_id(&tenant, TenantId::parse)?,
+        role: role_from(r.get(3)?)?,
+        name: r.get(4)?,
+        created_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
 const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
 
 fn tenant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
@@ -461,6 +559,187 @@ impl ControlStore for SqliteControl {
             "DELETE FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
             params![user.to_string(), tenant.to_string()],
         )? > 0)
+    }
+
+    fn delete_user(&self, id: UserId) -> Result<(), ControlError> {
+        self.conn()
+            .execute("DELETE FROM users WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    fn insert_session(
+        &self,
+        id: &str,
+        user: UserId,
+        expires_at: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), ControlError> {
+        let now = db::now();
+        self.conn().execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
+             VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6)",
+            params![id, user.to_string(), now, expires_at, ip, user_agent],
+        )?;
+        Ok(())
+    }
+
+    fn live_session(&self, id: &str, now: &str) -> Result<Option<Session>, ControlError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT u.id, u.email, u.name, u.is_operator, u.created_at, u.disabled_at,
+                        u.password_hash, s.id, s.expires_at, s.last_seen_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
+                   AND u.disabled_at IS NULL",
+            )?
+            .query_row(params![id, now], |r| {
+                Ok(Session {
+                    user: user_from_row(r)?,
+                    id: r.get(7)?,
+                    expires_at: r.get(8)?,
+                    last_seen_at: r.get(9)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn touch_session(&self, id: &str, now: &str) -> Result<(), ControlError> {
+        self.conn().execute(
+            "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_session(&self, id: &str, now: &str) -> Result<(), ControlError> {
+        self.conn().execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_user_sessions(&self, user: UserId, now: &str) -> Result<usize, ControlError> {
+        Ok(self.conn().execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user.to_string(), now],
+        )?)
+    }
+
+    fn insert_token(&self, t: &ApiToken, token_hash: &str) -> Result<(), ControlError> {
+        self.conn().execute(
+            "INSERT INTO api_tokens (id, token_hash, user_id, tenant_id, role, name, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                t.id,
+                token_hash,
+                t.user_id.to_string(),
+                t.tenant_id.to_string(),
+                t.role.as_str(),
+                t.name,
+                t.created_at,
+                t.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn live_token(&self, token_hash: &str, now: &str) -> Result<Option<ApiToken>, ControlError> {
+        Ok(self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1 AND t.revoked_at IS NULL
+                   AND (t.expires_at IS NULL OR t.expires_at > ?2) AND u.disabled_at IS NULL"
+            ))?
+            .query_row(params![token_hash, now], token_from_row)
+            .optional()?)
+    }
+
+    fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = ?1 ORDER BY t.created_at"
+        ))?;
+        let rows = stmt.query_map([user.to_string()], token_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_token(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError> {
+        Ok(self.conn().execute(
+            "UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            params![id, user.to_string(), now],
+        )? > 0)
+    }
+
+    fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError> {
+        self.conn().execute(
+            "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_reset(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: &str,
+    ) -> Result<(), ControlError> {
+        self.conn().execute(
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, user.to_string(), db::now(), expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError> {
+        let conn = self.conn();
+        let user: Option<String> = conn
+            .query_row(
+                "UPDATE password_resets SET used_at = ?2
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
+                params![token_hash, now],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(user.and_then(|u| UserId::parse(&u).ok()))
+    }
+
+    fn insert_login_event(
+        &self,
+        user: UserId,
+        ip: Option<&str>,
+        success: bool,
+    ) -> Result<(), ControlError> {
+        self.conn().execute(
+            "INSERT INTO login_events (user_id, at, ip, success) VALUES (?1, ?2, ?3, ?4)",
+            params![user.to_string(), db::now(), ip, success],
+        )?;
+        Ok(())
+    }
+
+    fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT l.user_id, u.email, l.at, l.ip, l.success FROM login_events l
+             JOIN memberships m ON m.user_id = l.user_id AND m.tenant_id = ?1
+             JOIN users u ON u.id = l.user_id
+             ORDER BY l.id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
+            let id: String = r.get(0)?;
+            Ok(LoginEvent {
+                user_id: parse_id(&id, UserId::parse)?,
+                email: r.get(1)?,
+                at: r.get(2)?,
+                ip: r.get(3)?,
+                success: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

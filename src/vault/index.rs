@@ -274,8 +274,21 @@ impl Index {
     /// Replaces the entries of the subtrees rooted at `clear` with `upserts` and clears the
     /// pending rows of `pending`, in one transaction.
     pub fn apply(&mut self, change: IndexChange<'_>) -> Result<(), IndexError> {
+        if change.covered_by_pending {
+            // WAL keeps the transaction atomic; only its fsync is skipped. See
+            // `IndexChange::covered_by_pending` for why that is safe.
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let result = self.apply_in_tx(&change);
+        if change.covered_by_pending {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        result
+    }
+
+    fn apply_in_tx(&mut self, change: &IndexChange<'_>) -> Result<(), IndexError> {
         let tx = self.write_tx()?;
-        for root in change.clear_subtrees {
+        for root in change.clear_subtrees.iter() {
             let (lo, hi) = subtree_bounds(root);
             tx.execute(
                 "DELETE FROM entries WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
@@ -292,7 +305,7 @@ impl Index {
                     content_type = excluded.content_type, modified_at = excluded.modified_at,
                     modified_by = excluded.modified_by",
             )?;
-            for e in change.upserts {
+            for e in change.upserts.iter() {
                 let (parent, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
                 upsert.execute(params![
                     e.path,
@@ -326,7 +339,7 @@ impl Index {
         if let Some(id) = change.trash_remove {
             tx.execute("DELETE FROM trash WHERE id = ?1", [id])?;
         }
-        for p in change.pending_done {
+        for p in change.pending_done.iter() {
             tx.execute("DELETE FROM pending_writes WHERE path = ?1", [p])?;
         }
         tx.commit()?;
@@ -610,6 +623,11 @@ pub struct IndexChange<'a> {
     pub trash_insert: Option<&'a TrashItem>,
     pub trash_remove: Option<&'a str>,
     pub pending_done: &'a [&'a str],
+    /// The change only records what is already durable on disk for paths whose
+    /// `pending_writes` rows were committed (fsynced) before the disk change. Such a change
+    /// may skip its own fsync: if power loss drops it, the pending rows survive and the
+    /// next open re-reads those paths from disk. Never set for records or trash rows.
+    pub covered_by_pending: bool,
 }
 
 fn trash_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrashItem> {

@@ -207,6 +207,102 @@ fn hash_file(mut file: File) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Streams hashed inline until this many bytes; past it, hashing moves to a second
+/// thread so that it overlaps the copy (small files avoid the thread's start-up cost).
+const HASH_THREAD_AFTER: u64 = 4 * 1024 * 1024;
+/// Buffers in flight between the copy and the hashing thread: bounds memory per write.
+const HASH_BUFFERS: usize = 4;
+
+type HashWorker = (
+    std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+    std::sync::mpsc::Receiver<Vec<u8>>,
+    std::thread::JoinHandle<Sha256>,
+);
+
+/// SHA-256 of a stream, computed while it is copied. Buffers circulate between the copy
+/// loop and the hasher, so memory stays at `HASH_BUFFERS` buffers whatever the size.
+struct StreamHasher {
+    inline: Option<Sha256>,
+    worker: Option<HashWorker>,
+    hashed: u64,
+    spare: Vec<Vec<u8>>,
+    allocated: usize,
+}
+
+impl StreamHasher {
+    fn new() -> Self {
+        StreamHasher {
+            inline: Some(Sha256::new()),
+            worker: None,
+            hashed: 0,
+            spare: Vec::new(),
+            allocated: 0,
+        }
+    }
+
+    /// A buffer to read into: a spare one, one the hasher has finished with, or a new one
+    /// while fewer than `HASH_BUFFERS` exist.
+    fn take_buffer(&mut self) -> Vec<u8> {
+        if let Some((_, returned, _)) = &self.worker {
+            self.spare.extend(returned.try_iter());
+            if self.spare.is_empty()
+                && self.allocated >= HASH_BUFFERS
+                && let Ok(buf) = returned.recv()
+            {
+                return buf;
+            }
+        }
+        self.spare.pop().unwrap_or_else(|| {
+            self.allocated += 1;
+            vec![0u8; COPY_BUFFER]
+        })
+    }
+
+    /// Hashes `buf[..n]` (already written) and takes the buffer back.
+    fn consume(&mut self, buf: Vec<u8>, n: usize) {
+        self.hashed += n as u64;
+        if self.worker.is_none() && self.hashed > HASH_THREAD_AFTER {
+            let mut state = self.inline.take().unwrap_or_default();
+            let (to_hasher, from_copy) =
+                std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(HASH_BUFFERS);
+            let (to_copy, returned) = std::sync::mpsc::channel();
+            let handle = std::thread::spawn(move || {
+                for (buf, n) in from_copy {
+                    state.update(&buf[..n]);
+                    // The copy loop may have finished and dropped its receiver.
+                    let _ = to_copy.send(buf);
+                }
+                state
+            });
+            self.worker = Some((to_hasher, returned, handle));
+        }
+        match (&mut self.inline, &self.worker) {
+            (_, Some((to_hasher, _, _))) => {
+                // A send fails only if the hasher thread died; `finish` reports that.
+                let _ = to_hasher.send((buf, n));
+            }
+            (Some(state), None) => {
+                state.update(&buf[..n]);
+                self.spare.push(buf);
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn finish(self) -> io::Result<String> {
+        let state = match self.worker {
+            Some((to_hasher, _, handle)) => {
+                drop(to_hasher);
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("hashing thread panicked"))?
+            }
+            None => self.inline.unwrap_or_default(),
+        };
+        Ok(hex::encode(state.finalize()))
+    }
+}
+
 struct InflightGuard<'a> {
     counter: &'a AtomicU64,
     bytes: u64,
@@ -353,14 +449,14 @@ impl Vault {
         };
         let quota = self.quota();
         let mut staged = self.dir.stage()?;
-        let mut hasher = Sha256::new();
+        let mut hasher = StreamHasher::new();
         let mut inflight = InflightGuard {
             counter: &self.inflight,
             bytes: 0,
         };
         let mut size: u64 = 0;
-        let mut buf = vec![0u8; COPY_BUFFER];
         loop {
+            let mut buf = hasher.take_buffer();
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -379,11 +475,11 @@ impl Vault {
             {
                 return Err(VaultError::QuotaExceeded { quota });
             }
-            hasher.update(&buf[..n]);
             io::Write::write_all(&mut staged, &buf[..n])?;
+            hasher.consume(buf, n);
         }
         staged.sync()?;
-        let sha256 = hex::encode(hasher.finalize());
+        let sha256 = hasher.finish()?;
 
         let _commit = lock(&self.commit_lock);
         let mut index = self.index();
@@ -419,6 +515,7 @@ impl Vault {
         index.apply(IndexChange {
             upserts: &upserts,
             pending_done: &[path.as_str()],
+            covered_by_pending: true,
             ..Default::default()
         })?;
         drop(index);
@@ -491,6 +588,7 @@ impl Vault {
         index.apply(IndexChange {
             upserts: &upserts,
             pending_done: &[path.as_str()],
+            covered_by_pending: true,
             ..Default::default()
         })?;
         let entry = index.entry(path)?.ok_or(VaultError::NotFound)?;
@@ -533,6 +631,7 @@ impl Vault {
             clear_subtrees: &[from.as_str()],
             upserts: &upserts,
             pending_done: &[from.as_str(), to.as_str()],
+            covered_by_pending: true,
             ..Default::default()
         })?;
         let entry = index.entry(to)?.ok_or(VaultError::NotFound)?;
@@ -580,6 +679,7 @@ impl Vault {
         index.apply(IndexChange {
             clear_subtrees: &[path.as_str()],
             pending_done: &[path.as_str()],
+            covered_by_pending: true,
             ..Default::default()
         })?;
         drop(index);
@@ -624,6 +724,9 @@ impl Vault {
             upserts: &upserts,
             trash_remove: Some(&item.id),
             pending_done: &[target.as_str()],
+            // A lost trash-row removal is repaired too: recovery drops rows whose item
+            // is no longer in `.trash/`.
+            covered_by_pending: true,
             ..Default::default()
         })?;
         let entry = index.entry(&target)?.ok_or(VaultError::NotFound)?;
