@@ -55,6 +55,23 @@ pub struct Global {
 pub enum Command {
     /// Create a data root (control plane, audit log, secret) if absent.
     Init,
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on (default: from the config, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Seed a fresh data root from fixtures/ and serve it; prints the URL and the logins.
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+        /// Where the demo fixtures are (default: the repository's fixtures/).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -148,6 +165,20 @@ pub enum FilesCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a new API token (Bearer) for a member, scoped to the tenant; shown once.
+    Create {
+        slug: String,
+        email: String,
+        /// Role of the token (default: the member's role); never above the member's.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the audit log's hash chain.
     Verify,
@@ -225,6 +256,71 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("data root {path} already initialised");
             }
         }
+        Command::Serve { listen } => {
+            let coffer = open(g)?;
+            let listen = listen.unwrap_or_else(|| coffer.config.listen.clone());
+            serve(coffer, &listen, None)?;
+        }
+        Command::Demo { listen, fixtures } => {
+            let fixtures = fixtures.unwrap_or_else(default_fixtures);
+            let demo = crate::demo::load(&fixtures)?;
+            let fresh = !g.data_dir.join("COFFER").exists();
+            let (coffer, _) = Coffer::init(&g.data_dir, load_config(g)?)?;
+            if fresh {
+                crate::demo::seed(&coffer, &demo, &fixtures)?;
+            } else if !crate::demo::seeded(&coffer, &demo)? {
+                bail!(
+                    "{} already holds a data root that is not a demo; pass --data-dir with a new directory",
+                    g.data_dir.display()
+                );
+            }
+            let listen = listen.unwrap_or_else(|| coffer.config.listen.clone());
+            serve(coffer, &listen, Some(crate::demo::logins(&demo)))?;
+        }
+        Command::Token(TokenCommand::Create {
+            slug,
+            email,
+            role,
+            name,
+        }) => {
+            let coffer = open(g)?;
+            let t = tenant(&coffer, &slug)?;
+            let user = coffer
+                .control
+                .user_by_email(&Email::parse(&email)?)
+                .with_context(|| format!("user {email}"))?;
+            let member_role = coffer
+                .control
+                .store()
+                .membership(user.id, t.id)?
+                .ok_or_else(|| anyhow!("{email} is not a member of {}", t.slug))?;
+            let role = match role {
+                Some(r) => Role::parse(&r).ok_or_else(|| {
+                    anyhow!("unknown role {r:?} (owner, admin, member, viewer, auditor)")
+                })?,
+                None => member_role,
+            };
+            if !crate::auth::permission::may_grant(member_role, role) {
+                bail!(
+                    "{email} is {} of {} and cannot hold a {} token",
+                    member_role.as_str(),
+                    t.slug,
+                    role.as_str()
+                );
+            }
+            let auth = crate::auth::Auth::new(
+                coffer.clone(),
+                std::sync::Arc::new(crate::auth::mailer::OutboxMailer::new(coffer.root.clone())),
+            )?;
+            let (secret, _) = auth.issue_token(
+                user.id,
+                &t,
+                role,
+                name.as_deref().unwrap_or("cli token"),
+                operator(),
+            )?;
+            println!("{secret}");
+        }
         Command::Tenant(cmd) => tenant_command(g, cmd)?,
         Command::User(cmd) => user_command(g, cmd)?,
         Command::Member(cmd) => member_command(g, cmd)?,
@@ -262,6 +358,73 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The repository's `fixtures/` (for `cargo run -- demo`), else `./fixtures`.
+fn default_fixtures() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    if repo.join("demo.json").is_file() {
+        repo
+    } else {
+        PathBuf::from("fixtures")
+    }
+}
+
+/// Starts logging and the runtime, binds, and serves until Ctrl-C or SIGTERM.
+fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let state = crate::http::AppState::new(coffer)?;
+        println!("Coffer is serving on http://{addr}/ (API docs: http://{addr}/api/v1/docs)");
+        if let Some(lines) = banner {
+            println!("Demo logins:");
+            for line in lines {
+                println!("{line}");
+            }
+        }
+        tracing::info!(%addr, "listening");
+        crate::http::serve(state, listener, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Structured logs to standard error; `RUST_LOG` filters, `COFFER_LOG_FORMAT=json` for
+/// JSON lines.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("COFFER_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -467,7 +630,9 @@ fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
         } => {
             let path = vault_path(&raw)?;
             let t = tenant(&coffer, &slug)?;
-            let mut read = coffer.vault(&t)?.open_file(&path)?;
+            let vault = coffer.vault(&t)?;
+            let mut read = vault.open_file(&path)?;
+            vault.audit_operator_read(&operator(), path.as_str())?;
             match output {
                 Some(out) => {
                     #[allow(
@@ -496,6 +661,7 @@ fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
             };
             let t = tenant(&coffer, &slug)?;
             let vault = coffer.vault(&t)?;
+            vault.audit_operator_read(&operator(), dir.as_ref().map_or("", |d| d.as_str()))?;
             let mut all = Vec::new();
             let mut after: Option<String> = None;
             loop {

@@ -20,6 +20,13 @@ pub struct Config {
     pub vault_cache_capacity: usize,
     /// Age after which a file left in a vault's `.staging/` is treated as crash debris.
     pub staging_grace_secs: u64,
+    /// Whether anyone may sign up (creating a user and a tenant they own).
+    pub signup_enabled: bool,
+    /// Take the client IP from the last `X-Forwarded-For` hop (only behind a proxy that
+    /// sets it; otherwise clients could forge their IP and dodge login throttling).
+    pub trust_forwarded_for: bool,
+    /// Largest JSON request body (records, account requests), in bytes.
+    pub max_json_bytes: usize,
 }
 
 impl Default for Config {
@@ -30,6 +37,9 @@ impl Default for Config {
             default_quota_bytes: None,
             vault_cache_capacity: 256,
             staging_grace_secs: 3600,
+            signup_enabled: true,
+            trust_forwarded_for: false,
+            max_json_bytes: 1024 * 1024,
         }
     }
 }

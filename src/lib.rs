@@ -12,4 +12,6 @@ pub mod coffer;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod demo;
+pub mod http;
 pub mod vault;

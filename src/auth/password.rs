@@ -45,6 +45,12 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
+    hash_unchecked(password)
+}
+
+/// Hashes without the minimum-length policy: for upgrading a legacy hash at login, where
+/// the password was accepted under an older policy.
+pub fn hash_unchecked(password: &str) -> Result<String, PasswordError> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(PasswordError::TooLong);
     }

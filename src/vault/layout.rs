@@ -30,11 +30,25 @@ pub enum DataRootPath {
     Secret,
     /// The directory of all vaults.
     TenantsDir,
+    /// Messages the default mailer "sends" (password resets), for an operator to forward.
+    Outbox,
     /// One tenant's vault directory.
     Tenant(TenantId),
 }
 
 impl DataRootPath {
+    /// Every fixed entry of the data root (the per-tenant `Tenant(id)` aside). The match in
+    /// `path` is exhaustive, so a new variant cannot be forgotten here without a test
+    /// failing against the spec.
+    pub const FIXED: [DataRootPath; 6] = [
+        DataRootPath::Marker,
+        DataRootPath::ControlDb,
+        DataRootPath::AuditDb,
+        DataRootPath::Secret,
+        DataRootPath::TenantsDir,
+        DataRootPath::Outbox,
+    ];
+
     pub fn path(&self) -> PathBuf {
         match self {
             DataRootPath::Marker => PathBuf::from("COFFER"),
@@ -42,6 +56,7 @@ impl DataRootPath {
             DataRootPath::AuditDb => PathBuf::from("audit.db"),
             DataRootPath::Secret => PathBuf::from("secret.key"),
             DataRootPath::TenantsDir => PathBuf::from("tenants"),
+            DataRootPath::Outbox => PathBuf::from("outbox"),
             DataRootPath::Tenant(id) => Path::new("tenants").join(id.to_string()),
         }
     }
@@ -163,6 +178,7 @@ mod tests {
             (DataRootPath::AuditDb, "audit.db"),
             (DataRootPath::Secret, "secret.key"),
             (DataRootPath::TenantsDir, "tenants"),
+            (DataRootPath::Outbox, "outbox"),
             (
                 DataRootPath::Tenant(id),
                 "tenants/0123456789abcdef0123456789abcdef",

@@ -528,6 +528,12 @@ impl Vault {
         Ok(entry)
     }
 
+    /// Audits a read of tenant content by an operator (the CLI's `files get` and
+    /// `files ls`): reads by members are not audited, operator access always is.
+    pub fn audit_operator_read(&self, caller: &Caller, target: &str) -> Result<(), VaultError> {
+        self.audit(caller, AuditAction::FileRead, target)
+    }
+
     /// Metadata of a file or directory.
     pub fn stat(&self, path: &VaultPath) -> Result<Entry, VaultError> {
         match self.index().entry(path)? {

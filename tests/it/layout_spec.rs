@@ -37,16 +37,10 @@ fn code_and_spec_name_the_same_paths() {
         .display()
         .to_string()
         .replace(&placeholder.to_string(), "<tenant-id>");
-    let mut code: Vec<String> = [
-        DataRootPath::Marker,
-        DataRootPath::ControlDb,
-        DataRootPath::AuditDb,
-        DataRootPath::Secret,
-        DataRootPath::TenantsDir,
-    ]
-    .iter()
-    .map(|p| p.path().display().to_string())
-    .collect();
+    let mut code: Vec<String> = DataRootPath::FIXED
+        .iter()
+        .map(|p| p.path().display().to_string())
+        .collect();
     code.push(tenant_dir.clone());
     for e in VaultEntry::ALL {
         code.push(format!("{tenant_dir}/{}", e.path()));

@@ -722,3 +722,28 @@ fn symlinked_index_database_is_refused() {
         Err(coffer::coffer::CofferError::Vault(VaultError::NotRegular))
     ));
 }
+
+/// Streams past the inline-hashing threshold are hashed on a second thread: the digest
+/// and the bytes must still be exactly those of the stream.
+#[test]
+fn large_streams_hash_correctly_on_the_hashing_thread() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let mut data = vec![0u8; 10 * 1024 * 1024 + 12345];
+    let mut x: u32 = 1;
+    for b in data.iter_mut() {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *b = (x >> 24) as u8;
+    }
+    let e = v
+        .write_file(
+            &operator(),
+            &p("big.bin"),
+            &mut &data[..],
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!(e.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
+    assert_eq!(e.size, data.len() as u64);
+    assert_eq!(read_all(&w, &w.alpha, "big.bin"), data);
+}

@@ -1,0 +1,54 @@
+//! Delivering account messages (password resets). Coffer never sends mail by itself
+//! (P18: no third-party calls): the default `OutboxMailer` writes each message as a file
+//! in the data root's `outbox/` for an operator or a relay to deliver.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use cap_std::fs::{DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
+
+use crate::db;
+use crate::vault::layout::{DataRoot, DataRootPath};
+use crate::vault::path::Email;
+
+pub trait Mailer: Send + Sync {
+    fn send(&self, to: &Email, subject: &str, body: &str) -> io::Result<()>;
+}
+
+/// Writes messages to `<data-root>/outbox/<time>-<id>.eml` (mode 0600).
+pub struct OutboxMailer {
+    root: Arc<DataRoot>,
+}
+
+impl OutboxMailer {
+    pub fn new(root: Arc<DataRoot>) -> Self {
+        OutboxMailer { root }
+    }
+}
+
+impl Mailer for OutboxMailer {
+    fn send(&self, to: &Email, subject: &str, body: &str) -> io::Result<()> {
+        let dir_name = DataRootPath::Outbox.path();
+        let mut private = DirBuilder::new();
+        private.mode(0o700);
+        match self.root.dir().create_dir_with(&dir_name, &private) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let outbox = self.root.dir().open_dir(&dir_name)?;
+        let stamp = db::now().replace([':', '.'], "-");
+        let name = format!("{stamp}-{}.eml", uuid::Uuid::new_v4().simple());
+        let mut file = outbox.open_with(
+            &name,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )?;
+        // Header values come from parsed e-mail addresses and fixed subjects: no CR/LF.
+        write!(
+            file,
+            "To: {to}\r\nSubject: {subject}\r\nDate: {}\r\n\r\n{body}",
+            db::now()
+        )?;
+        file.sync_all()
+    }
+}

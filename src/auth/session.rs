@@ -1,0 +1,196 @@
+//! Session tokens: the signed JWT carried in the session cookie, and the CSRF token
+//! derived from the session.
+//!
+//! The JWT only *names* a server-side session (`sid`); the session row decides whether it
+//! is still alive, so logout, password change and account deletion end it at once. The
+//! algorithm is pinned to HS256 with a 256-bit key, `iss`, `aud`, `nbf` and `exp` are all
+//! required and checked with a small leeway, and no header (`kid`, `jku`, `jwk`) is
+//! trusted. The token is never logged and never put in a response body.
+
+use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Longest life of a session (P7: at most 7 days).
+pub const SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
+const ISSUER: &str = "coffer";
+const AUDIENCE: &str = "coffer-session";
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the session secret must be at least 256 bits")]
+    WeakSecret,
+    #[error("invalid session token")]
+    Invalid,
+}
+
+/// Keys for signing session tokens and deriving CSRF tokens.
+#[derive(Clone)]
+pub struct SessionKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    csrf_key: Vec<u8>,
+}
+
+impl SessionKeys {
+    pub fn new(secret: &[u8]) -> Result<SessionKeys, TokenError> {
+        if secret.len() < 32 {
+            return Err(TokenError::WeakSecret);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.leeway = LEEWAY_SECS;
+        // A separate key for CSRF tokens, so the two uses of the secret never mix.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .map_err(|_| TokenError::WeakSecret)?;
+        mac.update(b"coffer csrf key v1");
+        Ok(SessionKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            csrf_key: mac.finalize().into_bytes().to_vec(),
+        })
+    }
+
+    /// Signs a token naming session `sid` of user `sub`, valid from `now` until `exp`.
+    pub fn issue(&self, sub: &str, sid: &str, now: i64, exp: i64) -> Result<String, TokenError> {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            sid: sid.to_owned(),
+            iat: now,
+            nbf: now,
+            exp,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    /// Verifies signature, algorithm, issuer, audience and times.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > 4096 {
+            return Err(TokenError::Invalid);
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    /// The CSRF token of a session: HMAC of its id. A page of the Coffer origin learns it
+    /// from the login response or `GET /auth/me` and echoes it in `X-CSRF-Token`.
+    pub fn csrf_token(&self, sid: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.csrf_key).expect("any key length");
+        mac.update(sid.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of an echoed CSRF token.
+    pub fn csrf_ok(&self, sid: &str, presented: &str) -> bool {
+        let Ok(presented) = hex::decode(presented) else {
+            return false;
+        };
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.csrf_key).expect("any key length");
+        mac.update(sid.as_bytes());
+        mac.verify_slice(&presented).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> SessionKeys {
+        SessionKeys::new(&[7u8; 32]).unwrap()
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let k = keys();
+        let t = k.issue("u1", "s1", now(), now() + 60).unwrap();
+        let c = k.verify(&t).unwrap();
+        assert_eq!((c.sub.as_str(), c.sid.as_str()), ("u1", "s1"));
+        let expired = k.issue("u1", "s1", now() - 120, now() - 60).unwrap();
+        assert!(k.verify(&expired).is_err());
+        let future = k.issue("u1", "s1", now() + 600, now() + 900).unwrap();
+        assert!(k.verify(&future).is_err(), "nbf is checked");
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let k = keys();
+        let other = SessionKeys::new(&[8u8; 32]).unwrap();
+        let t = other.issue("u1", "s1", now(), now() + 60).unwrap();
+        assert!(k.verify(&t).is_err(), "wrong key");
+        // alg=none and a different algorithm are refused.
+        use base64_like::encode;
+        let claims = format!(
+            r#"{{"sub":"u1","sid":"s1","iat":{0},"nbf":{0},"exp":{1},"iss":"coffer","aud":"coffer-session"}}"#,
+            now(),
+            now() + 60
+        );
+        for header in [
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"alg":"HS512","typ":"JWT"}"#,
+        ] {
+            let token = format!("{}.{}.", encode(header), encode(&claims));
+            assert!(k.verify(&token).is_err(), "{header}");
+        }
+        assert!(SessionKeys::new(&[1u8; 16]).is_err());
+        assert!(k.verify(&"a".repeat(5000)).is_err());
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session() {
+        let k = keys();
+        let t = k.csrf_token("s1");
+        assert!(k.csrf_ok("s1", &t));
+        assert!(!k.csrf_ok("s2", &t));
+        assert!(!k.csrf_ok("s1", "zz"));
+    }
+
+    /// Unpadded base64url, enough to hand-craft hostile tokens in tests.
+    mod base64_like {
+        pub fn encode(s: &str) -> String {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let b = s.as_bytes();
+            let mut out = String::new();
+            for chunk in b.chunks(3) {
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+                for i in 0..=chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Request extractors: a strict JSON body, the client IP, and running sync work off the
+//! async threads.
+//!
+//! `JsonBody` refuses anything but a JSON media type (415: this also refuses the "simple"
+//! content types a cross-site form can send), bodies over the configured limit (413), and
+//! malformed JSON with a 400 whose `pointer` names the offending place.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Runs blocking work (SQLite, cap-std) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// Whether a `Content-Type` is JSON (`application/json` or `application/*+json`).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Maximum nesting of JSON bodies.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// A JSON request body deserialised into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !is_json(content_type) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "this endpoint takes application/json",
+            ));
+        }
+        let bytes = read_limited(req.into_body(), state.coffer.config.max_json_bytes).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Reads a whole body, refusing more than `limit` bytes with 413.
+pub async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    })
+}
+
+/// Parses JSON into `T`, naming where it failed.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let depth = json_depth(bytes);
+    if depth > MAX_JSON_DEPTH {
+        return Err(ApiError::bad_request(
+            "json-too-deep",
+            format!("JSON nesting deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let pointer = json_pointer(e.path());
+        let inner = e.into_inner();
+        ApiError::bad_request(
+            "invalid-json",
+            format!("{inner} (line {}, column {})", inner.line(), inner.column()),
+        )
+        .with_pointer(pointer)
+    })
+}
+
+/// Nesting depth of a JSON text, counted without parsing (strings are skipped), so that a
+/// deeply nested body is refused before the parser recurses into it.
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+/// The client's IP: the socket peer, or with `trust_forwarded_for` the last hop of
+/// `X-Forwarded-For` (the one the trusted proxy appended).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl ClientIp {
+    pub fn from_parts(parts: &Parts, trust_forwarded_for: bool) -> ClientIp {
+        if trust_forwarded_for
+            && let Some(last) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .map(str::trim)
+                .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+        {
+            return ClientIp(Some(last.to_string()));
+        }
+        ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ci| ci.0.ip().to_string()),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp::from_parts(
+            parts,
+            state.coffer.config.trust_forwarded_for,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("application/json; charset=utf-8")));
+        assert!(is_json(Some("application/merge-patch+json")));
+        for simple in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "",
+        ] {
+            assert!(!is_json(Some(simple)), "{simple}");
+        }
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Login {
+            email: String,
+            tags: Vec<u32>,
+        }
+        let e = parse_json::<Login>(br#"{"email": "a", "tags": [1, "x"]}"#).unwrap_err();
+        assert_eq!(e.pointer(), Some("/tags/1"));
+        let e = parse_json::<Login>(br#"{"email": "a", "tags": [], "admin": true}"#).unwrap_err();
+        assert!(e.detail.contains("unknown field"), "{}", e.detail);
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert_eq!(
+            parse_json::<serde_json::Value>(deep.as_bytes())
+                .unwrap_err()
+                .code,
+            "json-too-deep"
+        );
+        assert_eq!(json_depth(br#"{"a": "[[[[[["}"#), 1);
+    }
+}

@@ -1,0 +1,485 @@
+//! File endpoints: streamed upload and download, listings, directories, moves, trash.
+//!
+//! Every path from the URL or a JSON body goes through `VaultPath::parse`. Uploads stream
+//! from the socket into the vault on a blocking thread (never buffered whole); downloads
+//! stream from the opened file. Downloads are served as attachments with `nosniff` and a
+//! sandboxing CSP, so tenant content never runs as a page of the API's origin.
+
+use std::io::SeekFrom;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+use super::error::ApiError;
+use super::extract::{JsonBody, blocking};
+use super::{AppState, UPLOAD_IDLE_TIMEOUT};
+use crate::auth::TenantAccess;
+use crate::vault::Precondition;
+use crate::vault::index::Entry;
+use crate::vault::path::VaultPath;
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+const DOWNLOAD_CHUNK: usize = 256 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+fn etag(entry: &Entry) -> Option<String> {
+    entry.sha256.as_ref().map(|s| format!("\"{s}\""))
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `If-None-Match: *` and `If-Match: "<sha256>"` as a vault precondition.
+fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    if let Some(v) = header_str(headers, header::IF_NONE_MATCH) {
+        if v.trim() == "*" {
+            return Ok(Precondition::IfAbsent);
+        }
+        return Err(ApiError::bad_request(
+            "unsupported-precondition",
+            "on uploads, If-None-Match accepts only *",
+        ));
+    }
+    if let Some(v) = header_str(headers, header::IF_MATCH) {
+        let tag = v.trim().trim_matches('"');
+        if tag.len() != 64 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "If-Match names no current version",
+            ));
+        }
+        return Ok(Precondition::IfMatch(tag.to_ascii_lowercase()));
+    }
+    Ok(Precondition::None)
+}
+
+async fn list(
+    access: TenantAccess,
+    dir: Option<VaultPath>,
+    page: Page,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let entries = blocking(move || {
+        Ok(access
+            .vault
+            .list(dir.as_ref(), page.after.as_deref(), limit)?)
+    })
+    .await?;
+    let next = (entries.len() as u32 == limit)
+        .then(|| entries.last().map(|e| e.name.clone()))
+        .flatten();
+    Ok(Json(
+        serde_json::json!({ "entries": entries, "next": next }),
+    ))
+}
+
+pub async fn list_root(
+    Extension(access): Extension<TenantAccess>,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    list(access, None, page).await
+}
+
+pub async fn list_dir(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, raw)): Path<(String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let dir = VaultPath::parse_dir(&raw)?;
+    list(access, dir, page).await
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(access): Extension<TenantAccess>,
+    Path((_, raw)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = VaultPath::parse(&raw)?;
+    let precondition = precondition(&headers)?;
+    let max = state.coffer.config.max_file_bytes;
+    if let Some(len) =
+        header_str(&headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        && len > max
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file-too-large",
+            format!("file is larger than the limit of {max} bytes"),
+        ));
+    }
+    // A stalled client is cut off after an idle interval; the vault then discards the
+    // staged bytes.
+    let stream = Box::pin(futures_util::stream::unfold(
+        body.into_data_stream(),
+        |mut s| async move {
+            match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, s.next()).await {
+                Ok(Some(item)) => Some((item.map_err(std::io::Error::other), s)),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "upload stalled",
+                    )),
+                    s,
+                )),
+            }
+        },
+    ));
+    let mut reader = SyncIoBridge::new(StreamReader::new(stream));
+    let (entry, created) = blocking(move || {
+        let existed = access.vault.stat(&path).is_ok();
+        let entry = access
+            .vault
+            .write_file(&access.caller, &path, &mut reader, &precondition)?;
+        Ok((entry, !existed))
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, Json(&entry)).into_response();
+    if let Some(tag) = etag(&entry).and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(response)
+}
+
+/// A single byte range `bytes=a-b`, `bytes=a-` or `bytes=-n`. `Ok(None)` means "serve the
+/// whole file" (no Range, or a multi-range request, which RFC 9110 allows ignoring).
+fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let unsatisfiable = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range-not-satisfiable",
+            "the range is outside the file",
+        )
+        .with_content_range_size(size)
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (s, "") => (
+            s.parse().map_err(|_| unsatisfiable())?,
+            size.saturating_sub(1),
+        ),
+        (s, e) => {
+            let s: u64 = s.parse().map_err(|_| unsatisfiable())?;
+            let e: u64 = e.parse().map_err(|_| unsatisfiable())?;
+            (s, e.min(size.saturating_sub(1)))
+        }
+    };
+    if start >= size || start > end {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Content types a browser could run as active content are served as plain bytes.
+fn safe_content_type(stored: Option<&str>) -> String {
+    let ct = stored.unwrap_or("application/octet-stream");
+    let active = [
+        "text/html",
+        "application/xhtml",
+        "image/svg",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+    ];
+    if active.iter().any(|a| ct.starts_with(a)) {
+        "application/octet-stream".to_owned()
+    } else {
+        ct.to_owned()
+    }
+}
+
+/// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
+fn content_disposition(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+fn http_date(rfc3339: &str) -> Option<String> {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(httpdate::fmt_http_date(t.into()))
+}
+
+pub async fn download(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, raw)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = VaultPath::parse(&raw)?;
+    let read = blocking(move || Ok(access.vault.open_file(&path)?)).await?;
+    let entry = read.entry;
+    let std_file = read.file.into_std();
+    // The size of the version actually opened (fstat), not the index's.
+    let size = std_file.metadata().map_err(ApiError::internal)?.len();
+    let tag = etag(&entry);
+    let mut builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(
+            header::CONTENT_TYPE,
+            safe_content_type(entry.content_type.as_deref()),
+        )
+        .header(
+            header::CONTENT_DISPOSITION,
+            content_disposition(&entry.name),
+        )
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        )
+        .header(header::CACHE_CONTROL, "private, no-cache");
+    if let Some(t) = &tag {
+        builder = builder.header(header::ETAG, t.as_str());
+    }
+    if let Some(date) = http_date(&entry.modified_at) {
+        builder = builder.header(header::LAST_MODIFIED, date);
+    }
+    if let (Some(t), Some(inm)) = (&tag, header_str(&headers, header::IF_NONE_MATCH))
+        && inm.split(',').any(|c| c.trim() == t || c.trim() == "*")
+    {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(ApiError::internal);
+    }
+    // A Range is honoured only if If-Range (when sent) still names this version.
+    let if_range_ok =
+        header_str(&headers, header::IF_RANGE).is_none_or(|v| tag.as_deref() == Some(v.trim()));
+    let range = if if_range_ok {
+        parse_range(header_str(&headers, header::RANGE), size)?
+    } else {
+        None
+    };
+    let mut file = tokio::fs::File::from_std(std_file);
+    let (status, start, len) = match range {
+        Some((start, end)) => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        None => (StatusCode::OK, 0, size),
+    };
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), DOWNLOAD_CHUNK));
+    builder
+        .status(status)
+        .header(header::CONTENT_LENGTH, len)
+        .body(body)
+        .map_err(ApiError::internal)
+}
+
+pub async fn remove(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, raw)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let path = VaultPath::parse(&raw)?;
+    let item = blocking(move || Ok(access.vault.delete(&access.caller, &path)?)).await?;
+    Ok(Json(serde_json::json!({ "trashed": item })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MkdirBody {
+    path: String,
+}
+
+pub async fn mkdir(
+    Extension(access): Extension<TenantAccess>,
+    JsonBody(body): JsonBody<MkdirBody>,
+) -> Result<(StatusCode, Json<Entry>), ApiError> {
+    let path =
+        VaultPath::parse(&body.path).map_err(|e| ApiError::from(e).with_pointer("/path".into()))?;
+    let entry = blocking(move || Ok(access.vault.mkdir(&access.caller, &path)?)).await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    from: String,
+    to: String,
+}
+
+pub async fn rename(
+    Extension(access): Extension<TenantAccess>,
+    JsonBody(body): JsonBody<MoveBody>,
+) -> Result<Json<Entry>, ApiError> {
+    let from =
+        VaultPath::parse(&body.from).map_err(|e| ApiError::from(e).with_pointer("/from".into()))?;
+    let to =
+        VaultPath::parse(&body.to).map_err(|e| ApiError::from(e).with_pointer("/to".into()))?;
+    let entry = blocking(move || Ok(access.vault.rename(&access.caller, &from, &to)?)).await?;
+    Ok(Json(entry))
+}
+
+pub async fn trash_list(
+    Extension(access): Extension<TenantAccess>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let items = blocking(move || Ok(access.vault.trash_list()?)).await?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    to: Option<String>,
+}
+
+fn trash_id(raw: &str) -> Result<String, ApiError> {
+    if raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid-trash-id",
+            "trash ids are 32 hexadecimal digits",
+        ))
+    }
+}
+
+pub async fn trash_restore(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Entry>, ApiError> {
+    let id = trash_id(&id)?;
+    // The body is optional; when present it must be JSON like any other.
+    let bytes = super::extract::read_limited(body, 64 * 1024).await?;
+    let restore: RestoreBody = if bytes.is_empty() {
+        RestoreBody::default()
+    } else if super::extract::is_json(header_str(&headers, header::CONTENT_TYPE)) {
+        super::extract::parse_json(&bytes)?
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "this endpoint takes application/json",
+        ));
+    };
+    let to = match restore.to {
+        Some(raw) => {
+            Some(VaultPath::parse(&raw).map_err(|e| ApiError::from(e).with_pointer("/to".into()))?)
+        }
+        None => None,
+    };
+    let entry =
+        blocking(move || Ok(access.vault.restore(&access.caller, &id, to.as_ref())?)).await?;
+    Ok(Json(entry))
+}
+
+pub async fn trash_purge(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = trash_id(&id)?;
+    blocking(move || Ok(access.vault.purge(&access.caller, &id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some("bytes=0-9"), 100).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range(Some("bytes=90-"), 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range(Some("bytes=-10"), 100).unwrap(), Some((90, 99)));
+        assert_eq!(
+            parse_range(Some("bytes=95-200"), 100).unwrap(),
+            Some((95, 99))
+        );
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100).unwrap(), None);
+        assert_eq!(parse_range(Some("items=0-1"), 100).unwrap(), None);
+        for bad in [
+            "bytes=100-",
+            "bytes=5-2",
+            "bytes=-0",
+            "bytes=x-y",
+            "bytes=5",
+        ] {
+            assert_eq!(
+                parse_range(Some(bad), 100).unwrap_err().status,
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "{bad}"
+            );
+        }
+        assert!(parse_range(Some("bytes=0-0"), 0).is_err());
+    }
+
+    #[test]
+    fn downloads_never_render_as_pages() {
+        assert_eq!(
+            safe_content_type(Some("text/html")),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            safe_content_type(Some("image/svg+xml")),
+            "application/octet-stream"
+        );
+        assert_eq!(safe_content_type(Some("image/jpeg")), "image/jpeg");
+        let v = content_disposition("Résumé \"final\".pdf");
+        let s = v.to_str().unwrap();
+        assert!(s.starts_with("attachment; filename=\"R_sum_ _final_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.pdf"), "{s}");
+    }
+}

@@ -1,0 +1,298 @@
+//! Record endpoints: collections of JSON documents with optimistic concurrency.
+//!
+//! A record's `ETag` is its version. `PUT` requires `If-Match` (428 without it, 412 when
+//! stale) so that no client overwrites a change it has not seen; `PATCH` takes a JSON
+//! merge patch (RFC 7386) with an optional `If-Match`. Bodies must be JSON objects within
+//! the configured size and depth limits.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::extract::{JsonBody, blocking};
+use crate::auth::TenantAccess;
+use crate::vault::index::Record;
+use crate::vault::path::{CollectionName, RecordId};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+fn with_etag(status: StatusCode, record: &Record) -> Response {
+    let mut response = (status, Json(record)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// The version named by `If-Match: "<n>"`, if any.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .trim_matches('"')
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "precondition-failed",
+                    "If-Match names no version of this record",
+                )
+            }),
+    }
+}
+
+fn parse_names(
+    collection: &str,
+    id: Option<&str>,
+) -> Result<(CollectionName, Option<RecordId>), ApiError> {
+    let collection = CollectionName::parse(collection)?;
+    let id = id.map(RecordId::parse).transpose()?;
+    Ok((collection, id))
+}
+
+fn object(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    if body.is_object() {
+        Ok(body)
+    } else {
+        Err(
+            ApiError::bad_request("not-an-object", "a record body must be a JSON object")
+                .with_pointer(String::new()),
+        )
+    }
+}
+
+pub async fn collections(
+    Extension(access): Extension<TenantAccess>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = blocking(move || Ok(access.vault.collections()?)).await?;
+    let list: Vec<_> = list
+        .into_iter()
+        .map(|(name, count)| serde_json::json!({ "name": name, "count": count }))
+        .collect();
+    Ok(Json(serde_json::json!({ "collections": list })))
+}
+
+/// `?limit=&cursor=` plus `eq.<field>=<value>` equality filters on top-level fields. A
+/// value that parses as JSON (number, true, false, null) is compared as such, otherwise
+/// as a string.
+pub async fn list(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, collection)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (collection, _) = parse_names(&collection, None)?;
+    let mut limit = DEFAULT_PAGE;
+    let mut cursor: Option<(String, String)> = None;
+    let mut filters = Vec::new();
+    for (key, value) in query {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::bad_request("invalid-query", "limit must be a number"))?
+                    .clamp(1, MAX_PAGE)
+            }
+            "cursor" => {
+                let (updated, id) = value
+                    .split_once('|')
+                    .ok_or_else(|| ApiError::bad_request("invalid-query", "malformed cursor"))?;
+                cursor = Some((updated.to_owned(), id.to_owned()));
+            }
+            k => match k.strip_prefix("eq.") {
+                Some(field)
+                    if !field.is_empty()
+                        && field.len() <= 64
+                        && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    let parsed = serde_json::from_str::<serde_json::Value>(&value)
+                        .ok()
+                        .filter(|v| !v.is_object() && !v.is_array() && !v.is_string())
+                        .unwrap_or(serde_json::Value::String(value));
+                    filters.push((field.to_owned(), parsed));
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "invalid-query",
+                        format!("unknown query parameter {k:?}"),
+                    ));
+                }
+            },
+        }
+    }
+    let records = blocking(move || {
+        let before = cursor.as_ref().map(|(u, i)| (u.as_str(), i.as_str()));
+        Ok(access
+            .vault
+            .list_records(&collection, &filters, before, limit)?)
+    })
+    .await?;
+    let next = (records.len() as u32 == limit)
+        .then(|| records.last().map(|r| format!("{}|{}", r.updated_at, r.id)))
+        .flatten();
+    Ok(Json(
+        serde_json::json!({ "records": records, "next": next }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    id: Option<String>,
+}
+
+pub async fn create(
+    Extension(access): Extension<TenantAccess>,
+    Path((tenant, collection)): Path<(String, String)>,
+    Query(q): Query<CreateQuery>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let (collection, id) = parse_names(&collection, q.id.as_deref())?;
+    let body = object(body)?;
+    let record = blocking(move || {
+        Ok(access
+            .vault
+            .create_record(&access.caller, &collection, id, &body)?)
+    })
+    .await?;
+    let mut response = with_etag(StatusCode::CREATED, &record);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "/api/v1/tenants/{tenant}/records/{}/{}",
+        record.collection, record.id
+    )) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+pub async fn get_one(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, collection, id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (collection, id) = parse_names(&collection, Some(&id))?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let record = blocking(move || Ok(access.vault.record(&collection, &id)?)).await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+pub async fn replace(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, collection, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let (collection, id) = parse_names(&collection, Some(&id))?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let version = if_match(&headers)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "if-match-required",
+            "send If-Match with the version you are replacing",
+        )
+    })?;
+    let body = object(body)?;
+    let record = blocking(move || {
+        Ok(access
+            .vault
+            .replace_record(&access.caller, &collection, &id, &body, Some(version))?)
+    })
+    .await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// RFC 7386: objects merge recursively, `null` removes a member, anything else replaces.
+fn apply_merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match patch {
+        serde_json::Value::Object(patch_map) => {
+            if !target.is_object() {
+                *target = serde_json::Value::Object(Default::default());
+            }
+            let target_map = target.as_object_mut().expect("made an object above");
+            for (key, value) in patch_map {
+                if value.is_null() {
+                    target_map.remove(key);
+                } else {
+                    apply_merge_patch(
+                        target_map
+                            .entry(key.clone())
+                            .or_insert(serde_json::Value::Null),
+                        value,
+                    );
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+pub async fn merge_patch(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, collection, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    JsonBody(patch): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let (collection, id) = parse_names(&collection, Some(&id))?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let expected = if_match(&headers)?;
+    let patch = object(patch)?;
+    let record = blocking(move || {
+        let current = access.vault.record(&collection, &id)?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "the record has changed",
+            ));
+        }
+        let mut body = current.body;
+        apply_merge_patch(&mut body, &patch);
+        // Replace against the version read, so a concurrent change is not lost.
+        Ok(access.vault.replace_record(
+            &access.caller,
+            &collection,
+            &id,
+            &body,
+            Some(current.version),
+        )?)
+    })
+    .await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+pub async fn remove(
+    Extension(access): Extension<TenantAccess>,
+    Path((_, collection, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let (collection, id) = parse_names(&collection, Some(&id))?;
+    let id = id.ok_or_else(ApiError::not_found)?;
+    let expected = if_match(&headers)?;
+    blocking(move || {
+        Ok(access
+            .vault
+            .delete_record(&access.caller, &collection, &id, expected)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7386() {
+        let mut doc = serde_json::json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        apply_merge_patch(&mut doc, &serde_json::json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, serde_json::json!({"a": "z", "c": {"d": "e"}}));
+        let mut doc = serde_json::json!({"a": [1, 2]});
+        apply_merge_patch(&mut doc, &serde_json::json!({"a": [3], "n": {"x": null}}));
+        assert_eq!(doc, serde_json::json!({"a": [3], "n": {}}));
+    }
+}
