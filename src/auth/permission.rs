@@ -76,7 +76,9 @@ pub fn may_grant(granter: Role, role: Role) -> bool {
     match granter {
         Role::Owner => true,
         Role::Admin => role != Role::Owner,
-        other => other == role,
+        Role::Member => matches!(role, Role::Member | Role::Viewer),
+        Role::Viewer => role == Role::Viewer,
+        Role::Auditor => role == Role::Auditor,
     }
 }
 
@@ -140,5 +142,8 @@ mod tests {
         assert!(may_grant(Role::Admin, Role::Member));
         assert!(!may_grant(Role::Admin, Role::Owner));
         assert!(!may_grant(Role::Viewer, Role::Member));
+        assert!(may_grant(Role::Member, Role::Viewer));
+        assert!(!may_grant(Role::Member, Role::Auditor));
+        assert!(!may_grant(Role::Auditor, Role::Viewer));
     }
 }

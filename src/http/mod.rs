@@ -59,6 +59,8 @@ impl AppState {
     }
 }
 
+pub use ops::openapi_document;
+
 pub const SESSION_COOKIE: &str = "coffer_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 

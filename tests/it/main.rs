@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cli;
+mod http;
 mod layout_spec;
 mod names;
 mod support;

@@ -1,0 +1,731 @@
+//! Files, records, search and the operational endpoints through the API.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+
+use super::TestApp;
+use crate::support::sha256_hex;
+
+const T: &str = "/api/v1/tenants/alpha";
+
+#[tokio::test]
+async fn file_upload_download_ranges_and_conditions() {
+    let t = TestApp::new();
+    let body: &'static [u8] = b"0123456789abcdefghij";
+    let r = t
+        .put_file(
+            &format!("{T}/files/jobs/site%20photo.jpg"),
+            Some("member"),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let etag = format!("\"{}\"", sha256_hex(body));
+    assert_eq!(r.header("etag"), etag);
+    assert_eq!(r.json()["path"], "jobs/site photo.jpg");
+    // Replace: 200, then conditional writes.
+    assert_eq!(
+        t.put_file(
+            &format!("{T}/files/jobs/site%20photo.jpg"),
+            Some("member"),
+            body
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let cond = |h: &'static str, v: String| {
+        let t = &t;
+        async move {
+            t.send(
+                t.request(
+                    Method::PUT,
+                    &format!("{T}/files/jobs/site%20photo.jpg"),
+                    Some("member"),
+                )
+                .header(h, v)
+                .body(Body::from("new"))
+                .unwrap(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        cond("if-none-match", "*".into()).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        cond("if-match", format!("\"{}\"", "0".repeat(64))).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(cond("if-match", etag.clone()).await, StatusCode::OK);
+    let r = t
+        .put_file(
+            &format!("{T}/files/jobs/site%20photo.jpg"),
+            Some("member"),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Download with headers that keep a browser from rendering it as a page.
+    let get = |range: Option<&'static str>| {
+        let t = &t;
+        async move {
+            let mut b = t.request(
+                Method::GET,
+                &format!("{T}/files/jobs/site%20photo.jpg"),
+                Some("viewer"),
+            );
+            if let Some(r) = range {
+                b = b.header("range", r);
+            }
+            t.send(b.body(Body::empty()).unwrap()).await
+        }
+    };
+    let r = get(None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], body);
+    assert_eq!(r.header("content-type"), "image/jpeg");
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    assert!(r.header("content-disposition").starts_with("attachment;"));
+    assert!(r.header("content-security-policy").contains("sandbox"));
+    assert_eq!(r.header("etag"), etag);
+    assert!(!r.header("last-modified").is_empty());
+    let r = get(Some("bytes=10-14")).await;
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (StatusCode::PARTIAL_CONTENT, &b"abcde"[..])
+    );
+    assert_eq!(r.header("content-range"), "bytes 10-14/20");
+    let r = get(Some("bytes=-3")).await;
+    assert_eq!(&r.body[..], b"hij");
+    let r = get(Some("bytes=20-")).await;
+    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(r.header("content-range"), "bytes */20");
+    // Conditional GET and HEAD.
+    let r = t
+        .send(
+            t.request(
+                Method::GET,
+                &format!("{T}/files/jobs/site%20photo.jpg"),
+                Some("viewer"),
+            )
+            .header("if-none-match", &etag)
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = t
+        .call(
+            Method::HEAD,
+            &format!("{T}/files/jobs/site%20photo.jpg"),
+            Some("viewer"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-length"), r.body.len()),
+        (StatusCode::OK, "20", 0)
+    );
+    // HTML is never served as HTML.
+    t.put_file(
+        &format!("{T}/files/page.html"),
+        Some("member"),
+        b"<script>alert(1)</script>",
+    )
+    .await;
+    let r = t
+        .call(Method::GET, &format!("{T}/files/page.html"), Some("member"))
+        .await;
+    assert_eq!(r.header("content-type"), "application/octet-stream");
+}
+
+#[tokio::test]
+async fn listings_dirs_moves_and_trash() {
+    let t = TestApp::new();
+    for i in 0..5 {
+        let r = t
+            .send(
+                t.request(
+                    Method::PUT,
+                    &format!("{T}/files/docs/f{i}.txt"),
+                    Some("member"),
+                )
+                .body(Body::from(format!("file {i}")))
+                .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let r = t
+        .call(
+            Method::GET,
+            &format!("{T}/tree/docs?limit=2"),
+            Some("viewer"),
+        )
+        .await;
+    let j = r.json();
+    assert_eq!(j["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(j["next"], "f1.txt");
+    let r = t
+        .call(
+            Method::GET,
+            &format!("{T}/tree/docs?limit=2&after=f1.txt"),
+            Some("viewer"),
+        )
+        .await;
+    assert_eq!(r.json()["entries"][0]["name"], "f2.txt");
+    let r = t
+        .call(Method::GET, &format!("{T}/tree"), Some("viewer"))
+        .await;
+    assert_eq!(r.json()["entries"][0]["name"], "docs");
+    assert_eq!(
+        t.call(Method::GET, &format!("{T}/tree/nope"), Some("viewer"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let r = t
+        .json(
+            Method::POST,
+            &format!("{T}/dirs"),
+            Some("member"),
+            serde_json::json!({ "path": "archive/2025" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = t
+        .json(
+            Method::POST,
+            &format!("{T}/move"),
+            Some("member"),
+            serde_json::json!({ "from": "docs/f0.txt", "to": "archive/2025/f0.txt" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The second path input is parsed like the first.
+    for to in ["../escape.txt", "/etc/x", "a\\b", "archive/%2e%2e/x"] {
+        let r = t
+            .json(
+                Method::POST,
+                &format!("{T}/move"),
+                Some("member"),
+                serde_json::json!({ "from": "docs/f1.txt", "to": to }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.json()["pointer"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("/to")),
+            "{to}"
+        );
+    }
+    let r = t
+        .json(
+            Method::POST,
+            &format!("{T}/move"),
+            Some("member"),
+            serde_json::json!({ "from": "docs/f1.txt", "to": "DOCS/f1.txt" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "case-conflict".into())
+    );
+
+    let r = t
+        .call(Method::DELETE, &format!("{T}/files/docs"), Some("member"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let trash_id = r.json()["trashed"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call(
+            Method::GET,
+            &format!("{T}/files/docs/f2.txt"),
+            Some("member")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = t
+        .call(Method::GET, &format!("{T}/trash"), Some("viewer"))
+        .await;
+    assert_eq!(r.json()["items"][0]["original_path"], "docs");
+    let r = t
+        .call(
+            Method::POST,
+            &format!("{T}/trash/{trash_id}/restore"),
+            Some("member"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        t.call(
+            Method::GET,
+            &format!("{T}/files/docs/f2.txt"),
+            Some("member")
+        )
+        .await
+        .body
+        .as_ref(),
+        b"file 2"
+    );
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("{T}/files/docs/f2.txt"),
+            Some("member"),
+        )
+        .await;
+    let id = r.json()["trashed"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("member"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("admin"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("admin"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn upload_limits_and_quota() {
+    let world = crate::support::World::with_config(coffer::config::Config {
+        max_file_bytes: 1000,
+        ..Default::default()
+    });
+    let op = crate::support::operator();
+    world
+        .coffer
+        .create_tenant(
+            &op,
+            &coffer::vault::path::TenantSlug::parse("tiny").unwrap(),
+            "Tiny",
+            Some(1500),
+        )
+        .unwrap();
+    let t = super::TestApp::with_world(world);
+    let tiny = t
+        .world
+        .coffer
+        .control
+        .store()
+        .tenant_by_slug(&coffer::vault::path::TenantSlug::parse("tiny").unwrap())
+        .unwrap()
+        .unwrap();
+    let owner = t
+        .world
+        .coffer
+        .control
+        .store()
+        .user_by_email(&coffer::vault::path::Email::parse("owner@test.example").unwrap())
+        .unwrap()
+        .unwrap();
+    t.world
+        .coffer
+        .control
+        .set_member(&op, tiny.id, owner.id, coffer::control::Role::Owner)
+        .unwrap();
+
+    let big: &'static [u8] = Box::leak(vec![b'x'; 1001].into_boxed_slice());
+    let r = t
+        .put_file(&format!("{T}/files/big.bin"), Some("owner"), big)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "file-too-large".into())
+    );
+    // Without Content-Length (chunked), the limit is enforced while streaming.
+    let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(
+        axum::body::Bytes::from_static(big),
+    )]);
+    let r = t
+        .send(
+            t.request(Method::PUT, &format!("{T}/files/big.bin"), Some("owner"))
+                .body(Body::from_stream(stream))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let fill: &'static [u8] = Box::leak(vec![b'y'; 900].into_boxed_slice());
+    assert_eq!(
+        t.put_file("/api/v1/tenants/tiny/files/a.bin", Some("owner"), fill)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = t
+        .put_file("/api/v1/tenants/tiny/files/b.bin", Some("owner"), fill)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "quota-exceeded".into())
+    );
+    assert_eq!(
+        t.call(
+            Method::GET,
+            "/api/v1/tenants/tiny/files/b.bin",
+            Some("owner")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn records_crud_concurrency_and_limits() {
+    let t = TestApp::new();
+    let url = format!("{T}/records/clients");
+    let r = t
+        .json(
+            Method::POST,
+            &format!("{url}?id=c-1"),
+            Some("member"),
+            serde_json::json!({ "name": "Hannah", "status": "active", "visits": 3 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("etag"), "\"1\"");
+    assert_eq!(r.header("location"), format!("{url}/c-1"));
+    for i in 0..3 {
+        t.json(
+            Method::POST,
+            &url,
+            Some("member"),
+            serde_json::json!({ "name": format!("Client {i}"), "status": "lead" }),
+        )
+        .await;
+    }
+    assert_eq!(
+        t.json(
+            Method::POST,
+            &format!("{url}?id=c-1"),
+            Some("member"),
+            serde_json::json!({})
+        )
+        .await
+        .status,
+        StatusCode::CONFLICT
+    );
+    let r = t
+        .call(
+            Method::GET,
+            &format!("{url}?eq.status=active"),
+            Some("viewer"),
+        )
+        .await;
+    assert_eq!(r.json()["records"].as_array().unwrap().len(), 1);
+    let r = t
+        .call(Method::GET, &format!("{url}?eq.visits=3"), Some("viewer"))
+        .await;
+    assert_eq!(r.json()["records"][0]["id"], "c-1");
+    let r = t
+        .call(Method::GET, &format!("{url}?limit=2"), Some("viewer"))
+        .await;
+    let page = r.json();
+    assert_eq!(page["records"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap().to_owned();
+    let r = t
+        .call(
+            Method::GET,
+            &format!("{url}?limit=2&cursor={}", next.replace('|', "%7C")),
+            Some("viewer"),
+        )
+        .await;
+    assert_eq!(r.json()["records"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        t.call(Method::GET, &format!("{url}?bogus=1"), Some("viewer"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Replace needs If-Match; a stale version is refused.
+    let put = |v: Option<&'static str>, body: serde_json::Value| {
+        let t = &t;
+        async move {
+            let mut b = t
+                .request(
+                    Method::PUT,
+                    &format!("{T}/records/clients/c-1"),
+                    Some("member"),
+                )
+                .header("content-type", "application/json");
+            if let Some(v) = v {
+                b = b.header("if-match", v);
+            }
+            t.send(b.body(Body::from(body.to_string())).unwrap()).await
+        }
+    };
+    assert_eq!(
+        put(None, serde_json::json!({ "name": "H" })).await.status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    let r = put(
+        Some("\"1\""),
+        serde_json::json!({ "name": "Hannah R.", "status": "active" }),
+    )
+    .await;
+    assert_eq!((r.status, r.header("etag")), (StatusCode::OK, "\"2\""));
+    assert_eq!(
+        put(Some("\"1\""), serde_json::json!({ "name": "lost update" }))
+            .await
+            .status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    // Merge patch.
+    let r = t
+        .send(
+            t.request(
+                Method::PATCH,
+                &format!("{T}/records/clients/c-1"),
+                Some("member"),
+            )
+            .header("content-type", "application/merge-patch+json")
+            .header("if-match", "\"2\"")
+            .body(Body::from(r#"{"status": null, "phone": "555-0100"}"#))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json()["body"],
+        serde_json::json!({ "name": "Hannah R.", "phone": "555-0100" })
+    );
+    // The history of the change is in the audit log.
+    let audit = t
+        .call(Method::GET, &format!("{T}/audit"), Some("auditor"))
+        .await
+        .json();
+    let updates = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "record.update" && e["target"] == "clients/c-1")
+        .count();
+    assert_eq!(updates, 2);
+    // Bad input: malformed JSON with a pointer, wrong shapes, limits.
+    let raw = |body: &'static str, ct: &'static str| {
+        let t = &t;
+        async move {
+            t.send(
+                t.request(
+                    Method::POST,
+                    &format!("{T}/records/clients"),
+                    Some("member"),
+                )
+                .header("content-type", ct)
+                .body(Body::from(body))
+                .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = raw(r#"{"name": "x",}"#, "application/json").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid-json".into())
+    );
+    assert!(r.json()["detail"].as_str().unwrap().contains("line 1"));
+    assert_eq!(
+        raw("[1, 2]", "application/json").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        raw("{}", "text/plain").await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let deep: &'static str = Box::leak(
+        format!(
+            "{}{}",
+            "{\"a\":".repeat(40),
+            "1".to_owned() + &"}".repeat(40)
+        )
+        .into_boxed_str(),
+    );
+    assert_eq!(raw(deep, "application/json").await.code(), "json-too-deep");
+    let huge: &'static str =
+        Box::leak(format!("{{\"blob\": \"{}\"}}", "x".repeat(1_100_000)).into_boxed_str());
+    assert_eq!(
+        raw(huge, "application/json").await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        t.json(
+            Method::POST,
+            &format!("{T}/records/Bad-Name"),
+            Some("member"),
+            serde_json::json!({})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    // Delete with a stale version fails; with the right one succeeds.
+    let del = |v: &'static str| {
+        let t = &t;
+        async move {
+            t.send(
+                t.request(
+                    Method::DELETE,
+                    &format!("{T}/records/clients/c-1"),
+                    Some("member"),
+                )
+                .header("if-match", v)
+                .body(Body::empty())
+                .unwrap(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(del("\"1\"").await, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(del("\"3\"").await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.call(
+            Method::GET,
+            &format!("{T}/records/clients/c-1"),
+            Some("member")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = t
+        .call(Method::GET, &format!("{T}/records"), Some("viewer"))
+        .await;
+    assert_eq!(
+        r.json()["collections"][0],
+        serde_json::json!({ "name": "clients", "count": 3 })
+    );
+}
+
+#[tokio::test]
+async fn search_is_tenant_scoped_and_never_syntax() {
+    let t = TestApp::new();
+    t.json(
+        Method::POST,
+        &format!("{T}/records/jobs"),
+        Some("member"),
+        serde_json::json!({ "title": "Hedge trimming at Oakridge" }),
+    )
+    .await;
+    t.put_file(
+        &format!("{T}/files/oakridge/plan.pdf"),
+        Some("member"),
+        b"%PDF",
+    )
+    .await;
+    t.json(
+        Method::POST,
+        "/api/v1/tenants/bravo/records/jobs",
+        Some("stranger"),
+        serde_json::json!({ "title": "Oakridge secret" }),
+    )
+    .await;
+    let r = t
+        .call(
+            Method::GET,
+            &format!("{T}/search?q=oakridge"),
+            Some("viewer"),
+        )
+        .await;
+    let hits = r.json()["hits"].as_array().unwrap().clone();
+    assert!(
+        hits.iter().any(|h| h["kind"] == "record")
+            && hits.iter().any(|h| h["ref"] == "oakridge/plan.pdf")
+    );
+    assert!(
+        !r.body.windows(6).any(|w| w == b"secret"),
+        "no other tenant's data"
+    );
+    for q in [
+        "%22",
+        "body%3Ax",
+        "a%20OR%20b",
+        "NEAR(a",
+        "*",
+        "%5E",
+        "%28%28",
+        "title%3A%22x%22",
+    ] {
+        let r = t
+            .call(Method::GET, &format!("{T}/search?q={q}"), Some("viewer"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{q}");
+    }
+    assert_eq!(
+        t.call(Method::GET, &format!("{T}/search"), Some("viewer"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn ops_endpoints_and_problem_bodies() {
+    let t = TestApp::new();
+    assert_eq!(
+        t.call(Method::GET, "/healthz", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.call(Method::GET, "/readyz", None).await.status,
+        StatusCode::OK
+    );
+    t.call(Method::GET, "/api/v1/auth/me", Some("member")).await;
+    let m = t.call(Method::GET, "/metrics", None).await;
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(text.contains("coffer_http_requests_total"), "{text}");
+    assert!(
+        !text.contains("alpha"),
+        "metrics carry route templates, never tenant names"
+    );
+    let doc = t
+        .call(Method::GET, "/api/v1/openapi.json", None)
+        .await
+        .json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/tenants/{tenant}/files/{path}"]["put"].is_object());
+    let docs = t.call(Method::GET, "/api/v1/docs", None).await;
+    assert!(String::from_utf8_lossy(&docs.body).contains("/api/v1/tenants/{tenant}/files/{path}"));
+    // Unknown route and wrong method: problem+json too, with a request id.
+    let r = t.call(Method::GET, "/api/v1/nope", None).await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
+    assert!(!r.header("x-request-id").is_empty());
+    let r = t.call(Method::PATCH, "/healthz", None).await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (StatusCode::METHOD_NOT_ALLOWED, "application/problem+json")
+    );
+    let r = t
+        .send(
+            Request::builder()
+                .uri("/api/v1/tenants/alpha/tree?limit=abc")
+                .header("cookie", &t.actor("viewer").cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (StatusCode::BAD_REQUEST, "application/problem+json")
+    );
+}

@@ -1,0 +1,402 @@
+//! Sessions, cookies, CSRF, login throttling, password change and reset, sign-up.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use coffer::http::{CSRF_HEADER, SESSION_COOKIE};
+
+use super::{PASSWORD, TestApp};
+
+async fn login(t: &TestApp, email: &str, password: &str) -> super::Reply {
+    t.json(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        serde_json::json!({ "email": email, "password": password }),
+    )
+    .await
+}
+
+fn cookie_of(reply: &super::Reply) -> String {
+    reply
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn login_sets_one_hardened_cookie_and_never_returns_the_token() {
+    let t = TestApp::new();
+    let r = login(&t, "member@test.example", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let cookies: Vec<_> = r.headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies.len(), 1);
+    let c = cookies[0].to_str().unwrap();
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=604800",
+    ] {
+        assert!(c.contains(attr), "{attr} in {c}");
+    }
+    let token = cookie_of(&r).split_once('=').unwrap().1.to_owned();
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains(&token),
+        "token never in a body"
+    );
+    assert!(r.json()["csrf_token"].as_str().unwrap().len() == 64);
+    assert_eq!(r.json()["memberships"][0]["slug"], "alpha");
+    // Wrong password and unknown account answer the same.
+    let a = login(&t, "member@test.example", "wrong password here").await;
+    let b = login(&t, "nobody@test.example", "wrong password here").await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::UNAUTHORIZED, "bad-credentials".into())
+    );
+    assert_eq!((b.status, b.code()), (a.status, a.code()));
+    // Logins are recorded for the tenant's usage data.
+    let usage = t
+        .call(Method::GET, "/api/v1/tenants/alpha/usage", Some("owner"))
+        .await
+        .json();
+    assert!(
+        usage["recent_logins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["email"] == "member@test.example" && l["success"] == true)
+    );
+}
+
+#[tokio::test]
+async fn logout_password_change_and_account_deletion_revoke_at_once() {
+    let t = TestApp::new();
+    let me = |cookie: String| {
+        let t = &t;
+        async move {
+            t.send(
+                Request::builder()
+                    .uri("/api/v1/auth/me")
+                    .header("cookie", cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .status
+        }
+    };
+    // Logout.
+    let viewer = t.actor("viewer").clone();
+    assert_eq!(me(viewer.cookie.clone()).await, StatusCode::OK);
+    let r = t
+        .call(Method::POST, "/api/v1/auth/logout", Some("viewer"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(r.header("set-cookie").contains("Max-Age=0"));
+    assert_eq!(me(viewer.cookie.clone()).await, StatusCode::UNAUTHORIZED);
+
+    // Password change ends every session, including other devices', and issues a new one.
+    let member = t.actor("member").clone();
+    let other_device = cookie_of(&login(&t, "member@test.example", PASSWORD).await);
+    let r = t
+        .json(Method::POST, "/api/v1/auth/password", Some("member"),
+            serde_json::json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(me(member.cookie.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(other_device).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(cookie_of(&r)).await, StatusCode::OK);
+    assert_eq!(
+        login(&t, "member@test.example", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&t, "member@test.example", "a brand new passphrase")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Account deletion.
+    let auditor = t.actor("auditor").clone();
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/me/delete",
+            Some("auditor"),
+            serde_json::json!({ "password": "wrong one" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/me/delete",
+            Some("auditor"),
+            serde_json::json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(me(auditor.cookie).await, StatusCode::UNAUTHORIZED);
+    // The last owner of a tenant cannot delete their account.
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/me/delete",
+            Some("owner"),
+            serde_json::json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn forged_and_tampered_session_tokens_are_refused() {
+    let t = TestApp::new();
+    let real = t
+        .actor("member")
+        .cookie
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let mut parts: Vec<String> = real.split('.').map(str::to_owned).collect();
+    parts[2] = parts[2].chars().rev().collect();
+    let tampered = parts.join(".");
+    for token in [
+        tampered.as_str(),
+        "garbage",
+        "",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ] {
+        let r = t
+            .send(
+                Request::builder()
+                    .uri("/api/v1/auth/me")
+                    .header("cookie", format!("{SESSION_COOKIE}={token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token}");
+    }
+}
+
+#[tokio::test]
+async fn csrf_defences_on_cookie_requests() {
+    let t = TestApp::new();
+    let m = t.actor("member").clone();
+    let put = |csrf: Option<&str>, extra: Option<(&'static str, &'static str)>| {
+        let mut b = Request::builder()
+            .method(Method::PUT)
+            .uri("/api/v1/tenants/alpha/files/csrf.txt")
+            .header("host", "coffer.test")
+            .header("cookie", &m.cookie);
+        if let Some(c) = csrf {
+            b = b.header(CSRF_HEADER, c);
+        }
+        if let Some((k, v)) = extra {
+            b = b.header(k, v);
+        }
+        b.body(Body::from("x")).unwrap()
+    };
+    let r = t.send(put(None, None)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "csrf-token-missing".into())
+    );
+    let r = t.send(put(Some(&t.actor("viewer").csrf), None)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another session's token");
+    let r = t
+        .send(put(Some(&m.csrf), Some(("origin", "https://evil.example"))))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "cross-site-request".into())
+    );
+    let r = t
+        .send(put(Some(&m.csrf), Some(("sec-fetch-site", "cross-site"))))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(put(Some(&m.csrf), Some(("origin", "http://coffer.test"))))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // JSON endpoints refuse the simple content types a cross-site form can send.
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = t
+            .send(
+                Request::builder()
+                    .method(Method::POST)
+                    .uri("/api/v1/auth/login")
+                    .header("content-type", ct)
+                    .body(Body::from(format!(
+                        r#"{{"email":"member@test.example","password":"{PASSWORD}"}}"#
+                    )))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
+    }
+    // GET never changes state: there is no GET route that mutates (HEAD too).
+    for r in coffer::http::ROUTES
+        .iter()
+        .filter(|r| r.method == Method::GET)
+    {
+        assert!(
+            !r.summary.to_lowercase().starts_with("delete")
+                && !r.summary.to_lowercase().starts_with("create"),
+            "{}",
+            r.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account() {
+    let t = TestApp::new();
+    for _ in 0..5 {
+        assert_eq!(
+            login(&t, "viewer@test.example", "not the password")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password is refused while the account is locked.
+    let r = login(&t, "viewer@test.example", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+    // Other accounts are unaffected.
+    assert_eq!(
+        login(&t, "member@test.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn password_reset_through_the_outbox() {
+    let t = TestApp::new();
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            serde_json::json!({ "email": "viewer@test.example" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            serde_json::json!({ "email": "ghost@test.example" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "no account enumeration");
+    let outbox = t.world.data_dir().join("outbox");
+    let messages: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(messages.len(), 1);
+    let text = std::fs::read_to_string(&messages[0]).unwrap();
+    assert!(text.starts_with("To: viewer@test.example\r\n"));
+    let token = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap()
+        .to_owned();
+    let confirm = |token: String, pw: &'static str| {
+        let t = &t;
+        async move {
+            t.json(
+                Method::POST,
+                "/api/v1/auth/password-reset/confirm",
+                None,
+                serde_json::json!({ "token": token, "new_password": pw }),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        confirm(token.clone(), "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        confirm(token.clone(), "reset passphrase 2026").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        confirm(token, "another passphrase 2026").await,
+        StatusCode::BAD_REQUEST,
+        "one use only"
+    );
+    assert_eq!(
+        login(&t, "viewer@test.example", "reset passphrase 2026")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The old session died with the reset.
+    assert_eq!(
+        t.call(Method::GET, "/api/v1/auth/me", Some("viewer"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn signup_creates_an_owned_tenant_and_can_be_disabled() {
+    let t = TestApp::new();
+    let body = serde_json::json!({ "email": "new@shop.example", "password": "shop owner passphrase",
+        "tenant_slug": "corner-shop", "tenant_name": "Corner Shop" });
+    let r = t
+        .json(Method::POST, "/api/v1/auth/signup", None, body.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let cookie = cookie_of(&r);
+    let r = t
+        .send(
+            Request::builder()
+                .uri("/api/v1/tenants/corner-shop")
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.json()["role"], "owner");
+    let r = t
+        .json(Method::POST, "/api/v1/auth/signup", None, body)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = t
+        .json(Method::POST, "/api/v1/auth/signup", None, serde_json::json!({ "email": "x@shop.example", "password": "shop owner passphrase", "tenant_slug": "../etc" }))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let world = crate::support::World::with_config(coffer::config::Config {
+        signup_enabled: false,
+        ..Default::default()
+    });
+    let t = TestApp::with_world(world);
+    let r = t
+        .json(Method::POST, "/api/v1/auth/signup", None, serde_json::json!({ "email": "y@shop.example", "password": "shop owner passphrase", "tenant_slug": "other-shop" }))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "signup-disabled".into())
+    );
+}
