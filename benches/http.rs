@@ -1,0 +1,300 @@
+//! HTTP benchmarks (issue 3). Runs `coffer serve` (release) as its own process so its
+//! peak RSS can be read, and compares in the same run:
+//! - a 1 GiB upload and download through the API (curl) with a plain file copy and with
+//!   curl against a minimal static file server (Python's http.server) on the same file;
+//! - small authenticated 4 KiB GETs (session-less API token, RBAC, index lookup), with 1
+//!   and 64 keep-alive connections: requests/s, p50 and p99 latency.
+//!
+//! Run: `cargo bench --bench http -- [--large-mib N] [--small N]`.
+#![allow(clippy::disallowed_methods)] // the benchmark sets up and measures with std::fs
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coffer::audit::{Actor, Caller};
+use coffer::coffer::Coffer;
+use coffer::config::Config;
+use coffer::control::Role;
+use coffer::vault::Precondition;
+use coffer::vault::path::{Email, TenantSlug, VaultPath};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn start_server(data: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+    (child, addr)
+}
+
+fn curl(args: &[&str]) -> (Duration, String) {
+    let t = Instant::now();
+    let out = Command::new("curl").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        t.elapsed(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1048576.0 / d.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// Sends `n` GETs on one keep-alive connection; returns each latency.
+fn keep_alive_gets(addr: SocketAddr, request: &[u8], n: usize) -> Vec<Duration> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(request).unwrap();
+        let mut len = 0usize;
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h == "\r\n" {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body).unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+fn main() {
+    let large_mib = arg("--large-mib", 1024);
+    let small_n = arg("--small", 3000) as usize;
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-tmp");
+    std::fs::create_dir_all(&base).unwrap();
+    let tmp = tempfile::tempdir_in(&base).unwrap();
+    let data = tmp.path().join("data");
+    println!("# coffer HTTP benchmark ({})", tmp.path().display());
+
+    // Seed: a tenant, an owner, an API token, a 4 KiB file.
+    let token = {
+        let (coffer, _) = Coffer::init(&data, Config::default()).unwrap();
+        let op = Caller::new(Actor::Operator(Some("bench".into())));
+        let t = coffer
+            .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
+            .unwrap();
+        let u = coffer
+            .control
+            .create_user(
+                &op,
+                &Email::parse("b@bench.example").unwrap(),
+                "B",
+                None,
+                false,
+            )
+            .unwrap();
+        coffer
+            .control
+            .set_member(&op, t.id, u.id, Role::Owner)
+            .unwrap();
+        coffer
+            .vault(&t)
+            .unwrap()
+            .write_file(
+                &op,
+                &VaultPath::parse("small/4k.bin").unwrap(),
+                &mut &[7u8; 4096][..],
+                &Precondition::None,
+            )
+            .unwrap();
+        let auth = coffer::auth::Auth::new(
+            coffer.clone(),
+            std::sync::Arc::new(coffer::auth::mailer::OutboxMailer::new(coffer.root.clone())),
+        )
+        .unwrap();
+        auth.issue_token(u.id, &t, Role::Owner, "bench", op)
+            .unwrap()
+            .0
+    };
+
+    // The large file, incompressible.
+    let source = tmp.path().join("large.bin");
+    {
+        let mut f = std::fs::File::create(&source).unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..large_mib {
+            for chunk in buf.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            f.write_all(&buf).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let bytes = large_mib << 20;
+
+    // Baseline 1: plain copy with fsync.
+    let t = Instant::now();
+    {
+        let mut src = std::fs::File::open(&source).unwrap();
+        let mut dst = std::fs::File::create(tmp.path().join("copy.bin")).unwrap();
+        std::io::copy(&mut src, &mut dst).unwrap();
+        dst.sync_all().unwrap();
+    }
+    let copy = t.elapsed();
+    std::fs::remove_file(tmp.path().join("copy.bin")).unwrap();
+
+    // Baseline 2: curl against a minimal static file server on the same file.
+    let mut py = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let py_port = line
+        .split("port ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let (static_dl, _) = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        &format!("http://127.0.0.1:{py_port}/large.bin"),
+    ]);
+    let _ = py.kill();
+    let _ = py.wait();
+
+    let (mut server, addr) = start_server(&data);
+    let pid = server.id();
+    let rss_idle = peak_rss_kib(pid);
+    let auth_header = format!("Authorization: Bearer {token}");
+    let url = format!("http://{addr}/api/v1/tenants/bench/files/large/video.bin");
+    let (upload, _) = curl(&[
+        "-s",
+        "-f",
+        "-o",
+        "/dev/null",
+        "-X",
+        "PUT",
+        "-H",
+        &auth_header,
+        "-T",
+        source.to_str().unwrap(),
+        &url,
+    ]);
+    let rss_after_upload = peak_rss_kib(pid);
+    let (download, _) = curl(&["-s", "-f", "-o", "/dev/null", "-H", &auth_header, &url]);
+    let rss_after_download = peak_rss_kib(pid);
+    println!(
+        "large size={large_mib}MiB plain_copy_fsync={:.0}MiB/s static_server_download={:.0}MiB/s coffer_upload={:.0}MiB/s coffer_download={:.0}MiB/s download_vs_static={:.2} upload_vs_copy={:.2}",
+        mib_s(bytes, copy),
+        mib_s(bytes, static_dl),
+        mib_s(bytes, upload),
+        mib_s(bytes, download),
+        static_dl.as_secs_f64() / download.as_secs_f64(),
+        copy.as_secs_f64() / upload.as_secs_f64(),
+    );
+    println!(
+        "server_peak_rss idle={rss_idle}KiB after_1GiB_upload={rss_after_upload}KiB after_1GiB_download={rss_after_download}KiB"
+    );
+
+    // Small authenticated GETs.
+    let request = format!(
+        "GET /api/v1/tenants/bench/files/small/4k.bin HTTP/1.1\r\nHost: {addr}\r\n{auth_header}\r\n\r\n"
+    )
+    .into_bytes();
+    keep_alive_gets(addr, &request, 200); // warm-up
+    let t = Instant::now();
+    let mut one = keep_alive_gets(addr, &request, small_n);
+    let one_elapsed = t.elapsed();
+    one.sort();
+    println!(
+        "small_get_4KiB connections=1 requests={small_n} rps={:.0} p50={:.3}ms p99={:.3}ms",
+        small_n as f64 / one_elapsed.as_secs_f64(),
+        percentile(&one, 0.50).as_secs_f64() * 1e3,
+        percentile(&one, 0.99).as_secs_f64() * 1e3
+    );
+    let conns = 64;
+    let per = (small_n / 8).max(50);
+    let t = Instant::now();
+    let handles: Vec<_> = (0..conns)
+        .map(|_| {
+            let request = request.clone();
+            std::thread::spawn(move || keep_alive_gets(addr, &request, per))
+        })
+        .collect();
+    let mut all: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let elapsed = t.elapsed();
+    all.sort();
+    println!(
+        "small_get_4KiB connections={conns} requests={} rps={:.0} p50={:.3}ms p99={:.3}ms server_peak_rss={}KiB",
+        all.len(),
+        all.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&all, 0.50).as_secs_f64() * 1e3,
+        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        peak_rss_kib(pid)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
