@@ -386,6 +386,23 @@ impl AuditLog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The sequence number of the tenant's newest event (0 if none).
+    pub fn last_seq_for_tenant(&self, tenant: TenantId) -> Result<i64, AuditError> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE tenant_id = ?1")?
+            .query_row([tenant.to_string()], |r| r.get(0))?)
+    }
+
+    /// The time of event `seq`, if it exists.
+    pub fn event_time(&self, seq: i64) -> Result<Option<String>, AuditError> {
+        let conn = self.lock();
+        Ok(conn
+            .prepare_cached("SELECT at FROM events WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Removes the targets (paths, record ids) of a purged tenant's events; the chain still
     /// verifies because only `target_hash` is hashed. Returns the number of rows redacted.
     pub fn redact_tenant_targets(&self, tenant: TenantId) -> Result<usize, AuditError> {

@@ -86,6 +86,29 @@ pub enum Command {
     Files(FilesCommand),
     /// Rebuild a vault's derived index from its files.
     Reindex { slug: String },
+    /// Export a whole vault as one ZIP archive, or check an archive against its manifest.
+    Export {
+        /// The tenant to export (not with --verify).
+        #[arg(required_unless_present = "verify")]
+        slug: Option<String>,
+        /// Where to write the archive.
+        #[arg(short = 'o', long = "output", required_unless_present = "verify")]
+        output: Option<PathBuf>,
+        /// Check this archive against its manifest instead of exporting.
+        #[arg(long, conflicts_with_all = ["slug", "output"])]
+        verify: Option<PathBuf>,
+        /// Reproduce an earlier export: include audit events up to this sequence number.
+        #[arg(long)]
+        audit_until: Option<i64>,
+    },
+    /// Restore an archive (a Coffer export or a plain ZIP of folders) into a vault.
+    Import {
+        slug: String,
+        archive: PathBuf,
+        /// What to do with paths and records that exist already: fail or skip.
+        #[arg(long, default_value = "fail")]
+        conflict: String,
+    },
     /// Audit-log and isolation checks.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -341,6 +364,84 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
         }
+        Command::Export {
+            slug,
+            output,
+            verify,
+            audit_until,
+        } => match (verify, slug, output) {
+            (Some(archive), _, _) => {
+                #[allow(
+                    clippy::disallowed_methods,
+                    reason = "the operator's own archive, not tenant data"
+                )]
+                let file = std::fs::File::open(&archive)
+                    .with_context(|| format!("cannot open {}", archive.display()))?;
+                let report = crate::export::verify(std::io::BufReader::new(file))?;
+                if g.json {
+                    print_json(&report)?;
+                }
+                if !report.problems.is_empty() {
+                    for p in &report.problems {
+                        eprintln!("{p}");
+                    }
+                    bail!(
+                        "{} does not match its manifest ({} problems)",
+                        archive.display(),
+                        report.problems.len()
+                    );
+                }
+                if !g.json {
+                    println!(
+                        "{}: {} entries, {} bytes, all match the manifest",
+                        archive.display(),
+                        report.entries,
+                        report.bytes
+                    );
+                }
+            }
+            (None, Some(slug), Some(output)) => export_command(g, &slug, &output, audit_until)?,
+            _ => bail!("give a tenant and -o FILE.zip, or --verify FILE.zip"),
+        },
+        Command::Import {
+            slug,
+            archive,
+            conflict,
+        } => {
+            let policy = crate::export::import::ConflictPolicy::parse(&conflict)
+                .ok_or_else(|| anyhow!("unknown conflict policy {conflict:?} (fail, skip)"))?;
+            let coffer = open(g)?;
+            let t = tenant(&coffer, &slug)?;
+            let vault = coffer.vault(&t)?;
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the operator's own archive, not tenant data"
+            )]
+            let file = std::fs::File::open(&archive)
+                .with_context(|| format!("cannot open {}", archive.display()))?;
+            let report = crate::export::import::import_archive(
+                &vault,
+                &operator(),
+                std::io::BufReader::new(file),
+                &coffer.config.import_limits(),
+                policy,
+            )?;
+            if g.json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "imported {} ({}) into {}: {} files, {} directories, {} bytes, {} records, {} skipped",
+                    archive.display(),
+                    report.kind,
+                    t.slug,
+                    report.summary.files,
+                    report.summary.dirs,
+                    report.summary.bytes,
+                    report.summary.records,
+                    report.summary.skipped.len()
+                );
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             let coffer = open(g)?;
             let report = coffer.audit.verify()?;
@@ -358,6 +459,110 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Writes the archive to a temporary name beside `output`, fsyncs, then renames: a
+/// half-written export never sits under the final name.
+fn export_command(
+    g: &Global,
+    slug: &str,
+    output: &Path,
+    audit_until: Option<i64>,
+) -> anyhow::Result<()> {
+    use crate::audit::AuditAction;
+    use std::io::IsTerminal;
+    let coffer = open(g)?;
+    let t = tenant(&coffer, slug)?;
+    let vault = coffer.vault(&t)?;
+    let snapshot = crate::export::Snapshot::take(&vault, &t, &coffer.audit, audit_until)?;
+    let total: u64 = snapshot.entries.iter().map(|e| e.size).sum();
+    let caller = operator();
+    coffer.audit.append(
+        &caller
+            .event(AuditAction::ExportStart)
+            .tenant(t.id)
+            .detail(serde_json::json!({ "audit_until_seq": snapshot.audit_until_seq })),
+    )?;
+    let partial = output.with_extension("zip.partial");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the operator's own output file, not tenant data"
+    )]
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let show = std::io::stderr().is_terminal() && !g.json;
+    let mut last = std::time::Instant::now();
+    let mut progress = |done: u64| {
+        if show && last.elapsed() > std::time::Duration::from_millis(200) {
+            last = std::time::Instant::now();
+            eprint!(
+                "\rexporting {}: {:>5.1}% of {} MiB",
+                t.slug,
+                done as f64 * 100.0 / total.max(1) as f64,
+                total >> 20
+            );
+        }
+    };
+    let result = crate::export::write_archive(
+        &snapshot,
+        &vault,
+        &coffer.audit,
+        &mut out,
+        crate::export::ExportOptions {
+            strict: audit_until.is_some(),
+            progress: Some(&mut progress),
+        },
+    )
+    .and_then(|m| {
+        let file = out
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        file.sync_all()?;
+        Ok(m)
+    });
+    if show {
+        eprintln!();
+    }
+    let outcome = if result.is_ok() {
+        crate::audit::Outcome::Success
+    } else {
+        crate::audit::Outcome::Failure
+    };
+    coffer.audit.append(
+        &caller
+            .event(AuditAction::ExportFinish)
+            .tenant(t.id)
+            .outcome(outcome),
+    )?;
+    let manifest = match result {
+        Ok(m) => m,
+        Err(e) => {
+            #[allow(clippy::disallowed_methods, reason = "removing our own partial output")]
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+    };
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the operator's own output file, not tenant data"
+    )]
+    std::fs::rename(&partial, output)?;
+    if g.json {
+        print_json(
+            &serde_json::json!({ "archive": output, "entries": manifest.entries.len(),
+            "audit_until_seq": manifest.audit_until_seq, "etag": snapshot.etag }),
+        )?;
+    } else {
+        println!(
+            "exported {} to {} ({} entries, audit events up to {})",
+            t.slug,
+            output.display(),
+            manifest.entries.len(),
+            manifest.audit_until_seq
+        );
+    }
+    Ok(())
 }
 
 /// The repository's `fixtures/` (for `cargo run -- demo`), else `./fixtures`.

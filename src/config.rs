@@ -27,6 +27,12 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Largest JSON request body (records, account requests), in bytes.
     pub max_json_bytes: usize,
+    /// Imports: most entries in one archive.
+    pub import_max_entries: usize,
+    /// Imports: most bytes inflated from one archive (and largest uploaded archive).
+    pub import_max_total_bytes: u64,
+    /// Imports: largest inflated/compressed ratio of one entry (zip-bomb guard).
+    pub import_max_ratio: u64,
 }
 
 impl Default for Config {
@@ -40,6 +46,9 @@ impl Default for Config {
             signup_enabled: true,
             trust_forwarded_for: false,
             max_json_bytes: 1024 * 1024,
+            import_max_entries: 200_000,
+            import_max_total_bytes: 256 * 1024 * 1024 * 1024,
+            import_max_ratio: 1000,
         }
     }
 }
@@ -56,6 +65,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The import limits this configuration sets.
+    pub fn import_limits(&self) -> crate::export::import::ImportLimits {
+        crate::export::import::ImportLimits {
+            max_entries: self.import_max_entries,
+            max_entry_bytes: self.max_file_bytes,
+            max_total_bytes: self.import_max_total_bytes,
+            max_ratio: self.import_max_ratio,
+        }
+    }
+
     /// Reads a TOML file over the defaults.
     #[allow(
         clippy::disallowed_methods,

@@ -13,5 +13,6 @@ pub mod config;
 pub mod control;
 pub mod db;
 pub mod demo;
+pub mod export;
 pub mod http;
 pub mod vault;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod files;
 pub(crate) mod ops;
+mod portability;
 mod records;
 mod tenants;
 
@@ -44,6 +45,9 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Cookie name: `__Host-coffer_session` when served over TLS.
     pub cookie_name: &'static str,
+    /// Sizes of complete export archives by ETag, so a resumed download can say
+    /// `Content-Range` without generating the archive twice.
+    pub export_sizes: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl AppState {
@@ -55,6 +59,7 @@ impl AppState {
             coffer,
             metrics,
             cookie_name: SESSION_COOKIE,
+            export_sizes: Arc::default(),
         })
     }
 }
@@ -138,6 +143,9 @@ routes! {
     GET "/api/v1/tenants/{tenant}/trash", Tenant(TP::FilesRead), "Items in the trash" => files::trash_list;
     POST "/api/v1/tenants/{tenant}/trash/{id}/restore", Tenant(TP::FilesWrite), "Restore a trash item" => files::trash_restore;
     DELETE "/api/v1/tenants/{tenant}/trash/{id}", Tenant(TP::TrashPurge), "Delete a trash item for good" => files::trash_purge;
+
+    GET "/api/v1/tenants/{tenant}/export", Tenant(TP::Export), "The whole vault as one ZIP (streamed; Range resume with If-Range)" => portability::export;
+    POST "/api/v1/tenants/{tenant}/import", Tenant(TP::Import), "Restore a ZIP archive into the vault (?conflict=fail|skip)" => portability::import;
 
     GET "/api/v1/tenants/{tenant}/records", Tenant(TP::RecordsRead), "Collections with record counts" => records::collections;
     GET "/api/v1/tenants/{tenant}/records/{collection}", Tenant(TP::RecordsRead), "List records (newest first, filters)" => records::list;

@@ -258,6 +258,26 @@ impl VaultDir {
         })
     }
 
+    /// A scratch file in `.staging/` that can be written and read back (an uploaded
+    /// archive before import); removed when dropped.
+    pub fn scratch(&self) -> Result<StagedFile<'_>, DirError> {
+        let name = format!("{}.scratch", uuid::Uuid::new_v4().simple());
+        let file = self.staging.open_with(
+            &name,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .follow(FollowSymlinks::No),
+        )?;
+        Ok(StagedFile {
+            staging: &self.staging,
+            name,
+            file: Some(file),
+        })
+    }
+
     /// Moves a fully written and fsynced staged file to `path` (creating parent
     /// directories), then fsyncs the directory so the new name is durable. Refuses to
     /// replace anything but a regular file. Returns the directories it created.
@@ -278,6 +298,37 @@ impl VaultDir {
         staged.name.clear();
         sync_dir(&parent)?;
         Ok(created)
+    }
+
+    /// Moves a kept staging file to `path`, like `commit`. The target must not exist.
+    pub fn commit_kept(
+        &self,
+        kept: &KeptFile,
+        path: &VaultPath,
+    ) -> Result<Vec<VaultPath>, DirError> {
+        let (parent, created) = self.parent_dir(path, true)?;
+        if parent.symlink_metadata(path.file_name()).is_ok() {
+            return Err(DirError::AlreadyExists);
+        }
+        self.staging.rename(&kept.name, &parent, path.file_name())?;
+        sync_dir(&parent)?;
+        Ok(created)
+    }
+
+    /// Removes a kept staging file that will not be committed.
+    pub fn discard_kept(&self, kept: &KeptFile) {
+        let _ = self.staging.remove_file(&kept.name);
+    }
+
+    /// Removes a regular file that this process just committed (rolling back an import).
+    pub fn remove_committed_file(&self, path: &VaultPath) -> Result<(), DirError> {
+        let (parent, _) = self.parent_dir(path, false)?;
+        if !parent.symlink_metadata(path.file_name())?.is_file() {
+            return Err(DirError::NotRegular);
+        }
+        parent.remove_file(path.file_name())?;
+        sync_dir(&parent)?;
+        Ok(())
     }
 
     /// Creates a directory and any missing parents. Returns the directories created
@@ -535,7 +586,32 @@ pub struct StagedFile<'a> {
     file: Option<File>,
 }
 
+/// A complete, fsynced staging file kept by name (its descriptor closed) until an import
+/// commits or discards it.
+#[derive(Debug)]
+pub struct KeptFile {
+    name: String,
+}
+
 impl StagedFile<'_> {
+    /// Rewinds a scratch file and lends it for reading.
+    pub fn rewind(&mut self) -> io::Result<&mut File> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("staged file closed"))?;
+        io::Seek::seek(file, io::SeekFrom::Start(0))?;
+        Ok(file)
+    }
+
+    /// Closes the file and keeps it in `.staging/` under its name.
+    pub fn keep(mut self) -> KeptFile {
+        self.file.take();
+        KeptFile {
+            name: std::mem::take(&mut self.name),
+        }
+    }
+
     /// Flushes the data to disk. An error here fails the write for good: it is never
     /// retried (the kernel may have dropped the dirty pages).
     pub fn sync(&mut self) -> io::Result<()> {

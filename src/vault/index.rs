@@ -457,6 +457,42 @@ impl Index {
             .ok_or(IndexError::RecordNotFound)
     }
 
+    /// Inserts records exactly as given (version, times, authors), in one transaction: the
+    /// import of an export. `skip_existing` leaves records that already exist untouched;
+    /// otherwise an existing one fails the whole batch. Returns how many were inserted.
+    pub fn insert_records_verbatim(
+        &mut self,
+        records: &[Record],
+        skip_existing: bool,
+    ) -> Result<usize, IndexError> {
+        let tx = self.write_tx()?;
+        let mut inserted = 0;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO records (collection, id, version, body, created_at, updated_at, created_by, updated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            )?;
+            for r in records {
+                let n = stmt.execute(params![
+                    r.collection,
+                    r.id,
+                    r.version,
+                    r.body.to_string(),
+                    r.created_at,
+                    r.updated_at,
+                    r.created_by,
+                    r.updated_by
+                ])?;
+                if n == 0 && !skip_existing {
+                    return Err(IndexError::RecordExists);
+                }
+                inserted += n;
+            }
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
     /// Replaces a record's body if its version is still `expected_version` (when given),
     /// bumping the version.
     pub fn replace_record(

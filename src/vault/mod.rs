@@ -1071,6 +1071,239 @@ impl Vault {
     }
 }
 
+/// Files (and directories) staged for one import, made visible together by `commit`.
+/// Dropping an uncommitted batch removes its staged files.
+pub struct ImportBatch<'a> {
+    vault: &'a Vault,
+    files: Vec<(VaultPath, dir::KeptFile, String, u64)>,
+    dirs: Vec<VaultPath>,
+}
+
+/// What an import batch did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ImportSummary {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    pub records: u64,
+    pub skipped: Vec<String>,
+}
+
+impl ImportBatch<'_> {
+    /// Streams one file into staging, hashing it; more than `max_bytes` fails with
+    /// `TooLarge`. Returns its SHA-256 and size.
+    pub fn stage_file(
+        &mut self,
+        path: VaultPath,
+        body: &mut dyn Read,
+        max_bytes: u64,
+    ) -> Result<(String, u64), VaultError> {
+        let mut staged = self.vault.dir.stage()?;
+        let mut hasher = StreamHasher::new();
+        let mut size = 0u64;
+        loop {
+            let mut buf = hasher.take_buffer();
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(VaultError::Upload(e)),
+            };
+            size += n as u64;
+            if size > max_bytes {
+                return Err(VaultError::TooLarge { limit: max_bytes });
+            }
+            io::Write::write_all(&mut staged, &buf[..n])?;
+            hasher.consume(buf, n);
+        }
+        staged.sync()?;
+        let sha = hasher.finish()?;
+        self.files.push((path, staged.keep(), sha.clone(), size));
+        Ok((sha, size))
+    }
+
+    pub fn add_dir(&mut self, path: VaultPath) {
+        self.dirs.push(path);
+    }
+
+    /// Makes everything visible, or nothing. With `skip_existing`, paths (and records)
+    /// that already exist are left alone and reported; otherwise any existing path fails
+    /// the import before anything changes. Records are inserted in the same step.
+    pub fn commit(
+        mut self,
+        caller: &Caller,
+        records: &[Record],
+        skip_existing: bool,
+    ) -> Result<ImportSummary, VaultError> {
+        let vault = self.vault;
+        let _commit = lock(&vault.commit_lock);
+        let mut index = vault.index();
+        let mut summary = ImportSummary::default();
+        let files = std::mem::take(&mut self.files);
+        let mut to_commit = Vec::with_capacity(files.len());
+        for (path, kept, sha, size) in files {
+            let clash = match index.entry(&path)? {
+                Some(_) => Some(VaultError::AlreadyExists),
+                None => vault.check_case(&index, &path).err(),
+            };
+            match clash {
+                Some(_) if skip_existing => {
+                    vault.dir.discard_kept(&kept);
+                    summary.skipped.push(path.to_string());
+                }
+                Some(e) => {
+                    // Put the rest back so that `Drop` discards every staged file.
+                    self.files.push((path, kept, sha, size));
+                    self.files.extend(to_commit);
+                    return Err(e);
+                }
+                None => to_commit.push((path, kept, sha, size)),
+            }
+        }
+        if let Some(quota) = vault.quota() {
+            let adding: u64 = to_commit.iter().map(|f| f.3).sum();
+            if index.bytes_stored()? + adding > quota {
+                self.files.extend(to_commit);
+                return Err(VaultError::QuotaExceeded { quota });
+            }
+        }
+        let pending: Vec<&VaultPath> = to_commit
+            .iter()
+            .map(|f| &f.0)
+            .chain(self.dirs.iter())
+            .collect();
+        index.begin_pending(&pending)?;
+        let who = caller.actor.to_string();
+        let mut upserts = Vec::new();
+        // Indexes into `to_commit` of the files already renamed into place.
+        let mut committed: Vec<usize> = Vec::new();
+        let mut failure = None;
+        for dir_path in &self.dirs {
+            match vault.dir.mkdir(dir_path) {
+                Ok(created) => upserts.extend(Vault::dir_entries(&created, &who)),
+                Err(e) => {
+                    failure = Some(VaultError::from(e));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            for (i, (path, kept, sha, size)) in to_commit.iter().enumerate() {
+                match vault.dir.commit_kept(kept, path) {
+                    Ok(created) => {
+                        upserts.extend(Vault::dir_entries(&created, &who));
+                        let modified = vault
+                            .dir
+                            .metadata(path)
+                            .ok()
+                            .and_then(|m| m.modified().ok())
+                            .map(|t| format_time(t.into_std()));
+                        let now = db::now();
+                        upserts.push(Entry {
+                            path: path.to_string(),
+                            name: path.file_name().to_owned(),
+                            kind: EntryKind::File,
+                            size: *size,
+                            sha256: Some(sha.clone()),
+                            content_type: Some(content_type_for(path.file_name())),
+                            created_at: now.clone(),
+                            modified_at: modified.unwrap_or(now),
+                            modified_by: Some(who.clone()),
+                        });
+                        committed.push(i);
+                        summary.files += 1;
+                        summary.bytes += size;
+                    }
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break;
+                    }
+                }
+            }
+        }
+        if failure.is_none() && !records.is_empty() {
+            match index.insert_records_verbatim(records, skip_existing) {
+                Ok(n) => summary.records = n as u64,
+                Err(e) => failure = Some(record_error(e)),
+            }
+        }
+        let pending_strs: Vec<&str> = pending.iter().map(|p| p.as_str()).collect();
+        if let Some(e) = failure {
+            // Roll back: the files this import created go again. Directories it created
+            // stay (empty) and are indexed, so the index matches the disk.
+            for &i in &committed {
+                let _ = vault.dir.remove_committed_file(&to_commit[i].0);
+            }
+            upserts.retain(|u| u.kind == EntryKind::Dir);
+            index.apply(IndexChange {
+                upserts: &upserts,
+                pending_done: &pending_strs,
+                ..Default::default()
+            })?;
+            self.files.extend(
+                to_commit
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !committed.contains(i))
+                    .map(|(_, f)| f),
+            );
+            return Err(e);
+        }
+        summary.dirs = upserts.iter().filter(|u| u.kind == EntryKind::Dir).count() as u64;
+        index.apply(IndexChange {
+            upserts: &upserts,
+            pending_done: &pending_strs,
+            covered_by_pending: true,
+            ..Default::default()
+        })?;
+        drop(index);
+        vault.audit_detail(
+            caller,
+            AuditAction::Import,
+            "files",
+            serde_json::json!({ "files": summary.files, "bytes": summary.bytes,
+                                "records": summary.records, "skipped": summary.skipped.len() }),
+        )?;
+        Ok(summary)
+    }
+}
+
+impl Drop for ImportBatch<'_> {
+    fn drop(&mut self) {
+        for (_, kept, _, _) in &self.files {
+            self.vault.dir.discard_kept(kept);
+        }
+    }
+}
+
+impl Vault {
+    /// Spools `body` (at most `max_bytes`) into a scratch file in the vault's staging
+    /// area and hands it to `use_it` for reading; the file is removed afterwards.
+    pub fn with_spooled<T>(
+        &self,
+        body: &mut dyn Read,
+        max_bytes: u64,
+        use_it: impl FnOnce(&mut File) -> T,
+    ) -> Result<T, VaultError> {
+        let mut scratch = self.dir.scratch()?;
+        let copied =
+            io::copy(&mut body.take(max_bytes + 1), &mut scratch).map_err(VaultError::Upload)?;
+        if copied > max_bytes {
+            return Err(VaultError::TooLarge { limit: max_bytes });
+        }
+        Ok(use_it(scratch.rewind()?))
+    }
+
+    /// Starts an import: files are staged one by one, then committed together.
+    pub fn begin_import(&self) -> ImportBatch<'_> {
+        ImportBatch {
+            vault: self,
+            files: Vec::new(),
+            dirs: Vec::new(),
+        }
+    }
+}
+
 fn record_error(e: IndexError) -> VaultError {
     match e {
         IndexError::RecordNotFound => VaultError::NotFound,

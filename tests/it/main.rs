@@ -6,8 +6,9 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cli;
-mod http;
+pub mod http;
 mod layout_spec;
 mod names;
+mod portability;
 mod support;
 mod vault;

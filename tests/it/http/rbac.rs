@@ -143,6 +143,10 @@ fn probe(route: &Route) -> Option<Probe> {
         ("DELETE", "/api/v1/tenants/{tenant}/trash/{id}") => {
             p(&format!("{t}/trash/zz"), S::BAD_REQUEST)
         }
+        ("GET", "/api/v1/tenants/{tenant}/export") => p(&format!("{t}/export"), S::OK),
+        ("POST", "/api/v1/tenants/{tenant}/import") => {
+            p(&format!("{t}/import?conflict=bogus"), S::BAD_REQUEST)
+        }
         ("GET", "/api/v1/tenants/{tenant}/records") => p(&format!("{t}/records"), S::OK),
         ("GET", "/api/v1/tenants/{tenant}/records/{collection}") => {
             p(&format!("{t}/records/clients"), S::OK)

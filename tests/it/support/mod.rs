@@ -12,6 +12,8 @@ use coffer::control::Tenant;
 use coffer::vault::Vault;
 use coffer::vault::path::TenantSlug;
 
+pub mod zipgen;
+
 /// A data root with two tenants, `alpha` and `bravo`, inside a temp dir that also holds a
 /// `outside/` canary directory next to the data root.
 pub struct World {

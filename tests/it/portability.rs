@@ -1,0 +1,597 @@
+//! Export and import: round trip, determinism, compression choices, verification, every
+//! hostile-archive class, and the HTTP export's resume and mid-stream failure behaviour.
+
+use std::io::{Cursor, Read};
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use coffer::export::import::{ConflictPolicy, ImportError, ImportLimits, import_archive};
+use coffer::export::{ExportOptions, Snapshot, verify, write_archive};
+use coffer::vault::Precondition;
+use coffer::vault::path::{CollectionName, RecordId, TenantSlug, VaultPath};
+
+use crate::http::TestApp;
+use crate::support::zipgen::{RawEntry, build};
+use crate::support::{World, operator, snapshot};
+
+fn p(s: &str) -> VaultPath {
+    VaultPath::parse(s).unwrap()
+}
+
+fn seed(w: &World) {
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(
+        &op,
+        &p("docs/notes.txt"),
+        &mut "lorem ipsum dolor sit amet ".repeat(500).as_bytes(),
+        &Precondition::None,
+    )
+    .unwrap();
+    let mut noise = vec![0u8; 200_000];
+    let mut x = 7u32;
+    for b in noise.iter_mut() {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *b = (x >> 24) as u8;
+    }
+    v.write_file(
+        &op,
+        &p("photos/site.jpg"),
+        &mut &noise[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.write_file(
+        &op,
+        &p("raw/sensor.bin"),
+        &mut &noise[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.write_file(
+        &op,
+        &p("Résumé (final).txt"),
+        &mut &b"unicode name"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.mkdir(&op, &p("empty/folder")).unwrap();
+    let clients = CollectionName::parse("clients").unwrap();
+    v.create_record(
+        &op,
+        &clients,
+        Some(RecordId::parse("c1").unwrap()),
+        &serde_json::json!({"name": "=cmd()", "city": "Oslo, Norway"}),
+    )
+    .unwrap();
+    v.create_record(
+        &op,
+        &CollectionName::parse("jobs").unwrap(),
+        None,
+        &serde_json::json!({"title": "Hedges", "hours": 3.5}),
+    )
+    .unwrap();
+}
+
+fn export(
+    w: &World,
+    tenant: &coffer::control::Tenant,
+    cursor: Option<i64>,
+) -> (Vec<u8>, coffer::export::Manifest) {
+    let v = w.vault(tenant);
+    let snap = Snapshot::take(&v, tenant, &w.coffer.audit, cursor).unwrap();
+    let mut out = Vec::new();
+    let m = write_archive(
+        &snap,
+        &v,
+        &w.coffer.audit,
+        &mut out,
+        ExportOptions::default(),
+    )
+    .unwrap();
+    (out, m)
+}
+
+#[test]
+fn round_trip_is_exact_and_verifiable() {
+    let w = World::new();
+    seed(&w);
+    let (bytes, manifest) = export(&w, &w.alpha, None);
+    let report = verify(Cursor::new(&bytes)).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Readable without Coffer: plain entries, relative names, manifest last.
+    let mut zip = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    assert_eq!(names.last().unwrap(), "manifest.json");
+    assert!(
+        names.contains(&"files/Résumé (final).txt".to_owned())
+            && names.contains(&"files/empty/folder/".to_owned())
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with('/') && !n.contains(".."))
+    );
+    let mut csv = String::new();
+    zip.by_name("records/clients.csv")
+        .unwrap()
+        .read_to_string(&mut csv)
+        .unwrap();
+    assert!(
+        csv.contains("\"'=cmd()\"") || csv.contains("'=cmd()"),
+        "formula defused: {csv}"
+    );
+    assert!(csv.contains("\"Oslo, Norway\""));
+    // Compression: JPEG and incompressible data stored, text deflated.
+    let method = |zip: &mut zip::ZipArchive<_>, n: &str| zip.by_name(n).unwrap().compression();
+    assert_eq!(
+        method(&mut zip, "files/photos/site.jpg"),
+        zip::CompressionMethod::Stored
+    );
+    assert_eq!(
+        method(&mut zip, "files/raw/sensor.bin"),
+        zip::CompressionMethod::Stored
+    );
+    assert_eq!(
+        method(&mut zip, "files/docs/notes.txt"),
+        zip::CompressionMethod::Deflated
+    );
+    // No permission bits beyond 0644, no links.
+    for i in 0..zip.len() {
+        let f = zip.by_index(i).unwrap();
+        assert!(!f.is_symlink());
+        if let Some(mode) = f.unix_mode() {
+            // No set-id or sticky bits, no group/other write.
+            assert_eq!(mode & 0o7022, 0, "{:?}", f.name().ok());
+        }
+    }
+
+    // Import into a new tenant, export again: the same files and records.
+    let op = operator();
+    let t2 = w
+        .coffer
+        .create_tenant(&op, &TenantSlug::parse("moved").unwrap(), "Moved", None)
+        .unwrap();
+    let v2 = w.vault(&t2);
+    let r = import_archive(
+        &v2,
+        &op,
+        Cursor::new(&bytes),
+        &ImportLimits::default(),
+        ConflictPolicy::Fail,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.kind, r.summary.files, r.summary.records),
+        ("coffer-export", 4, 2)
+    );
+    let (_, again) = export(&w, &t2, None);
+    let strip = |m: &coffer::export::Manifest| {
+        m.entries
+            .iter()
+            .filter(|e| e.path != "audit.jsonl")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&manifest), strip(&again));
+    assert_eq!(
+        v2.record(
+            &CollectionName::parse("clients").unwrap(),
+            &RecordId::parse("c1").unwrap()
+        )
+        .unwrap()
+        .version,
+        1
+    );
+    // The same archive again: conflicts refuse it whole, or skip.
+    assert!(matches!(
+        import_archive(
+            &v2,
+            &op,
+            Cursor::new(&bytes),
+            &ImportLimits::default(),
+            ConflictPolicy::Fail
+        ),
+        Err(ImportError::Conflict(_))
+    ));
+    let r = import_archive(
+        &v2,
+        &op,
+        Cursor::new(&bytes),
+        &ImportLimits::default(),
+        ConflictPolicy::Skip,
+    )
+    .unwrap();
+    assert_eq!((r.summary.files, r.summary.skipped.len()), (0, 4));
+}
+
+#[test]
+fn same_snapshot_same_bytes_and_tampering_is_found() {
+    let w = World::new();
+    seed(&w);
+    let cursor = w.coffer.audit.last_seq_for_tenant(w.alpha.id).unwrap();
+    let (a, _) = export(&w, &w.alpha, Some(cursor));
+    // Reading and exporting in between adds audit events, but not to this cursor's archive.
+    let (b, _) = export(&w, &w.alpha, Some(cursor));
+    assert_eq!(a, b, "deterministic");
+    // A changed file changes the snapshot's ETag.
+    let v = w.vault(&w.alpha);
+    let before = Snapshot::take(&v, &w.alpha, &w.coffer.audit, Some(cursor))
+        .unwrap()
+        .etag;
+    v.write_file(
+        &operator(),
+        &p("docs/notes.txt"),
+        &mut &b"changed"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    assert_ne!(
+        Snapshot::take(&v, &w.alpha, &w.coffer.audit, Some(cursor))
+            .unwrap()
+            .etag,
+        before
+    );
+    // Flip one byte of a stored file's data: verify names the entry.
+    let mut tampered = a.clone();
+    let needle = b"unicode name";
+    let at = tampered
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    tampered[at] ^= 0x20;
+    let report = verify(Cursor::new(&tampered));
+    let problems = match report {
+        Ok(r) => r.problems,
+        Err(e) => vec![e.to_string()],
+    };
+    assert!(!problems.is_empty());
+}
+
+/// Every archive class of THREATS.md is refused before anything becomes visible.
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let outside = w.tmp.path().join("outside");
+    let before_outside = snapshot(&outside);
+    let f = RawEntry::file;
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("traversal", build(&[f("../../outside/evil.txt", b"x")])),
+        ("absolute", build(&[f("/etc/evil", b"x")])),
+        ("drive letter", build(&[f("C:/evil.txt", b"x")])),
+        ("backslashes", build(&[f("..\\..\\evil.txt", b"x")])),
+        ("UNC", build(&[f("\\\\server\\share\\x", b"x")])),
+        ("encoded traversal", build(&[f("%2e%2e/evil.txt", b"x")])),
+        ("reserved name", build(&[f("docs/CON.txt", b"x")])),
+        ("NUL", build(&[f("a\0.txt", b"x")])),
+        ("duplicates", build(&[f("a.txt", b"1"), f("a.txt", b"2")])),
+        (
+            "case collision",
+            build(&[f("Report.txt", b"1"), f("report.TXT", b"2")]),
+        ),
+        (
+            "unicode collision",
+            build(&[f("caf\u{e9}.txt", b"1"), f("cafe\u{301}.txt", b"2")]),
+        ),
+        (
+            "file and directory",
+            build(&[f("a", b"1"), f("a/b.txt", b"2")]),
+        ),
+        (
+            "symlink",
+            build(&[RawEntry {
+                unix_mode: 0o120777,
+                ..f("link", b"/etc/passwd")
+            }]),
+        ),
+        (
+            "fifo",
+            build(&[RawEntry {
+                unix_mode: 0o010644,
+                ..f("pipe", b"")
+            }]),
+        ),
+        (
+            "encrypted",
+            build(&[RawEntry {
+                flags: 0x0801,
+                ..f("secret.txt", b"xxxx")
+            }]),
+        ),
+        (
+            "name mismatch",
+            build(&[RawEntry {
+                local_name: Some("../evil.txt".into()),
+                ..f("good.txt", b"x")
+            }]),
+        ),
+        (
+            "overlapping",
+            build(&[
+                f("one.txt", b"shared data"),
+                RawEntry {
+                    share_data_with: Some(0),
+                    ..f("two.txt", b"")
+                },
+            ]),
+        ),
+        (
+            "lying size",
+            build(&[RawEntry {
+                deflate: true,
+                claimed_size: Some(10),
+                ..f("big.txt", &[0u8; 50_000])
+            }]),
+        ),
+        (
+            "not a zip",
+            b"PK\x03\x04 definitely not an archive".to_vec(),
+        ),
+    ];
+    // A Coffer export whose manifest does not match its files.
+    let (mut export_bytes, _) = {
+        let w2 = World::new();
+        w2.vault(&w2.alpha)
+            .write_file(&op, &p("x.txt"), &mut &b"original"[..], &Precondition::None)
+            .unwrap();
+        export(&w2, &w2.alpha, None)
+    };
+    let at = export_bytes
+        .windows(8)
+        .position(|w| w == b"original")
+        .unwrap();
+    export_bytes[at] = b'O';
+    cases.push(("manifest mismatch", export_bytes));
+    for (what, bytes) in &cases {
+        let result = import_archive(
+            &v,
+            &op,
+            Cursor::new(bytes),
+            &ImportLimits::default(),
+            ConflictPolicy::Fail,
+        );
+        assert!(
+            matches!(result, Err(ImportError::Refused(_))),
+            "{what}: {result:?}"
+        );
+        assert!(
+            v.list(None, None, 10).unwrap().is_empty(),
+            "{what}: something became visible"
+        );
+        assert!(
+            std::fs::read_dir(w.vault_dir(&w.alpha).join(".staging"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "{what}: staging left"
+        );
+        assert!(
+            std::fs::read_dir(w.vault_dir(&w.alpha).join("files"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "{what}: files left"
+        );
+    }
+    assert_eq!(snapshot(&outside), before_outside);
+
+    // Bombs: inflated bytes are counted, not trusted from headers.
+    let zeros = vec![0u8; 4 * 1024 * 1024];
+    let bomb = build(&[RawEntry {
+        deflate: true,
+        ..f("zeros.bin", &zeros)
+    }]);
+    let small = ImportLimits {
+        max_entry_bytes: 1024 * 1024,
+        ..ImportLimits::default()
+    };
+    assert!(matches!(
+        import_archive(&v, &op, Cursor::new(&bomb), &small, ConflictPolicy::Fail),
+        Err(ImportError::TooLarge(_))
+    ));
+    let ratio = ImportLimits {
+        max_ratio: 2,
+        ..ImportLimits::default()
+    };
+    assert!(matches!(
+        import_archive(&v, &op, Cursor::new(&bomb), &ratio, ConflictPolicy::Fail),
+        Err(ImportError::TooLarge(_))
+    ));
+    let many: Vec<RawEntry> = (0..20).map(|i| f(&format!("f{i}.txt"), b"x")).collect();
+    let few = ImportLimits {
+        max_entries: 10,
+        ..ImportLimits::default()
+    };
+    assert!(matches!(
+        import_archive(
+            &v,
+            &op,
+            Cursor::new(build(&many)),
+            &few,
+            ConflictPolicy::Fail
+        ),
+        Err(ImportError::TooLarge(_))
+    ));
+    let total = ImportLimits {
+        max_total_bytes: 10,
+        ..ImportLimits::default()
+    };
+    assert!(matches!(
+        import_archive(
+            &v,
+            &op,
+            Cursor::new(build(&many)),
+            &total,
+            ConflictPolicy::Fail
+        ),
+        Err(ImportError::TooLarge(_))
+    ));
+    assert!(v.list(None, None, 10).unwrap().is_empty());
+
+    // A plain ZIP of folders is accepted (macOS debris skipped).
+    let plain = build(&[
+        f("Invoices/2026/inv-1.pdf", b"%PDF-1.4"),
+        f("__MACOSX/._inv-1.pdf", b"junk"),
+        f("notes.txt", b"hi"),
+    ]);
+    let r = import_archive(
+        &v,
+        &op,
+        Cursor::new(&plain),
+        &ImportLimits::default(),
+        ConflictPolicy::Fail,
+    )
+    .unwrap();
+    assert_eq!((r.kind, r.summary.files), ("plain-zip", 2));
+    assert_eq!(v.stat(&p("Invoices/2026/inv-1.pdf")).unwrap().size, 8);
+}
+
+#[tokio::test]
+async fn http_export_streams_resumes_and_never_truncates_silently() {
+    let t = TestApp::new();
+    seed(&t.world);
+    let url = "/api/v1/tenants/alpha/export";
+    let full = t.call(Method::GET, url, Some("owner")).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.header("content-type"), "application/zip");
+    let etag = full.header("etag").to_owned();
+    assert!(
+        verify(Cursor::new(full.body.to_vec()))
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+    // Resume from the middle with If-Range: the rest matches the first download.
+    let half = full.body.len() / 2;
+    let resumed = t
+        .send(
+            t.request(Method::GET, url, Some("owner"))
+                .header("range", format!("bytes={half}-"))
+                .header("if-range", &etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        resumed.header("content-range"),
+        format!("bytes {half}-{}/{}", full.body.len() - 1, full.body.len())
+    );
+    assert_eq!(&resumed.body[..], &full.body[half..]);
+    // After a change, the old ETag no longer matches: the whole new archive (200).
+    t.put_file(
+        "/api/v1/tenants/alpha/files/new.txt",
+        Some("member"),
+        b"new",
+    )
+    .await;
+    let stale = t
+        .send(
+            t.request(Method::GET, url, Some("owner"))
+                .header("range", "bytes=10-")
+                .header("if-range", &etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_ne!(stale.header("etag"), etag);
+    // Auditors and members cannot export.
+    assert_eq!(
+        t.call(Method::GET, url, Some("member")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Export start and finish are audited.
+    let events = t
+        .world
+        .coffer
+        .audit
+        .events_for_tenant(t.world.alpha.id, 0, 10_000)
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action == "export.finish" && e.outcome == "success")
+            .count()
+            >= 2
+    );
+
+    // A file that can no longer be read mid-export: the body errors, it does not end.
+    let files = t.world.vault_dir(&t.world.alpha).join("files");
+    std::fs::remove_file(files.join("raw/sensor.bin")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", files.join("raw/sensor.bin")).unwrap();
+    let response = tower::ServiceExt::oneshot(
+        t.app.clone(),
+        t.request(Method::GET, url, Some("owner"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "headers were sent before the failure"
+    );
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+    assert!(
+        body.is_err(),
+        "a failed export must end in a transfer error, not a short archive"
+    );
+}
+
+#[tokio::test]
+async fn http_import_is_owner_only_and_refuses_hostile_archives() {
+    let t = TestApp::new();
+    let upload = |who: &'static str, bytes: Vec<u8>, ct: &'static str, query: &'static str| {
+        let t = &t;
+        async move {
+            t.send(
+                t.request(
+                    Method::POST,
+                    &format!("/api/v1/tenants/alpha/import{query}"),
+                    Some(who),
+                )
+                .header("content-type", ct)
+                .body(Body::from(bytes))
+                .unwrap(),
+            )
+            .await
+        }
+    };
+    let good = build(&[RawEntry::file("docs/a.txt", b"hello")]);
+    assert_eq!(
+        upload("admin", good.clone(), "application/zip", "")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        upload("owner", good.clone(), "text/plain", "").await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let r = upload("owner", good.clone(), "application/zip", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(r.json()["files"], 1);
+    let r = upload("owner", good.clone(), "application/zip", "").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "import-conflict".into())
+    );
+    let r = upload("owner", good, "application/zip", "?conflict=skip").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let evil = build(&[RawEntry::file("../../outside/evil.txt", b"x")]);
+    let r = upload("owner", evil, "application/zip", "").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "archive-refused".into())
+    );
+    assert!(
+        std::fs::read_dir(t.world.vault_dir(&t.world.alpha).join(".staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
