@@ -126,6 +126,9 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+/// What the manifest says of an entry: its size and SHA-256.
+type SizeAndHash = (Option<u64>, Option<String>);
+
 /// One entry, classified from the central directory before any data is read.
 enum Planned {
     File {
@@ -302,13 +305,12 @@ pub fn import_archive<R: Read + Seek>(
     }
 
     // Manifest cross-check (Coffer exports): every file entry listed, with size and hash.
-    let expected: Option<BTreeMap<String, (Option<u64>, Option<String>)>> =
-        manifest.as_ref().map(|m| {
-            m.entries
-                .iter()
-                .map(|e| (e.path.clone(), (e.size, e.sha256.clone())))
-                .collect()
-        });
+    let expected: Option<BTreeMap<String, SizeAndHash>> = manifest.as_ref().map(|m| {
+        m.entries
+            .iter()
+            .map(|e| (e.path.clone(), (e.size, e.sha256.clone())))
+            .collect()
+    });
     if let Some(expected) = &expected {
         for name in archive.file_names() {
             let name = name.map_err(|e| refused(e.to_string()))?;

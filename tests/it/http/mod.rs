@@ -59,6 +59,12 @@ impl Reply {
     }
 }
 
+impl Default for TestApp {
+    fn default() -> Self {
+        TestApp::new()
+    }
+}
+
 impl TestApp {
     pub fn new() -> TestApp {
         TestApp::with_world(World::new())
