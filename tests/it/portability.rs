@@ -595,3 +595,74 @@ async fn http_import_is_owner_only_and_refuses_hostile_archives() {
             .is_none()
     );
 }
+
+/// A real manifest has exactly the keys the schema in `vault-layout/` declares, with the
+/// required ones present and values of the declared shapes.
+#[test]
+fn manifest_follows_its_json_schema() {
+    let w = World::new();
+    seed(&w);
+    let (_, manifest) = export(&w, &w.alpha, None);
+    let value = serde_json::to_value(&manifest).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/vault-layout/export-manifest.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    fn check(value: &serde_json::Value, schema: &serde_json::Value, at: &str) {
+        if let Some(c) = schema.get("const") {
+            assert_eq!(value, c, "{at}");
+        }
+        if let Some(options) = schema.get("enum") {
+            assert!(options.as_array().unwrap().contains(value), "{at}: {value}");
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(|p| p.as_str()) {
+            let s = value.as_str().unwrap();
+            // The patterns here are simple: a character class and a length.
+            if pattern == "^[0-9a-f]{64}$" {
+                assert!(
+                    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{at}"
+                );
+            } else if pattern == "^[0-9a-f]{32}$" {
+                assert!(
+                    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{at}"
+                );
+            }
+        }
+        match schema.get("type").and_then(|t| t.as_str()) {
+            Some("object") => {
+                let obj = value
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{at}: not an object"));
+                let props = schema["properties"].as_object().unwrap();
+                for key in obj.keys() {
+                    assert!(props.contains_key(key), "{at}: {key} not in the schema");
+                }
+                for req in schema["required"].as_array().unwrap() {
+                    assert!(
+                        obj.contains_key(req.as_str().unwrap()),
+                        "{at}: {req} missing"
+                    );
+                }
+                for (k, v) in obj {
+                    check(v, &props[k], &format!("{at}/{k}"));
+                }
+            }
+            Some("array") => {
+                for (i, item) in value.as_array().unwrap().iter().enumerate() {
+                    check(item, &schema["items"], &format!("{at}/{i}"));
+                }
+            }
+            Some("integer") => assert!(value.is_i64() || value.is_u64(), "{at}"),
+            Some("string") => assert!(value.is_string(), "{at}"),
+            _ => {}
+        }
+    }
+    check(&value, &schema, "");
+    assert!(manifest.entries.iter().any(|e| e.kind == "dir"));
+}
