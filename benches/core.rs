@@ -8,6 +8,10 @@
 //! temporary directory next to the target dir, on the same disk as the repo).
 #![allow(clippy::disallowed_methods)] // the baselines use std::fs on purpose
 
+#[path = "support/mod.rs"]
+mod support;
+use support::*;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,25 +21,6 @@ use coffer::coffer::Coffer;
 use coffer::config::Config;
 use coffer::vault::Precondition;
 use coffer::vault::path::{TenantSlug, VaultPath};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -135,8 +120,8 @@ fn main() {
         f.sync_all().unwrap();
     }
     let bytes = large_mib << 20;
-    let rss_before = rss_kib("VmRSS:");
-    let hwm_before = rss_kib("VmHWM:");
+    let rss_before = status_kib("self", "VmRSS:");
+    let hwm_before = status_kib("self", "VmHWM:");
     // Alternate baseline and vault so that neither always runs on a colder or busier disk;
     // report the median of the rounds.
     let rounds = 3;
@@ -181,7 +166,7 @@ fn main() {
     copies.sort();
     vaults.sort();
     let (copy, large) = (copies[rounds / 2], vaults[rounds / 2]);
-    let rss_after = rss_kib("VmRSS:");
+    let rss_after = status_kib("self", "VmRSS:");
     let mbps = |d: Duration| bytes as f64 / 1048576.0 / d.as_secs_f64();
     println!(
         "large_write size={large_mib}MiB rounds={rounds} (median) plain_copy_fsync={:.0}MiB/s vault_with_sha256={:.0}MiB/s ratio={:.2} rss_before={}KiB rss_after={}KiB peak_rss_before={}KiB peak_rss_after={}KiB",
@@ -191,7 +176,7 @@ fn main() {
         rss_before,
         rss_after,
         hwm_before,
-        rss_kib("VmHWM:")
+        status_kib("self", "VmHWM:")
     );
     std::fs::remove_file(&source).unwrap();
 

@@ -9,6 +9,10 @@
 //! Run: `cargo bench --bench export -- [--scale PERCENT]` (100 = the full dataset).
 #![allow(clippy::disallowed_methods)] // the benchmark generates and measures with std::fs
 
+#[path = "support/mod.rs"]
+mod support;
+use support::*;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,15 +24,6 @@ use coffer::config::Config;
 use coffer::control::Role;
 use coffer::vault::path::{Email, TenantSlug, VaultPath};
 use coffer::vault::{Precondition, Vault};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Deterministic generator: xorshift bytes (incompressible) or text (compressible).
 struct Gen(u64);
@@ -156,25 +151,11 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn timed(cmd: &mut Command) -> Duration {
     let t = Instant::now();
     let status = cmd.status().unwrap();
     assert!(status.success(), "{cmd:?}");
     t.elapsed()
-}
-
-fn mib_s(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / 1048576.0 / d.as_secs_f64()
 }
 
 /// Starts `coffer serve`, runs one HTTP export to a file, returns (time, peak RSS KiB).
@@ -217,16 +198,6 @@ fn http_export(data: &Path, token: &str, out: &Path) -> (Duration, u64) {
     (elapsed, rss)
 }
 
-fn rss_self(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `--probe-rss`: peak RSS of in-process exports of one large stored and one large
 /// deflated entry, to find what (if anything) grows with entry size.
 fn probe_rss() {
@@ -246,7 +217,7 @@ fn probe_rss() {
             .unwrap();
         let v = coffer.vault(&t).unwrap();
         put_large(&v, &op, "big.dat", mib << 20, &mut rng, text);
-        let before = rss_self("VmHWM:");
+        let before = status_kib("self", "VmHWM:");
         let snap = coffer::export::Snapshot::take(&v, &t, &coffer.audit, None).unwrap();
         coffer::export::write_archive(
             &snap,
@@ -258,8 +229,8 @@ fn probe_rss() {
         .unwrap();
         println!(
             "probe {slug} {mib}MiB: peak_rss before={before}KiB after={}KiB rss_now={}KiB",
-            rss_self("VmHWM:"),
-            rss_self("VmRSS:")
+            status_kib("self", "VmHWM:"),
+            status_kib("self", "VmRSS:")
         );
     }
 }

@@ -8,6 +8,10 @@
 //! Run: `cargo bench --bench http -- [--large-mib N] [--small N]`.
 #![allow(clippy::disallowed_methods)] // the benchmark sets up and measures with std::fs
 
+#[path = "support/mod.rs"]
+mod support;
+use support::*;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,25 +24,6 @@ use coffer::config::Config;
 use coffer::control::Role;
 use coffer::vault::Precondition;
 use coffer::vault::path::{Email, TenantSlug, VaultPath};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn start_server(data: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -75,10 +60,6 @@ fn curl(args: &[&str]) -> (Duration, String) {
         t.elapsed(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn mib_s(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / 1048576.0 / d.as_secs_f64()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -242,30 +242,21 @@ impl VaultDir {
 
     /// A new temporary file in `.staging/`, removed again unless committed.
     pub fn stage(&self) -> Result<StagedFile<'_>, DirError> {
-        let name = format!("{}.part", uuid::Uuid::new_v4().simple());
-        let file = self.staging.open_with(
-            &name,
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .follow(FollowSymlinks::No),
-        )?;
-        Ok(StagedFile {
-            staging: &self.staging,
-            name,
-            file: Some(file),
-        })
+        self.new_staged("part", false)
     }
 
     /// A scratch file in `.staging/` that can be written and read back (an uploaded
     /// archive before import); removed when dropped.
     pub fn scratch(&self) -> Result<StagedFile<'_>, DirError> {
-        let name = format!("{}.scratch", uuid::Uuid::new_v4().simple());
+        self.new_staged("scratch", true)
+    }
+
+    fn new_staged(&self, suffix: &str, readable: bool) -> Result<StagedFile<'_>, DirError> {
+        let name = format!("{}.{suffix}", uuid::Uuid::new_v4().simple());
         let file = self.staging.open_with(
             &name,
             OpenOptions::new()
-                .read(true)
+                .read(readable)
                 .write(true)
                 .create_new(true)
                 .mode(0o600)

@@ -303,6 +303,37 @@ impl StreamHasher {
     }
 }
 
+/// Copies `body` into a staged file while hashing it, refusing more than `max` bytes,
+/// calling `on_chunk` with each chunk's length (for quota checks), then fsyncs. Returns
+/// the SHA-256 and the size. The one streaming loop of every write into a vault.
+fn copy_hashed(
+    body: &mut dyn Read,
+    staged: &mut dir::StagedFile<'_>,
+    max: u64,
+    mut on_chunk: impl FnMut(u64) -> Result<(), VaultError>,
+) -> Result<(String, u64), VaultError> {
+    let mut hasher = StreamHasher::new();
+    let mut size: u64 = 0;
+    loop {
+        let mut buf = hasher.take_buffer();
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(VaultError::Upload(e)),
+        };
+        size += n as u64;
+        if size > max {
+            return Err(VaultError::TooLarge { limit: max });
+        }
+        on_chunk(n as u64)?;
+        io::Write::write_all(staged, &buf[..n])?;
+        hasher.consume(buf, n);
+    }
+    staged.sync()?;
+    Ok((hasher.finish()?, size))
+}
+
 struct InflightGuard<'a> {
     counter: &'a AtomicU64,
     bytes: u64,
@@ -449,37 +480,20 @@ impl Vault {
         };
         let quota = self.quota();
         let mut staged = self.dir.stage()?;
-        let mut hasher = StreamHasher::new();
         let mut inflight = InflightGuard {
             counter: &self.inflight,
             bytes: 0,
         };
-        let mut size: u64 = 0;
-        loop {
-            let mut buf = hasher.take_buffer();
-            let n = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(VaultError::Upload(e)),
-            };
-            size += n as u64;
-            if size > self.limits.max_file_bytes {
-                return Err(VaultError::TooLarge {
-                    limit: self.limits.max_file_bytes,
-                });
+        let max = self.limits.max_file_bytes;
+        let (sha256, size) = copy_hashed(body, &mut staged, max, |n| {
+            let all_inflight = inflight.add(n);
+            match quota {
+                Some(quota) if used.saturating_sub(old_size) + all_inflight > quota => {
+                    Err(VaultError::QuotaExceeded { quota })
+                }
+                _ => Ok(()),
             }
-            let all_inflight = inflight.add(n as u64);
-            if let Some(quota) = quota
-                && used.saturating_sub(old_size) + all_inflight > quota
-            {
-                return Err(VaultError::QuotaExceeded { quota });
-            }
-            io::Write::write_all(&mut staged, &buf[..n])?;
-            hasher.consume(buf, n);
-        }
-        staged.sync()?;
-        let sha256 = hasher.finish()?;
+        })?;
 
         let _commit = lock(&self.commit_lock);
         let mut index = self.index();
@@ -1099,25 +1113,7 @@ impl ImportBatch<'_> {
         max_bytes: u64,
     ) -> Result<(String, u64), VaultError> {
         let mut staged = self.vault.dir.stage()?;
-        let mut hasher = StreamHasher::new();
-        let mut size = 0u64;
-        loop {
-            let mut buf = hasher.take_buffer();
-            let n = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(VaultError::Upload(e)),
-            };
-            size += n as u64;
-            if size > max_bytes {
-                return Err(VaultError::TooLarge { limit: max_bytes });
-            }
-            io::Write::write_all(&mut staged, &buf[..n])?;
-            hasher.consume(buf, n);
-        }
-        staged.sync()?;
-        let sha = hasher.finish()?;
+        let (sha, size) = copy_hashed(body, &mut staged, max_bytes, |_| Ok(()))?;
         self.files.push((path, staged.keep(), sha.clone(), size));
         Ok((sha, size))
     }
