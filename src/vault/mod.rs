@@ -158,7 +158,10 @@ pub struct FileRead {
     pub entry: Entry,
 }
 
-const COPY_BUFFER: usize = 256 * 1024;
+/// Read and write size of large streams: big enough that syscalls and hand-offs to the
+/// hashing thread are a small part of the cost.
+const COPY_BUFFER: usize = 1024 * 1024;
+const FIRST_BUFFER: usize = 64 * 1024;
 const UNLIMITED: u64 = u64::MAX;
 
 /// One tenant's vault.
@@ -196,7 +199,7 @@ fn content_type_for(name: &str) -> String {
 /// Reads a whole file and returns its SHA-256, in the same buffer size as writes.
 fn hash_file(mut file: File) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut buf = vec![0u8; FIRST_BUFFER];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -211,7 +214,7 @@ fn hash_file(mut file: File) -> io::Result<String> {
 /// thread so that it overlaps the copy (small files avoid the thread's start-up cost).
 const HASH_THREAD_AFTER: u64 = 4 * 1024 * 1024;
 /// Buffers in flight between the copy and the hashing thread: bounds memory per write.
-const HASH_BUFFERS: usize = 4;
+const HASH_BUFFERS: usize = 8;
 
 type HashWorker = (
     std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
@@ -253,8 +256,11 @@ impl StreamHasher {
             }
         }
         self.spare.pop().unwrap_or_else(|| {
+            // Most files are small: the first buffer is too, so a 4 KiB write does not
+            // allocate and zero a full copy buffer.
+            let size = if self.allocated == 0 { FIRST_BUFFER } else { COPY_BUFFER };
             self.allocated += 1;
-            vec![0u8; COPY_BUFFER]
+            vec![0u8; size]
         })
     }
 
