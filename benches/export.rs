@@ -422,4 +422,7 @@ fn main() {
         verify_time.as_secs_f64()
     );
     let _ = std::io::stdout().flush();
+    if std::env::args().any(|a| a == "--keep") {
+        println!("kept {}", tmp.keep().display());
+    }
 }

@@ -204,20 +204,29 @@ fn already_compressed(path: &str) -> bool {
         .is_some_and(|(_, ext)| EXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
-/// Whether deflate (level 1) saves at least 10% on this sample.
+/// Whether deflate (level 1) saves at least 10% on this sample. The compressor and its
+/// output buffer are reused across calls on a thread: allocating a deflate state per
+/// file made the allocator's heap grow during large exports.
 fn deflate_pays(sample: &[u8]) -> bool {
+    thread_local! {
+        static PROBE: std::cell::RefCell<(flate2::Compress, Vec<u8>)> = std::cell::RefCell::new((
+            flate2::Compress::new(flate2::Compression::fast(), false),
+            Vec::with_capacity(PROBE_BYTES + 1024),
+        ));
+    }
     if sample.len() < 64 {
         return false;
     }
-    let mut enc = flate2::write::DeflateEncoder::new(
-        Vec::with_capacity(sample.len()),
-        flate2::Compression::fast(),
-    );
-    if enc.write_all(sample).is_err() {
-        return false;
-    }
-    enc.finish()
-        .is_ok_and(|out| out.len() * 10 < sample.len() * 9)
+    PROBE.with(|cell| {
+        let (compress, out) = &mut *cell.borrow_mut();
+        compress.reset();
+        out.clear();
+        match compress.compress_vec(sample, out, flate2::FlushCompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => out.len() * 10 < sample.len() * 9,
+            // The output did not fit in the sample's size plus slack: it does not pay.
+            _ => false,
+        }
+    })
 }
 
 /// An RFC 3339 timestamp as a ZIP (DOS) time, clamped to the range ZIP can hold.

@@ -258,7 +258,11 @@ impl StreamHasher {
         self.spare.pop().unwrap_or_else(|| {
             // Most files are small: the first buffer is too, so a 4 KiB write does not
             // allocate and zero a full copy buffer.
-            let size = if self.allocated == 0 { FIRST_BUFFER } else { COPY_BUFFER };
+            let size = if self.allocated == 0 {
+                FIRST_BUFFER
+            } else {
+                COPY_BUFFER
+            };
             self.allocated += 1;
             vec![0u8; size]
         })
