@@ -211,7 +211,7 @@ fn deflate_pays(sample: &[u8]) -> bool {
     thread_local! {
         static PROBE: std::cell::RefCell<(flate2::Compress, Vec<u8>)> = std::cell::RefCell::new((
             flate2::Compress::new(flate2::Compression::fast(), false),
-            Vec::with_capacity(PROBE_BYTES + 1024),
+            Vec::new(),
         ));
     }
     if sample.len() < 64 {
@@ -221,6 +221,9 @@ fn deflate_pays(sample: &[u8]) -> bool {
         let (compress, out) = &mut *cell.borrow_mut();
         compress.reset();
         out.clear();
+        // Room for the worst case: fixed-Huffman output of incompressible data grows to
+        // ~9/8 of its input, and zlib-rs asserts (panics) rather than run out of room.
+        out.reserve(sample.len() * 2 + 1024);
         match compress.compress_vec(sample, out, flate2::FlushCompress::Finish) {
             Ok(flate2::Status::StreamEnd) => out.len() * 10 < sample.len() * 9,
             // The output did not fit in the sample's size plus slack: it does not pay.
@@ -320,37 +323,101 @@ pub fn write_archive<W: Write>(
         CompressionMethod::Stored,
     )?);
 
-    let mut buf = vec![0u8; COPY_BUFFER];
-    for entry in &snapshot.entries {
-        let name = format!("{FILES_PREFIX}{}", entry.path);
-        if entry.kind == EntryKind::Dir {
-            zip.add_directory(
-                format!("{name}/"),
-                options(
-                    CompressionMethod::Stored,
-                    zip_time(&entry.modified_at),
-                    false,
-                ),
-            )?;
-            entries.push(ManifestEntry {
-                path: format!("{name}/"),
-                kind: "dir".into(),
-                size: None,
-                sha256: None,
+    // Large compressible files are compressed ahead on a second thread into one-entry
+    // archives spooled in the vault's staging area, then copied in raw when their turn
+    // comes, so two files compress at once; the entry order (and so the bytes) stays
+    // the same. At most two spooled files exist at a time.
+    let strict = opts.strict;
+    let files: Result<(), ExportError> = std::thread::scope(|scope| {
+        let (to_writer, from_worker) =
+            std::sync::mpsc::sync_channel::<Result<Spooled<'_>, ExportError>>(1);
+        let offloaded: Vec<&Entry> = snapshot.entries.iter().filter(|e| offload(e)).collect();
+        if !offloaded.is_empty() {
+            scope.spawn(move || {
+                for entry in offloaded {
+                    let item = spool(vault, entry, strict);
+                    let stop = item.is_err();
+                    if to_writer.send(item).is_err() || stop {
+                        break;
+                    }
+                }
             });
-        } else if let Some(m) = stream_file(
-            &mut zip,
-            vault,
-            entry,
-            &name,
-            opts.strict,
-            &mut buf,
-            &mut exported,
-            &mut opts,
-        )? {
-            entries.push(m);
         }
-    }
+        let mut buf = vec![0u8; COPY_BUFFER];
+        for entry in &snapshot.entries {
+            let name = format!("{FILES_PREFIX}{}", entry.path);
+            if offload(entry) {
+                let spooled = from_worker
+                    .recv()
+                    .map_err(|_| io::Error::other("export worker stopped"))??;
+                match spooled {
+                    Spooled::Missing => {}
+                    Spooled::Store => {
+                        if let Some(m) = stream_file(
+                            &mut zip,
+                            vault,
+                            entry,
+                            &name,
+                            strict,
+                            &mut buf,
+                            &mut exported,
+                            &mut opts,
+                        )? {
+                            entries.push(m);
+                        }
+                    }
+                    Spooled::Ready {
+                        mut scratch,
+                        sha256,
+                        size,
+                    } => {
+                        let mut one = zip::ZipArchive::new(io::BufReader::new(scratch.rewind()?))?;
+                        zip.raw_copy_file_rename(one.by_index_raw(0)?, name.as_str())?;
+                        exported += size;
+                        if let Some(p) = opts.progress.as_mut() {
+                            p(exported);
+                        }
+                        entries.push(ManifestEntry {
+                            path: name,
+                            kind: "file".into(),
+                            size: Some(size),
+                            sha256: Some(sha256),
+                        });
+                    }
+                }
+                continue;
+            }
+            if entry.kind == EntryKind::Dir {
+                zip.add_directory(
+                    format!("{name}/"),
+                    options(
+                        CompressionMethod::Stored,
+                        zip_time(&entry.modified_at),
+                        false,
+                    ),
+                )?;
+                entries.push(ManifestEntry {
+                    path: format!("{name}/"),
+                    kind: "dir".into(),
+                    size: None,
+                    sha256: None,
+                });
+            } else if let Some(m) = stream_file(
+                &mut zip,
+                vault,
+                entry,
+                &name,
+                strict,
+                &mut buf,
+                &mut exported,
+                &mut opts,
+            )? {
+                entries.push(m);
+            }
+        }
+        Ok(())
+    });
+    files?;
 
     // Records: one JSON-lines file and one CSV per collection, in collection and id order.
     let mut i = 0;
@@ -436,6 +503,82 @@ pub fn write_archive<W: Write>(
     zip.write_all(&text)?;
     zip.finish()?.flush()?;
     Ok(manifest)
+}
+
+/// Files at least this large that are not of a compressed type are compressed ahead on
+/// the second thread.
+const OFFLOAD_MIN: u64 = 16 * 1024 * 1024;
+
+fn offload(entry: &Entry) -> bool {
+    entry.kind == EntryKind::File && entry.size >= OFFLOAD_MIN && !already_compressed(&entry.path)
+}
+
+/// A large file compressed ahead, or what the writer should do instead.
+enum Spooled<'a> {
+    /// A one-entry archive holding the compressed file, in the vault's staging area.
+    Ready {
+        scratch: crate::vault::dir::StagedFile<'a>,
+        sha256: String,
+        size: u64,
+    },
+    /// Deflate does not pay: the writer stores it.
+    Store,
+    /// Deleted since the snapshot (non-strict exports leave it out).
+    Missing,
+}
+
+/// Compresses one large file into a one-entry archive in the vault's staging area.
+fn spool<'a>(vault: &'a Vault, entry: &Entry, strict: bool) -> Result<Spooled<'a>, ExportError> {
+    let Some(mut read) = open_entry(vault, entry, strict)? else {
+        return Ok(Spooled::Missing);
+    };
+    let size = read.file.metadata()?.len();
+    let mut probe = Vec::with_capacity(PROBE_BYTES);
+    (&mut read.file)
+        .take(PROBE_BYTES as u64)
+        .read_to_end(&mut probe)?;
+    if choose_method(&entry.path, &probe) == CompressionMethod::Stored {
+        return Ok(Spooled::Store);
+    }
+    let mut scratch = vault.scratch_file()?;
+    let mut one = ZipWriter::new(io::BufWriter::with_capacity(
+        COPY_BUFFER,
+        scratch.rewind()?.try_clone()?,
+    ));
+    let name = format!("{FILES_PREFIX}{}", entry.path);
+    one.start_file(
+        name.as_str(),
+        options(
+            CompressionMethod::Deflated,
+            zip_time(&read.entry.modified_at),
+            size >= ZIP64_THRESHOLD,
+        ),
+    )?;
+    let mut hashing = Hashing {
+        inner: &mut one,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    hashing.write_all(&probe)?;
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        let n = read.file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hashing.write_all(&buf[..n])?;
+    }
+    let sha256 = hex::encode(hashing.hasher.finalize());
+    let bytes = hashing.bytes;
+    one.finish()?.flush()?;
+    if strict && entry.sha256.as_deref() != Some(sha256.as_str()) {
+        return Err(ExportError::Changed);
+    }
+    Ok(Spooled::Ready {
+        scratch,
+        sha256,
+        size: bytes,
+    })
 }
 
 fn open_entry(
@@ -717,6 +860,19 @@ mod tests {
             *b = (x >> 16) as u8;
         }
         assert!(!deflate_pays(&noise));
+        // Regression: a full 64 KiB probe of noise expands under fixed Huffman codes; the
+        // reused compressor's buffer must hold that (zlib-rs panicked when it did not).
+        let mut x = 3u64;
+        let noise: Vec<u8> = (0..PROBE_BYTES / 8)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()
+            })
+            .collect();
+        assert!(!deflate_pays(&noise));
+        assert!(!deflate_pays(&noise), "and again on the reused compressor");
     }
 
     #[test]

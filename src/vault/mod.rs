@@ -1300,6 +1300,12 @@ impl Vault {
         Ok(use_it(scratch.rewind()?))
     }
 
+    /// A scratch file in the vault's staging area (written, then read back), removed
+    /// when dropped: for work that must spool tenant bytes without leaving the vault.
+    pub fn scratch_file(&self) -> Result<dir::StagedFile<'_>, VaultError> {
+        Ok(self.dir.scratch()?)
+    }
+
     /// Starts an import: files are staged one by one, then committed together.
     pub fn begin_import(&self) -> ImportBatch<'_> {
         ImportBatch {

@@ -666,3 +666,100 @@ fn manifest_follows_its_json_schema() {
     check(&value, &schema, "");
     assert!(manifest.entries.iter().any(|e| e.kind == "dir"));
 }
+
+/// Large compressible files are compressed ahead on a second thread and copied in raw:
+/// the archive must still verify, be deterministic, and import back exactly.
+#[test]
+fn large_entries_compressed_ahead_round_trip() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let text: Vec<u8> = (0..900_000)
+        .flat_map(|i| format!("{i:08},invoice,paid,{}\n", i % 977).into_bytes())
+        .collect();
+    assert!(text.len() > 16 << 20);
+    v.write_file(&op, &p("logs/big.csv"), &mut &text[..], &Precondition::None)
+        .unwrap();
+    let mut noise = vec![0u8; 17 << 20];
+    let mut x = 3u64;
+    for chunk in noise.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    v.write_file(
+        &op,
+        &p("backups/big.bin"),
+        &mut &noise[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.write_file(
+        &op,
+        &p("a-small.txt"),
+        &mut &b"small"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    let cursor = w.coffer.audit.last_seq_for_tenant(w.alpha.id).unwrap();
+    let (a, manifest) = export(&w, &w.alpha, Some(cursor));
+    let (b, _) = export(&w, &w.alpha, Some(cursor));
+    assert_eq!(a, b, "deterministic with entries compressed ahead");
+    assert!(verify(Cursor::new(&a)).unwrap().problems.is_empty());
+    let mut zip = zip::ZipArchive::new(Cursor::new(&a)).unwrap();
+    assert_eq!(
+        zip.by_name("files/logs/big.csv").unwrap().compression(),
+        zip::CompressionMethod::Deflated
+    );
+    assert_eq!(
+        zip.by_name("files/backups/big.bin").unwrap().compression(),
+        zip::CompressionMethod::Stored
+    );
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    let files: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("files/") && !n.ends_with('/'))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "files/a-small.txt",
+            "files/backups/big.bin",
+            "files/logs/big.csv"
+        ],
+        "path order kept"
+    );
+    assert!(
+        a.len() < text.len() + noise.len(),
+        "the text was compressed"
+    );
+    // Nothing left in staging by the spooling.
+    assert!(
+        std::fs::read_dir(w.vault_dir(&w.alpha).join(".staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let t2 = w
+        .coffer
+        .create_tenant(&op, &TenantSlug::parse("big-copy").unwrap(), "B", None)
+        .unwrap();
+    import_archive(
+        &w.vault(&t2),
+        &op,
+        Cursor::new(&a),
+        &ImportLimits::default(),
+        ConflictPolicy::Fail,
+    )
+    .unwrap();
+    let (_, again) = export(&w, &t2, None);
+    let files_only = |m: &coffer::export::Manifest| {
+        m.entries
+            .iter()
+            .filter(|e| e.path.starts_with("files/"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(files_only(&manifest), files_only(&again));
+}
