@@ -13,7 +13,7 @@
 mod support;
 use support::*;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -160,25 +160,7 @@ fn timed(cmd: &mut Command) -> Duration {
 
 /// Starts `coffer serve`, runs one HTTP export to a file, returns (time, peak RSS KiB).
 fn http_export(data: &Path, token: &str, out: &Path) -> (Duration, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap()
-        .to_owned();
+    let (mut child, addr) = start_server(data);
     let t = Instant::now();
     let status = Command::new("curl")
         .args(["-s", "-f", "-o"])

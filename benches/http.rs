@@ -14,8 +14,8 @@ use support::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coffer::audit::{Actor, Caller};
@@ -24,29 +24,6 @@ use coffer::config::Config;
 use coffer::control::Role;
 use coffer::vault::Precondition;
 use coffer::vault::path::{Email, TenantSlug, VaultPath};
-
-fn start_server(data: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
-    (child, addr)
-}
 
 fn curl(args: &[&str]) -> (Duration, String) {
     let t = Instant::now();

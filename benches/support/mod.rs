@@ -30,3 +30,29 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
 pub fn mib_s(bytes: u64, d: std::time::Duration) -> f64 {
     bytes as f64 / 1048576.0 / d.as_secs_f64()
 }
+
+/// Starts the release `coffer serve` on a free port of 127.0.0.1 and returns the process
+/// and the address it printed.
+pub fn start_server(data: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+    (child, addr)
+}
