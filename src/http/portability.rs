@@ -369,12 +369,18 @@ pub async fn import(
         ));
     }
     let limits = state.coffer.config.import_limits();
+    // The spooled archive sits in the tenant's staging area: never let it exceed what the
+    // tenant may store at all (an archive that fits the quota is not larger than it).
+    let spool_cap = access
+        .tenant
+        .quota_bytes
+        .map_or(limits.max_total_bytes, |q| q.min(limits.max_total_bytes));
     let stream = body.into_data_stream().map(|r| r.map_err(io::Error::other));
     let mut reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
     let report = blocking(move || {
         let result = access
             .vault
-            .with_spooled(&mut reader, limits.max_total_bytes, |file| {
+            .with_spooled(&mut reader, spool_cap, |file| {
                 import_archive(
                     &access.vault,
                     &access.caller,

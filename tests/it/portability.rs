@@ -582,6 +582,45 @@ async fn http_import_is_owner_only_and_refuses_hostile_archives() {
     );
     let r = upload("owner", good, "application/zip", "?conflict=skip").await;
     assert_eq!(r.status, StatusCode::OK);
+    // An archive larger than the tenant's quota is refused while uploading (413).
+    let op = operator();
+    let tiny = t
+        .world
+        .coffer
+        .create_tenant(
+            &op,
+            &TenantSlug::parse("tiny-quota").unwrap(),
+            "T",
+            Some(64),
+        )
+        .unwrap();
+    let owner = t
+        .world
+        .coffer
+        .control
+        .store()
+        .user_by_email(&coffer::vault::path::Email::parse("owner@test.example").unwrap())
+        .unwrap()
+        .unwrap();
+    t.world
+        .coffer
+        .control
+        .set_member(&op, tiny.id, owner.id, coffer::control::Role::Owner)
+        .unwrap();
+    let big = build(&[RawEntry::file("a.bin", &[7u8; 4096])]);
+    let r = t
+        .send(
+            t.request(
+                Method::POST,
+                "/api/v1/tenants/tiny-quota/import",
+                Some("owner"),
+            )
+            .header("content-type", "application/zip")
+            .body(Body::from(big))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let evil = build(&[RawEntry::file("../../outside/evil.txt", b"x")]);
     let r = upload("owner", evil, "application/zip", "").await;
     assert_eq!(
