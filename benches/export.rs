@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use coffer::audit::{Actor, Caller};
 use coffer::coffer::Coffer;
 use coffer::config::Config;
-use coffer::control::Role;
-use coffer::vault::path::{Email, TenantSlug, VaultPath};
+use coffer::vault::path::{TenantSlug, VaultPath};
 use coffer::vault::{Precondition, Vault};
 
 /// Deterministic generator: xorshift bytes (incompressible) or text (compressible).
@@ -230,34 +229,12 @@ fn main() {
         "# coffer export benchmark ({}, scale {scale}%)",
         tmp.path().display()
     );
-    let (coffer, _) = Coffer::init(&data, Config::default()).unwrap();
-    let op = Caller::new(Actor::Operator(Some("bench".into())));
-    let tenant = coffer
-        .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
-        .unwrap();
-    let user = coffer
-        .control
-        .create_user(
-            &op,
-            &Email::parse("b@bench.example").unwrap(),
-            "B",
-            None,
-            false,
-        )
-        .unwrap();
-    coffer
-        .control
-        .set_member(&op, tenant.id, user.id, Role::Owner)
-        .unwrap();
-    let auth = coffer::auth::Auth::new(
-        coffer.clone(),
-        std::sync::Arc::new(coffer::auth::mailer::OutboxMailer::new(coffer.root.clone())),
-    )
-    .unwrap();
-    let token = auth
-        .issue_token(user.id, &tenant, Role::Owner, "bench", op.clone())
-        .unwrap()
-        .0;
+    let Seeded {
+        coffer,
+        tenant,
+        op,
+        token,
+    } = seed_tenant_with_token(&data);
     let vault = coffer.vault(&tenant).unwrap();
     let mut rng = Gen(0x9E37_79B9_7F4A_7C15);
 

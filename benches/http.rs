@@ -18,12 +18,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coffer::audit::{Actor, Caller};
-use coffer::coffer::Coffer;
-use coffer::config::Config;
-use coffer::control::Role;
 use coffer::vault::Precondition;
-use coffer::vault::path::{Email, TenantSlug, VaultPath};
+use coffer::vault::path::VaultPath;
 
 fn curl(args: &[&str]) -> (Duration, String) {
     let t = Instant::now();
@@ -84,43 +80,19 @@ fn main() {
 
     // Seed: a tenant, an owner, an API token, a 4 KiB file.
     let token = {
-        let (coffer, _) = Coffer::init(&data, Config::default()).unwrap();
-        let op = Caller::new(Actor::Operator(Some("bench".into())));
-        let t = coffer
-            .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
-            .unwrap();
-        let u = coffer
-            .control
-            .create_user(
-                &op,
-                &Email::parse("b@bench.example").unwrap(),
-                "B",
-                None,
-                false,
-            )
-            .unwrap();
-        coffer
-            .control
-            .set_member(&op, t.id, u.id, Role::Owner)
-            .unwrap();
-        coffer
-            .vault(&t)
+        let seeded = seed_tenant_with_token(&data);
+        seeded
+            .coffer
+            .vault(&seeded.tenant)
             .unwrap()
             .write_file(
-                &op,
+                &seeded.op,
                 &VaultPath::parse("small/4k.bin").unwrap(),
                 &mut &[7u8; 4096][..],
                 &Precondition::None,
             )
             .unwrap();
-        let auth = coffer::auth::Auth::new(
-            coffer.clone(),
-            std::sync::Arc::new(coffer::auth::mailer::OutboxMailer::new(coffer.root.clone())),
-        )
-        .unwrap();
-        auth.issue_token(u.id, &t, Role::Owner, "bench", op)
-            .unwrap()
-            .0
+        seeded.token
     };
 
     // The large file, incompressible.

@@ -56,3 +56,51 @@ pub fn start_server(data: &std::path::Path) -> (std::process::Child, std::net::S
         .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
     (child, addr)
 }
+
+/// A fresh data root at `data` with tenant `bench`, its owner, and an owner API token.
+pub struct Seeded {
+    pub coffer: coffer::coffer::Coffer,
+    pub tenant: coffer::control::Tenant,
+    pub op: coffer::audit::Caller,
+    pub token: String,
+}
+
+pub fn seed_tenant_with_token(data: &std::path::Path) -> Seeded {
+    use coffer::control::Role;
+    use coffer::vault::path::{Email, TenantSlug};
+    let (coffer, _) =
+        coffer::coffer::Coffer::init(data, coffer::config::Config::default()).unwrap();
+    let op = coffer::audit::Caller::new(coffer::audit::Actor::Operator(Some("bench".into())));
+    let tenant = coffer
+        .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
+        .unwrap();
+    let user = coffer
+        .control
+        .create_user(
+            &op,
+            &Email::parse("b@bench.example").unwrap(),
+            "B",
+            None,
+            false,
+        )
+        .unwrap();
+    coffer
+        .control
+        .set_member(&op, tenant.id, user.id, Role::Owner)
+        .unwrap();
+    let auth = coffer::auth::Auth::new(
+        coffer.clone(),
+        std::sync::Arc::new(coffer::auth::mailer::OutboxMailer::new(coffer.root.clone())),
+    )
+    .unwrap();
+    let token = auth
+        .issue_token(user.id, &tenant, Role::Owner, "bench", op.clone())
+        .unwrap()
+        .0;
+    Seeded {
+        coffer,
+        tenant,
+        op,
+        token,
+    }
+}

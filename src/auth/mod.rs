@@ -22,7 +22,7 @@ use crate::coffer::{Coffer, CofferError};
 use crate::control::{ApiToken, ControlError, Role, Tenant, TenantState, User};
 use crate::db;
 use crate::vault::Vault;
-use crate::vault::path::{Email, TenantId, TenantSlug, UserId};
+use crate::vault::path::{Email, TenantSlug, UserId};
 use mailer::Mailer;
 use password::{PasswordError, Verified};
 use permission::{TenantPermission, may_grant, role_allows, token_allows};
@@ -695,14 +695,5 @@ impl Auth {
             caller,
             vault,
         })
-    }
-
-    /// A tenant by id, for handlers that already hold access.
-    pub fn tenant(&self, id: TenantId) -> Result<Tenant, AuthError> {
-        self.coffer
-            .control
-            .store()
-            .tenant(id)?
-            .ok_or(AuthError::NotFound)
     }
 }

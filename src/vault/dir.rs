@@ -411,15 +411,6 @@ impl VaultDir {
         Ok(())
     }
 
-    /// Names of everything in `.trash/` (to find orphans).
-    pub fn trash_names(&self) -> Result<Vec<String>, DirError> {
-        let mut names = Vec::new();
-        for entry in self.trash.entries()? {
-            names.push(entry?.file_name().to_string_lossy().into_owned());
-        }
-        Ok(names)
-    }
-
     /// Removes staging files last modified before `older_than` ago (left by a crash);
     /// returns how many. Younger ones may belong to a write in progress in another
     /// process.
@@ -473,11 +464,6 @@ impl VaultDir {
         }
         let dir = self.open_dir(start)?;
         walk_dir(&dir, start, found, skipped)
-    }
-
-    /// Opens a file under its vault path and returns a reader, for hashing during walks.
-    pub fn read_all(&self, path: &VaultPath) -> Result<File, DirError> {
-        self.open_file(path).map(|(f, _)| f)
     }
 }
 

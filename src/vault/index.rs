@@ -229,16 +229,6 @@ impl Index {
             .unwrap_or(0))
     }
 
-    /// Adds `delta` to a usage counter (feature counts, AI tokens).
-    pub fn bump_counter(&mut self, name: &str, delta: i64) -> Result<(), IndexError> {
-        self.conn.execute(
-            "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            params![name, delta],
-        )?;
-        Ok(())
-    }
-
     /// All usage counters.
     pub fn counters(&self) -> Result<Vec<(String, i64)>, IndexError> {
         let mut stmt = self

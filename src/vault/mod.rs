@@ -835,7 +835,7 @@ impl Vault {
             });
             let sha = match unchanged.and_then(|o| o.sha256.clone()) {
                 Some(sha) => sha,
-                None => hash_file(self.dir.read_all(&d.path)?)?,
+                None => hash_file(self.dir.open_file(&d.path)?.0)?,
             };
             (EntryKind::File, Some(sha))
         };
@@ -1083,10 +1083,6 @@ impl Vault {
     /// Usage counters (bytes and files stored, feature counts).
     pub fn usage(&self) -> Result<Vec<(String, i64)>, VaultError> {
         Ok(self.index().counters()?)
-    }
-
-    pub fn bump_usage(&self, name: &str, delta: i64) -> Result<(), VaultError> {
-        Ok(self.index().bump_counter(name, delta)?)
     }
 
     /// The index's own consistency check ("ok" when healthy).
@@ -1449,19 +1445,5 @@ impl VaultStore {
         let mut cache = lock(&self.cache);
         cache.open.remove(&tenant);
         cache.handed_out.remove(&tenant);
-    }
-
-    /// Vault directory names present on disk (for audits).
-    pub fn tenant_dir_names(&self) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in self.tenants.entries()? {
-            names.push(entry?.file_name().to_string_lossy().into_owned());
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    pub fn audit_log(&self) -> &AuditLog {
-        &self.audit
     }
 }

@@ -246,18 +246,69 @@ async fn csrf_defences_on_cookie_requests() {
             .await;
         assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
     }
-    // GET never changes state: there is no GET route that mutates (HEAD too).
+    // GET never changes state: every GET route, called as the owner, leaves the vault's
+    // files, records and usage as they were and appends no audit event beyond the export's
+    // own start/finish records.
+    t.put_file(
+        "/api/v1/tenants/alpha/files/docs/a.txt",
+        Some("member"),
+        b"a",
+    )
+    .await;
+    let vault = t.world.vault(&t.world.alpha);
+    let before = (
+        vault.all_entries().unwrap(),
+        vault.all_records().unwrap(),
+        vault.usage().unwrap(),
+    );
+    let seq = t
+        .world
+        .coffer
+        .audit
+        .last_seq_for_tenant(t.world.alpha.id)
+        .unwrap();
+    let mut called = 0;
     for r in coffer::http::ROUTES
         .iter()
         .filter(|r| r.method == Method::GET)
     {
-        assert!(
-            !r.summary.to_lowercase().starts_with("delete")
-                && !r.summary.to_lowercase().starts_with("create"),
-            "{}",
-            r.path
-        );
+        let uri = r
+            .path
+            .replace("{tenant}", "alpha")
+            .replace("{*path}", "docs/a.txt")
+            .replace("{collection}", "clients")
+            .replace("{id}", "c1");
+        let uri = if uri.ends_with("/search") {
+            format!("{uri}?q=a")
+        } else {
+            uri
+        };
+        let reply = t.call(Method::GET, &uri, Some("owner")).await;
+        assert!(!reply.status.is_server_error(), "{uri}");
+        called += 1;
     }
+    assert!(called >= 15, "every GET route was called");
+    assert_eq!(
+        (
+            vault.all_entries().unwrap(),
+            vault.all_records().unwrap(),
+            vault.usage().unwrap()
+        ),
+        before
+    );
+    let new_events = t
+        .world
+        .coffer
+        .audit
+        .events_for_tenant(t.world.alpha.id, seq, 1000)
+        .unwrap();
+    assert!(
+        new_events
+            .iter()
+            .all(|e| e.action == "export.start" || e.action == "export.finish"),
+        "{:?}",
+        new_events.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
