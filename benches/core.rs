@@ -20,7 +20,7 @@ use coffer::audit::{Actor, Caller};
 use coffer::coffer::Coffer;
 use coffer::config::Config;
 use coffer::vault::Precondition;
-use coffer::vault::path::{TenantSlug, VaultPath};
+use coffer::vault::path::VaultPath;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -71,10 +71,8 @@ fn main() {
 
     let (coffer, _) = Coffer::init(&tmp.path().join("data"), Config::default()).unwrap();
     let op = Caller::new(Actor::Operator(Some("bench".into())));
-    let tenant = coffer
-        .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
-        .unwrap();
-    let vault = coffer.vault(&tenant).unwrap();
+    let tenant = coffer.create_tenant(&op, new_tenant("bench")).unwrap();
+    let vault = open_vault(&coffer, &op, &tenant);
 
     // 1. Durable 4 KiB writes.
     let payload = vec![42u8; 4096];
@@ -181,9 +179,7 @@ fn main() {
     std::fs::remove_file(&source).unwrap();
 
     // 3. reindex of many small files planted directly on disk.
-    let t2 = coffer
-        .create_tenant(&op, &TenantSlug::parse("reindex").unwrap(), "R", None)
-        .unwrap();
+    let t2 = coffer.create_tenant(&op, new_tenant("reindex")).unwrap();
     let files = tmp
         .path()
         .join("data/tenants")
@@ -198,7 +194,7 @@ fn main() {
         std::fs::write(dir.join(format!("f{i}.txt")), format!("file number {i}\n")).unwrap();
     }
     let plant = t.elapsed();
-    let v2 = coffer.vault(&t2).unwrap();
+    let v2 = open_vault(&coffer, &op, &t2);
     let t = Instant::now();
     let report = v2.reindex(&op).unwrap();
     let reindex = t.elapsed();
@@ -217,8 +213,8 @@ fn main() {
     let t = Instant::now();
     let mut last = None;
     for i in 0..tenants_n {
-        let slug = TenantSlug::parse(&format!("tenant-{i}")).unwrap();
-        last = Some(coffer.create_tenant(&op, &slug, "T", None).unwrap());
+        let slug = format!("tenant-{i}");
+        last = Some(coffer.create_tenant(&op, new_tenant(&slug)).unwrap());
     }
     let create = t.elapsed();
     let fds_before = open_fds();
@@ -228,17 +224,17 @@ fn main() {
     let fds_fresh = open_fds();
     let target = last.unwrap();
     let t = Instant::now();
-    let v = fresh.vault(&target).unwrap();
+    let v = open_vault(&fresh, &op, &target);
     let cold = t.elapsed();
     let t = Instant::now();
-    let _again = fresh.vault(&target).unwrap();
+    let _again = open_vault(&fresh, &op, &target);
     let warm = t.elapsed();
     let fds_one = open_fds();
     drop(v);
     // Touch many tenants: open descriptors stay bounded by the cache.
-    let all = fresh.control.store().tenants().unwrap();
+    let all = fresh.control().tenants().unwrap();
     for t in all.iter().take(2000) {
-        fresh.vault(t).unwrap();
+        open_vault(&fresh, &op, t);
     }
     println!(
         "cold_open tenants={} create_all={:.1}s cold_open={:.2}ms warm_open={:.3}ms fds_after_create={} fds_fresh_process={} fds_one_vault_open={} fds_after_touching_2000={} cache_capacity={}",
@@ -250,6 +246,6 @@ fn main() {
         fds_fresh,
         fds_one,
         open_fds(),
-        fresh.config.vault_cache_capacity
+        fresh.config().vault_cache_capacity
     );
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use coffer::audit::{Actor, Caller};
 use coffer::coffer::Coffer;
 use coffer::config::Config;
-use coffer::vault::path::{TenantSlug, VaultPath};
+use coffer::vault::path::VaultPath;
 use coffer::vault::{Precondition, Vault};
 
 /// Deterministic generator: xorshift bytes (incompressible) or text (compressible).
@@ -193,17 +193,15 @@ fn probe_rss() {
         ("deflated", 64, true),
         ("deflated-big", 256, true),
     ] {
-        let t = coffer
-            .create_tenant(&op, &TenantSlug::parse(slug).unwrap(), slug, None)
-            .unwrap();
-        let v = coffer.vault(&t).unwrap();
+        let t = coffer.create_tenant(&op, new_tenant(slug)).unwrap();
+        let v = open_vault(&coffer, &op, &t);
         put_large(&v, &op, "big.dat", mib << 20, &mut rng, text);
         let before = status_kib("self", "VmHWM:");
-        let snap = coffer::export::Snapshot::take(&v, &t, &coffer.audit, None).unwrap();
+        let snap = coffer::export::Snapshot::take(&v, &t, coffer.audit(), None).unwrap();
         coffer::export::write_archive(
             &snap,
             &v,
-            &coffer.audit,
+            coffer.audit(),
             std::io::sink(),
             Default::default(),
         )
@@ -235,7 +233,7 @@ fn main() {
         op,
         token,
     } = seed_tenant_with_token(&data);
-    let vault = coffer.vault(&tenant).unwrap();
+    let vault = open_vault(&coffer, &op, &tenant);
     let mut rng = Gen(0x9E37_79B9_7F4A_7C15);
 
     // Half: small and medium files.
@@ -351,14 +349,7 @@ fn main() {
     );
 
     // Import the archive into a new tenant (a separate process, like an operator would).
-    coffer
-        .create_tenant(
-            &op,
-            &TenantSlug::parse("restored").unwrap(),
-            "Restored",
-            None,
-        )
-        .unwrap();
+    coffer.create_tenant(&op, new_tenant("restored")).unwrap();
     let import_time = timed(
         Command::new(env!("CARGO_BIN_EXE_coffer"))
             .arg("--data-dir")

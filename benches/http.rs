@@ -81,10 +81,7 @@ fn main() {
     // Seed: a tenant, an owner, an API token, a 4 KiB file.
     let token = {
         let seeded = seed_tenant_with_token(&data);
-        seeded
-            .coffer
-            .vault(&seeded.tenant)
-            .unwrap()
+        open_vault(&seeded.coffer, &seeded.op, &seeded.tenant)
             .write_file(
                 &seeded.op,
                 &VaultPath::parse("small/4k.bin").unwrap(),

@@ -1,23 +1,29 @@
-//! An opened data root: the audit log, the control plane and the vault store, wired
-//! together. Both the CLI and the HTTP server start from a `Coffer`.
+//! An opened data root, and the home of every operation that spans its parts.
 //!
-//! This is where operations that span the control plane and a vault are ordered (a new
-//! tenant is a control-plane row and a vault directory). It never bypasses either one.
+//! `Coffer` wires the audit log, the control plane, the vault store and `Auth` together
+//! and keeps them private: callers get the control plane's rule-checked API, `Auth` (the
+//! only maker of `TenantAccess`), and the cross-part operations below, each written once
+//! and used by the CLI, the HTTP API and the demo alike: creating a tenant with its owner
+//! (vault and rows, or nothing), sign-up, and the export runner that owns its audit
+//! events. It never bypasses a part's own rules.
 
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cap_std::fs::{OpenOptions, OpenOptionsExt};
 
-use crate::audit::{AuditAction, AuditLog, Caller};
+use crate::audit::{AuditAction, AuditError, AuditLog, Caller, Outcome};
+use crate::auth::mailer::{Mailer, OutboxMailer};
+use crate::auth::{Auth, AuthError, AuthParts, NewSession, TenantAccess, password};
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
-use crate::control::{ControlError, ControlPlane, NewTenant, Tenant};
-use crate::db;
+use crate::control::{ControlError, ControlPlane, NewTenant, NewUser, Tenant, TenantOwner};
+use crate::export::import::{ConflictPolicy, ImportError, ImportReport};
+use crate::export::{ExportError, ExportOptions, Manifest, Snapshot};
+use crate::names::{Email, TenantId, TenantSlug};
 use crate::vault::layout::{DataRoot, DataRootPath, LAYOUT_VERSION, SqliteFile};
-use crate::vault::path::{TenantId, TenantSlug};
-use crate::vault::{Vault, VaultError, VaultLimits, VaultStore};
+use crate::vault::{VaultError, VaultStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CofferError {
@@ -34,7 +40,11 @@ pub enum CofferError {
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
-    Audit(#[from] crate::audit::AuditError),
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("sign-up is disabled on this server")]
+    SignupDisabled,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -46,31 +56,41 @@ struct RootMarker {
 /// An opened data root.
 #[derive(Clone)]
 pub struct Coffer {
-    pub root: Arc<DataRoot>,
-    pub audit: AuditLog,
-    pub control: ControlPlane,
-    pub vaults: Arc<VaultStore>,
-    pub config: Config,
+    root: Arc<DataRoot>,
+    audit: AuditLog,
+    control: ControlPlane,
+    vaults: Arc<VaultStore>,
+    auth: Arc<Auth>,
+    config: Config,
+    clock: SharedClock,
 }
 
 impl Coffer {
     /// Creates a data root if absent (marker, secret, databases, `tenants/`) and opens
     /// it. Idempotent: returns whether anything was created.
     pub fn init(data_dir: &Path, config: Config) -> Result<(Coffer, bool), CofferError> {
+        Coffer::init_with_clock(data_dir, config, clock::system())
+    }
+
+    pub fn init_with_clock(
+        data_dir: &Path,
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<(Coffer, bool), CofferError> {
         let root = DataRoot::open_ambient(data_dir, true)?;
         let marker = DataRootPath::Marker.path();
         let created = !root.dir().exists(&marker);
         if created {
             let text = serde_json::to_string_pretty(&RootMarker {
                 layout_version: LAYOUT_VERSION,
-                created_at: db::now(),
+                created_at: clock::stamp(clock.as_ref()),
             })
             .map_err(std::io::Error::other)?;
             write_new_private(&root, &DataRootPath::Secret.path(), &random_secret_hex()?)?;
             write_new_private(&root, &marker, &text)?;
             crate::vault::dir::sync_dir(root.dir())?;
         }
-        let coffer = Coffer::from_root(root, config)?;
+        let coffer = Coffer::from_root(root, config, clock)?;
         if created {
             coffer.audit.append(
                 &Caller::new(crate::audit::Actor::Operator(None)).event(AuditAction::DataRootInit),
@@ -81,14 +101,26 @@ impl Coffer {
 
     /// Opens an existing data root.
     pub fn open(data_dir: &Path, config: Config) -> Result<Coffer, CofferError> {
+        Coffer::open_with_clock(data_dir, config, clock::system())
+    }
+
+    pub fn open_with_clock(
+        data_dir: &Path,
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Coffer, CofferError> {
         if !data_dir.join(DataRootPath::Marker.path()).is_file() {
             return Err(CofferError::NotInitialised(data_dir.display().to_string()));
         }
         let root = DataRoot::open_ambient(data_dir, false)?;
-        Coffer::from_root(root, config)
+        Coffer::from_root(root, config, clock)
     }
 
-    fn from_root(root: DataRoot, config: Config) -> Result<Coffer, CofferError> {
+    fn from_root(
+        root: DataRoot,
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Coffer, CofferError> {
         let marker: RootMarker =
             serde_json::from_str(&root.dir().read_to_string(DataRootPath::Marker.path())?)
                 .map_err(|e| {
@@ -99,65 +131,237 @@ impl Coffer {
                 found: marker.layout_version,
             });
         }
-        let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit))?;
-        let control = ControlPlane::open(&root.sqlite_path(SqliteFile::Control), audit.clone())?;
+        root.create_private_database(SqliteFile::Audit)?;
+        root.create_private_database(SqliteFile::Control)?;
+        let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit), clock.clone())?;
+        let control = ControlPlane::open(
+            &root.sqlite_path(SqliteFile::Control),
+            audit.clone(),
+            clock.clone(),
+        )?;
         let root = Arc::new(root);
-        let limits = VaultLimits {
-            max_file_bytes: config.max_file_bytes,
-            staging_grace: Duration::from_secs(config.staging_grace_secs),
-            cache_capacity: config.vault_cache_capacity,
-        };
-        let vaults = Arc::new(VaultStore::new(root.clone(), audit.clone(), limits)?);
+        let vaults = Arc::new(VaultStore::new(
+            root.clone(),
+            audit.clone(),
+            clock.clone(),
+            config.vault_limits(),
+        )?);
+        let secret = read_secret(&root)?;
+        let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(root.clone()));
+        let auth = Arc::new(Auth::new(AuthParts {
+            control: control.clone(),
+            vaults: vaults.clone(),
+            audit: audit.clone(),
+            clock: clock.clone(),
+            secret,
+            mailer,
+        })?);
         Ok(Coffer {
             root,
             audit,
             control,
             vaults,
+            auth,
             config,
+            clock,
         })
     }
 
-    /// The session-signing secret (created by `init`).
-    pub fn secret(&self) -> Result<Vec<u8>, CofferError> {
-        let text = self
-            .root
-            .dir()
-            .read_to_string(DataRootPath::Secret.path())?;
-        hex::decode(text.trim())
-            .map_err(|e| std::io::Error::other(format!("secret.key: {e}")).into())
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
     }
 
-    /// Creates a tenant: its control-plane row, then its vault. If the vault cannot be
-    /// created the row is removed again, so no tenant exists without a vault.
-    pub fn create_tenant(
-        &self,
-        caller: &Caller,
-        slug: &TenantSlug,
-        name: &str,
-        quota_bytes: Option<u64>,
-    ) -> Result<Tenant, CofferError> {
+    /// The control plane's rule-checked operations.
+    pub fn control(&self) -> &ControlPlane {
+        &self.control
+    }
+
+    /// The audit log (reads, verification).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The host path of the data root (for operator messages).
+    pub fn data_root_path(&self) -> &Path {
+        self.root.ambient_path()
+    }
+
+    /// The data root handle (for the outbox mailer and operator tools).
+    pub fn data_root(&self) -> &Arc<DataRoot> {
+        &self.root
+    }
+
+    /// How many vaults are open in the cache now.
+    pub fn open_vaults(&self) -> usize {
+        self.vaults.open_count()
+    }
+
+    /// The vault store, for tests that must hold a vault open in progress.
+    #[doc(hidden)]
+    pub fn vault_store_unchecked(&self) -> &VaultStore {
+        &self.vaults
+    }
+
+    /// Whether the databases answer (readiness).
+    pub fn check_ready(&self) -> Result<(), CofferError> {
+        self.control.tenants()?;
+        self.audit.last_seq()?;
+        Ok(())
+    }
+
+    /// Creates a tenant with its vault and (optionally) its owner: the vault directory
+    /// first, then every control-plane row in one transaction. If the rows cannot be
+    /// written, the vault is removed again and that removal is audited; a crash between
+    /// the two leaves only an unregistered vault directory, which the isolation audit
+    /// reports and nobody can reach.
+    pub fn create_tenant(&self, caller: &Caller, new: NewTenant) -> Result<Tenant, CofferError> {
+        let new = NewTenant {
+            quota_bytes: new.quota_bytes.or(self.config.default_quota_bytes),
+            ..new
+        };
+        if self.control.tenant_by_slug(&new.slug)?.is_some() {
+            return Err(ControlError::SlugTaken.into());
+        }
         let id = TenantId::generate();
-        let tenant = self.control.create_tenant(
-            caller,
-            id,
-            &NewTenant {
+        self.vaults.create(id)?;
+        match self.control.create_tenant(caller, id, &new) {
+            Ok((tenant, _owner)) => Ok(tenant),
+            Err(e) => {
+                let removed = self.vaults.remove_unregistered(id);
+                let _ = self.audit.append(
+                    &caller
+                        .event(AuditAction::TenantCreate)
+                        .target(new.slug.as_str())
+                        .outcome(Outcome::Failure)
+                        .detail(serde_json::json!({
+                            "reason": e.to_string(),
+                            "vault_removed": removed.is_ok() })),
+                );
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Sign-up: a new user, a tenant they own (both in one step), then a session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn signup(
+        &self,
+        email: &str,
+        name: &str,
+        password_text: &str,
+        slug: &str,
+        tenant_name: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(NewSession, Tenant), CofferError> {
+        if !self.config.signup_enabled {
+            return Err(CofferError::SignupDisabled);
+        }
+        let email = Email::parse(email).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let slug = TenantSlug::parse(slug).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let hash = password::hash(password_text).map_err(AuthError::from)?;
+        let caller = Caller::new(crate::audit::Actor::Anonymous).with_ip(ip.map(str::to_owned));
+        let tenant = self.create_tenant(
+            &caller,
+            NewTenant {
                 slug,
-                name,
-                quota_bytes: quota_bytes.or(self.config.default_quota_bytes),
+                name: tenant_name.to_owned(),
+                quota_bytes: None,
+                owner: Some(TenantOwner::New(NewUser {
+                    email: email.clone(),
+                    name: name.to_owned(),
+                    password_hash: Some(hash),
+                    is_operator: false,
+                })),
             },
         )?;
-        if let Err(e) = self.vaults.create(id) {
-            self.control.store().delete_tenant_row(id)?;
-            return Err(e.into());
-        }
-        Ok(tenant)
+        let user = self
+            .control
+            .user_by_email(&email)?
+            .ok_or(ControlError::NotFound)?;
+        let as_user = Auth::user_caller(user.id, ip);
+        let session = self.auth.start_session(&as_user, user, ip, user_agent)?;
+        Ok((session, tenant))
     }
 
-    /// The vault of a tenant, with the tenant's quota applied.
-    pub fn vault(&self, tenant: &Tenant) -> Result<Arc<Vault>, CofferError> {
-        let vault = self.vaults.open(tenant.id)?;
-        vault.set_quota(tenant.quota_bytes);
-        Ok(vault)
+    /// A snapshot of what an export of the tenant contains now (or at an earlier audit
+    /// cursor).
+    pub fn snapshot(
+        &self,
+        access: &TenantAccess,
+        audit_until_seq: Option<i64>,
+    ) -> Result<Snapshot, ExportError> {
+        Snapshot::take(
+            access.vault(),
+            access.tenant(),
+            &self.audit,
+            audit_until_seq,
+        )
+    }
+
+    /// Runs an export into `sink`, with its audit events: `export.start` before the first
+    /// byte (no export without it), `export.finish` with the outcome after the last. If
+    /// the finish event cannot be written, the export fails too, so no delivered archive
+    /// goes unrecorded. `offset` is where a resumed download starts (for the record).
+    pub fn export<W: Write>(
+        &self,
+        access: &TenantAccess,
+        snapshot: &Snapshot,
+        sink: W,
+        options: ExportOptions<'_>,
+        offset: u64,
+    ) -> Result<Manifest, ExportError> {
+        let tenant = access.tenant().id;
+        self.audit.append(
+            &access
+                .caller()
+                .event(AuditAction::ExportStart)
+                .tenant(tenant)
+                .detail(
+                    serde_json::json!({ "audit_until_seq": snapshot.audit_until_seq,
+                    "offset": offset }),
+                ),
+        )?;
+        let result =
+            crate::export::write_archive(snapshot, access.vault(), &self.audit, sink, options);
+        let outcome = if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let finish = access
+            .caller()
+            .event(AuditAction::ExportFinish)
+            .tenant(tenant)
+            .outcome(outcome);
+        let recorded = self.audit.append(&finish);
+        let manifest = result?;
+        recorded?;
+        Ok(manifest)
+    }
+
+    /// Imports an archive into the tenant's vault (the event is the vault's own).
+    pub fn import<R: Read + Seek>(
+        &self,
+        access: &TenantAccess,
+        reader: R,
+        policy: ConflictPolicy,
+    ) -> Result<ImportReport, ImportError> {
+        crate::export::import::import_archive(
+            access.vault(),
+            access.caller(),
+            reader,
+            &self.config.import_limits(),
+            policy,
+        )
     }
 }
 
@@ -166,6 +370,12 @@ fn random_secret_hex() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(hex::encode(bytes))
+}
+
+/// The session-signing secret (created by `init`).
+fn read_secret(root: &DataRoot) -> Result<Vec<u8>, CofferError> {
+    let text = root.dir().read_to_string(DataRootPath::Secret.path())?;
+    hex::decode(text.trim()).map_err(|e| std::io::Error::other(format!("secret.key: {e}")).into())
 }
 
 /// Writes a new file readable by the owner only (mode 0600), durably.

@@ -1,7 +1,10 @@
 //! Configuration: defaults, overridden by an optional TOML file (`--config`), overridden
-//! by command-line flags. This module only describes settings; it opens nothing.
+//! by command-line flags. This module only describes settings and the limits derived from
+//! them (the one place a default limit is written down); it opens nothing and imports
+//! nothing from the rest of Coffer.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -35,11 +38,14 @@ pub struct Config {
     pub import_max_ratio: u64,
 }
 
+/// Largest single file by default: 16 GiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8080".to_owned(),
-            max_file_bytes: 16 * 1024 * 1024 * 1024,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             default_quota_bytes: None,
             vault_cache_capacity: 256,
             staging_grace_secs: 3600,
@@ -64,14 +70,56 @@ pub enum ConfigError {
     Parse { path: String, message: String },
 }
 
+/// Limits that apply to every vault of a data root.
+#[derive(Debug, Clone)]
+pub struct VaultLimits {
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// How old a staging file must be before an open treats it as left by a crash.
+    pub staging_grace: Duration,
+    /// How many vaults stay open in the cache.
+    pub cache_capacity: usize,
+}
+
+impl Default for VaultLimits {
+    fn default() -> Self {
+        Config::default().vault_limits()
+    }
+}
+
+/// Limits on what an imported archive may make Coffer inflate and store.
+#[derive(Debug, Clone)]
+pub struct ImportLimits {
+    pub max_entries: usize,
+    pub max_entry_bytes: u64,
+    pub max_total_bytes: u64,
+    /// Largest inflated/compressed ratio of one entry (beyond the first MiB).
+    pub max_ratio: u64,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Config::default().import_limits()
+    }
+}
+
 impl Config {
     /// The import limits this configuration sets.
-    pub fn import_limits(&self) -> crate::export::import::ImportLimits {
-        crate::export::import::ImportLimits {
+    pub fn import_limits(&self) -> ImportLimits {
+        ImportLimits {
             max_entries: self.import_max_entries,
             max_entry_bytes: self.max_file_bytes,
             max_total_bytes: self.import_max_total_bytes,
             max_ratio: self.import_max_ratio,
+        }
+    }
+
+    /// The vault limits this configuration sets.
+    pub fn vault_limits(&self) -> VaultLimits {
+        VaultLimits {
+            max_file_bytes: self.max_file_bytes,
+            staging_grace: Duration::from_secs(self.staging_grace_secs),
+            cache_capacity: self.vault_cache_capacity,
         }
     }
 

@@ -107,6 +107,13 @@ pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), DbErro
     Ok(())
 }
 
+/// Locks a connection mutex. A panic in another thread while it held the lock cannot
+/// leave a half-written transaction (SQLite rolls an unfinished one back), so a poisoned
+/// lock is still safe to use: this is the one place that decision is written down.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The current UTC time as RFC 3339 with millisecond precision: the one timestamp format
 /// in every database, sortable as text.
 pub fn timestamp(at: time::OffsetDateTime) -> String {

@@ -11,9 +11,10 @@ use serde::Deserialize;
 use crate::audit::{Actor, Caller};
 use crate::auth::password;
 use crate::coffer::Coffer;
-use crate::control::Role;
+use crate::control::{MemberChange, NewTenant, NewUser, Role, Standing};
+use crate::names::{Email, TenantSlug};
 use crate::vault::Precondition;
-use crate::vault::path::{CollectionName, Email, RecordId, TenantSlug, VaultPath};
+use crate::vault::path::{CollectionName, RecordId, VaultPath};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,8 +68,7 @@ pub fn seeded(coffer: &Coffer, demo: &DemoFile) -> anyhow::Result<bool> {
         bail!("demo.json has no tenants")
     };
     Ok(coffer
-        .control
-        .store()
+        .control()
         .tenant_by_slug(&TenantSlug::parse(&first.slug)?)?
         .is_some())
 }
@@ -81,29 +81,41 @@ pub fn seeded(coffer: &Coffer, demo: &DemoFile) -> anyhow::Result<bool> {
 pub fn seed(coffer: &Coffer, demo: &DemoFile, fixtures: &Path) -> anyhow::Result<()> {
     let op = Caller::new(Actor::Operator(Some("demo".into())));
     let hash = password::hash(&demo.password)?;
-    coffer.control.create_user(
-        &op,
-        &Email::parse(&demo.operator.email)?,
-        &demo.operator.name,
-        Some(&hash),
-        true,
-    )?;
+    let new_user = |who: &DemoUser, is_operator| -> anyhow::Result<NewUser> {
+        Ok(NewUser {
+            email: Email::parse(&who.email)?,
+            name: who.name.clone(),
+            password_hash: Some(hash.clone()),
+            is_operator,
+        })
+    };
+    coffer
+        .control()
+        .create_user(&op, &new_user(&demo.operator, true)?)?;
     for t in &demo.tenants {
         let slug = TenantSlug::parse(&t.slug)?;
-        let tenant = coffer.create_tenant(&op, &slug, &t.name, t.quota_bytes)?;
+        let tenant = coffer.create_tenant(
+            &op,
+            NewTenant {
+                slug: slug.clone(),
+                name: t.name.clone(),
+                quota_bytes: t.quota_bytes,
+                owner: None,
+            },
+        )?;
         for m in &t.members {
-            let user = coffer.control.create_user(
+            let user = coffer.control().create_user(&op, &new_user(m, false)?)?;
+            coffer.control().put_member(
                 &op,
-                &Email::parse(&m.email)?,
-                &m.name,
-                Some(&hash),
-                false,
+                Standing::Operator,
+                tenant.id,
+                user.id,
+                m.role.unwrap_or(Role::Member),
+                MemberChange::Add,
             )?;
-            coffer
-                .control
-                .set_member(&op, tenant.id, user.id, m.role.unwrap_or(Role::Member))?;
         }
-        let vault = coffer.vault(&tenant)?;
+        let access = coffer.auth().operator_access(&op, &slug)?;
+        let vault = access.vault();
         for (collection, records) in &t.records {
             let collection = CollectionName::parse(collection)?;
             for r in records {

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod coffer;
 pub mod config;
 pub mod control;
@@ -15,4 +16,5 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod http;
+pub mod names;
 pub mod vault;

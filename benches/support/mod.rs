@@ -65,36 +65,70 @@ pub struct Seeded {
     pub token: String,
 }
 
+/// A tenant to create, named by its slug.
+#[allow(dead_code)]
+pub fn new_tenant(slug: &str) -> coffer::control::NewTenant {
+    coffer::control::NewTenant {
+        slug: coffer::names::TenantSlug::parse(slug).unwrap(),
+        name: slug.to_owned(),
+        quota_bytes: None,
+        owner: None,
+    }
+}
+
+/// A tenant's vault as the operator reaches it (`Auth::operator_access`).
+pub struct VaultHandle(#[allow(dead_code)] pub coffer::auth::TenantAccess);
+
+impl std::ops::Deref for VaultHandle {
+    type Target = coffer::vault::Vault;
+    fn deref(&self) -> &coffer::vault::Vault {
+        self.0.vault()
+    }
+}
+
+/// The operator's access to a tenant's vault.
+#[allow(dead_code)]
+pub fn open_vault(
+    coffer: &coffer::coffer::Coffer,
+    op: &coffer::audit::Caller,
+    tenant: &coffer::control::Tenant,
+) -> VaultHandle {
+    let slug = coffer::names::TenantSlug::parse(&tenant.slug).unwrap();
+    VaultHandle(coffer.auth().operator_access(op, &slug).unwrap())
+}
+
 pub fn seed_tenant_with_token(data: &std::path::Path) -> Seeded {
-    use coffer::control::Role;
-    use coffer::vault::path::{Email, TenantSlug};
+    use coffer::control::{MemberChange, NewUser, Role, Standing};
     let (coffer, _) =
         coffer::coffer::Coffer::init(data, coffer::config::Config::default()).unwrap();
     let op = coffer::audit::Caller::new(coffer::audit::Actor::Operator(Some("bench".into())));
-    let tenant = coffer
-        .create_tenant(&op, &TenantSlug::parse("bench").unwrap(), "Bench", None)
-        .unwrap();
+    let tenant = coffer.create_tenant(&op, new_tenant("bench")).unwrap();
     let user = coffer
-        .control
+        .control()
         .create_user(
             &op,
-            &Email::parse("b@bench.example").unwrap(),
-            "B",
-            None,
-            false,
+            &NewUser {
+                email: coffer::names::Email::parse("b@bench.example").unwrap(),
+                name: "B".into(),
+                password_hash: None,
+                is_operator: false,
+            },
         )
         .unwrap();
     coffer
-        .control
-        .set_member(&op, tenant.id, user.id, Role::Owner)
+        .control()
+        .put_member(
+            &op,
+            Standing::Operator,
+            tenant.id,
+            user.id,
+            Role::Owner,
+            MemberChange::Add,
+        )
         .unwrap();
-    let auth = coffer::auth::Auth::new(
-        coffer.clone(),
-        std::sync::Arc::new(coffer::auth::mailer::OutboxMailer::new(coffer.root.clone())),
-    )
-    .unwrap();
-    let token = auth
-        .issue_token(user.id, &tenant, Role::Owner, "bench", op.clone())
+    let token = coffer
+        .auth()
+        .issue_token(user.id, &tenant, Role::Owner, "bench", None, &op)
         .unwrap()
         .0;
     Seeded {

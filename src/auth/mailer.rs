@@ -8,8 +8,8 @@ use std::sync::Arc;
 use cap_std::fs::{DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 
 use crate::db;
+use crate::names::Email;
 use crate::vault::layout::{DataRoot, DataRootPath};
-use crate::vault::path::Email;
 
 pub trait Mailer: Send + Sync {
     fn send(&self, to: &Email, subject: &str, body: &str) -> io::Result<()>;

@@ -1,7 +1,8 @@
 //! What each role may do inside a tenant, and what each route requires.
 //!
 //! The matrix below is the single source of truth; the HTTP route table names one
-//! `Permission` per route, and the RBAC test matrix is checked against this table.
+//! `Permission` per route. Who may grant which role to whom is a control-plane rule
+//! (`control::rules`), because it is checked inside the transaction that grants it.
 
 use crate::control::Role;
 
@@ -70,18 +71,6 @@ pub fn role_allows(role: Role, permission: TenantPermission) -> bool {
     }
 }
 
-/// Whether `granter` may hand out `role` (to a member or an API token): never above its
-/// own rank; admins cannot create owners.
-pub fn may_grant(granter: Role, role: Role) -> bool {
-    match granter {
-        Role::Owner => true,
-        Role::Admin => role != Role::Owner,
-        Role::Member => matches!(role, Role::Member | Role::Viewer),
-        Role::Viewer => role == Role::Viewer,
-        Role::Auditor => role == Role::Auditor,
-    }
-}
-
 /// What an API token may do: only what both its own role and its member's *current*
 /// role allow, so removing or demoting a member takes effect on their tokens at once.
 pub fn token_allows(token_role: Role, member_role: Role, permission: TenantPermission) -> bool {
@@ -139,11 +128,5 @@ mod tests {
             Role::Auditor,
             TenantPermission::FilesRead
         ));
-        assert!(may_grant(Role::Admin, Role::Member));
-        assert!(!may_grant(Role::Admin, Role::Owner));
-        assert!(!may_grant(Role::Viewer, Role::Member));
-        assert!(may_grant(Role::Member, Role::Viewer));
-        assert!(!may_grant(Role::Member, Role::Auditor));
-        assert!(!may_grant(Role::Auditor, Role::Viewer));
     }
 }

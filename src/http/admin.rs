@@ -2,83 +2,74 @@
 //! accounts; they read no tenant content here (they are not members of tenants).
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
 
-use super::AppState;
-use super::error::ApiError;
+use super::authorize::Signed;
+use super::dto::{CreateTenantIn, TenantCreatedOut, TenantsOut, UsersOut};
+use super::error::{ApiError, ErrorCode};
 use super::extract::{ClientIp, JsonBody, blocking};
-use crate::auth::Principal;
-use crate::control::Role;
-use crate::vault::path::{Email, TenantSlug};
+use crate::coffer::Coffer;
+use crate::control::{NewTenant, TenantOwner};
+use crate::names::{Email, TenantSlug};
 
-pub async fn list_tenants(
-    State(state): State<AppState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let coffer = state.coffer.clone();
-    let tenants = blocking(move || Ok(coffer.control.store().tenants()?)).await?;
-    Ok(Json(serde_json::json!({ "tenants": tenants })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTenant {
-    slug: String,
-    name: String,
-    owner_email: Option<String>,
-    quota_bytes: Option<u64>,
+pub async fn list_tenants(State(coffer): State<Coffer>) -> Result<Json<TenantsOut>, ApiError> {
+    let tenants = blocking(move || Ok(coffer.control().tenants()?)).await?;
+    Ok(Json(TenantsOut {
+        tenants: tenants.iter().map(Into::into).collect(),
+    }))
 }
 
 pub async fn create_tenant(
-    State(state): State<AppState>,
+    State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,
-    Extension(principal): Extension<Principal>,
-    JsonBody(body): JsonBody<CreateTenant>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let slug = TenantSlug::parse(&body.slug)
-        .map_err(|e| ApiError::from(e).with_pointer("/slug".into()))?;
+    Signed(principal): Signed,
+    JsonBody(body): JsonBody<CreateTenantIn>,
+) -> Result<(StatusCode, Json<TenantCreatedOut>), ApiError> {
+    let slug =
+        TenantSlug::parse(&body.slug).map_err(|e| ApiError::from(e).with_pointer("/slug"))?;
     let owner = body
         .owner_email
         .as_deref()
         .map(Email::parse)
         .transpose()
-        .map_err(|e| ApiError::from(e).with_pointer("/owner_email".into()))?;
-    let coffer = state.coffer.clone();
+        .map_err(|e| ApiError::from(e).with_pointer("/owner_email"))?;
     let caller = principal.caller(ip);
     let tenant = blocking(move || {
         let owner = match owner {
-            Some(email) => Some(coffer.control.store().user_by_email(&email)?.ok_or_else(
-                || {
+            Some(email) => {
+                let user = coffer.control().user_by_email(&email)?.ok_or_else(|| {
                     ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        "unknown-user",
+                        ErrorCode::UnknownUser,
                         "no account with this e-mail address",
                     )
-                    .with_pointer("/owner_email".into())
-                },
-            )?),
+                    .with_pointer("/owner_email")
+                })?;
+                Some(TenantOwner::Existing(user.id))
+            }
             None => None,
         };
-        let tenant = coffer.create_tenant(&caller, &slug, &body.name, body.quota_bytes)?;
-        if let Some(owner) = owner {
-            coffer
-                .control
-                .set_member(&caller, tenant.id, owner.id, Role::Owner)?;
-        }
-        Ok(tenant)
+        let new = NewTenant {
+            slug,
+            name: body.name,
+            quota_bytes: body.quota_bytes,
+            owner,
+        };
+        Ok(coffer.create_tenant(&caller, new)?)
     })
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "tenant": tenant })),
+        Json(TenantCreatedOut {
+            tenant: (&tenant).into(),
+        }),
     ))
 }
 
-pub async fn list_users(
-    State(state): State<AppState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let coffer = state.coffer.clone();
-    let users = blocking(move || Ok(coffer.control.store().users()?)).await?;
-    Ok(Json(serde_json::json!({ "users": users })))
+pub async fn list_users(State(coffer): State<Coffer>) -> Result<Json<UsersOut>, ApiError> {
+    let users = blocking(move || Ok(coffer.control().users()?)).await?;
+    Ok(Json(UsersOut {
+        users: users.iter().map(Into::into).collect(),
+    }))
 }

@@ -1,9 +1,10 @@
 //! The one error type of the HTTP layer and its RFC 9457 `application/problem+json` form.
 //!
-//! Subsystem errors are mapped here and nowhere else, each to a status and a stable
-//! kebab-case `code`. Bodies never carry host paths, SQL text or internal messages: a 5xx
-//! says only "internal error" and the real error is logged once, here, with the request
-//! id the client also sees.
+//! Subsystem errors are mapped here and nowhere else, each to a status and a stable code
+//! from the closed `ErrorCode` set. Bodies never carry host paths, SQL text or internal
+//! messages: a 5xx says only "internal error" and the real error is logged once, here,
+//! with the request id the client also sees. A 4xx is the client's mistake and is never
+//! logged as an error.
 
 use std::time::Duration;
 
@@ -15,15 +16,88 @@ use crate::auth::AuthError;
 use crate::auth::password::PasswordError;
 use crate::coffer::CofferError;
 use crate::control::ControlError;
+use crate::export::ExportError;
+use crate::export::import::ImportError;
+use crate::names::NameError;
 use crate::vault::VaultError;
-use crate::vault::path::{NameError, PathError};
+use crate::vault::path::PathError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every error a client can see, by a stable kebab-case code: clients and the web
+        /// UI branch on these, so a code is never renamed or reused for another condition.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant,)* }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+            pub fn as_str(&self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => "bad-request",
+    NotFound => "not-found",
+    MethodNotAllowed => "method-not-allowed",
+    PayloadTooLarge => "payload-too-large",
+    UnsupportedMediaType => "unsupported-media-type",
+    RequestTimeout => "request-timeout",
+    Internal => "internal-error",
+    InvalidPath => "invalid-path",
+    InvalidName => "invalid-name",
+    InvalidJson => "invalid-json",
+    JsonTooDeep => "json-too-deep",
+    InvalidQuery => "invalid-query",
+    QueryTooLong => "query-too-long",
+    InvalidUserId => "invalid-user-id",
+    InvalidTrashId => "invalid-trash-id",
+    InvalidRequest => "invalid-request",
+    NotAnObject => "not-an-object",
+    WeakPassword => "weak-password",
+    AlreadyExists => "already-exists",
+    CaseConflict => "case-conflict",
+    SlugTaken => "slug-taken",
+    EmailTaken => "email-taken",
+    AlreadyMember => "already-member",
+    LastOwner => "last-owner",
+    UnknownUser => "unknown-user",
+    PreconditionFailed => "precondition-failed",
+    PreconditionRequired => "if-match-required",
+    UnsupportedPrecondition => "unsupported-precondition",
+    IsADirectory => "is-a-directory",
+    NotADirectory => "not-a-directory",
+    MoveIntoSelf => "move-into-self",
+    RefusedEntry => "refused-entry",
+    FileTooLarge => "file-too-large",
+    QuotaExceeded => "quota-exceeded",
+    UploadStalled => "upload-stalled",
+    UploadFailed => "upload-failed",
+    RangeNotSatisfiable => "range-not-satisfiable",
+    Unauthenticated => "unauthenticated",
+    BadCredentials => "bad-credentials",
+    TooManyAttempts => "too-many-attempts",
+    Forbidden => "forbidden",
+    SessionRequired => "session-required",
+    CrossSiteRequest => "cross-site-request",
+    CsrfTokenMissing => "csrf-token-missing",
+    SignupDisabled => "signup-disabled",
+    BadResetToken => "bad-reset-token",
+    ExportChanged => "export-changed",
+    ArchiveRefused => "archive-refused",
+    ArchiveTooLarge => "archive-too-large",
+    ImportConflict => "import-conflict",
+    MetricsUnavailable => "metrics-unavailable",
+}
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     /// Rarely set parts, boxed so that `Result<_, ApiError>` stays small.
     extra: Option<Box<Extra>>,
@@ -33,6 +107,8 @@ pub struct ApiError {
 struct Extra {
     /// JSON Pointer (RFC 6901) to the offending part of a request body.
     pointer: Option<String>,
+    /// A more precise reason inside the code (an archive refusal's own code).
+    reason: Option<&'static str>,
     retry_after: Option<Duration>,
     /// For 416: the size of the representation.
     content_range_size: Option<u64>,
@@ -50,10 +126,12 @@ struct Problem<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pointer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -62,18 +140,22 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
     pub fn not_found() -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such resource",
+        )
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-error",
+            ErrorCode::Internal,
             "internal error; the request id identifies it in the server log",
         );
         e.extra_mut().internal = Some(cause.to_string());
@@ -84,8 +166,13 @@ impl ApiError {
         self.extra.get_or_insert_with(Default::default)
     }
 
-    pub fn with_pointer(mut self, pointer: String) -> Self {
-        self.extra_mut().pointer = Some(pointer);
+    pub fn with_pointer(mut self, pointer: &str) -> Self {
+        self.extra_mut().pointer = Some(pointer.to_owned());
+        self
+    }
+
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.extra_mut().reason = Some(reason);
         self
     }
 
@@ -107,13 +194,13 @@ impl ApiError {
     /// A bare problem for a status produced outside any handler (no route, no method).
     pub fn from_status(status: StatusCode) -> Self {
         let code = match status {
-            StatusCode::NOT_FOUND => "not-found",
-            StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
-            StatusCode::REQUEST_TIMEOUT => "request-timeout",
-            s if s.is_server_error() => "internal-error",
-            _ => "bad-request",
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+            s if s.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::BadRequest,
         };
         ApiError::new(status, code, status.canonical_reason().unwrap_or("error"))
     }
@@ -123,16 +210,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let extra = self.extra.map(|b| *b).unwrap_or_default();
         if let Some(cause) = &extra.internal {
-            tracing::error!(code = self.code, cause = %cause, "request failed");
+            tracing::error!(code = self.code.as_str(), cause = %cause, "request failed");
         }
         let title = self.status.canonical_reason().unwrap_or("Error");
         let body = serde_json::to_vec(&Problem {
-            kind: format!("urn:coffer:problem:{}", self.code),
+            kind: format!("urn:coffer:problem:{}", self.code.as_str()),
             title,
             status: self.status.as_u16(),
-            code: self.code,
+            code: self.code.as_str(),
             detail: &self.detail,
             pointer: extra.pointer.as_deref(),
+            reason: extra.reason,
         })
         .unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -160,13 +248,13 @@ impl IntoResponse for ApiError {
 
 impl From<PathError> for ApiError {
     fn from(e: PathError) -> Self {
-        ApiError::bad_request("invalid-path", e.to_string())
+        ApiError::bad_request(ErrorCode::InvalidPath, e.to_string())
     }
 }
 
 impl From<NameError> for ApiError {
     fn from(e: NameError) -> Self {
-        ApiError::bad_request("invalid-name", e.to_string())
+        ApiError::bad_request(ErrorCode::InvalidName, e.to_string())
     }
 }
 
@@ -176,7 +264,7 @@ impl From<PasswordError> for ApiError {
             PasswordError::Hashing => ApiError::internal(e),
             other => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "weak-password",
+                ErrorCode::WeakPassword,
                 other.to_string(),
             ),
         }
@@ -185,63 +273,61 @@ impl From<PasswordError> for ApiError {
 
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
+        use ErrorCode as C;
         use StatusCode as S;
-        match e {
-            VaultError::NotFound => ApiError::not_found(),
-            VaultError::AlreadyExists => {
-                ApiError::new(S::CONFLICT, "already-exists", e.to_string())
+        let (status, code) = match &e {
+            VaultError::NotFound => return ApiError::not_found(),
+            VaultError::AlreadyExists => (S::CONFLICT, C::AlreadyExists),
+            VaultError::CaseConflict(..) => (S::CONFLICT, C::CaseConflict),
+            VaultError::PreconditionFailed | VaultError::VersionMismatch { .. } => {
+                (S::PRECONDITION_FAILED, C::PreconditionFailed)
             }
-            VaultError::CaseConflict(..) => {
-                ApiError::new(S::CONFLICT, "case-conflict", e.to_string())
+            VaultError::IsADirectory => (S::CONFLICT, C::IsADirectory),
+            VaultError::NotADirectory => (S::CONFLICT, C::NotADirectory),
+            VaultError::MoveIntoSelf => (S::CONFLICT, C::MoveIntoSelf),
+            VaultError::NotRegular | VaultError::Escape => {
+                return ApiError::new(
+                    S::FORBIDDEN,
+                    C::RefusedEntry,
+                    "this entry cannot be accessed",
+                );
             }
-            VaultError::PreconditionFailed => {
-                ApiError::new(S::PRECONDITION_FAILED, "precondition-failed", e.to_string())
-            }
-            VaultError::VersionMismatch { .. } => {
-                ApiError::new(S::PRECONDITION_FAILED, "precondition-failed", e.to_string())
-            }
-            VaultError::IsADirectory => ApiError::new(S::CONFLICT, "is-a-directory", e.to_string()),
-            VaultError::NotADirectory => {
-                ApiError::new(S::CONFLICT, "not-a-directory", e.to_string())
-            }
-            VaultError::MoveIntoSelf => ApiError::new(S::CONFLICT, "move-into-self", e.to_string()),
-            VaultError::NotRegular | VaultError::Escape => ApiError::new(
-                S::FORBIDDEN,
-                "refused-entry",
-                "this entry cannot be accessed",
-            ),
-            VaultError::TooLarge { .. } => {
-                ApiError::new(S::PAYLOAD_TOO_LARGE, "file-too-large", e.to_string())
-            }
-            VaultError::QuotaExceeded { .. } => {
-                ApiError::new(S::INSUFFICIENT_STORAGE, "quota-exceeded", e.to_string())
-            }
-            VaultError::Upload(ref io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                ApiError::new(S::REQUEST_TIMEOUT, "upload-stalled", "the upload stalled")
+            VaultError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, C::FileTooLarge),
+            VaultError::QuotaExceeded { .. } => (S::INSUFFICIENT_STORAGE, C::QuotaExceeded),
+            VaultError::Upload(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                return ApiError::new(S::REQUEST_TIMEOUT, C::UploadStalled, "the upload stalled");
             }
             VaultError::Upload(_) => {
-                ApiError::bad_request("upload-failed", "the upload stream ended with an error")
+                return ApiError::bad_request(
+                    C::UploadFailed,
+                    "the upload stream ended with an error",
+                );
             }
             VaultError::Damaged(_)
             | VaultError::Io(_)
             | VaultError::Index(_)
-            | VaultError::Audit(_) => ApiError::internal(e),
-        }
+            | VaultError::Audit(_) => return ApiError::internal(e),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
+        use ErrorCode as C;
         use StatusCode as S;
-        match e {
-            ControlError::NotFound => ApiError::not_found(),
-            ControlError::SlugTaken | ControlError::EmailTaken | ControlError::AlreadyMember => {
-                ApiError::new(S::CONFLICT, "already-exists", e.to_string())
+        let (status, code) = match &e {
+            ControlError::NotFound | ControlError::NotMember => return ApiError::not_found(),
+            ControlError::SlugTaken => (S::CONFLICT, C::SlugTaken),
+            ControlError::EmailTaken => (S::CONFLICT, C::EmailTaken),
+            ControlError::AlreadyMember => (S::CONFLICT, C::AlreadyMember),
+            ControlError::LastOwner | ControlError::SoleOwner(_) => (S::CONFLICT, C::LastOwner),
+            ControlError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            ControlError::Db(_) | ControlError::Sqlite(_) | ControlError::Audit(_) => {
+                return ApiError::internal(e);
             }
-            ControlError::NotMember => ApiError::not_found(),
-            ControlError::LastOwner => ApiError::new(S::CONFLICT, "last-owner", e.to_string()),
-            other => ApiError::internal(other),
-        }
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -250,6 +336,12 @@ impl From<CofferError> for ApiError {
         match e {
             CofferError::Vault(v) => v.into(),
             CofferError::Control(c) => c.into(),
+            CofferError::Auth(a) => a.into(),
+            CofferError::SignupDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::SignupDisabled,
+                e.to_string(),
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -257,28 +349,61 @@ impl From<CofferError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
+        use ErrorCode as C;
+        use StatusCode as S;
+        let (status, code) = match &e {
+            AuthError::Unauthenticated => (S::UNAUTHORIZED, C::Unauthenticated),
+            AuthError::BadCredentials => (S::UNAUTHORIZED, C::BadCredentials),
+            AuthError::Throttled(retry) => {
+                return ApiError::new(S::TOO_MANY_REQUESTS, C::TooManyAttempts, e.to_string())
+                    .with_retry_after(*retry);
+            }
+            AuthError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            AuthError::SessionRequired => (S::FORBIDDEN, C::SessionRequired),
+            AuthError::NotFound => return ApiError::not_found(),
+            AuthError::Invalid(_) => (S::BAD_REQUEST, C::InvalidRequest),
+            AuthError::BadResetToken => (S::BAD_REQUEST, C::BadResetToken),
+            AuthError::Password(_) | AuthError::Control(_) | AuthError::Vault(_) => {
+                return match e {
+                    AuthError::Password(p) => p.into(),
+                    AuthError::Control(c) => c.into(),
+                    AuthError::Vault(v) => v.into(),
+                    _ => unreachable!("matched above"),
+                };
+            }
+            AuthError::Audit(_) | AuthError::Io(_) => return ApiError::internal(e),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Vault(v) => v.into(),
+            ExportError::Changed => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ExportChanged,
+                e.to_string(),
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        use ErrorCode as C;
         use StatusCode as S;
         match e {
-            AuthError::Unauthenticated => {
-                ApiError::new(S::UNAUTHORIZED, "unauthenticated", e.to_string())
+            ImportError::Refused { reason, detail } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, C::ArchiveRefused, detail)
+                    .with_reason(reason.code())
             }
-            AuthError::BadCredentials => {
-                ApiError::new(S::UNAUTHORIZED, "bad-credentials", e.to_string())
-            }
-            AuthError::Throttled(retry) => {
-                ApiError::new(S::TOO_MANY_REQUESTS, "too-many-attempts", e.to_string())
-                    .with_retry_after(retry)
-            }
-            AuthError::Forbidden => ApiError::new(S::FORBIDDEN, "forbidden", e.to_string()),
-            AuthError::NotFound => ApiError::not_found(),
-            AuthError::Password(p) => p.into(),
-            AuthError::Invalid(m) => ApiError::bad_request("invalid-request", m),
-            AuthError::Conflict(m) => ApiError::new(S::CONFLICT, "conflict", m),
-            AuthError::SignupDisabled => {
-                ApiError::new(S::FORBIDDEN, "signup-disabled", e.to_string())
-            }
-            AuthError::BadResetToken => ApiError::bad_request("bad-reset-token", e.to_string()),
-            AuthError::Coffer(c) => c.into(),
+            ImportError::TooLarge(m) => ApiError::new(S::PAYLOAD_TOO_LARGE, C::ArchiveTooLarge, m),
+            ImportError::Conflict(m) => ApiError::new(S::CONFLICT, C::ImportConflict, m),
+            ImportError::Vault(v) => v.into(),
+            ImportError::Io(e) => ApiError::internal(e),
         }
     }
 }
@@ -286,5 +411,30 @@ impl From<AuthError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(
+                !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    && !s.starts_with('-')
+                    && !s.ends_with('-'),
+                "{s} is not kebab-case"
+            );
+        }
+        let mut reasons = std::collections::HashSet::new();
+        for r in crate::export::import::Refusal::ALL {
+            assert!(reasons.insert(r.code()), "duplicate refusal {}", r.code());
+        }
     }
 }

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// Runs blocking work (SQLite, cap-std) on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
@@ -51,15 +51,20 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         if !is_json(content_type) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "this endpoint takes application/json",
-            ));
+            return Err(unsupported_media_type());
         }
-        let bytes = read_limited(req.into_body(), state.coffer.config.max_json_bytes).await?;
+        let bytes = read_limited(req.into_body(), state.coffer().config().max_json_bytes).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The 415 of every endpoint that takes JSON.
+pub fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::UnsupportedMediaType,
+        "this endpoint takes application/json",
+    )
 }
 
 /// Reads a whole body, refusing more than `limit` bytes with 413.
@@ -67,7 +72,7 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes,
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
         )
     })
@@ -78,7 +83,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let depth = json_depth(bytes);
     if depth > MAX_JSON_DEPTH {
         return Err(ApiError::bad_request(
-            "json-too-deep",
+            ErrorCode::JsonTooDeep,
             format!("JSON nesting deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
@@ -87,10 +92,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let pointer = json_pointer(e.path());
         let inner = e.into_inner();
         ApiError::bad_request(
-            "invalid-json",
+            ErrorCode::InvalidJson,
             format!("{inner} (line {}, column {})", inner.line(), inner.column()),
         )
-        .with_pointer(pointer)
+        .with_pointer(&pointer)
     })
 }
 
@@ -173,7 +178,7 @@ impl FromRequestParts<AppState> for ClientIp {
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp::from_parts(
             parts,
-            state.coffer.config.trust_forwarded_for,
+            state.coffer().config().trust_forwarded_for,
         ))
     }
 }
@@ -216,7 +221,7 @@ mod tests {
             parse_json::<serde_json::Value>(deep.as_bytes())
                 .unwrap_err()
                 .code,
-            "json-too-deep"
+            ErrorCode::JsonTooDeep
         );
         assert_eq!(json_depth(br#"{"a": "[[[[[["}"#), 1);
     }

@@ -9,7 +9,7 @@ use std::io::SeekFrom;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -17,10 +17,14 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
-use super::error::ApiError;
+use super::UPLOAD_IDLE_TIMEOUT;
+use super::authorize::Access;
+use super::dto::{EntriesPage, EntryOut, MkdirIn, MoveIn, RestoreIn, TrashOut, TrashedOut};
+use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
-use super::{AppState, UPLOAD_IDLE_TIMEOUT};
+use super::ranges;
 use crate::auth::TenantAccess;
+use crate::coffer::Coffer;
 use crate::vault::Precondition;
 use crate::vault::index::Entry;
 use crate::vault::path::VaultPath;
@@ -51,7 +55,7 @@ fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
             return Ok(Precondition::IfAbsent);
         }
         return Err(ApiError::bad_request(
-            "unsupported-precondition",
+            ErrorCode::UnsupportedPrecondition,
             "on uploads, If-None-Match accepts only *",
         ));
     }
@@ -60,7 +64,7 @@ fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
         if tag.len() != 64 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
-                "precondition-failed",
+                ErrorCode::PreconditionFailed,
                 "If-Match names no current version",
             ));
         }
@@ -73,55 +77,56 @@ async fn list(
     access: TenantAccess,
     dir: Option<VaultPath>,
     page: Page,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EntriesPage>, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let entries = blocking(move || {
         Ok(access
-            .vault
+            .vault()
             .list(dir.as_ref(), page.after.as_deref(), limit)?)
     })
     .await?;
     let next = (entries.len() as u32 == limit)
         .then(|| entries.last().map(|e| e.name.clone()))
         .flatten();
-    Ok(Json(
-        serde_json::json!({ "entries": entries, "next": next }),
-    ))
+    Ok(Json(EntriesPage {
+        entries: entries.iter().map(Into::into).collect(),
+        next,
+    }))
 }
 
 pub async fn list_root(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Query(page): Query<Page>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EntriesPage>, ApiError> {
     list(access, None, page).await
 }
 
 pub async fn list_dir(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
     Query(page): Query<Page>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EntriesPage>, ApiError> {
     let dir = VaultPath::parse_dir(&raw)?;
     list(access, dir, page).await
 }
 
 pub async fn upload(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let path = VaultPath::parse(&raw)?;
     let precondition = precondition(&headers)?;
-    let max = state.coffer.config.max_file_bytes;
+    let max = coffer.config().max_file_bytes;
     if let Some(len) =
         header_str(&headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
         && len > max
     {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "file-too-large",
+            ErrorCode::FileTooLarge,
             format!("file is larger than the limit of {max} bytes"),
         ));
     }
@@ -144,67 +149,24 @@ pub async fn upload(
         },
     ));
     let mut reader = SyncIoBridge::new(StreamReader::new(stream));
-    let (entry, created) = blocking(move || {
-        let existed = access.vault.stat(&path).is_ok();
-        let entry = access
-            .vault
-            .write_file(&access.caller, &path, &mut reader, &precondition)?;
-        Ok((entry, !existed))
+    let written = blocking(move || {
+        Ok(access
+            .vault()
+            .write_file(access.caller(), &path, &mut reader, &precondition)?)
     })
     .await?;
-    let status = if created {
+    // The write itself says whether the path was new: no racy look before it.
+    let status = if written.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let mut response = (status, Json(&entry)).into_response();
+    let entry = written.entry;
+    let mut response = (status, Json(EntryOut::from(&entry))).into_response();
     if let Some(tag) = etag(&entry).and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(header::ETAG, tag);
     }
     Ok(response)
-}
-
-/// A single byte range `bytes=a-b`, `bytes=a-` or `bytes=-n`. `Ok(None)` means "serve the
-/// whole file" (no Range, or a multi-range request, which RFC 9110 allows ignoring).
-fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
-    let unsatisfiable = || {
-        ApiError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "range-not-satisfiable",
-            "the range is outside the file",
-        )
-        .with_content_range_size(size)
-    };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (start, end) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let (start, end) = match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
-            if n == 0 || size == 0 {
-                return Err(unsatisfiable());
-            }
-            (size.saturating_sub(n), size - 1)
-        }
-        (s, "") => (
-            s.parse().map_err(|_| unsatisfiable())?,
-            size.saturating_sub(1),
-        ),
-        (s, e) => {
-            let s: u64 = s.parse().map_err(|_| unsatisfiable())?;
-            let e: u64 = e.parse().map_err(|_| unsatisfiable())?;
-            (s, e.min(size.saturating_sub(1)))
-        }
-    };
-    if start >= size || start > end {
-        return Err(unsatisfiable());
-    }
-    Ok(Some((start, end)))
 }
 
 /// Content types a browser could run as active content are served as plain bytes.
@@ -259,12 +221,12 @@ fn http_date(rfc3339: &str) -> Option<String> {
 }
 
 pub async fn download(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = VaultPath::parse(&raw)?;
-    let read = blocking(move || Ok(access.vault.open_file(&path)?)).await?;
+    let read = blocking(move || Ok(access.vault().open_file(&path)?)).await?;
     let entry = read.entry;
     let std_file = read.file.into_std();
     // The size of the version actually opened (fstat), not the index's.
@@ -303,7 +265,7 @@ pub async fn download(
     let if_range_ok =
         header_str(&headers, header::IF_RANGE).is_none_or(|v| tag.as_deref() == Some(v.trim()));
     let range = if if_range_ok {
-        parse_range(header_str(&headers, header::RANGE), size)?
+        ranges::resolve(header_str(&headers, header::RANGE), size)?
     } else {
         None
     };
@@ -329,60 +291,40 @@ pub async fn download(
 }
 
 pub async fn remove(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TrashedOut>, ApiError> {
     let path = VaultPath::parse(&raw)?;
-    let item = blocking(move || Ok(access.vault.delete(&access.caller, &path)?)).await?;
-    Ok(Json(serde_json::json!({ "trashed": item })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MkdirBody {
-    path: String,
+    let item = blocking(move || Ok(access.vault().delete(access.caller(), &path)?)).await?;
+    Ok(Json(TrashedOut {
+        trashed: (&item).into(),
+    }))
 }
 
 pub async fn mkdir(
-    Extension(access): Extension<TenantAccess>,
-    JsonBody(body): JsonBody<MkdirBody>,
-) -> Result<(StatusCode, Json<Entry>), ApiError> {
-    let path =
-        VaultPath::parse(&body.path).map_err(|e| ApiError::from(e).with_pointer("/path".into()))?;
-    let entry = blocking(move || Ok(access.vault.mkdir(&access.caller, &path)?)).await?;
-    Ok((StatusCode::CREATED, Json(entry)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MoveBody {
-    from: String,
-    to: String,
+    Access(access): Access,
+    JsonBody(body): JsonBody<MkdirIn>,
+) -> Result<(StatusCode, Json<EntryOut>), ApiError> {
+    let path = VaultPath::parse(&body.path).map_err(|e| ApiError::from(e).with_pointer("/path"))?;
+    let entry = blocking(move || Ok(access.vault().mkdir(access.caller(), &path)?)).await?;
+    Ok((StatusCode::CREATED, Json((&entry).into())))
 }
 
 pub async fn rename(
-    Extension(access): Extension<TenantAccess>,
-    JsonBody(body): JsonBody<MoveBody>,
-) -> Result<Json<Entry>, ApiError> {
-    let from =
-        VaultPath::parse(&body.from).map_err(|e| ApiError::from(e).with_pointer("/from".into()))?;
-    let to =
-        VaultPath::parse(&body.to).map_err(|e| ApiError::from(e).with_pointer("/to".into()))?;
-    let entry = blocking(move || Ok(access.vault.rename(&access.caller, &from, &to)?)).await?;
-    Ok(Json(entry))
+    Access(access): Access,
+    JsonBody(body): JsonBody<MoveIn>,
+) -> Result<Json<EntryOut>, ApiError> {
+    let from = VaultPath::parse(&body.from).map_err(|e| ApiError::from(e).with_pointer("/from"))?;
+    let to = VaultPath::parse(&body.to).map_err(|e| ApiError::from(e).with_pointer("/to"))?;
+    let entry = blocking(move || Ok(access.vault().rename(access.caller(), &from, &to)?)).await?;
+    Ok(Json((&entry).into()))
 }
 
-pub async fn trash_list(
-    Extension(access): Extension<TenantAccess>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let items = blocking(move || Ok(access.vault.trash_list()?)).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreBody {
-    to: Option<String>,
+pub async fn trash_list(Access(access): Access) -> Result<Json<TrashOut>, ApiError> {
+    let items = blocking(move || Ok(access.vault().trash_list()?)).await?;
+    Ok(Json(TrashOut {
+        items: items.iter().map(Into::into).collect(),
+    }))
 }
 
 fn trash_id(raw: &str) -> Result<String, ApiError> {
@@ -390,82 +332,51 @@ fn trash_id(raw: &str) -> Result<String, ApiError> {
         Ok(raw.to_owned())
     } else {
         Err(ApiError::bad_request(
-            "invalid-trash-id",
+            ErrorCode::InvalidTrashId,
             "trash ids are 32 hexadecimal digits",
         ))
     }
 }
 
 pub async fn trash_restore(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Entry>, ApiError> {
+) -> Result<Json<EntryOut>, ApiError> {
     let id = trash_id(&id)?;
     // The body is optional; when present it must be JSON like any other.
     let bytes = super::extract::read_limited(body, 64 * 1024).await?;
-    let restore: RestoreBody = if bytes.is_empty() {
-        RestoreBody::default()
+    let restore: RestoreIn = if bytes.is_empty() {
+        RestoreIn::default()
     } else if super::extract::is_json(header_str(&headers, header::CONTENT_TYPE)) {
         super::extract::parse_json(&bytes)?
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "this endpoint takes application/json",
-        ));
+        return Err(super::extract::unsupported_media_type());
     };
     let to = match restore.to {
         Some(raw) => {
-            Some(VaultPath::parse(&raw).map_err(|e| ApiError::from(e).with_pointer("/to".into()))?)
+            Some(VaultPath::parse(&raw).map_err(|e| ApiError::from(e).with_pointer("/to"))?)
         }
         None => None,
     };
     let entry =
-        blocking(move || Ok(access.vault.restore(&access.caller, &id, to.as_ref())?)).await?;
-    Ok(Json(entry))
+        blocking(move || Ok(access.vault().restore(access.caller(), &id, to.as_ref())?)).await?;
+    Ok(Json((&entry).into()))
 }
 
 pub async fn trash_purge(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = trash_id(&id)?;
-    blocking(move || Ok(access.vault.purge(&access.caller, &id)?)).await?;
+    blocking(move || Ok(access.vault().purge(access.caller(), &id)?)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range(Some("bytes=0-9"), 100).unwrap(), Some((0, 9)));
-        assert_eq!(parse_range(Some("bytes=90-"), 100).unwrap(), Some((90, 99)));
-        assert_eq!(parse_range(Some("bytes=-10"), 100).unwrap(), Some((90, 99)));
-        assert_eq!(
-            parse_range(Some("bytes=95-200"), 100).unwrap(),
-            Some((95, 99))
-        );
-        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100).unwrap(), None);
-        assert_eq!(parse_range(Some("items=0-1"), 100).unwrap(), None);
-        for bad in [
-            "bytes=100-",
-            "bytes=5-2",
-            "bytes=-0",
-            "bytes=x-y",
-            "bytes=5",
-        ] {
-            assert_eq!(
-                parse_range(Some(bad), 100).unwrap_err().status,
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "{bad}"
-            );
-        }
-        assert!(parse_range(Some("bytes=0-0"), 0).is_err());
-    }
 
     #[test]
     fn downloads_never_render_as_pages() {

@@ -12,10 +12,11 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
 use super::{AppState, ROUTES};
 use crate::auth::permission::{Permission, TenantPermission, role_allows};
+use crate::coffer::Coffer;
 use crate::control::Role;
 
 /// The process-wide Prometheus recorder (installed once, on first use).
@@ -47,25 +48,16 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    let coffer = state.coffer.clone();
+pub async fn readyz(State(coffer): State<Coffer>) -> Result<&'static str, ApiError> {
     blocking(move || {
-        coffer
-            .control
-            .store()
-            .tenants()
-            .map_err(ApiError::internal)?;
-        coffer
-            .audit
-            .events_for_tenant(crate::vault::path::TenantId::generate(), 0, 1)
-            .map_err(ApiError::internal)?;
+        coffer.check_ready().map_err(ApiError::internal)?;
         Ok("ready\n")
     })
     .await
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let open = state.coffer.vaults.open_count();
+    let open = state.coffer.open_vaults();
     metrics::gauge!("coffer_open_vaults").set(open as f64);
     match &state.metrics {
         Some(handle) => (
@@ -78,7 +70,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response(),
         None => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "metrics-unavailable",
+            ErrorCode::MetricsUnavailable,
             "no metrics recorder",
         )
         .into_response(),

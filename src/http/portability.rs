@@ -12,7 +12,7 @@
 use std::io::{self, Write};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -20,12 +20,15 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::AppState;
-use super::error::ApiError;
+use super::ExportSizes;
+use super::authorize::Access;
+use super::dto::ImportOut;
+use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
-use crate::audit::{AuditAction, Outcome};
+use super::ranges::{RangeRequest, unsatisfiable};
 use crate::auth::TenantAccess;
-use crate::export::import::{ConflictPolicy, ImportError, import_archive};
+use crate::coffer::Coffer;
+use crate::export::import::ConflictPolicy;
 use crate::export::{ExportError, ExportOptions, Snapshot, write_archive};
 
 const CHUNK: usize = 256 * 1024;
@@ -97,34 +100,40 @@ impl Write for CountingSink {
     }
 }
 
-fn export_error(e: ExportError) -> ApiError {
-    match e {
-        ExportError::Vault(v) => v.into(),
-        ExportError::Changed => {
-            ApiError::new(StatusCode::CONFLICT, "export-changed", e.to_string())
+/// The full size of the archive `snapshot` names: known from an earlier complete
+/// download, or counted by a dry run of the same deterministic archive.
+async fn archive_size(
+    coffer: &Coffer,
+    access: &TenantAccess,
+    snapshot: &Snapshot,
+    sizes: &ExportSizes,
+) -> Result<u64, ApiError> {
+    if let Some(size) = sizes.get(&snapshot.etag) {
+        return Ok(size);
+    }
+    let (coffer, access) = (coffer.clone(), access.clone());
+    let (tag, cursor) = (snapshot.etag.clone(), snapshot.audit_until_seq);
+    blocking(move || {
+        let snap = coffer.snapshot(&access, Some(cursor))?;
+        if snap.etag != tag {
+            return Err(ExportError::Changed.into());
         }
-        other => ApiError::internal(other),
-    }
-}
-
-/// `bytes=X-` or `bytes=X-Y` (a single range).
-fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (start, end) = spec.split_once('-')?;
-    let start = start.trim().parse().ok()?;
-    let end = match end.trim() {
-        "" => None,
-        e => Some(e.parse().ok()?),
-    };
-    Some((start, end))
+        let mut sink = CountingSink(0);
+        let options = ExportOptions {
+            strict: true,
+            progress: None,
+        };
+        // A dry run to learn the size delivers nothing, so it is not an export to audit.
+        write_archive(&snap, access.vault(), coffer.audit(), &mut sink, options)?;
+        Ok(sink.0)
+    })
+    .await
 }
 
 pub async fn export(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    State(sizes): State<ExportSizes>,
+    Access(access): Access,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -134,25 +143,20 @@ pub async fn export(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let range = header(header::RANGE).and_then(|r| parse_range(&r));
+    let range = match RangeRequest::parse(header(header::RANGE).as_deref()) {
+        RangeRequest::One(r) => Some(r),
+        _ => None,
+    };
     let if_range = header(header::IF_RANGE);
     // A resume names its snapshot through If-Range; only then is a Range honoured.
     let resume_cursor = match (&range, &if_range) {
         (Some(_), Some(tag)) => Snapshot::cursor_of_etag(tag),
         _ => None,
     };
-    let coffer = state.coffer.clone();
-    let snap_access = access.clone();
-    let snapshot = blocking(move || {
-        Snapshot::take(
-            &snap_access.vault,
-            &snap_access.tenant,
-            &coffer.audit,
-            resume_cursor,
-        )
-        .map_err(export_error)
-    })
-    .await?;
+    let snapshot = {
+        let (coffer, access) = (coffer.clone(), access.clone());
+        blocking(move || Ok(coffer.snapshot(&access, resume_cursor)?)).await?
+    };
     let resuming =
         range.is_some() && if_range.as_deref().map(str::trim) == Some(snapshot.etag.as_str());
     let date = snapshot.as_of.get(..10).unwrap_or("export").to_owned();
@@ -160,7 +164,10 @@ pub async fn export(
         .header(header::CONTENT_TYPE, "application/zip")
         .header(
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}-{date}.zip\"", access.tenant.slug),
+            format!(
+                "attachment; filename=\"{}-{date}.zip\"",
+                access.tenant().slug
+            ),
         )
         .header(header::ETAG, snapshot.etag.as_str())
         .header(header::ACCEPT_RANGES, "bytes")
@@ -172,72 +179,20 @@ pub async fn export(
             .map_err(ApiError::internal);
     }
 
-    let (skip, limit, status) = if resuming {
-        // The full size is known from the first download, or counted by a dry run.
-        let cached = state
-            .export_sizes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&snapshot.etag)
-            .copied();
-        let size = match cached {
-            Some(size) => size,
-            None => {
-                let (a, coffer, tag) =
-                    (access.clone(), state.coffer.clone(), snapshot.etag.clone());
-                let cursor = snapshot.audit_until_seq;
-                blocking(move || {
-                    let snap = Snapshot::take(&a.vault, &a.tenant, &coffer.audit, Some(cursor))
-                        .map_err(export_error)?;
-                    if snap.etag != tag {
-                        return Err(export_error(ExportError::Changed));
-                    }
-                    let mut sink = CountingSink(0);
-                    write_archive(
-                        &snap,
-                        &a.vault,
-                        &coffer.audit,
-                        &mut sink,
-                        ExportOptions {
-                            strict: true,
-                            progress: None,
-                        },
-                    )
-                    .map_err(export_error)?;
-                    Ok(sink.0)
-                })
-                .await?
-            }
-        };
-        let (start, end) = range.unwrap_or((0, None));
-        let end = end.unwrap_or(size - 1).min(size.saturating_sub(1));
-        if start >= size || start > end {
-            return Err(ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range-not-satisfiable",
-                "the range is outside the archive",
-            )
-            .with_content_range_size(size));
+    let (skip, limit, status) = match range.filter(|_| resuming) {
+        Some(range) => {
+            let size = archive_size(&coffer, &access, &snapshot, &sizes).await?;
+            let (start, end) = range.resolve(size).map_err(|_| unsatisfiable(size))?;
+            builder = builder
+                .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
+                .header(header::CONTENT_LENGTH, end - start + 1);
+            (start, Some(end - start + 1), StatusCode::PARTIAL_CONTENT)
         }
-        builder = builder
-            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
-            .header(header::CONTENT_LENGTH, end - start + 1);
-        (start, Some(end - start + 1), StatusCode::PARTIAL_CONTENT)
-    } else {
-        (0, None, StatusCode::OK)
+        None => (0, None, StatusCode::OK),
     };
 
     let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
-    let coffer = state.coffer.clone();
-    let sizes = state.export_sizes.clone();
-    let caller = access.caller.clone();
     tokio::task::spawn_blocking(move || {
-        let _ = coffer.audit.append(
-            &caller
-                .event(AuditAction::ExportStart)
-                .tenant(access.tenant.id)
-                .detail(serde_json::json!({ "audit_until_seq": snapshot.audit_until_seq, "offset": skip })),
-        );
         let mut writer = ChannelWriter {
             tx: tx.clone(),
             skip,
@@ -250,42 +205,26 @@ pub async fn export(
                 a: &mut writer,
                 b: &mut counter,
             };
-            write_archive(
-                &snapshot,
-                &access.vault,
-                &coffer.audit,
-                &mut tee,
-                ExportOptions {
-                    strict: resuming,
-                    progress: None,
-                },
-            )
-            .and_then(|m| tee.flush().map(|()| m).map_err(ExportError::Io))
+            let options = ExportOptions {
+                strict: resuming,
+                progress: None,
+            };
+            coffer
+                .export(&access, &snapshot, &mut tee, options, skip)
+                .and_then(|m| tee.flush().map(|()| m).map_err(ExportError::Io))
         };
-        let outcome = match result {
+        match result {
             Ok(_) => {
                 if skip == 0 && limit.is_none() {
-                    let mut map = sizes.lock().unwrap_or_else(|p| p.into_inner());
-                    if map.len() > 256 {
-                        map.clear();
-                    }
-                    map.insert(snapshot.etag.clone(), counter.0);
+                    sizes.insert(snapshot.etag.clone(), counter.0);
                 }
                 let _ = tx.blocking_send(Msg::Done);
-                Outcome::Success
             }
             Err(e) => {
                 tracing::warn!(error = %e, "export failed mid-stream; aborting the response");
                 let _ = tx.blocking_send(Msg::Failed(e.to_string()));
-                Outcome::Failure
             }
-        };
-        let _ = coffer.audit.append(
-            &caller
-                .event(AuditAction::ExportFinish)
-                .tenant(access.tenant.id)
-                .outcome(outcome),
-        );
+        }
     });
     let stream = futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
         if finished {
@@ -328,31 +267,18 @@ pub struct ImportQuery {
     conflict: Option<String>,
 }
 
-fn import_error(e: ImportError) -> ApiError {
-    match e {
-        ImportError::Refused(m) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "archive-refused", m)
-        }
-        ImportError::TooLarge(m) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", m)
-        }
-        ImportError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "import-conflict", m),
-        ImportError::Vault(v) => v.into(),
-        ImportError::Io(e) => ApiError::internal(e),
-    }
-}
-
 pub async fn import(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
     Query(q): Query<ImportQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<ImportOut>, ApiError> {
     let policy = match q.conflict.as_deref() {
         None => ConflictPolicy::Fail,
-        Some(p) => ConflictPolicy::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid-query", "conflict is fail or skip"))?,
+        Some(p) => ConflictPolicy::parse(p).ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::InvalidQuery, "conflict is fail or skip")
+        })?,
     };
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -364,38 +290,25 @@ pub async fn import(
     ) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
+            ErrorCode::UnsupportedMediaType,
             "send the archive as application/zip",
         ));
     }
-    let limits = state.coffer.config.import_limits();
-    // The spooled archive sits in the tenant's staging area: never let it exceed what the
-    // tenant may store at all (an archive that fits the quota is not larger than it).
-    let spool_cap = access
-        .tenant
-        .quota_bytes
-        .map_or(limits.max_total_bytes, |q| q.min(limits.max_total_bytes));
+    let max_archive = coffer.config().import_max_total_bytes;
     let stream = body.into_data_stream().map(|r| r.map_err(io::Error::other));
     let mut reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
     let report = blocking(move || {
+        // The archive is spooled inside the tenant's staging area, counted against its
+        // quota; its entries are staged (and counted) as they are unpacked.
         let result = access
-            .vault
-            .with_spooled(&mut reader, spool_cap, |file| {
-                import_archive(
-                    &access.vault,
-                    &access.caller,
-                    io::BufReader::new(file),
-                    &limits,
-                    policy,
-                )
-            })
-            .map_err(ApiError::from)?;
-        result.map_err(import_error)
+            .vault()
+            .with_spooled(&mut reader, max_archive, |file| {
+                coffer.import(&access, io::BufReader::new(file), policy)
+            })?;
+        Ok(result?)
     })
     .await?;
-    Ok(axum::Json(
-        serde_json::to_value(report).map_err(ApiError::internal)?,
-    ))
+    Ok(axum::Json((&report).into()))
 }
 
 #[cfg(test)]
@@ -403,10 +316,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_and_channel_skipping() {
-        assert_eq!(parse_range("bytes=100-"), Some((100, None)));
-        assert_eq!(parse_range("bytes=5-9"), Some((5, Some(9))));
-        assert_eq!(parse_range("bytes=-5"), None);
+    fn channel_skipping() {
         let (tx, mut rx) = mpsc::channel(8);
         let mut w = ChannelWriter {
             tx,

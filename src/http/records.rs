@@ -8,13 +8,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::authorize::Access;
+use super::dto::{CollectionOut, CollectionsOut, RecordOut, RecordsPage};
+use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
-use crate::auth::TenantAccess;
 use crate::vault::index::Record;
 use crate::vault::path::{CollectionName, RecordId};
 
@@ -22,7 +23,7 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 fn with_etag(status: StatusCode, record: &Record) -> Response {
-    let mut response = (status, Json(record)).into_response();
+    let mut response = (status, Json(RecordOut::from(record))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
         response.headers_mut().insert(header::ETAG, v);
     }
@@ -41,7 +42,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
             .map_err(|_| {
                 ApiError::new(
                     StatusCode::PRECONDITION_FAILED,
-                    "precondition-failed",
+                    ErrorCode::PreconditionFailed,
                     "If-Match names no version of this record",
                 )
             }),
@@ -61,32 +62,32 @@ fn object(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
     if body.is_object() {
         Ok(body)
     } else {
-        Err(
-            ApiError::bad_request("not-an-object", "a record body must be a JSON object")
-                .with_pointer(String::new()),
+        Err(ApiError::bad_request(
+            ErrorCode::NotAnObject,
+            "a record body must be a JSON object",
         )
+        .with_pointer(""))
     }
 }
 
-pub async fn collections(
-    Extension(access): Extension<TenantAccess>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let list = blocking(move || Ok(access.vault.collections()?)).await?;
-    let list: Vec<_> = list
-        .into_iter()
-        .map(|(name, count)| serde_json::json!({ "name": name, "count": count }))
-        .collect();
-    Ok(Json(serde_json::json!({ "collections": list })))
+pub async fn collections(Access(access): Access) -> Result<Json<CollectionsOut>, ApiError> {
+    let list = blocking(move || Ok(access.vault().collections()?)).await?;
+    Ok(Json(CollectionsOut {
+        collections: list
+            .into_iter()
+            .map(|(name, count)| CollectionOut { name, count })
+            .collect(),
+    }))
 }
 
 /// `?limit=&cursor=` plus `eq.<field>=<value>` equality filters on top-level fields. A
 /// value that parses as JSON (number, true, false, null) is compared as such, otherwise
 /// as a string.
 pub async fn list(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, collection)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RecordsPage>, ApiError> {
     let (collection, _) = parse_names(&collection, None)?;
     let mut limit = DEFAULT_PAGE;
     let mut cursor: Option<(String, String)> = None;
@@ -96,13 +97,15 @@ pub async fn list(
             "limit" => {
                 limit = value
                     .parse::<u32>()
-                    .map_err(|_| ApiError::bad_request("invalid-query", "limit must be a number"))?
+                    .map_err(|_| {
+                        ApiError::bad_request(ErrorCode::InvalidQuery, "limit must be a number")
+                    })?
                     .clamp(1, MAX_PAGE)
             }
             "cursor" => {
-                let (updated, id) = value
-                    .split_once('|')
-                    .ok_or_else(|| ApiError::bad_request("invalid-query", "malformed cursor"))?;
+                let (updated, id) = value.split_once('|').ok_or_else(|| {
+                    ApiError::bad_request(ErrorCode::InvalidQuery, "malformed cursor")
+                })?;
                 cursor = Some((updated.to_owned(), id.to_owned()));
             }
             k => match k.strip_prefix("eq.") {
@@ -119,7 +122,7 @@ pub async fn list(
                 }
                 _ => {
                     return Err(ApiError::bad_request(
-                        "invalid-query",
+                        ErrorCode::InvalidQuery,
                         format!("unknown query parameter {k:?}"),
                     ));
                 }
@@ -129,16 +132,17 @@ pub async fn list(
     let records = blocking(move || {
         let before = cursor.as_ref().map(|(u, i)| (u.as_str(), i.as_str()));
         Ok(access
-            .vault
+            .vault()
             .list_records(&collection, &filters, before, limit)?)
     })
     .await?;
     let next = (records.len() as u32 == limit)
         .then(|| records.last().map(|r| format!("{}|{}", r.updated_at, r.id)))
         .flatten();
-    Ok(Json(
-        serde_json::json!({ "records": records, "next": next }),
-    ))
+    Ok(Json(RecordsPage {
+        records: records.iter().map(Into::into).collect(),
+        next,
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -148,7 +152,7 @@ pub struct CreateQuery {
 }
 
 pub async fn create(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((tenant, collection)): Path<(String, String)>,
     Query(q): Query<CreateQuery>,
     JsonBody(body): JsonBody<serde_json::Value>,
@@ -157,8 +161,8 @@ pub async fn create(
     let body = object(body)?;
     let record = blocking(move || {
         Ok(access
-            .vault
-            .create_record(&access.caller, &collection, id, &body)?)
+            .vault()
+            .create_record(access.caller(), &collection, id, &body)?)
     })
     .await?;
     let mut response = with_etag(StatusCode::CREATED, &record);
@@ -172,17 +176,17 @@ pub async fn create(
 }
 
 pub async fn get_one(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let (collection, id) = parse_names(&collection, Some(&id))?;
     let id = id.ok_or_else(ApiError::not_found)?;
-    let record = blocking(move || Ok(access.vault.record(&collection, &id)?)).await?;
+    let record = blocking(move || Ok(access.vault().record(&collection, &id)?)).await?;
     Ok(with_etag(StatusCode::OK, &record))
 }
 
 pub async fn replace(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<serde_json::Value>,
@@ -192,15 +196,19 @@ pub async fn replace(
     let version = if_match(&headers)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
-            "if-match-required",
+            ErrorCode::PreconditionRequired,
             "send If-Match with the version you are replacing",
         )
     })?;
     let body = object(body)?;
     let record = blocking(move || {
-        Ok(access
-            .vault
-            .replace_record(&access.caller, &collection, &id, &body, Some(version))?)
+        Ok(access.vault().replace_record(
+            access.caller(),
+            &collection,
+            &id,
+            &body,
+            Some(version),
+        )?)
     })
     .await?;
     Ok(with_etag(StatusCode::OK, &record))
@@ -232,7 +240,7 @@ fn apply_merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) 
 }
 
 pub async fn merge_patch(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     JsonBody(patch): JsonBody<serde_json::Value>,
@@ -242,19 +250,19 @@ pub async fn merge_patch(
     let expected = if_match(&headers)?;
     let patch = object(patch)?;
     let record = blocking(move || {
-        let current = access.vault.record(&collection, &id)?;
+        let current = access.vault().record(&collection, &id)?;
         if expected.is_some_and(|v| v != current.version) {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
-                "precondition-failed",
+                ErrorCode::PreconditionFailed,
                 "the record has changed",
             ));
         }
         let mut body = current.body;
         apply_merge_patch(&mut body, &patch);
         // Replace against the version read, so a concurrent change is not lost.
-        Ok(access.vault.replace_record(
-            &access.caller,
+        Ok(access.vault().replace_record(
+            access.caller(),
             &collection,
             &id,
             &body,
@@ -266,7 +274,7 @@ pub async fn merge_patch(
 }
 
 pub async fn remove(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
@@ -275,8 +283,8 @@ pub async fn remove(
     let expected = if_match(&headers)?;
     blocking(move || {
         Ok(access
-            .vault
-            .delete_record(&access.caller, &collection, &id, expected)?)
+            .vault()
+            .delete_record(access.caller(), &collection, &id, expected)?)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

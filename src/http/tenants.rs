@@ -1,119 +1,95 @@
 //! Tenant endpoints: the tenant itself, its members, its audit log, its usage, search.
 //!
-//! Object-level rules live here on top of the route permission: an admin may manage
-//! members but never add, change or remove an owner, and never grant the owner role.
+//! Member changes go through the control plane's rules (`control::rules`), checked inside
+//! the transaction that makes the change: an admin never adds, changes or removes an
+//! owner, nobody grants above their own role, and the last owner stays.
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::AppState;
-use super::error::ApiError;
+use super::authorize::Access;
+use super::dto::{
+    AddMemberIn, AuditPage, ChangeMemberIn, HitsOut, MembersOut, TenantView, UsageOut,
+};
+use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
-use crate::auth::TenantAccess;
-use crate::auth::permission::may_grant;
-use crate::control::Role;
-use crate::vault::path::{Email, UserId};
+use crate::coffer::Coffer;
+use crate::control::MemberChange;
+use crate::names::{Email, UserId};
 
-pub async fn show(Extension(access): Extension<TenantAccess>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "tenant": access.tenant, "role": access.role }))
+pub async fn show(Access(access): Access) -> Json<TenantView> {
+    Json(TenantView {
+        tenant: access.tenant().into(),
+        role: access.role(),
+    })
 }
 
 pub async fn members(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let coffer = state.coffer.clone();
-    let members = blocking(move || Ok(coffer.control.store().members(access.tenant.id)?)).await?;
-    Ok(Json(serde_json::json!({ "members": members })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddMember {
-    email: String,
-    role: Role,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
+) -> Result<Json<MembersOut>, ApiError> {
+    let members = blocking(move || Ok(coffer.control().members(access.tenant().id)?)).await?;
+    Ok(Json(MembersOut {
+        members: members.iter().map(Into::into).collect(),
+    }))
 }
 
 pub async fn add_member(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
-    JsonBody(body): JsonBody<AddMember>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
+    JsonBody(body): JsonBody<AddMemberIn>,
 ) -> Result<StatusCode, ApiError> {
-    if !may_grant(access.role, body.role) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you cannot grant this role",
-        ));
-    }
-    let email =
-        Email::parse(&body.email).map_err(|e| ApiError::from(e).with_pointer("/email".into()))?;
-    let coffer = state.coffer.clone();
+    let email = Email::parse(&body.email).map_err(|e| ApiError::from(e).with_pointer("/email"))?;
     blocking(move || {
-        let store = coffer.control.store();
         // The user must already have an account; no account is created on someone's behalf.
-        let user = store.user_by_email(&email)?.ok_or_else(|| {
+        let user = coffer.control().user_by_email(&email)?.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-user",
+                ErrorCode::UnknownUser,
                 "no account with this e-mail address",
             )
         })?;
-        if store.membership(user.id, access.tenant.id)?.is_some() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "already-member",
-                "already a member; change the role instead",
-            ));
-        }
-        coffer
-            .control
-            .set_member(&access.caller, access.tenant.id, user.id, body.role)?;
+        coffer.control().put_member(
+            access.caller(),
+            access.standing(),
+            access.tenant().id,
+            user.id,
+            body.role,
+            MemberChange::Add,
+        )?;
         Ok(())
     })
     .await?;
     Ok(StatusCode::CREATED)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeMember {
-    role: Role,
-}
-
 fn target_user(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw)
-        .map_err(|_| ApiError::bad_request("invalid-user-id", "user ids are 32 hexadecimal digits"))
+    UserId::parse(raw).map_err(|_| {
+        ApiError::bad_request(
+            ErrorCode::InvalidUserId,
+            "user ids are 32 hexadecimal digits",
+        )
+    })
 }
 
 pub async fn change_member(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
     Path((_, user)): Path<(String, String)>,
-    JsonBody(body): JsonBody<ChangeMember>,
+    JsonBody(body): JsonBody<ChangeMemberIn>,
 ) -> Result<StatusCode, ApiError> {
     let user = target_user(&user)?;
-    let coffer = state.coffer.clone();
     blocking(move || {
-        let current = coffer
-            .control
-            .store()
-            .membership(user, access.tenant.id)?
-            .ok_or_else(ApiError::not_found)?;
-        if !may_grant(access.role, body.role)
-            || (current == Role::Owner && access.role != Role::Owner)
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "only owners can change owners or make owners",
-            ));
-        }
-        coffer
-            .control
-            .set_member(&access.caller, access.tenant.id, user, body.role)?;
+        coffer.control().put_member(
+            access.caller(),
+            access.standing(),
+            access.tenant().id,
+            user,
+            body.role,
+            MemberChange::Change,
+        )?;
         Ok(())
     })
     .await?;
@@ -121,28 +97,18 @@ pub async fn change_member(
 }
 
 pub async fn remove_member(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
     Path((_, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let user = target_user(&user)?;
-    let coffer = state.coffer.clone();
     blocking(move || {
-        let current = coffer
-            .control
-            .store()
-            .membership(user, access.tenant.id)?
-            .ok_or_else(ApiError::not_found)?;
-        if current == Role::Owner && access.role != Role::Owner {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "only owners can remove owners",
-            ));
-        }
-        coffer
-            .control
-            .remove_member(&access.caller, access.tenant.id, user)?;
+        coffer.control().remove_member(
+            access.caller(),
+            access.standing(),
+            access.tenant().id,
+            user,
+        )?;
         Ok(())
     })
     .await?;
@@ -157,41 +123,40 @@ pub struct AuditQuery {
 }
 
 pub async fn audit(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
+    State(coffer): State<Coffer>,
+    Access(access): Access,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let coffer = state.coffer.clone();
     let events = blocking(move || {
         coffer
-            .audit
-            .events_for_tenant(access.tenant.id, q.after.unwrap_or(0), limit)
+            .audit()
+            .events_for_tenant(access.tenant().id, q.after.unwrap_or(0), limit)
             .map_err(ApiError::internal)
     })
     .await?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
-    Ok(Json(serde_json::json!({ "events": events, "next": next })))
+    Ok(Json(AuditPage {
+        events: events.iter().map(Into::into).collect(),
+        next,
+    }))
 }
 
 pub async fn usage(
-    State(state): State<AppState>,
-    Extension(access): Extension<TenantAccess>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let coffer = state.coffer.clone();
+    State(coffer): State<Coffer>,
+    Access(access): Access,
+) -> Result<Json<UsageOut>, ApiError> {
     blocking(move || {
-        let counters: std::collections::BTreeMap<String, i64> =
-            access.vault.usage()?.into_iter().collect();
-        let logins = coffer
-            .control
-            .store()
-            .tenant_logins(access.tenant.id, 100)?;
-        Ok(Json(serde_json::json!({
-            "tenant": access.tenant.slug, "quota_bytes": access.tenant.quota_bytes,
-            "counters": counters, "recent_logins": logins,
-        })))
+        let counters = access.vault().usage()?.into_iter().collect();
+        let logins = coffer.control().tenant_logins(access.tenant().id, 100)?;
+        Ok(Json(UsageOut {
+            tenant: access.tenant().slug.clone(),
+            quota_bytes: access.tenant().quota_bytes,
+            counters,
+            recent_logins: logins.iter().map(Into::into).collect(),
+        }))
     })
     .await
 }
@@ -204,16 +169,18 @@ pub struct SearchQuery {
 }
 
 pub async fn search(
-    Extension(access): Extension<TenantAccess>,
+    Access(access): Access,
     Query(q): Query<SearchQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<HitsOut>, ApiError> {
     if q.q.len() > 512 {
         return Err(ApiError::bad_request(
-            "query-too-long",
+            ErrorCode::QueryTooLong,
             "search text is limited to 512 bytes",
         ));
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
-    let hits = blocking(move || Ok(access.vault.search(&q.q, limit)?)).await?;
-    Ok(Json(serde_json::json!({ "hits": hits })))
+    let hits = blocking(move || Ok(access.vault().search(&q.q, limit)?)).await?;
+    Ok(Json(HitsOut {
+        hits: hits.iter().map(Into::into).collect(),
+    }))
 }

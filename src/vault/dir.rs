@@ -110,6 +110,14 @@ pub fn sync_dir(dir: &Dir) -> io::Result<()> {
     dir.open_with(".", &options)?.sync_all()
 }
 
+/// Directories Coffer creates are private to the service account (0700), whatever the
+/// process umask.
+fn private_dir() -> DirBuilder {
+    let mut builder = DirBuilder::new();
+    builder.mode(0o700);
+    builder
+}
+
 fn read_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     options
@@ -123,19 +131,24 @@ impl VaultDir {
     /// Creates the skeleton of a new vault inside `tenants` under `name` (a server-chosen
     /// id), with its marker, and fsyncs it.
     pub fn create(tenants: &Dir, name: &str, marker_json: &str) -> Result<VaultDir, DirError> {
-        let mut private = DirBuilder::new();
-        private.mode(0o700);
+        let private = private_dir();
         tenants.create_dir_with(name, &private)?;
         let root = tenants.open_dir_nofollow(name)?;
         for entry in VaultEntry::ALL.iter().filter(|e| e.is_dir()) {
             root.create_dir_with(entry.path(), &private)?;
         }
-        let mut marker = root.open_with(
-            VaultEntry::Marker.path(),
-            OpenOptions::new().write(true).create_new(true).mode(0o600),
-        )?;
+        let new_private = || {
+            let mut o = OpenOptions::new();
+            o.write(true).create_new(true).mode(0o600);
+            o
+        };
+        let mut marker = root.open_with(VaultEntry::Marker.path(), &new_private())?;
         marker.write_all(marker_json.as_bytes())?;
         marker.sync_all()?;
+        // An empty file is an empty SQLite database; creating it here gives it (and the
+        // -wal and -shm files SQLite derives from it) mode 0600 whatever the umask.
+        root.open_with(VaultEntry::IndexDb.path(), &new_private())?
+            .sync_all()?;
         sync_dir(&root)?;
         sync_dir(tenants)?;
         VaultDir::open(tenants, name)
@@ -196,7 +209,7 @@ impl VaultDir {
             current = match current.open_dir_nofollow(name) {
                 Ok(d) => d,
                 Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
-                    current.create_dir(name)?;
+                    current.create_dir_with(name, &private_dir())?;
                     sync_dir(&current)?;
                     created.push(ancestor.clone());
                     current.open_dir_nofollow(name)?
@@ -326,7 +339,7 @@ impl VaultDir {
     /// (empty if it already existed).
     pub fn mkdir(&self, path: &VaultPath) -> Result<Vec<VaultPath>, DirError> {
         let (parent, mut created) = self.parent_dir(path, true)?;
-        match parent.create_dir(path.file_name()) {
+        match parent.create_dir_with(path.file_name(), &private_dir()) {
             Ok(()) => {
                 sync_dir(&parent)?;
                 created.push(path.clone());

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
 
-use super::path::TenantId;
+use crate::names::TenantId;
 
 /// The version of the on-disk layout written in every vault's `VAULT` marker and in the
 /// data root's `COFFER` marker. Bumped only with an upgrade step (see the layout spec).
@@ -141,6 +141,24 @@ impl DataRoot {
     /// The host path of the data root, for operator messages and for SQLite.
     pub fn ambient_path(&self) -> &Path {
         &self.ambient_path
+    }
+
+    /// Creates the data root's own database file (empty: SQLite treats it as a new
+    /// database) with mode 0600 if it is absent, so neither it nor the `-wal` and `-shm`
+    /// files SQLite derives from it are ever readable by others, whatever the umask.
+    pub fn create_private_database(&self, db: SqliteFile) -> std::io::Result<()> {
+        let name = match db {
+            SqliteFile::Control => DataRootPath::ControlDb.path(),
+            SqliteFile::Audit => DataRootPath::AuditDb.path(),
+            SqliteFile::TenantIndex(_) => return Ok(()),
+        };
+        let mut options = cap_std::fs::OpenOptions::new();
+        cap_std::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
+        match self.dir.open_with(&name, &options) {
+            Ok(file) => file.sync_all(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The host path of a database file. SQLite opens files by name; every caller opens

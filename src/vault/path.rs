@@ -1,8 +1,7 @@
 //! Parsed names: every user-supplied name becomes one of these types at the edge.
 //!
-//! `VaultPath` is the only way to name something inside a vault; `TenantSlug`,
-//! `CollectionName`, `RecordId` and `Email` are the other user-chosen names; `TenantId`
-//! and `UserId` are server-chosen. Parsing normalises first (NFC) and validates after,
+//! `VaultPath` is the only way to name something inside a vault; `CollectionName` and
+//! `RecordId` name records. (Tenant and user names and ids live in `crate::names`.) Parsing normalises first (NFC) and validates after,
 //! and never transforms after validating. This module does no I/O and must never accept
 //! a name that could leave a vault, collide with another spelling of itself, or fail to
 //! unpack from a ZIP on Windows or macOS.
@@ -10,6 +9,8 @@
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+
+pub use crate::names::NameError;
 
 /// Longest name of one path component, in bytes (the common filesystem limit).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -309,59 +310,6 @@ fn hex_value(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Why a tenant slug, collection name, record id or e-mail address was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    #[error(
-        "tenant slug must be 2-63 characters of a-z, 0-9 and '-', start with a letter and not end with '-'"
-    )]
-    InvalidSlug,
-    #[error("tenant slug {0:?} is reserved")]
-    ReservedSlug(String),
-    #[error("collection name must be 1-64 characters of a-z, 0-9 and '_', starting with a letter")]
-    InvalidCollection,
-    #[error("record id must be 1-128 characters of A-Z, a-z, 0-9, '-' and '_'")]
-    InvalidRecordId,
-    #[error("not a valid e-mail address")]
-    InvalidEmail,
-    #[error("not a valid identifier")]
-    InvalidId,
-}
-
-/// The human-chosen, URL-safe name of a tenant (`acme-landscaping`). Never used on disk:
-/// the vault directory is named by the server-chosen `TenantId`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantSlug(String);
-
-const RESERVED_SLUGS: &[&str] = &["api", "admin", "static", "www", "health", "metrics"];
-
-impl TenantSlug {
-    pub fn parse(input: &str) -> Result<Self, NameError> {
-        let ok_len = (2..=63).contains(&input.len());
-        let mut chars = input.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = input
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !(ok_len && first_ok && rest_ok) || input.ends_with('-') || input.contains("--") {
-            return Err(NameError::InvalidSlug);
-        }
-        if RESERVED_SLUGS.contains(&input) {
-            return Err(NameError::ReservedSlug(input.to_owned()));
-        }
-        Ok(TenantSlug(input.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TenantSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// The name of a record collection (`clients`, `invoices`). Collection names are bound as
 /// SQL parameters, never spliced into SQL, but they are also file names in an export, so
 /// they are allow-listed here.
@@ -421,77 +369,6 @@ impl fmt::Display for RecordId {
         f.write_str(&self.0)
     }
 }
-
-/// A lower-cased e-mail address. Deliberately permissive beyond the basic shape: the
-/// mailer, not the parser, is the judge of deliverability.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Email(String);
-
-impl Email {
-    pub fn parse(input: &str) -> Result<Self, NameError> {
-        let trimmed = input.trim();
-        let ok = trimmed.len() <= 254
-            && trimmed.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !domain.contains('@')
-            })
-            && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(Email(trimmed.to_lowercase()))
-        } else {
-            Err(NameError::InvalidEmail)
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-macro_rules! server_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(uuid::Uuid);
-
-        impl $name {
-            /// A new random id (UUID v4: no creation order leaks through it).
-            pub fn generate() -> Self {
-                $name(uuid::Uuid::new_v4())
-            }
-            /// Parses the 32-hex-digit form only, the one used on disk and in tokens.
-            pub fn parse(input: &str) -> Result<Self, NameError> {
-                if input.len() != 32 || !input.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                    return Err(NameError::InvalidId);
-                }
-                uuid::Uuid::try_parse(input).map($name).map_err(|_| NameError::InvalidId)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}", self.0.simple())
-            }
-        }
-    };
-}
-
-server_id!(
-    /// The server-chosen id of a tenant; also the name of its vault directory.
-    TenantId
-);
-server_id!(
-    /// The server-chosen id of a user account.
-    UserId
-);
 
 #[cfg(test)]
 mod tests {
@@ -604,28 +481,11 @@ mod tests {
     }
 
     #[test]
-    fn slugs_collections_emails_ids() {
-        assert!(TenantSlug::parse("acme-landscaping").is_ok());
-        for bad in [
-            "A", "a", "-a", "a-", "a--b", "a_b", "1abc", "api", "ab/cd", "ab..cd",
-        ] {
-            assert!(TenantSlug::parse(bad).is_err(), "{bad}");
-        }
+    fn collections_and_record_ids() {
         assert!(CollectionName::parse("clients").is_ok());
         for bad in ["", "Clients", "1x", "a-b", "a b", "x;drop", &"a".repeat(65)] {
             assert!(CollectionName::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
-            "ann@example.com"
-        );
-        for bad in ["ann", "@x.com", "a@b", "a b@c.com", "a@.com"] {
-            assert!(Email::parse(bad).is_err(), "{bad}");
-        }
-        let id = TenantId::generate();
-        assert_eq!(TenantId::parse(&id.to_string()).unwrap(), id);
-        assert!(TenantId::parse("../../etc").is_err());
-        assert!(TenantId::parse(&id.to_string().to_uppercase()).is_err());
         assert!(RecordId::parse("abc-123_X").is_ok());
         assert!(RecordId::parse("a/b").is_err());
     }

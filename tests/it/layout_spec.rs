@@ -1,8 +1,8 @@
 //! `vault-layout/README.md` is the spec of the data root; the code's layout module must
 //! name exactly the paths it lists, and a freshly created vault must hold exactly them.
 
+use coffer::names::TenantId;
 use coffer::vault::layout::{DataRootPath, VaultEntry};
-use coffer::vault::path::TenantId;
 
 use crate::support::World;
 

@@ -5,12 +5,13 @@ use std::io::{Cursor, Read};
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use coffer::export::import::{ConflictPolicy, ImportError, ImportLimits, import_archive};
-use coffer::export::{ExportOptions, Snapshot, verify, write_archive};
+use coffer::config::ImportLimits;
+use coffer::export::import::{ConflictPolicy, ImportError, import_archive};
+use coffer::export::{ExportOptions, Snapshot, verify};
 use coffer::vault::Precondition;
-use coffer::vault::path::{CollectionName, RecordId, TenantSlug, VaultPath};
+use coffer::vault::path::{CollectionName, RecordId, VaultPath};
 
-use crate::http::TestApp;
+use crate::http::{TestApp, Who};
 use crate::support::zipgen::{RawEntry, build};
 use crate::support::{World, operator, snapshot};
 
@@ -78,17 +79,13 @@ fn export(
     tenant: &coffer::control::Tenant,
     cursor: Option<i64>,
 ) -> (Vec<u8>, coffer::export::Manifest) {
-    let v = w.vault(tenant);
-    let snap = Snapshot::take(&v, tenant, &w.coffer.audit, cursor).unwrap();
+    let access = w.access(tenant);
+    let snap = w.coffer.snapshot(&access, cursor).unwrap();
     let mut out = Vec::new();
-    let m = write_archive(
-        &snap,
-        &v,
-        &w.coffer.audit,
-        &mut out,
-        ExportOptions::default(),
-    )
-    .unwrap();
+    let m = w
+        .coffer
+        .export(&access, &snap, &mut out, ExportOptions::default(), 0)
+        .unwrap();
     (out, m)
 }
 
@@ -150,7 +147,7 @@ fn round_trip_is_exact_and_verifiable() {
     let op = operator();
     let t2 = w
         .coffer
-        .create_tenant(&op, &TenantSlug::parse("moved").unwrap(), "Moved", None)
+        .create_tenant(&op, crate::support::new_tenant("moved", None))
         .unwrap();
     let v2 = w.vault(&t2);
     let r = import_archive(
@@ -209,14 +206,14 @@ fn round_trip_is_exact_and_verifiable() {
 fn same_snapshot_same_bytes_and_tampering_is_found() {
     let w = World::new();
     seed(&w);
-    let cursor = w.coffer.audit.last_seq_for_tenant(w.alpha.id).unwrap();
+    let cursor = w.coffer.audit().last_seq_for_tenant(w.alpha.id).unwrap();
     let (a, _) = export(&w, &w.alpha, Some(cursor));
     // Reading and exporting in between adds audit events, but not to this cursor's archive.
     let (b, _) = export(&w, &w.alpha, Some(cursor));
     assert_eq!(a, b, "deterministic");
     // A changed file changes the snapshot's ETag.
     let v = w.vault(&w.alpha);
-    let before = Snapshot::take(&v, &w.alpha, &w.coffer.audit, Some(cursor))
+    let before = Snapshot::take(&v, &w.alpha, w.coffer.audit(), Some(cursor))
         .unwrap()
         .etag;
     v.write_file(
@@ -227,7 +224,7 @@ fn same_snapshot_same_bytes_and_tampering_is_found() {
     )
     .unwrap();
     assert_ne!(
-        Snapshot::take(&v, &w.alpha, &w.coffer.audit, Some(cursor))
+        Snapshot::take(&v, &w.alpha, w.coffer.audit(), Some(cursor))
             .unwrap()
             .etag,
         before
@@ -257,27 +254,86 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     let outside = w.tmp.path().join("outside");
     let before_outside = snapshot(&outside);
     let f = RawEntry::file;
-    let mut cases: Vec<(&str, Vec<u8>)> = vec![
-        ("traversal", build(&[f("../../outside/evil.txt", b"x")])),
-        ("absolute", build(&[f("/etc/evil", b"x")])),
-        ("drive letter", build(&[f("C:/evil.txt", b"x")])),
-        ("backslashes", build(&[f("..\\..\\evil.txt", b"x")])),
-        ("UNC", build(&[f("\\\\server\\share\\x", b"x")])),
-        ("encoded traversal", build(&[f("%2e%2e/evil.txt", b"x")])),
-        ("reserved name", build(&[f("docs/CON.txt", b"x")])),
-        ("NUL", build(&[f("a\0.txt", b"x")])),
-        ("duplicates", build(&[f("a.txt", b"1"), f("a.txt", b"2")])),
+    // Each archive with the refusal it must get: its own reason, so that removing one of
+    // Coffer's checks fails the case it guards even where the zip crate would refuse the
+    // archive anyway (for another reason).
+    use coffer::export::import::Refusal as R;
+    let manifest_lies = |data: &[u8]| {
+        let manifest = serde_json::json!({
+            "format": "coffer-export", "format_version": 1,
+            "tenant": { "id": "00000000000000000000000000000000", "slug": "x", "name": "X" },
+            "as_of": "2026-01-01T00:00:00.000Z", "audit_until_seq": 0,
+            "entries": [{ "path": "files/x.txt", "kind": "file", "size": data.len(),
+                          "sha256": "0".repeat(64) }],
+        });
+        build(&[
+            f("files/x.txt", data),
+            f("manifest.json", manifest.to_string().as_bytes()),
+        ])
+    };
+    let mut cases: Vec<(&str, Vec<u8>, R)> = vec![
+        (
+            "traversal",
+            build(&[f("../../outside/evil.txt", b"x")]),
+            R::UnsafeName,
+        ),
+        ("absolute", build(&[f("/etc/evil", b"x")]), R::UnsafeName),
+        (
+            "drive letter",
+            build(&[f("C:/evil.txt", b"x")]),
+            R::UnsafeName,
+        ),
+        (
+            "drive letter inside",
+            build(&[f("a/C:/evil.txt", b"x")]),
+            R::UnsafeName,
+        ),
+        ("trailing dot", build(&[f("notes.", b"x")]), R::InvalidName),
+        (
+            "backslashes",
+            build(&[f("..\\..\\evil.txt", b"x")]),
+            R::UnsafeName,
+        ),
+        (
+            "UNC",
+            build(&[f("\\\\server\\share\\x", b"x")]),
+            R::UnsafeName,
+        ),
+        (
+            "encoded traversal",
+            build(&[f("%2e%2e/evil.txt", b"x")]),
+            R::InvalidName,
+        ),
+        (
+            "reserved name",
+            build(&[f("docs/CON.txt", b"x")]),
+            R::InvalidName,
+        ),
+        ("NUL", build(&[f("a\0.txt", b"x")]), R::UnsafeName),
+        (
+            "duplicates",
+            build(&[f("a.txt", b"1"), f("a.txt", b"2")]),
+            R::DuplicateNames,
+        ),
         (
             "case collision",
             build(&[f("Report.txt", b"1"), f("report.TXT", b"2")]),
+            R::NameCollision,
         ),
         (
             "unicode collision",
             build(&[f("caf\u{e9}.txt", b"1"), f("cafe\u{301}.txt", b"2")]),
+            R::NameCollision,
         ),
         (
             "file and directory",
             build(&[f("a", b"1"), f("a/b.txt", b"2")]),
+            R::FileDirectoryClash,
+        ),
+        (
+            "directory with data",
+            build(&[f("d/", b"hidden bytes")]),
+            R::DirectoryWithData,
         ),
         (
             "symlink",
@@ -285,6 +341,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                 unix_mode: 0o120777,
                 ..f("link", b"/etc/passwd")
             }]),
+            R::Symlink,
         ),
         (
             "fifo",
@@ -292,6 +349,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                 unix_mode: 0o010644,
                 ..f("pipe", b"")
             }]),
+            R::SpecialFile,
         ),
         (
             "encrypted",
@@ -299,6 +357,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                 flags: 0x0801,
                 ..f("secret.txt", b"xxxx")
             }]),
+            R::Encrypted,
         ),
         (
             "name mismatch",
@@ -306,6 +365,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                 local_name: Some("../evil.txt".into()),
                 ..f("good.txt", b"x")
             }]),
+            R::HeaderMismatch,
         ),
         (
             "overlapping",
@@ -316,6 +376,7 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                     ..f("two.txt", b"")
                 },
             ]),
+            R::OverlappingEntries,
         ),
         (
             "lying size",
@@ -324,13 +385,20 @@ fn hostile_archives_are_refused_and_leave_nothing() {
                 claimed_size: Some(10),
                 ..f("big.txt", &[0u8; 50_000])
             }]),
+            R::Corrupt,
         ),
         (
             "not a zip",
             b"PK\x03\x04 definitely not an archive".to_vec(),
+            R::NotZip,
+        ),
+        (
+            "manifest mismatch",
+            manifest_lies(b"original"),
+            R::ManifestMismatch,
         ),
     ];
-    // A Coffer export whose manifest does not match its files.
+    // A Coffer export with one flipped byte of file data: the entry's CRC no longer holds.
     let (mut export_bytes, _) = {
         let w2 = World::new();
         w2.vault(&w2.alpha)
@@ -343,8 +411,8 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         .position(|w| w == b"original")
         .unwrap();
     export_bytes[at] = b'O';
-    cases.push(("manifest mismatch", export_bytes));
-    for (what, bytes) in &cases {
+    cases.push(("tampered data", export_bytes, R::Corrupt));
+    for (what, bytes, want) in &cases {
         let result = import_archive(
             &v,
             &op,
@@ -353,8 +421,8 @@ fn hostile_archives_are_refused_and_leave_nothing() {
             ConflictPolicy::Fail,
         );
         assert!(
-            matches!(result, Err(ImportError::Refused(_))),
-            "{what}: {result:?}"
+            matches!(&result, Err(ImportError::Refused { reason, .. }) if reason == want),
+            "{what}: want {want:?}, got {result:?}"
         );
         assert!(
             v.list(None, None, 10).unwrap().is_empty(),
@@ -453,7 +521,7 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
     let t = TestApp::new();
     seed(&t.world);
     let url = "/api/v1/tenants/alpha/export";
-    let full = t.call(Method::GET, url, Some("owner")).await;
+    let full = t.call(Method::GET, url, Some(Who::Owner)).await;
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.header("content-type"), "application/zip");
     let etag = full.header("etag").to_owned();
@@ -467,7 +535,7 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
     let half = full.body.len() / 2;
     let resumed = t
         .send(
-            t.request(Method::GET, url, Some("owner"))
+            t.request(Method::GET, url, Some(Who::Owner))
                 .header("range", format!("bytes={half}-"))
                 .header("if-range", &etag)
                 .body(Body::empty())
@@ -483,13 +551,13 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
     // After a change, the old ETag no longer matches: the whole new archive (200).
     t.put_file(
         "/api/v1/tenants/alpha/files/new.txt",
-        Some("member"),
+        Some(Who::Member),
         b"new",
     )
     .await;
     let stale = t
         .send(
-            t.request(Method::GET, url, Some("owner"))
+            t.request(Method::GET, url, Some(Who::Owner))
                 .header("range", "bytes=10-")
                 .header("if-range", &etag)
                 .body(Body::empty())
@@ -500,14 +568,14 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
     assert_ne!(stale.header("etag"), etag);
     // Auditors and members cannot export.
     assert_eq!(
-        t.call(Method::GET, url, Some("member")).await.status,
+        t.call(Method::GET, url, Some(Who::Member)).await.status,
         StatusCode::FORBIDDEN
     );
     // Export start and finish are audited.
     let events = t
         .world
         .coffer
-        .audit
+        .audit()
         .events_for_tenant(t.world.alpha.id, 0, 10_000)
         .unwrap();
     assert!(
@@ -524,7 +592,7 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
     std::os::unix::fs::symlink("/etc/hostname", files.join("raw/sensor.bin")).unwrap();
     let response = tower::ServiceExt::oneshot(
         t.app.clone(),
-        t.request(Method::GET, url, Some("owner"))
+        t.request(Method::GET, url, Some(Who::Owner))
             .body(Body::empty())
             .unwrap(),
     )
@@ -545,7 +613,7 @@ async fn http_export_streams_resumes_and_never_truncates_silently() {
 #[tokio::test]
 async fn http_import_is_owner_only_and_refuses_hostile_archives() {
     let t = TestApp::new();
-    let upload = |who: &'static str, bytes: Vec<u8>, ct: &'static str, query: &'static str| {
+    let upload = |who: Who, bytes: Vec<u8>, ct: &'static str, query: &'static str| {
         let t = &t;
         async move {
             t.send(
@@ -563,69 +631,63 @@ async fn http_import_is_owner_only_and_refuses_hostile_archives() {
     };
     let good = build(&[RawEntry::file("docs/a.txt", b"hello")]);
     assert_eq!(
-        upload("admin", good.clone(), "application/zip", "")
+        upload(Who::Admin, good.clone(), "application/zip", "")
             .await
             .status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        upload("owner", good.clone(), "text/plain", "").await.status,
+        upload(Who::Owner, good.clone(), "text/plain", "")
+            .await
+            .status,
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
-    let r = upload("owner", good.clone(), "application/zip", "").await;
+    let r = upload(Who::Owner, good.clone(), "application/zip", "").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
     assert_eq!(r.json()["files"], 1);
-    let r = upload("owner", good.clone(), "application/zip", "").await;
+    let r = upload(Who::Owner, good.clone(), "application/zip", "").await;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::CONFLICT, "import-conflict".into())
     );
-    let r = upload("owner", good, "application/zip", "?conflict=skip").await;
+    let r = upload(Who::Owner, good, "application/zip", "?conflict=skip").await;
     assert_eq!(r.status, StatusCode::OK);
     // An archive larger than the tenant's quota is refused while uploading (413).
     let op = operator();
     let tiny = t
         .world
         .coffer
-        .create_tenant(
-            &op,
-            &TenantSlug::parse("tiny-quota").unwrap(),
-            "T",
-            Some(64),
-        )
+        .create_tenant(&op, crate::support::new_tenant("tiny-quota", Some(64)))
         .unwrap();
-    let owner = t
-        .world
-        .coffer
-        .control
-        .store()
-        .user_by_email(&coffer::vault::path::Email::parse("owner@test.example").unwrap())
-        .unwrap()
-        .unwrap();
-    t.world
-        .coffer
-        .control
-        .set_member(&op, tiny.id, owner.id, coffer::control::Role::Owner)
-        .unwrap();
+    t.make_owner(&tiny);
     let big = build(&[RawEntry::file("a.bin", &[7u8; 4096])]);
     let r = t
         .send(
             t.request(
                 Method::POST,
                 "/api/v1/tenants/tiny-quota/import",
-                Some("owner"),
+                Some(Who::Owner),
             )
             .header("content-type", "application/zip")
             .body(Body::from(big))
             .unwrap(),
         )
         .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The spooled archive counts against the quota: refused with the numbers.
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "quota-exceeded".into())
+    );
     let evil = build(&[RawEntry::file("../../outside/evil.txt", b"x")]);
-    let r = upload("owner", evil, "application/zip", "").await;
+    let r = upload(Who::Owner, evil, "application/zip", "").await;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::UNPROCESSABLE_ENTITY, "archive-refused".into())
+    );
+    assert_eq!(
+        r.json()["reason"],
+        "unsafe-entry-name",
+        "the refusal names its reason"
     );
     assert!(
         std::fs::read_dir(t.world.vault_dir(&t.world.alpha).join(".staging"))
@@ -741,7 +803,7 @@ fn large_entries_compressed_ahead_round_trip() {
         &Precondition::None,
     )
     .unwrap();
-    let cursor = w.coffer.audit.last_seq_for_tenant(w.alpha.id).unwrap();
+    let cursor = w.coffer.audit().last_seq_for_tenant(w.alpha.id).unwrap();
     let (a, manifest) = export(&w, &w.alpha, Some(cursor));
     let (b, _) = export(&w, &w.alpha, Some(cursor));
     assert_eq!(a, b, "deterministic with entries compressed ahead");
@@ -782,7 +844,7 @@ fn large_entries_compressed_ahead_round_trip() {
     );
     let t2 = w
         .coffer
-        .create_tenant(&op, &TenantSlug::parse("big-copy").unwrap(), "B", None)
+        .create_tenant(&op, crate::support::new_tenant("big-copy", None))
         .unwrap();
     import_archive(
         &w.vault(&t2),

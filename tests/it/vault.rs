@@ -62,7 +62,8 @@ fn write_read_stat_list_round_trip() {
             &mut &b"hello"[..],
             &Precondition::None,
         )
-        .unwrap();
+        .unwrap()
+        .entry;
     assert_eq!(e.size, 5);
     assert_eq!(e.sha256.as_deref(), Some(sha256_hex(b"hello").as_str()));
     assert_eq!(e.content_type.as_deref(), Some("text/plain"));
@@ -84,14 +85,17 @@ fn write_read_stat_list_round_trip() {
             &mut &b"hello again"[..],
             &Precondition::None,
         )
-        .unwrap();
+        .unwrap()
+        .entry;
     assert_eq!(e2.created_at, e.created_at);
     assert_ne!(e2.sha256, e.sha256);
     assert_eq!(
         v.usage().unwrap(),
         vec![
             ("bytes_stored".to_owned(), 11),
-            ("files_stored".to_owned(), 1)
+            ("files_stored".to_owned(), 1),
+            ("records_stored".to_owned(), 0),
+            ("trash_bytes".to_owned(), 0)
         ]
     );
 }
@@ -150,7 +154,8 @@ fn preconditions_and_case_policy() {
             &mut &b"v1"[..],
             &Precondition::IfAbsent,
         )
-        .unwrap();
+        .unwrap()
+        .entry;
     assert!(matches!(
         v.write_file(
             &op,
@@ -268,7 +273,7 @@ fn every_mutation_writes_exactly_one_audit_event() {
     let w = World::new();
     let v = w.vault(&w.alpha);
     let op = operator();
-    let before = w.coffer.audit.verify().unwrap().events;
+    let before = w.coffer.audit().verify().unwrap().events;
     v.write_file(&op, &p("x/a.txt"), &mut &b"1"[..], &Precondition::None)
         .unwrap();
     v.mkdir(&op, &p("y")).unwrap();
@@ -279,7 +284,7 @@ fn every_mutation_writes_exactly_one_audit_event() {
     v.purge(&op, &item.id).unwrap();
     let events = w
         .coffer
-        .audit
+        .audit()
         .events_for_tenant(w.alpha.id, 0, 100)
         .unwrap();
     let actions: Vec<&str> = events
@@ -301,7 +306,7 @@ fn every_mutation_writes_exactly_one_audit_event() {
             "file.purge"
         ]
     );
-    assert_eq!(w.coffer.audit.verify().unwrap().events, before + 7);
+    assert_eq!(w.coffer.audit().verify().unwrap().events, before + 7);
     assert!(events.iter().all(|e| e.actor == "operator:cli:test"));
     // Audit events carry no content: the bytes "1" appear in no detail.
     assert!(events.iter().all(|e| {
@@ -355,12 +360,7 @@ fn quota_and_size_limit_are_enforced_while_streaming() {
     let op = operator();
     let t = w
         .coffer
-        .create_tenant(
-            &op,
-            &coffer::vault::path::TenantSlug::parse("small").unwrap(),
-            "Small",
-            Some(1000),
-        )
+        .create_tenant(&op, crate::support::new_tenant("small", Some(1000)))
         .unwrap();
     let v = w.vault(&t);
     v.write_file(&op, &p("a.bin"), &mut &[1u8; 600][..], &Precondition::None)
@@ -369,7 +369,14 @@ fn quota_and_size_limit_are_enforced_while_streaming() {
         .write_file(&op, &p("b.bin"), &mut &[2u8; 600][..], &Precondition::None)
         .unwrap_err();
     assert!(
-        matches!(err, VaultError::QuotaExceeded { quota: 1000 }),
+        matches!(
+            err,
+            VaultError::QuotaExceeded {
+                quota: 1000,
+                used: 600,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(matches!(v.stat(&p("b.bin")), Err(VaultError::NotFound)));
@@ -566,7 +573,9 @@ fn crash_leftovers_are_repaired_on_next_open() {
 
     // "Restart": a new process opens the data root.
     let coffer = w.reopen();
-    let v = coffer.vault(&w.alpha).unwrap();
+    let alpha = coffer::names::TenantSlug::parse("alpha").unwrap();
+    let access = coffer.auth().operator_access(&operator(), &alpha).unwrap();
+    let v = access.vault();
     assert!(!stale.exists(), "stale staging file removed");
     let ledger = v.stat(&p("ledger.csv")).unwrap();
     assert_eq!(
@@ -584,10 +593,11 @@ fn crash_leftovers_are_repaired_on_next_open() {
     assert_eq!(v.usage().unwrap()[0].1, 14 + 4 + 5);
     // A young staging file may belong to a live writer in another process: kept.
     std::fs::write(dir.join(".staging/live.part"), b"in progress").unwrap();
-    drop(v);
+    drop(access);
     let coffer = w.reopen();
-    coffer.vault(&w.alpha).unwrap();
+    coffer.auth().operator_access(&operator(), &alpha).unwrap();
     assert!(dir.join(".staging/live.part").exists());
+    std::fs::remove_file(dir.join(".staging/live.part")).unwrap();
 }
 
 #[test]
@@ -679,6 +689,11 @@ fn tenants_never_touch_each_other() {
     assert!(a.search("bravo", 10).unwrap().is_empty());
 }
 
+/// The process's open descriptors, counted by the kernel (procfs), not by the cache.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
 #[test]
 fn open_vaults_are_bounded_by_the_cache() {
     let w = World::with_config(Config {
@@ -687,15 +702,33 @@ fn open_vaults_are_bounded_by_the_cache() {
     });
     let op = operator();
     let mut tenants = Vec::new();
-    for i in 0..8 {
-        let slug = coffer::vault::path::TenantSlug::parse(&format!("t{i}")).unwrap();
-        tenants.push(w.coffer.create_tenant(&op, &slug, "T", None).unwrap());
+    for i in 0..12 {
+        let t = w
+            .coffer
+            .create_tenant(&op, crate::support::new_tenant(&format!("t{i}"), None))
+            .unwrap();
+        tenants.push(t);
     }
-    for t in &tenants {
+    // Touch every tenant twice over; the process's descriptors must stop growing once
+    // the cache is full, however many tenants are touched. (Other tests run in this
+    // process at the same time, so the bound has slack; growth per tenant would blow it.)
+    let mut peak_after_warmup = 0;
+    for (round, t) in tenants.iter().chain(&tenants).enumerate() {
         let v = w.vault(t);
         v.write_file(&op, &p("x.txt"), &mut &b"x"[..], &Precondition::None)
             .unwrap();
-        assert!(w.coffer.vaults.open_count() <= 3);
+        drop(v);
+        assert!(w.coffer.open_vaults() <= 3);
+        if round == 3 {
+            peak_after_warmup = open_fds();
+        }
+        if round > 3 {
+            let now = open_fds();
+            assert!(
+                now <= peak_after_warmup + 40,
+                "descriptors grew with tenants: {now} after {round} opens (was {peak_after_warmup})"
+            );
+        }
     }
     // An evicted vault reopens with its data.
     assert_eq!(read_all(&w, &tenants[0], "x.txt"), b"x");
@@ -704,22 +737,23 @@ fn open_vaults_are_bounded_by_the_cache() {
     for t in &tenants[2..] {
         w.vault(t);
     }
-    assert!(std::sync::Arc::ptr_eq(&held, &w.vault(&tenants[1])));
+    assert!(std::ptr::eq(&*held, &*w.vault(&tenants[1])));
 }
 
 #[test]
 fn symlinked_index_database_is_refused() {
     let w = World::new();
     let dir = w.vault_dir(&w.bravo);
-    w.coffer.vaults.evict(w.bravo.id);
+    w.coffer.vault_store_unchecked().evict(w.bravo.id);
     std::fs::remove_file(dir.join("index.db")).unwrap();
     let _ = std::fs::remove_file(dir.join("index.db-wal"));
     let _ = std::fs::remove_file(dir.join("index.db-shm"));
     symlink(w.vault_dir(&w.alpha).join("index.db"), dir.join("index.db")).unwrap();
     let coffer = w.reopen();
+    let slug = coffer::names::TenantSlug::parse("bravo").unwrap();
     assert!(matches!(
-        coffer.vault(&w.bravo),
-        Err(coffer::coffer::CofferError::Vault(VaultError::NotRegular))
+        coffer.auth().operator_access(&operator(), &slug),
+        Err(coffer::auth::AuthError::Vault(VaultError::NotRegular))
     ));
 }
 
@@ -742,7 +776,8 @@ fn large_streams_hash_correctly_on_the_hashing_thread() {
             &mut &data[..],
             &Precondition::None,
         )
-        .unwrap();
+        .unwrap()
+        .entry;
     assert_eq!(e.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
     assert_eq!(e.size, data.len() as u64);
     assert_eq!(read_all(&w, &w.alpha, "big.bin"), data);

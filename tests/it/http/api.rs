@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 
-use super::TestApp;
+use super::{TestApp, Who};
 use crate::support::sha256_hex;
 
 const T: &str = "/api/v1/tenants/alpha";
@@ -15,7 +15,7 @@ async fn file_upload_download_ranges_and_conditions() {
     let r = t
         .put_file(
             &format!("{T}/files/jobs/site%20photo.jpg"),
-            Some("member"),
+            Some(Who::Member),
             body,
         )
         .await;
@@ -27,7 +27,7 @@ async fn file_upload_download_ranges_and_conditions() {
     assert_eq!(
         t.put_file(
             &format!("{T}/files/jobs/site%20photo.jpg"),
-            Some("member"),
+            Some(Who::Member),
             body
         )
         .await
@@ -41,7 +41,7 @@ async fn file_upload_download_ranges_and_conditions() {
                 t.request(
                     Method::PUT,
                     &format!("{T}/files/jobs/site%20photo.jpg"),
-                    Some("member"),
+                    Some(Who::Member),
                 )
                 .header(h, v)
                 .body(Body::from("new"))
@@ -63,7 +63,7 @@ async fn file_upload_download_ranges_and_conditions() {
     let r = t
         .put_file(
             &format!("{T}/files/jobs/site%20photo.jpg"),
-            Some("member"),
+            Some(Who::Member),
             body,
         )
         .await;
@@ -76,7 +76,7 @@ async fn file_upload_download_ranges_and_conditions() {
             let mut b = t.request(
                 Method::GET,
                 &format!("{T}/files/jobs/site%20photo.jpg"),
-                Some("viewer"),
+                Some(Who::Viewer),
             );
             if let Some(r) = range {
                 b = b.header("range", r);
@@ -110,7 +110,7 @@ async fn file_upload_download_ranges_and_conditions() {
             t.request(
                 Method::GET,
                 &format!("{T}/files/jobs/site%20photo.jpg"),
-                Some("viewer"),
+                Some(Who::Viewer),
             )
             .header("if-none-match", &etag)
             .body(Body::empty())
@@ -122,7 +122,7 @@ async fn file_upload_download_ranges_and_conditions() {
         .call(
             Method::HEAD,
             &format!("{T}/files/jobs/site%20photo.jpg"),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     assert_eq!(
@@ -132,12 +132,16 @@ async fn file_upload_download_ranges_and_conditions() {
     // HTML is never served as HTML.
     t.put_file(
         &format!("{T}/files/page.html"),
-        Some("member"),
+        Some(Who::Member),
         b"<script>alert(1)</script>",
     )
     .await;
     let r = t
-        .call(Method::GET, &format!("{T}/files/page.html"), Some("member"))
+        .call(
+            Method::GET,
+            &format!("{T}/files/page.html"),
+            Some(Who::Member),
+        )
         .await;
     assert_eq!(r.header("content-type"), "application/octet-stream");
 }
@@ -151,7 +155,7 @@ async fn listings_dirs_moves_and_trash() {
                 t.request(
                     Method::PUT,
                     &format!("{T}/files/docs/f{i}.txt"),
-                    Some("member"),
+                    Some(Who::Member),
                 )
                 .body(Body::from(format!("file {i}")))
                 .unwrap(),
@@ -163,7 +167,7 @@ async fn listings_dirs_moves_and_trash() {
         .call(
             Method::GET,
             &format!("{T}/tree/docs?limit=2"),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     let j = r.json();
@@ -173,16 +177,16 @@ async fn listings_dirs_moves_and_trash() {
         .call(
             Method::GET,
             &format!("{T}/tree/docs?limit=2&after=f1.txt"),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     assert_eq!(r.json()["entries"][0]["name"], "f2.txt");
     let r = t
-        .call(Method::GET, &format!("{T}/tree"), Some("viewer"))
+        .call(Method::GET, &format!("{T}/tree"), Some(Who::Viewer))
         .await;
     assert_eq!(r.json()["entries"][0]["name"], "docs");
     assert_eq!(
-        t.call(Method::GET, &format!("{T}/tree/nope"), Some("viewer"))
+        t.call(Method::GET, &format!("{T}/tree/nope"), Some(Who::Viewer))
             .await
             .status,
         StatusCode::NOT_FOUND
@@ -192,7 +196,7 @@ async fn listings_dirs_moves_and_trash() {
         .json(
             Method::POST,
             &format!("{T}/dirs"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "path": "archive/2025" }),
         )
         .await;
@@ -201,7 +205,7 @@ async fn listings_dirs_moves_and_trash() {
         .json(
             Method::POST,
             &format!("{T}/move"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "from": "docs/f0.txt", "to": "archive/2025/f0.txt" }),
         )
         .await;
@@ -212,7 +216,7 @@ async fn listings_dirs_moves_and_trash() {
             .json(
                 Method::POST,
                 &format!("{T}/move"),
-                Some("member"),
+                Some(Who::Member),
                 serde_json::json!({ "from": "docs/f1.txt", "to": to }),
             )
             .await;
@@ -226,7 +230,7 @@ async fn listings_dirs_moves_and_trash() {
         .json(
             Method::POST,
             &format!("{T}/move"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "from": "docs/f1.txt", "to": "DOCS/f1.txt" }),
         )
         .await;
@@ -236,7 +240,11 @@ async fn listings_dirs_moves_and_trash() {
     );
 
     let r = t
-        .call(Method::DELETE, &format!("{T}/files/docs"), Some("member"))
+        .call(
+            Method::DELETE,
+            &format!("{T}/files/docs"),
+            Some(Who::Member),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let trash_id = r.json()["trashed"]["id"].as_str().unwrap().to_owned();
@@ -244,21 +252,21 @@ async fn listings_dirs_moves_and_trash() {
         t.call(
             Method::GET,
             &format!("{T}/files/docs/f2.txt"),
-            Some("member")
+            Some(Who::Member)
         )
         .await
         .status,
         StatusCode::NOT_FOUND
     );
     let r = t
-        .call(Method::GET, &format!("{T}/trash"), Some("viewer"))
+        .call(Method::GET, &format!("{T}/trash"), Some(Who::Viewer))
         .await;
     assert_eq!(r.json()["items"][0]["original_path"], "docs");
     let r = t
         .call(
             Method::POST,
             &format!("{T}/trash/{trash_id}/restore"),
-            Some("member"),
+            Some(Who::Member),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -266,7 +274,7 @@ async fn listings_dirs_moves_and_trash() {
         t.call(
             Method::GET,
             &format!("{T}/files/docs/f2.txt"),
-            Some("member")
+            Some(Who::Member)
         )
         .await
         .body
@@ -277,24 +285,28 @@ async fn listings_dirs_moves_and_trash() {
         .call(
             Method::DELETE,
             &format!("{T}/files/docs/f2.txt"),
-            Some("member"),
+            Some(Who::Member),
         )
         .await;
     let id = r.json()["trashed"]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("member"))
-            .await
-            .status,
+        t.call(
+            Method::DELETE,
+            &format!("{T}/trash/{id}"),
+            Some(Who::Member)
+        )
+        .await
+        .status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("admin"))
+        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some(Who::Admin))
             .await
             .status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some("admin"))
+        t.call(Method::DELETE, &format!("{T}/trash/{id}"), Some(Who::Admin))
             .await
             .status,
         StatusCode::NOT_FOUND
@@ -308,41 +320,16 @@ async fn upload_limits_and_quota() {
         ..Default::default()
     });
     let op = crate::support::operator();
-    world
+    let tiny = world
         .coffer
-        .create_tenant(
-            &op,
-            &coffer::vault::path::TenantSlug::parse("tiny").unwrap(),
-            "Tiny",
-            Some(1500),
-        )
+        .create_tenant(&op, crate::support::new_tenant("tiny", Some(1500)))
         .unwrap();
     let t = super::TestApp::with_world(world);
-    let tiny = t
-        .world
-        .coffer
-        .control
-        .store()
-        .tenant_by_slug(&coffer::vault::path::TenantSlug::parse("tiny").unwrap())
-        .unwrap()
-        .unwrap();
-    let owner = t
-        .world
-        .coffer
-        .control
-        .store()
-        .user_by_email(&coffer::vault::path::Email::parse("owner@test.example").unwrap())
-        .unwrap()
-        .unwrap();
-    t.world
-        .coffer
-        .control
-        .set_member(&op, tiny.id, owner.id, coffer::control::Role::Owner)
-        .unwrap();
+    t.make_owner(&tiny);
 
     let big: &'static [u8] = Box::leak(vec![b'x'; 1001].into_boxed_slice());
     let r = t
-        .put_file(&format!("{T}/files/big.bin"), Some("owner"), big)
+        .put_file(&format!("{T}/files/big.bin"), Some(Who::Owner), big)
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -354,7 +341,7 @@ async fn upload_limits_and_quota() {
     )]);
     let r = t
         .send(
-            t.request(Method::PUT, &format!("{T}/files/big.bin"), Some("owner"))
+            t.request(Method::PUT, &format!("{T}/files/big.bin"), Some(Who::Owner))
                 .body(Body::from_stream(stream))
                 .unwrap(),
         )
@@ -362,13 +349,13 @@ async fn upload_limits_and_quota() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let fill: &'static [u8] = Box::leak(vec![b'y'; 900].into_boxed_slice());
     assert_eq!(
-        t.put_file("/api/v1/tenants/tiny/files/a.bin", Some("owner"), fill)
+        t.put_file("/api/v1/tenants/tiny/files/a.bin", Some(Who::Owner), fill)
             .await
             .status,
         StatusCode::CREATED
     );
     let r = t
-        .put_file("/api/v1/tenants/tiny/files/b.bin", Some("owner"), fill)
+        .put_file("/api/v1/tenants/tiny/files/b.bin", Some(Who::Owner), fill)
         .await;
     assert_eq!(
         (r.status, r.code()),
@@ -378,7 +365,7 @@ async fn upload_limits_and_quota() {
         t.call(
             Method::GET,
             "/api/v1/tenants/tiny/files/b.bin",
-            Some("owner")
+            Some(Who::Owner)
         )
         .await
         .status,
@@ -394,7 +381,7 @@ async fn records_crud_concurrency_and_limits() {
         .json(
             Method::POST,
             &format!("{url}?id=c-1"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "name": "Hannah", "status": "active", "visits": 3 }),
         )
         .await;
@@ -405,7 +392,7 @@ async fn records_crud_concurrency_and_limits() {
         t.json(
             Method::POST,
             &url,
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "name": format!("Client {i}"), "status": "lead" }),
         )
         .await;
@@ -414,7 +401,7 @@ async fn records_crud_concurrency_and_limits() {
         t.json(
             Method::POST,
             &format!("{url}?id=c-1"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({})
         )
         .await
@@ -425,16 +412,20 @@ async fn records_crud_concurrency_and_limits() {
         .call(
             Method::GET,
             &format!("{url}?eq.status=active"),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     assert_eq!(r.json()["records"].as_array().unwrap().len(), 1);
     let r = t
-        .call(Method::GET, &format!("{url}?eq.visits=3"), Some("viewer"))
+        .call(
+            Method::GET,
+            &format!("{url}?eq.visits=3"),
+            Some(Who::Viewer),
+        )
         .await;
     assert_eq!(r.json()["records"][0]["id"], "c-1");
     let r = t
-        .call(Method::GET, &format!("{url}?limit=2"), Some("viewer"))
+        .call(Method::GET, &format!("{url}?limit=2"), Some(Who::Viewer))
         .await;
     let page = r.json();
     assert_eq!(page["records"].as_array().unwrap().len(), 2);
@@ -443,12 +434,12 @@ async fn records_crud_concurrency_and_limits() {
         .call(
             Method::GET,
             &format!("{url}?limit=2&cursor={}", next.replace('|', "%7C")),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     assert_eq!(r.json()["records"].as_array().unwrap().len(), 2);
     assert_eq!(
-        t.call(Method::GET, &format!("{url}?bogus=1"), Some("viewer"))
+        t.call(Method::GET, &format!("{url}?bogus=1"), Some(Who::Viewer))
             .await
             .status,
         StatusCode::BAD_REQUEST
@@ -462,7 +453,7 @@ async fn records_crud_concurrency_and_limits() {
                 .request(
                     Method::PUT,
                     &format!("{T}/records/clients/c-1"),
-                    Some("member"),
+                    Some(Who::Member),
                 )
                 .header("content-type", "application/json");
             if let Some(v) = v {
@@ -493,7 +484,7 @@ async fn records_crud_concurrency_and_limits() {
             t.request(
                 Method::PATCH,
                 &format!("{T}/records/clients/c-1"),
-                Some("member"),
+                Some(Who::Member),
             )
             .header("content-type", "application/merge-patch+json")
             .header("if-match", "\"2\"")
@@ -508,7 +499,7 @@ async fn records_crud_concurrency_and_limits() {
     );
     // The history of the change is in the audit log.
     let audit = t
-        .call(Method::GET, &format!("{T}/audit"), Some("auditor"))
+        .call(Method::GET, &format!("{T}/audit"), Some(Who::Auditor))
         .await
         .json();
     let updates = audit["events"]
@@ -526,7 +517,7 @@ async fn records_crud_concurrency_and_limits() {
                 t.request(
                     Method::POST,
                     &format!("{T}/records/clients"),
-                    Some("member"),
+                    Some(Who::Member),
                 )
                 .header("content-type", ct)
                 .body(Body::from(body))
@@ -568,7 +559,7 @@ async fn records_crud_concurrency_and_limits() {
         t.json(
             Method::POST,
             &format!("{T}/records/Bad-Name"),
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({})
         )
         .await
@@ -583,7 +574,7 @@ async fn records_crud_concurrency_and_limits() {
                 t.request(
                     Method::DELETE,
                     &format!("{T}/records/clients/c-1"),
-                    Some("member"),
+                    Some(Who::Member),
                 )
                 .header("if-match", v)
                 .body(Body::empty())
@@ -599,14 +590,14 @@ async fn records_crud_concurrency_and_limits() {
         t.call(
             Method::GET,
             &format!("{T}/records/clients/c-1"),
-            Some("member")
+            Some(Who::Member)
         )
         .await
         .status,
         StatusCode::NOT_FOUND
     );
     let r = t
-        .call(Method::GET, &format!("{T}/records"), Some("viewer"))
+        .call(Method::GET, &format!("{T}/records"), Some(Who::Viewer))
         .await;
     assert_eq!(
         r.json()["collections"][0],
@@ -620,20 +611,20 @@ async fn search_is_tenant_scoped_and_never_syntax() {
     t.json(
         Method::POST,
         &format!("{T}/records/jobs"),
-        Some("member"),
+        Some(Who::Member),
         serde_json::json!({ "title": "Hedge trimming at Oakridge" }),
     )
     .await;
     t.put_file(
         &format!("{T}/files/oakridge/plan.pdf"),
-        Some("member"),
+        Some(Who::Member),
         b"%PDF",
     )
     .await;
     t.json(
         Method::POST,
         "/api/v1/tenants/bravo/records/jobs",
-        Some("stranger"),
+        Some(Who::Stranger),
         serde_json::json!({ "title": "Oakridge secret" }),
     )
     .await;
@@ -641,7 +632,7 @@ async fn search_is_tenant_scoped_and_never_syntax() {
         .call(
             Method::GET,
             &format!("{T}/search?q=oakridge"),
-            Some("viewer"),
+            Some(Who::Viewer),
         )
         .await;
     let hits = r.json()["hits"].as_array().unwrap().clone();
@@ -664,12 +655,12 @@ async fn search_is_tenant_scoped_and_never_syntax() {
         "title%3A%22x%22",
     ] {
         let r = t
-            .call(Method::GET, &format!("{T}/search?q={q}"), Some("viewer"))
+            .call(Method::GET, &format!("{T}/search?q={q}"), Some(Who::Viewer))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{q}");
     }
     assert_eq!(
-        t.call(Method::GET, &format!("{T}/search"), Some("viewer"))
+        t.call(Method::GET, &format!("{T}/search"), Some(Who::Viewer))
             .await
             .status,
         StatusCode::BAD_REQUEST
@@ -687,7 +678,8 @@ async fn ops_endpoints_and_problem_bodies() {
         t.call(Method::GET, "/readyz", None).await.status,
         StatusCode::OK
     );
-    t.call(Method::GET, "/api/v1/auth/me", Some("member")).await;
+    t.call(Method::GET, "/api/v1/auth/me", Some(Who::Member))
+        .await;
     let m = t.call(Method::GET, "/metrics", None).await;
     let text = String::from_utf8_lossy(&m.body);
     assert!(text.contains("coffer_http_requests_total"), "{text}");
@@ -719,7 +711,7 @@ async fn ops_endpoints_and_problem_bodies() {
         .send(
             Request::builder()
                 .uri("/api/v1/tenants/alpha/tree?limit=abc")
-                .header("cookie", &t.actor("viewer").cookie)
+                .header("cookie", &t.actor(Who::Viewer).cookie)
                 .body(Body::empty())
                 .unwrap(),
         )

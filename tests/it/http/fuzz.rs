@@ -6,7 +6,7 @@ use axum::body::Body;
 use coffer::http::ROUTES;
 use proptest::prelude::*;
 
-use super::TestApp;
+use super::{TestApp, Who};
 
 const FRAGMENTS: &[&str] = &[
     "..",
@@ -88,7 +88,7 @@ proptest! {
             let r = &ROUTES[route];
             let uri = format!("{}{query}", fill(r.path, &fragments.join("/")));
             let Ok(req) = t
-                .request(r.method.clone(), &uri, Some("owner"))
+                .request(r.method.clone(), &uri, Some(Who::Owner))
                 .header("content-type", content_type)
                 .body(Body::from(body.to_owned()))
             else {

@@ -13,9 +13,9 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use coffer::control::Role;
+use coffer::control::{MemberChange, NewUser, Role, Standing, Tenant};
 use coffer::http::{AppState, CSRF_HEADER, SESSION_COOKIE, app};
-use coffer::vault::path::Email;
+use coffer::names::Email;
 use tower::ServiceExt;
 
 use crate::support::{World, operator};
@@ -30,13 +30,53 @@ pub struct Actor {
     pub csrf: String,
 }
 
-/// A world with an app and signed-in actors: owner, admin, member, viewer and auditor of
-/// `alpha`; `stranger`, owner of `bravo`; `operator`, a platform operator.
+/// The people of every HTTP test: owner, admin, member, viewer and auditor of `alpha`;
+/// `Stranger`, owner of `bravo`; `Operator`, a platform operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Who {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+    Auditor,
+    Stranger,
+    Operator,
+}
+
+impl Who {
+    pub const ALL: [Who; 7] = [
+        Who::Owner,
+        Who::Admin,
+        Who::Member,
+        Who::Viewer,
+        Who::Auditor,
+        Who::Stranger,
+        Who::Operator,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Who::Owner => "owner",
+            Who::Admin => "admin",
+            Who::Member => "member",
+            Who::Viewer => "viewer",
+            Who::Auditor => "auditor",
+            Who::Stranger => "stranger",
+            Who::Operator => "operator",
+        }
+    }
+
+    pub fn email(self) -> String {
+        format!("{}@test.example", self.name())
+    }
+}
+
+/// A world with an app and every `Who` signed in.
 pub struct TestApp {
     pub world: World,
     pub state: AppState,
     pub app: Router,
-    pub actors: HashMap<&'static str, Actor>,
+    pub actors: HashMap<Who, Actor>,
 }
 
 pub struct Reply {
@@ -72,45 +112,54 @@ impl TestApp {
     }
 
     pub fn with_world(world: World) -> TestApp {
-        let state = AppState::new(world.coffer.clone()).unwrap();
+        let state = AppState::new(world.coffer.clone());
         let hash = coffer::auth::password::hash(PASSWORD).unwrap();
         let op = operator();
-        let control = &world.coffer.control;
+        let control = world.coffer.control();
         let mut actors = HashMap::new();
-        type Person<'a> = (
-            &'static str,
-            Option<(&'a coffer::control::Tenant, Role)>,
-            bool,
-        );
-        let people: [Person<'_>; 7] = [
-            ("owner", Some((&world.alpha, Role::Owner)), false),
-            ("admin", Some((&world.alpha, Role::Admin)), false),
-            ("member", Some((&world.alpha, Role::Member)), false),
-            ("viewer", Some((&world.alpha, Role::Viewer)), false),
-            ("auditor", Some((&world.alpha, Role::Auditor)), false),
-            ("stranger", Some((&world.bravo, Role::Owner)), false),
-            ("operator", None, true),
-        ];
-        for (name, membership, is_operator) in people {
-            let email = format!("{name}@test.example");
+        let membership = |who: Who| -> Option<(&Tenant, Role)> {
+            match who {
+                Who::Owner => Some((&world.alpha, Role::Owner)),
+                Who::Admin => Some((&world.alpha, Role::Admin)),
+                Who::Member => Some((&world.alpha, Role::Member)),
+                Who::Viewer => Some((&world.alpha, Role::Viewer)),
+                Who::Auditor => Some((&world.alpha, Role::Auditor)),
+                Who::Stranger => Some((&world.bravo, Role::Owner)),
+                Who::Operator => None,
+            }
+        };
+        for who in Who::ALL {
+            let email = who.email();
             let user = control
                 .create_user(
                     &op,
-                    &Email::parse(&email).unwrap(),
-                    name,
-                    Some(&hash),
-                    is_operator,
+                    &NewUser {
+                        email: Email::parse(&email).unwrap(),
+                        name: who.name().into(),
+                        password_hash: Some(hash.clone()),
+                        is_operator: who == Who::Operator,
+                    },
                 )
                 .unwrap();
-            if let Some((tenant, role)) = membership {
-                control.set_member(&op, tenant.id, user.id, role).unwrap();
+            if let Some((tenant, role)) = membership(who) {
+                control
+                    .put_member(
+                        &op,
+                        Standing::Operator,
+                        tenant.id,
+                        user.id,
+                        role,
+                        MemberChange::Add,
+                    )
+                    .unwrap();
             }
-            let session = state
-                .auth
+            let session = world
+                .coffer
+                .auth()
                 .login(&email, PASSWORD, None, None, Instant::now())
                 .unwrap();
             actors.insert(
-                name,
+                who,
                 Actor {
                     user_id: user.id.to_string(),
                     cookie: format!("{SESSION_COOKIE}={}", session.token),
@@ -127,8 +176,27 @@ impl TestApp {
         }
     }
 
-    pub fn actor(&self, name: &str) -> &Actor {
-        &self.actors[name]
+    pub fn actor(&self, who: Who) -> &Actor {
+        &self.actors[&who]
+    }
+
+    /// Makes `Who::Owner` an owner of `tenant` too.
+    pub fn make_owner(&self, tenant: &Tenant) {
+        let control = self.world.coffer.control();
+        let owner = control
+            .user_by_email(&Email::parse(&Who::Owner.email()).unwrap())
+            .unwrap()
+            .unwrap();
+        control
+            .put_member(
+                &operator(),
+                Standing::Operator,
+                tenant.id,
+                owner.id,
+                Role::Owner,
+                MemberChange::Add,
+            )
+            .unwrap();
     }
 
     /// A request as `who` (cookie plus CSRF header), or anonymous for `None`.
@@ -136,7 +204,7 @@ impl TestApp {
         &self,
         method: Method,
         uri: &str,
-        who: Option<&str>,
+        who: Option<Who>,
     ) -> axum::http::request::Builder {
         let mut b = Request::builder()
             .method(method)
@@ -163,7 +231,7 @@ impl TestApp {
         }
     }
 
-    pub async fn call(&self, method: Method, uri: &str, who: Option<&str>) -> Reply {
+    pub async fn call(&self, method: Method, uri: &str, who: Option<Who>) -> Reply {
         self.send(self.request(method, uri, who).body(Body::empty()).unwrap())
             .await
     }
@@ -172,7 +240,7 @@ impl TestApp {
         &self,
         method: Method,
         uri: &str,
-        who: Option<&str>,
+        who: Option<Who>,
         body: serde_json::Value,
     ) -> Reply {
         let req = self
@@ -183,7 +251,7 @@ impl TestApp {
         self.send(req).await
     }
 
-    pub async fn put_file(&self, uri: &str, who: Option<&str>, bytes: &'static [u8]) -> Reply {
+    pub async fn put_file(&self, uri: &str, who: Option<Who>, bytes: &'static [u8]) -> Reply {
         self.send(
             self.request(Method::PUT, uri, who)
                 .body(Body::from(bytes))

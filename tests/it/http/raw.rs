@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use super::TestApp;
+use super::{TestApp, Who};
 use crate::support::snapshot;
 
 fn raw_request(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
@@ -39,8 +39,8 @@ fn encoded_traversal_and_hostile_bytes_never_escape() {
     }));
     let before = snapshot(t.world.tmp.path().join("outside").as_path());
     let bravo_before = snapshot(&t.world.vault_dir(&t.world.bravo));
-    let cookie = &t.actor("owner").cookie;
-    let csrf = &t.actor("owner").csrf;
+    let cookie = &t.actor(Who::Owner).cookie;
+    let csrf = &t.actor(Who::Owner).csrf;
     let payloads = [
         "../../outside/secret.txt",
         "..%2f..%2foutside%2fsecret.txt",

@@ -1,6 +1,7 @@
 //! RBAC on every route: the route table is complete, and every route × actor cell gets
-//! exactly the expected status. The expectations are written here from the role
-//! descriptions, not computed from the server's own matrix.
+//! exactly the expected status. The expectations (each route's permission, and what each
+//! role may do) are written here from the role descriptions, never read from the server's
+//! own route table or matrix: changing a route's permission there fails this test.
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -9,35 +10,71 @@ use coffer::http::{ROUTES, Route};
 use coffer::vault::Precondition;
 use coffer::vault::path::{CollectionName, RecordId, VaultPath};
 
-use super::TestApp;
+use super::{TestApp, Who};
 use crate::support::operator;
 
-const ACTORS: [Option<&str>; 8] = [
+const ACTORS: [Option<Who>; 8] = [
     None,
-    Some("owner"),
-    Some("admin"),
-    Some("member"),
-    Some("viewer"),
-    Some("auditor"),
-    Some("stranger"),
-    Some("operator"),
+    Some(Who::Owner),
+    Some(Who::Admin),
+    Some(Who::Member),
+    Some(Who::Viewer),
+    Some(Who::Auditor),
+    Some(Who::Stranger),
+    Some(Who::Operator),
 ];
 
 /// Independent statement of who may do what inside a tenant.
-fn expected_allowed(role: &str, p: TP) -> bool {
-    let owner_admin = ["owner", "admin"];
-    let content_readers = ["owner", "admin", "member", "viewer"];
-    let content_writers = ["owner", "admin", "member"];
-    let oversight = ["owner", "admin", "auditor"];
-    let list: &[&str] = match p {
-        TP::TenantRead => &["owner", "admin", "member", "viewer", "auditor"],
-        TP::MembersRead | TP::MembersManage | TP::TrashPurge | TP::Export => &owner_admin,
-        TP::FilesRead | TP::RecordsRead | TP::Search => &content_readers,
-        TP::FilesWrite | TP::RecordsWrite => &content_writers,
-        TP::AuditRead | TP::UsageRead => &oversight,
-        TP::Import => &["owner"],
+fn expected_allowed(who: Who, p: TP) -> bool {
+    use Who::*;
+    let list: &[Who] = match p {
+        TP::TenantRead => &[Owner, Admin, Member, Viewer, Auditor],
+        TP::MembersRead | TP::MembersManage | TP::TrashPurge | TP::Export => &[Owner, Admin],
+        TP::FilesRead | TP::RecordsRead | TP::Search => &[Owner, Admin, Member, Viewer],
+        TP::FilesWrite | TP::RecordsWrite => &[Owner, Admin, Member],
+        TP::AuditRead | TP::UsageRead => &[Owner, Admin, Auditor],
+        TP::Import => &[Owner],
     };
-    list.contains(&role)
+    list.contains(&who)
+}
+
+/// Independent statement of what each route needs, written from the API's description.
+fn expected_permission(method: &str, path: &str) -> Option<Permission> {
+    use Permission::{Authenticated, Platform, Public, Tenant};
+    let tenant_route = path.strip_prefix("/api/v1/tenants/{tenant}");
+    Some(match (method, path, tenant_route) {
+        (_, "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" | "/api/v1/docs", _) => {
+            Public
+        }
+        (
+            "POST",
+            "/api/v1/auth/signup"
+            | "/api/v1/auth/login"
+            | "/api/v1/auth/password-reset"
+            | "/api/v1/auth/password-reset/confirm",
+            _,
+        ) => Public,
+        (_, p, _) if p.starts_with("/api/v1/auth/") => Authenticated,
+        (_, p, _) if p.starts_with("/api/v1/admin/") => Platform,
+        ("GET", _, Some("")) => Tenant(TP::TenantRead),
+        ("GET", _, Some("/members")) => Tenant(TP::MembersRead),
+        (_, _, Some("/members" | "/members/{user}")) => Tenant(TP::MembersManage),
+        ("GET", _, Some("/audit")) => Tenant(TP::AuditRead),
+        ("GET", _, Some("/usage")) => Tenant(TP::UsageRead),
+        ("GET", _, Some("/search")) => Tenant(TP::Search),
+        ("GET", _, Some("/tree" | "/tree/{*path}" | "/files/{*path}" | "/trash")) => {
+            Tenant(TP::FilesRead)
+        }
+        ("DELETE", _, Some("/trash/{id}")) => Tenant(TP::TrashPurge),
+        (_, _, Some("/files/{*path}" | "/dirs" | "/move" | "/trash/{id}/restore")) => {
+            Tenant(TP::FilesWrite)
+        }
+        ("GET", _, Some("/export")) => Tenant(TP::Export),
+        ("POST", _, Some("/import")) => Tenant(TP::Import),
+        ("GET", _, Some(r)) if r.starts_with("/records") => Tenant(TP::RecordsRead),
+        (_, _, Some(r)) if r.starts_with("/records/") => Tenant(TP::RecordsWrite),
+        _ => return None,
+    })
 }
 
 /// A side-effect-free request for `route` and the status it gets when authorized.
@@ -179,15 +216,17 @@ fn probe(route: &Route) -> Option<Probe> {
     })
 }
 
-fn expected(route: &Route, actor: Option<&str>, authorized: StatusCode) -> StatusCode {
-    match (route.permission, actor) {
+fn expected(route: &Route, actor: Option<Who>, authorized: StatusCode) -> StatusCode {
+    let need = expected_permission(route.method.as_str(), route.path)
+        .expect("every route has an expected permission");
+    match (need, actor) {
         (Permission::Public, _) => authorized,
         (_, None) => StatusCode::UNAUTHORIZED,
         (Permission::Authenticated, Some(_)) => authorized,
-        (Permission::Platform, Some("operator")) => authorized,
+        (Permission::Platform, Some(Who::Operator)) => authorized,
         (Permission::Platform, Some(_)) => StatusCode::FORBIDDEN,
         // Not a member: exactly the answer for a tenant that does not exist.
-        (Permission::Tenant(_), Some("stranger" | "operator")) => StatusCode::NOT_FOUND,
+        (Permission::Tenant(_), Some(Who::Stranger | Who::Operator)) => StatusCode::NOT_FOUND,
         (Permission::Tenant(p), Some(role)) => {
             if expected_allowed(role, p) {
                 authorized
@@ -211,6 +250,13 @@ fn route_table_is_complete_and_consistent() {
         assert!(
             probe(r).is_some(),
             "route {} {} has no RBAC probe: add one to the matrix",
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            Some(r.permission),
+            expected_permission(r.method.as_str(), r.path),
+            "route {} {} does not need what the API description says",
             r.method,
             r.path
         );
@@ -257,7 +303,7 @@ async fn every_route_for_every_actor() {
             &serde_json::json!({ "name": "Ada" }),
         )
         .unwrap();
-    let before = t.world.coffer.audit.verify().unwrap().events;
+    let before = t.world.coffer.audit().verify().unwrap().events;
 
     // Actor-major, logout last, so that no probe ends a session another probe needs.
     let mut routes: Vec<&Route> = ROUTES.iter().collect();
@@ -286,7 +332,7 @@ async fn every_route_for_every_actor() {
                     "{} {} as {}: got {} ({}), want {}",
                     route.method,
                     probe.uri,
-                    actor.unwrap_or("anonymous"),
+                    actor.map_or("anonymous", Who::name),
                     reply.status,
                     reply.code(),
                     want
@@ -337,13 +383,13 @@ async fn every_route_for_every_actor() {
     let denied = t
         .world
         .coffer
-        .audit
+        .audit()
         .events_for_tenant(t.world.alpha.id, 0, 10_000)
         .unwrap()
         .into_iter()
         .filter(|e| e.action == "access.denied")
         .count();
-    assert!(denied > 0 && t.world.coffer.audit.verify().unwrap().events > before);
+    assert!(denied > 0 && t.world.coffer.audit().verify().unwrap().events > before);
 }
 
 /// API tokens: scoped to one tenant, never above the member's current role.
@@ -354,7 +400,7 @@ async fn bearer_tokens_follow_the_same_rules() {
         .json(
             Method::POST,
             "/api/v1/auth/tokens",
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "tenant": "alpha", "role": "viewer", "name": "sync" }),
         )
         .await;
@@ -411,18 +457,18 @@ async fn bearer_tokens_follow_the_same_rules() {
         .json(
             Method::POST,
             "/api/v1/auth/tokens",
-            Some("member"),
+            Some(Who::Member),
             serde_json::json!({ "tenant": "alpha", "role": "owner" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // Removing the member ends the token's access at once.
-    let member = t.actor("member").user_id.clone();
+    let member = t.actor(Who::Member).user_id.clone();
     let r = t
         .call(
             Method::DELETE,
             &format!("/api/v1/tenants/alpha/members/{member}"),
-            Some("owner"),
+            Some(Who::Owner),
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -451,9 +497,9 @@ async fn bearer_tokens_follow_the_same_rules() {
 #[tokio::test]
 async fn admins_cannot_touch_owners() {
     let t = TestApp::new();
-    let owner = t.actor("owner").user_id.clone();
-    let viewer = t.actor("viewer").user_id.clone();
-    let patch = |who: &'static str, user: String, role: &'static str| {
+    let owner = t.actor(Who::Owner).user_id.clone();
+    let viewer = t.actor(Who::Viewer).user_id.clone();
+    let patch = |who: Who, user: String, role: &'static str| {
         let t = &t;
         async move {
             t.json(
@@ -467,35 +513,35 @@ async fn admins_cannot_touch_owners() {
         }
     };
     assert_eq!(
-        patch("admin", owner.clone(), "viewer").await,
+        patch(Who::Admin, owner.clone(), "viewer").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        patch("admin", viewer.clone(), "owner").await,
+        patch(Who::Admin, viewer.clone(), "owner").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        patch("admin", viewer.clone(), "member").await,
+        patch(Who::Admin, viewer.clone(), "member").await,
         StatusCode::NO_CONTENT
     );
     let r = t
         .call(
             Method::DELETE,
             &format!("/api/v1/tenants/alpha/members/{owner}"),
-            Some("admin"),
+            Some(Who::Admin),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // The last owner cannot be demoted or removed, even by themselves.
     assert_eq!(
-        patch("owner", owner.clone(), "admin").await,
+        patch(Who::Owner, owner.clone(), "admin").await,
         StatusCode::CONFLICT
     );
     let r = t
         .call(
             Method::DELETE,
             &format!("/api/v1/tenants/alpha/members/{owner}"),
-            Some("owner"),
+            Some(Who::Owner),
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -505,7 +551,7 @@ async fn admins_cannot_touch_owners() {
         .json(
             Method::POST,
             "/api/v1/tenants/alpha/members",
-            Some("admin"),
+            Some(Who::Admin),
             serde_json::json!({ "email": "stranger@test.example", "role": "viewer" }),
         )
         .await;
@@ -514,7 +560,7 @@ async fn admins_cannot_touch_owners() {
         .json(
             Method::POST,
             "/api/v1/tenants/alpha/members",
-            Some("admin"),
+            Some(Who::Admin),
             serde_json::json!({ "email": "stranger@test.example", "role": "viewer" }),
         )
         .await;
@@ -523,7 +569,7 @@ async fn admins_cannot_touch_owners() {
         .json(
             Method::POST,
             "/api/v1/tenants/alpha/members",
-            Some("admin"),
+            Some(Who::Admin),
             serde_json::json!({ "email": "nobody@test.example", "role": "viewer" }),
         )
         .await;

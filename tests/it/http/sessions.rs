@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use coffer::http::{CSRF_HEADER, SESSION_COOKIE};
 
-use super::{PASSWORD, TestApp};
+use super::{PASSWORD, TestApp, Who};
 
 async fn login(t: &TestApp, email: &str, password: &str) -> super::Reply {
     t.json(
@@ -59,7 +59,7 @@ async fn login_sets_one_hardened_cookie_and_never_returns_the_token() {
     assert_eq!((b.status, b.code()), (a.status, a.code()));
     // Logins are recorded for the tenant's usage data.
     let usage = t
-        .call(Method::GET, "/api/v1/tenants/alpha/usage", Some("owner"))
+        .call(Method::GET, "/api/v1/tenants/alpha/usage", Some(Who::Owner))
         .await
         .json();
     assert!(
@@ -89,20 +89,20 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
         }
     };
     // Logout.
-    let viewer = t.actor("viewer").clone();
+    let viewer = t.actor(Who::Viewer).clone();
     assert_eq!(me(viewer.cookie.clone()).await, StatusCode::OK);
     let r = t
-        .call(Method::POST, "/api/v1/auth/logout", Some("viewer"))
+        .call(Method::POST, "/api/v1/auth/logout", Some(Who::Viewer))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(r.header("set-cookie").contains("Max-Age=0"));
     assert_eq!(me(viewer.cookie.clone()).await, StatusCode::UNAUTHORIZED);
 
     // Password change ends every session, including other devices', and issues a new one.
-    let member = t.actor("member").clone();
+    let member = t.actor(Who::Member).clone();
     let other_device = cookie_of(&login(&t, "member@test.example", PASSWORD).await);
     let r = t
-        .json(Method::POST, "/api/v1/auth/password", Some("member"),
+        .json(Method::POST, "/api/v1/auth/password", Some(Who::Member),
             serde_json::json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }))
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -121,12 +121,12 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
     );
 
     // Account deletion.
-    let auditor = t.actor("auditor").clone();
+    let auditor = t.actor(Who::Auditor).clone();
     let r = t
         .json(
             Method::POST,
             "/api/v1/auth/me/delete",
-            Some("auditor"),
+            Some(Who::Auditor),
             serde_json::json!({ "password": "wrong one" }),
         )
         .await;
@@ -135,7 +135,7 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
         .json(
             Method::POST,
             "/api/v1/auth/me/delete",
-            Some("auditor"),
+            Some(Who::Auditor),
             serde_json::json!({ "password": PASSWORD }),
         )
         .await;
@@ -146,7 +146,7 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
         .json(
             Method::POST,
             "/api/v1/auth/me/delete",
-            Some("owner"),
+            Some(Who::Owner),
             serde_json::json!({ "password": PASSWORD }),
         )
         .await;
@@ -157,7 +157,7 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
 async fn forged_and_tampered_session_tokens_are_refused() {
     let t = TestApp::new();
     let real = t
-        .actor("member")
+        .actor(Who::Member)
         .cookie
         .split_once('=')
         .unwrap()
@@ -189,7 +189,7 @@ async fn forged_and_tampered_session_tokens_are_refused() {
 #[tokio::test]
 async fn csrf_defences_on_cookie_requests() {
     let t = TestApp::new();
-    let m = t.actor("member").clone();
+    let m = t.actor(Who::Member).clone();
     let put = |csrf: Option<&str>, extra: Option<(&'static str, &'static str)>| {
         let mut b = Request::builder()
             .method(Method::PUT)
@@ -209,7 +209,7 @@ async fn csrf_defences_on_cookie_requests() {
         (r.status, r.code()),
         (StatusCode::FORBIDDEN, "csrf-token-missing".into())
     );
-    let r = t.send(put(Some(&t.actor("viewer").csrf), None)).await;
+    let r = t.send(put(Some(&t.actor(Who::Viewer).csrf), None)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "another session's token");
     let r = t
         .send(put(Some(&m.csrf), Some(("origin", "https://evil.example"))))
@@ -251,7 +251,7 @@ async fn csrf_defences_on_cookie_requests() {
     // own start/finish records.
     t.put_file(
         "/api/v1/tenants/alpha/files/docs/a.txt",
-        Some("member"),
+        Some(Who::Member),
         b"a",
     )
     .await;
@@ -264,7 +264,7 @@ async fn csrf_defences_on_cookie_requests() {
     let seq = t
         .world
         .coffer
-        .audit
+        .audit()
         .last_seq_for_tenant(t.world.alpha.id)
         .unwrap();
     let mut called = 0;
@@ -283,7 +283,7 @@ async fn csrf_defences_on_cookie_requests() {
         } else {
             uri
         };
-        let reply = t.call(Method::GET, &uri, Some("owner")).await;
+        let reply = t.call(Method::GET, &uri, Some(Who::Owner)).await;
         assert!(!reply.status.is_server_error(), "{uri}");
         called += 1;
     }
@@ -299,7 +299,7 @@ async fn csrf_defences_on_cookie_requests() {
     let new_events = t
         .world
         .coffer
-        .audit
+        .audit()
         .events_for_tenant(t.world.alpha.id, seq, 1000)
         .unwrap();
     assert!(
@@ -402,7 +402,7 @@ async fn password_reset_through_the_outbox() {
     );
     // The old session died with the reset.
     assert_eq!(
-        t.call(Method::GET, "/api/v1/auth/me", Some("viewer"))
+        t.call(Method::GET, "/api/v1/auth/me", Some(Who::Viewer))
             .await
             .status,
         StatusCode::UNAUTHORIZED

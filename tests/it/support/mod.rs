@@ -1,16 +1,20 @@
 //! Test support: a fresh data root in a temporary directory with ready tenants, and
 //! helpers to look at the disk the way an attacker or an auditor would.
+//!
+//! When a `World` is dropped it checks what must hold after every test, whatever it did:
+//! no vault has anything left in `.staging/` or a pending write, and the audit chain
+//! verifies.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use coffer::audit::{Actor, Caller};
+use coffer::auth::TenantAccess;
 use coffer::coffer::Coffer;
 use coffer::config::Config;
-use coffer::control::Tenant;
+use coffer::control::{NewTenant, Tenant};
+use coffer::names::TenantSlug;
 use coffer::vault::Vault;
-use coffer::vault::path::TenantSlug;
 
 pub mod zipgen;
 
@@ -21,10 +25,31 @@ pub struct World {
     pub coffer: Coffer,
     pub alpha: Tenant,
     pub bravo: Tenant,
+    /// Set by tests that leave the data root damaged on purpose.
+    pub skip_invariants: bool,
 }
 
 pub fn operator() -> Caller {
     Caller::new(Actor::Operator(Some("test".into())))
+}
+
+/// A tenant's vault, as the operator reaches it (through `Auth::operator_access`).
+pub struct VaultHandle(pub TenantAccess);
+
+impl std::ops::Deref for VaultHandle {
+    type Target = Vault;
+    fn deref(&self) -> &Vault {
+        self.0.vault()
+    }
+}
+
+pub fn new_tenant(slug: &str, quota_bytes: Option<u64>) -> NewTenant {
+    NewTenant {
+        slug: TenantSlug::parse(slug).unwrap(),
+        name: slug.to_uppercase(),
+        quota_bytes,
+        owner: None,
+    }
 }
 
 impl World {
@@ -40,16 +65,17 @@ impl World {
         assert!(created);
         let op = operator();
         let alpha = coffer
-            .create_tenant(&op, &TenantSlug::parse("alpha").unwrap(), "Alpha", None)
+            .create_tenant(&op, new_tenant("alpha", None))
             .unwrap();
         let bravo = coffer
-            .create_tenant(&op, &TenantSlug::parse("bravo").unwrap(), "Bravo", None)
+            .create_tenant(&op, new_tenant("bravo", None))
             .unwrap();
         World {
             tmp,
             coffer,
             alpha,
             bravo,
+            skip_invariants: false,
         }
     }
 
@@ -57,8 +83,17 @@ impl World {
         self.tmp.path().join("data")
     }
 
-    pub fn vault(&self, t: &Tenant) -> Arc<Vault> {
-        self.coffer.vault(t).unwrap()
+    /// The operator's access to a tenant's vault.
+    pub fn vault(&self, t: &Tenant) -> VaultHandle {
+        VaultHandle(self.access(t))
+    }
+
+    pub fn access(&self, t: &Tenant) -> TenantAccess {
+        let slug = TenantSlug::parse(&t.slug).unwrap();
+        self.coffer
+            .auth()
+            .operator_access(&operator(), &slug)
+            .unwrap()
     }
 
     /// The host path of a tenant's vault directory (for planting things "with disk access").
@@ -68,7 +103,46 @@ impl World {
 
     /// A second, independent `Coffer` on the same data root, as after a restart.
     pub fn reopen(&self) -> Coffer {
-        Coffer::open(&self.data_dir(), self.coffer.config.clone()).unwrap()
+        Coffer::open(&self.data_dir(), self.coffer.config().clone()).unwrap()
+    }
+
+    /// What must hold after any test: staging empty and no pending writes in every vault,
+    /// and an intact audit chain.
+    pub fn check_invariants(&self) {
+        let chain = self.coffer.audit().verify().unwrap();
+        assert!(chain.broken.is_none(), "audit chain broken: {chain:?}");
+        for t in self.coffer.control().tenants().unwrap() {
+            let dir = self.vault_dir(&t);
+            let staging: Vec<_> = std::fs::read_dir(dir.join(".staging"))
+                .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(
+                staging.is_empty(),
+                "{}: staging not empty: {staging:?}",
+                t.slug
+            );
+            let index = rusqlite::Connection::open_with_flags(
+                dir.join("index.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let pending: i64 = index
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM pending_writes) + (SELECT COUNT(*) FROM pending_events)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(pending, 0, "{}: pending rows left behind", t.slug);
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if !self.skip_invariants && !std::thread::panicking() {
+            self.check_invariants();
+        }
     }
 }
 

@@ -1,0 +1,319 @@
+//! A person's own account: logging in and out, passwords and resets, API tokens, and
+//! deleting the account. Every change is one `ControlPlane` call with its audit event;
+//! this file adds what needs the secret keys, the throttle and the slow password hash.
+
+use std::time::Instant;
+
+use super::password::{self, Verified};
+use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, session, sha256_hex};
+use crate::audit::{Actor, Caller};
+use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, User};
+use crate::names::{Email, UserId};
+
+/// Reset tokens work for this long.
+const RESET_TTL_SECS: i64 = 3600;
+
+/// A new session, for the cookie.
+pub struct NewSession {
+    /// The signed token: goes only into the `Set-Cookie` header.
+    pub token: String,
+    pub csrf_token: String,
+    pub user: User,
+    pub max_age_secs: i64,
+}
+
+impl Auth {
+    /// Makes a session id, its signed token and its row's fields.
+    fn new_session_token(&self, user: &User) -> Result<(String, String, String, i64), AuthError> {
+        let sid = random_hex(16)?;
+        let now = self.now_unix();
+        let exp = now + session::SESSION_TTL_SECS;
+        let token = self
+            .keys
+            .issue(&user.id.to_string(), &sid, now, exp)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Ok((sid, token, Self::stamp_at(exp), session::SESSION_TTL_SECS))
+    }
+
+    fn session_for(&self, user: User, sid: &str, token: String, max_age: i64) -> NewSession {
+        NewSession {
+            token,
+            csrf_token: self.keys.csrf_token(sid),
+            user,
+            max_age_secs: max_age,
+        }
+    }
+
+    /// Opens a session for a user whose password was just checked or set (sign-up, a
+    /// password change).
+    pub fn start_session(
+        &self,
+        caller: &Caller,
+        user: User,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        let (sid, token, expires_at, max_age) = self.new_session_token(&user)?;
+        self.control.open_session(
+            caller,
+            user.id,
+            &SessionSpec {
+                id: &sid,
+                expires_at: &expires_at,
+                ip,
+                user_agent,
+            },
+        )?;
+        Ok(self.session_for(user, &sid, token, max_age))
+    }
+
+    /// Checks an e-mail and password, with throttling per account and per IP, and opens a
+    /// session. Unknown accounts cost the same time as known ones.
+    pub fn login(
+        &self,
+        email: &str,
+        password_text: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: Instant,
+    ) -> Result<NewSession, AuthError> {
+        let account_key = format!("acct:{}", email.trim().to_lowercase());
+        let ip_key = format!("ip:{}", ip.unwrap_or("unknown"));
+        if let Err(retry) = self.throttle.check(
+            &[
+                (&account_key, super::throttle::ACCOUNT_LIMIT),
+                (&ip_key, super::throttle::IP_LIMIT),
+            ],
+            now,
+        ) {
+            self.control.record_failed_login(None, ip, "throttled")?;
+            return Err(AuthError::Throttled(retry));
+        }
+        let user = match Email::parse(email) {
+            Ok(email) => self.control.user_by_email(&email)?,
+            Err(_) => None,
+        };
+        let verdict = match user
+            .as_ref()
+            .and_then(|u| u.password_hash.as_deref().map(|h| (u, h)))
+        {
+            Some((u, hash)) if u.disabled_at.is_none() => password::verify(password_text, hash),
+            _ => {
+                password::verify_dummy(password_text);
+                Verified::Mismatch
+            }
+        };
+        let user = match user {
+            Some(u) if verdict != Verified::Mismatch => u,
+            known => {
+                self.throttle.record_failure(&[&account_key, &ip_key], now);
+                self.control
+                    .record_failed_login(known.map(|u| u.id), ip, "bad credentials")?;
+                return Err(AuthError::BadCredentials);
+            }
+        };
+        self.throttle.record_success(&account_key);
+        let upgraded = match verdict {
+            Verified::OkNeedsUpgrade => Some(password::hash_unchecked(password_text)?),
+            _ => None,
+        };
+        let (sid, token, expires_at, max_age) = self.new_session_token(&user)?;
+        self.control.record_login(
+            &user,
+            ip,
+            &SessionSpec {
+                id: &sid,
+                expires_at: &expires_at,
+                ip,
+                user_agent,
+            },
+            upgraded.as_deref(),
+        )?;
+        Ok(self.session_for(user, &sid, token, max_age))
+    }
+
+    /// Ends the credential in use: the session, or for an API token, that token (a
+    /// program logging itself out).
+    pub fn logout(&self, principal: &Principal, ip: Option<String>) -> Result<(), AuthError> {
+        let caller = principal.caller(ip);
+        let user = principal.user().id;
+        match principal {
+            Principal::Session { sid, .. } => self.control.end_session(&caller, user, sid, true)?,
+            Principal::Token { token, .. } => {
+                self.control.revoke_token(&caller, user, &token.id)?
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes another of the user's own sessions (from the list of sessions).
+    pub fn revoke_session(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+        ip: Option<String>,
+    ) -> Result<(), AuthError> {
+        principal.require_session()?;
+        let caller = principal.caller(ip);
+        Ok(self
+            .control
+            .end_session(&caller, principal.user().id, session_id, false)?)
+    }
+
+    fn check_password(user: &User, text: &str) -> Result<(), AuthError> {
+        let ok = user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| password::verify(text, h) != Verified::Mismatch);
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::BadCredentials)
+        }
+    }
+
+    /// Changes the password after checking the current one; every session of the user
+    /// ends, and a fresh one is returned for the caller.
+    pub fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        principal.require_session()?;
+        let user = principal.user();
+        Self::check_password(user, current)?;
+        let hash = password::hash(new)?;
+        let caller = principal.caller(ip.map(str::to_owned));
+        self.control.change_password(&caller, user.id, &hash)?;
+        self.start_session(&caller, user.clone(), ip, user_agent)
+    }
+
+    /// Starts a password reset. Says nothing about whether the account exists.
+    pub fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.control.user_by_email(&email)? else {
+            return Ok(());
+        };
+        let token = random_hex(32)?;
+        let expires = Self::stamp_at(self.now_unix() + RESET_TTL_SECS);
+        self.control
+            .request_reset(ip, user.id, &sha256_hex(&token), &expires)?;
+        self.mailer.send(
+            &email,
+            "Reset your Coffer password",
+            &format!(
+                "Someone asked to reset the password of your Coffer account.\n\n\
+                 Your reset token (valid for one hour, once):\n\n    {token}\n\n\
+                 If this was not you, ignore this message.\n"
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Completes a reset: sets the password and ends every session of the user.
+    pub fn confirm_reset(&self, token: &str, new: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        let hash = password::hash(new)?;
+        match self.control.complete_reset(ip, &sha256_hex(token), &hash) {
+            Ok(_) => Ok(()),
+            Err(ControlError::NotFound) => Err(AuthError::BadResetToken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates an API token for the principal's user, scoped to one tenant, with a role no
+    /// higher than theirs (checked by the control plane in the same transaction). Returns
+    /// the secret (shown once) and the stored facts. Programs cannot mint tokens.
+    pub fn create_token(
+        &self,
+        principal: &Principal,
+        slug: &str,
+        role: Role,
+        name: &str,
+        expires_in_days: Option<u32>,
+        ip: Option<String>,
+    ) -> Result<(String, ApiToken), AuthError> {
+        principal.require_session()?;
+        let (tenant, _) = self.membership(principal.user(), slug)?;
+        self.issue_token(
+            principal.user().id,
+            &tenant,
+            role,
+            name,
+            expires_in_days,
+            &principal.caller(ip),
+        )
+    }
+
+    /// Issues a token for `user` in `tenant` (also the operator CLI's `token create`).
+    pub fn issue_token(
+        &self,
+        user: UserId,
+        tenant: &Tenant,
+        role: Role,
+        name: &str,
+        expires_in_days: Option<u32>,
+        caller: &Caller,
+    ) -> Result<(String, ApiToken), AuthError> {
+        let id = random_hex(16)?;
+        let secret = format!("{TOKEN_PREFIX}{id}_{}", random_hex(32)?);
+        let expires_at =
+            expires_in_days.map(|days| Self::stamp_at(self.now_unix() + i64::from(days) * 86_400));
+        let token = ApiToken {
+            id,
+            user_id: user,
+            tenant_id: tenant.id,
+            role,
+            name: name.chars().take(100).collect(),
+            created_at: crate::clock::stamp(self.clock.as_ref()),
+            last_used_at: None,
+            expires_at,
+            revoked_at: None,
+        };
+        match self
+            .control
+            .create_token(caller, &token, &sha256_hex(&secret))
+        {
+            Ok(()) => Ok((secret, token)),
+            Err(ControlError::NotMember) => Err(AuthError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn revoke_token(
+        &self,
+        principal: &Principal,
+        id: &str,
+        ip: Option<String>,
+    ) -> Result<(), AuthError> {
+        let caller = principal.caller(ip);
+        Ok(self
+            .control
+            .revoke_token(&caller, principal.user().id, id)?)
+    }
+
+    /// Deletes the principal's own account after checking the password. Needs a session
+    /// (a program's token cannot delete a person's account). Refused while the user is the
+    /// last owner of a tenant.
+    pub fn delete_account(
+        &self,
+        principal: &Principal,
+        password_text: &str,
+        ip: Option<String>,
+    ) -> Result<(), AuthError> {
+        principal.require_session()?;
+        let user = principal.user();
+        Self::check_password(user, password_text)?;
+        let caller = principal.caller(ip);
+        Ok(self.control.delete_user(&caller, user.id)?)
+    }
+
+    /// A caller acting as `user` (after sign-up).
+    pub fn user_caller(user: UserId, ip: Option<&str>) -> Caller {
+        Caller::new(Actor::User(user)).with_ip(ip.map(str::to_owned))
+    }
+}

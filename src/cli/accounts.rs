@@ -1,0 +1,133 @@
+//! `coffer user ...` and `coffer token ...`.
+
+use std::io::{self, Read};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use super::{Global, open, operator, print_json, role, tenant};
+use crate::auth::password;
+use crate::control::NewUser;
+use crate::http::dto::UserOut;
+use crate::names::Email;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user account.
+    Create {
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the user a platform operator.
+        #[arg(long)]
+        operator: bool,
+    },
+    /// List every user.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a new API token (Bearer) for a member, scoped to the tenant; shown once.
+    Create {
+        slug: String,
+        email: String,
+        /// Role of the token (default: the member's role); never above the member's.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Days until the token stops working (default: never).
+        #[arg(long)]
+        expires: Option<u32>,
+    },
+}
+
+pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
+    let coffer = open(g)?;
+    match cmd {
+        UserCommand::Create {
+            email,
+            name,
+            password_stdin,
+            operator: is_operator,
+        } => {
+            let email = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
+            let password_hash = if password_stdin {
+                let mut line = String::new();
+                io::stdin()
+                    .take(password::MAX_PASSWORD_BYTES as u64 + 2)
+                    .read_to_string(&mut line)?;
+                let pw = line.lines().next().unwrap_or("");
+                Some(password::hash(pw)?)
+            } else {
+                None
+            };
+            let name =
+                name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_owned());
+            let user = coffer.control().create_user(
+                &operator(),
+                &NewUser {
+                    email,
+                    name,
+                    password_hash,
+                    is_operator,
+                },
+            )?;
+            if g.json {
+                print_json(&UserOut::from(&user))?;
+            } else {
+                println!("created user {} ({})", user.email, user.id);
+            }
+        }
+        UserCommand::List => {
+            let users = coffer.control().users()?;
+            if g.json {
+                print_json(&users.iter().map(UserOut::from).collect::<Vec<_>>())?;
+            } else {
+                for u in users {
+                    let flag = if u.is_operator { "\toperator" } else { "" };
+                    println!("{}\t{}\t{}{flag}", u.email, u.id, u.name);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn token_command(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Create {
+        slug,
+        email,
+        role: raw_role,
+        name,
+        expires,
+    } = cmd;
+    let coffer = open(g)?;
+    let t = tenant(&coffer, &slug)?;
+    let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
+    let user = coffer
+        .control()
+        .user_by_email(&parsed)?
+        .with_context(|| format!("no user {email}"))?;
+    let Some(member_role) = coffer.control().membership(user.id, t.id)? else {
+        bail!("{email} is not a member of {}", t.slug);
+    };
+    let role = match raw_role {
+        Some(r) => role(&r)?,
+        None => member_role,
+    };
+    let (secret, _) = coffer.auth().issue_token(
+        user.id,
+        &t,
+        role,
+        name.as_deref().unwrap_or("cli token"),
+        expires,
+        &operator(),
+    )?;
+    println!("{secret}");
+    Ok(())
+}

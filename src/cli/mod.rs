@@ -1,0 +1,201 @@
+//! The operator command line (`coffer ...`). Names and arguments are a contract that
+//! operators' scripts rely on; the README documents every command.
+//!
+//! Every command parses its arguments into Coffer's types first (slugs, e-mails, vault
+//! paths), so a bad argument is one clear line on standard error and a non-zero exit,
+//! before anything is opened. Operators act through `Auth::operator_access` and the
+//! control plane's rules like everyone else, audited as `operator:cli:<user>`. This
+//! module prints; it holds no logic of its own beyond choosing what to call. One file
+//! per command group.
+
+mod accounts;
+mod files;
+mod portability;
+mod serve;
+mod tenant;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Parser, Subcommand};
+
+use crate::audit::{Actor, Caller};
+use crate::auth::TenantAccess;
+use crate::coffer::Coffer;
+use crate::config::Config;
+use crate::control::{Role, Tenant};
+use crate::names::TenantSlug;
+use crate::vault::path::VaultPath;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "coffer",
+    version,
+    about = "Multi-tenant filesystem vault service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The data root.
+    #[arg(
+        long,
+        global = true,
+        env = "COFFER_DATA_DIR",
+        default_value = "./coffer-data"
+    )]
+    pub data_dir: PathBuf,
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "COFFER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print reports as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a data root (control plane, audit log, secret) if absent.
+    Init,
+    /// Run the HTTP service.
+    Serve {
+        /// Address to listen on (default: from the config, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Seed a fresh data root from fixtures/ and serve it; prints the URL and the logins.
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+        /// Where the demo fixtures are (default: the repository's fixtures/).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage tenant memberships.
+    #[command(subcommand)]
+    Member(tenant::MemberCommand),
+    /// Operator access to a tenant's files (audited).
+    #[command(subcommand)]
+    Files(files::FilesCommand),
+    /// Rebuild a vault's derived index from its files.
+    Reindex { slug: String },
+    /// Export a whole vault as one ZIP archive, or check an archive against its manifest.
+    Export(portability::ExportArgs),
+    /// Restore an archive (a Coffer export or a plain ZIP of folders) into a vault.
+    Import(portability::ImportArgs),
+    /// Audit-log and isolation checks.
+    #[command(subcommand)]
+    Audit(portability::AuditCommand),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One clear line: the error and its causes, without a backtrace.
+            let mut line = format!("coffer: {e}");
+            for cause in e.chain().skip(1) {
+                line.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{line}");
+            1
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init => serve::init(g)?,
+        Command::Serve { listen } => serve::serve_command(g, listen)?,
+        Command::Demo { listen, fixtures } => serve::demo(g, listen, fixtures)?,
+        Command::Token(cmd) => accounts::token_command(g, cmd)?,
+        Command::Tenant(cmd) => tenant::tenant_command(g, cmd)?,
+        Command::User(cmd) => accounts::user_command(g, cmd)?,
+        Command::Member(cmd) => tenant::member_command(g, cmd)?,
+        Command::Files(cmd) => files::files_command(g, cmd)?,
+        Command::Reindex { slug } => files::reindex(g, &slug)?,
+        Command::Export(args) => portability::export_command(g, args)?,
+        Command::Import(args) => portability::import_command(g, args)?,
+        Command::Audit(cmd) => portability::audit_command(g, cmd)?,
+    }
+    Ok(0)
+}
+
+/// The operator at this terminal, as an audit actor.
+fn operator() -> Caller {
+    let name = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .ok()
+        .filter(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+    Caller::new(Actor::Operator(name))
+}
+
+fn load_config(global: &Global) -> anyhow::Result<Config> {
+    match &global.config {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn open(global: &Global) -> anyhow::Result<Coffer> {
+    Ok(Coffer::open(&global.data_dir, load_config(global)?)?)
+}
+
+fn slug(raw: &str) -> anyhow::Result<TenantSlug> {
+    TenantSlug::parse(raw).with_context(|| format!("tenant {raw:?}"))
+}
+
+fn tenant(coffer: &Coffer, raw: &str) -> anyhow::Result<Tenant> {
+    let slug = slug(raw)?;
+    coffer
+        .control()
+        .tenant_by_slug(&slug)?
+        .ok_or_else(|| anyhow!("no tenant with slug {slug}"))
+}
+
+/// The operator's access to a tenant's vault.
+fn access(coffer: &Coffer, raw: &str) -> anyhow::Result<TenantAccess> {
+    let slug = slug(raw)?;
+    coffer
+        .auth()
+        .operator_access(&operator(), &slug)
+        .map_err(|e| match e {
+            crate::auth::AuthError::NotFound => anyhow!("no tenant with slug {slug}"),
+            other => other.into(),
+        })
+}
+
+fn role(raw: &str) -> anyhow::Result<Role> {
+    Role::parse(raw)
+        .ok_or_else(|| anyhow!("unknown role {raw:?} (owner, admin, member, viewer, auditor)"))
+}
+
+fn vault_path(raw: &str) -> anyhow::Result<VaultPath> {
+    VaultPath::parse(raw).with_context(|| format!("vault path {raw:?}"))
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

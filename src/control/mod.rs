@@ -1,0 +1,681 @@
+//! The control plane: tenants, users, memberships, sessions and API tokens
+//! (`<data-root>/control.db`).
+//!
+//! `ControlPlane` is the only way to change any of them. Each write is one method that
+//! runs in one store transaction: it reads what its rules need, checks them
+//! (`rules`), writes, and appends its audit events before the transaction commits, so a
+//! change is never visible without its event and no interleaving of two requests can
+//! break a rule (two owners demoting each other cannot leave a tenant ownerless). The
+//! store itself (`store`, with its SQLite implementation) is private to this module.
+//! The control plane never holds vault content and never opens a vault.
+
+mod model;
+pub mod rules;
+mod sqlite;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::audit::{Actor, AuditAction, AuditError, AuditEvent, AuditLog, Caller, Outcome};
+use crate::clock::{self, SharedClock};
+use crate::db::DbError;
+use crate::names::{Email, TenantId, TenantSlug, UserId};
+pub use model::{
+    ApiToken, LoginEvent, Member, MemberChange, Membership, NewTenant, NewUser, Role, Session,
+    Standing, Tenant, TenantOwner, TenantState, User,
+};
+pub use sqlite::MIGRATIONS;
+use sqlite::SqliteControl;
+use store::{ControlStore, ControlTx, NewSessionRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("not found")]
+    NotFound,
+    #[error("a tenant with this slug already exists")]
+    SlugTaken,
+    #[error("a user with this e-mail address already exists")]
+    EmailTaken,
+    #[error("the user is already a member of this tenant")]
+    AlreadyMember,
+    #[error("the user is not a member of this tenant")]
+    NotMember,
+    #[error("a tenant must keep at least one owner")]
+    LastOwner,
+    #[error("the account is the last owner of tenant {0}: add another owner first")]
+    SoleOwner(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("control database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("audit log error: {0}")]
+    Audit(#[from] AuditError),
+}
+
+impl From<rusqlite::Error> for ControlError {
+    fn from(e: rusqlite::Error) -> Self {
+        ControlError::Sqlite(e)
+    }
+}
+
+/// The control plane's operations with their rules and their audit events.
+#[derive(Clone)]
+pub struct ControlPlane {
+    store: Arc<dyn ControlStore>,
+    audit: AuditLog,
+    clock: SharedClock,
+}
+
+/// The fields of a new session row.
+pub struct SessionSpec<'a> {
+    pub id: &'a str,
+    pub expires_at: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl ControlPlane {
+    pub fn open(path: &Path, audit: AuditLog, clock: SharedClock) -> Result<Self, ControlError> {
+        Ok(ControlPlane {
+            store: Arc::new(SqliteControl::open(path)?),
+            audit,
+            clock,
+        })
+    }
+
+    /// An in-memory control plane (tests of pure logic).
+    pub fn open_in_memory(audit: AuditLog, clock: SharedClock) -> Result<Self, ControlError> {
+        Ok(ControlPlane {
+            store: Arc::new(SqliteControl::open_in_memory()?),
+            audit,
+            clock,
+        })
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn now(&self) -> String {
+        clock::stamp(self.clock.as_ref())
+    }
+
+    /// Runs `f` against the current state.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&dyn ControlTx) -> Result<T, ControlError>,
+    ) -> Result<T, ControlError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.store.read(&mut |tx| {
+            if let Some(f) = f.take() {
+                out = Some(f(tx)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or(ControlError::NotFound)
+    }
+
+    /// Runs `f` in one write transaction; the audit events it returns are appended before
+    /// the transaction commits, so a failed append leaves nothing changed. If the commit
+    /// itself fails after the append, a compensating event (outcome `failure`) says so.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&dyn ControlTx, &str) -> Result<(T, Vec<AuditEvent>), ControlError>,
+    ) -> Result<T, ControlError> {
+        let now = self.now();
+        let mut f = Some(f);
+        let mut out = None;
+        let mut appended: Vec<AuditEvent> = Vec::new();
+        let result = self.store.write(&mut |tx| {
+            let Some(f) = f.take() else { return Ok(()) };
+            let (value, events) = f(tx, &now)?;
+            self.audit.append_all(&events)?;
+            appended = events;
+            out = Some(value);
+            Ok(())
+        });
+        if let Err(e) = result {
+            if !appended.is_empty() {
+                let compensation: Vec<AuditEvent> = appended
+                    .iter()
+                    .map(|ev| {
+                        AuditEvent::new(ev.action, ev.actor.clone())
+                            .ip(ev.ip.clone())
+                            .outcome(Outcome::Failure)
+                            .detail(serde_json::json!({ "compensates": ev.id,
+                                "reason": "the change was not committed" }))
+                    })
+                    .collect();
+                let _ = self.audit.append_all(&compensation);
+            }
+            return Err(e);
+        }
+        out.ok_or(ControlError::NotFound)
+    }
+
+    // ---- reads ----------------------------------------------------------------------
+
+    pub fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError> {
+        self.read(|tx| tx.tenant(id))
+    }
+
+    pub fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError> {
+        self.read(|tx| tx.tenant_by_slug(slug))
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>, ControlError> {
+        self.read(|tx| tx.tenants())
+    }
+
+    pub fn user(&self, id: UserId) -> Result<Option<User>, ControlError> {
+        self.read(|tx| tx.user(id))
+    }
+
+    pub fn user_by_email(&self, email: &Email) -> Result<Option<User>, ControlError> {
+        self.read(|tx| tx.user_by_email(email))
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, ControlError> {
+        self.read(|tx| tx.users())
+    }
+
+    pub fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Role>, ControlError> {
+        self.read(|tx| tx.membership(user, tenant))
+    }
+
+    pub fn members(&self, tenant: TenantId) -> Result<Vec<Member>, ControlError> {
+        self.read(|tx| tx.members(tenant))
+    }
+
+    pub fn memberships(&self, user: UserId) -> Result<Vec<Membership>, ControlError> {
+        self.read(|tx| tx.memberships(user))
+    }
+
+    /// A live session: not revoked, not expired now, its user not disabled.
+    pub fn live_session(&self, id: &str) -> Result<Option<Session>, ControlError> {
+        let now = self.now();
+        self.read(|tx| tx.live_session(id, &now))
+    }
+
+    /// The user's live sessions.
+    pub fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, ControlError> {
+        let now = self.now();
+        self.read(|tx| tx.sessions_of(user, &now))
+    }
+
+    /// A live API token by the hash of its secret, with its user.
+    pub fn live_token(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>, ControlError> {
+        let now = self.now();
+        self.read(|tx| tx.live_token(token_hash, &now))
+    }
+
+    pub fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError> {
+        self.read(|tx| tx.tokens_of(user))
+    }
+
+    pub fn tenant_logins(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> Result<Vec<LoginEvent>, ControlError> {
+        self.read(|tx| tx.tenant_logins(tenant, limit))
+    }
+
+    // ---- bookkeeping (not audited: usage facts, not changes) --------------------------
+
+    /// Records that a session was seen now.
+    pub fn touch_session(&self, id: &str) -> Result<(), ControlError> {
+        let now = self.now();
+        self.store.write(&mut |tx| tx.touch_session(id, &now))
+    }
+
+    /// Records that a token was used now.
+    pub fn touch_token(&self, id: &str) -> Result<(), ControlError> {
+        let now = self.now();
+        self.store.write(&mut |tx| tx.touch_token(id, &now))
+    }
+
+    // ---- tenants and users ------------------------------------------------------------
+
+    /// Registers a tenant row under `id` (whose vault the caller has just created), with
+    /// its owner, in one transaction: the tenant, a new owner account if asked for, and
+    /// the owner's membership all exist, or none of them.
+    pub fn create_tenant(
+        &self,
+        caller: &Caller,
+        id: TenantId,
+        new: &NewTenant,
+    ) -> Result<(Tenant, Option<User>), ControlError> {
+        self.write(|tx, now| {
+            tx.insert_tenant(id, &new.slug, &new.name, new.quota_bytes, now)?;
+            let mut events = vec![
+                caller
+                    .event(AuditAction::TenantCreate)
+                    .tenant(id)
+                    .target(new.slug.as_str()),
+            ];
+            let owner = match &new.owner {
+                None => None,
+                Some(TenantOwner::Existing(user)) => {
+                    Some(tx.user(*user)?.ok_or(ControlError::NotFound)?)
+                }
+                Some(TenantOwner::New(user)) => {
+                    let user_id = UserId::generate();
+                    tx.insert_user(user_id, user, now)?;
+                    events.push(user_created(caller, user_id, user.is_operator));
+                    Some(tx.user(user_id)?.ok_or(ControlError::NotFound)?)
+                }
+            };
+            if let Some(owner) = &owner {
+                tx.put_member(id, owner.id, Role::Owner, now)?;
+                events.push(
+                    caller
+                        .event(AuditAction::MemberAdd)
+                        .tenant(id)
+                        .target(owner.id.to_string())
+                        .detail(serde_json::json!({ "role": "owner", "previous": null })),
+                );
+            }
+            let tenant = tx.tenant(id)?.ok_or(ControlError::NotFound)?;
+            Ok(((tenant, owner), events))
+        })
+    }
+
+    pub fn create_user(&self, caller: &Caller, new: &NewUser) -> Result<User, ControlError> {
+        self.write(|tx, now| {
+            let id = UserId::generate();
+            tx.insert_user(id, new, now)?;
+            let user = tx.user(id)?.ok_or(ControlError::NotFound)?;
+            Ok((user, vec![user_created(caller, id, new.is_operator)]))
+        })
+    }
+
+    /// Deletes an account and ends its sessions and tokens. Refused while the user is the
+    /// last owner of a tenant (checked in the same transaction).
+    pub fn delete_user(&self, caller: &Caller, user: UserId) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            for m in tx.memberships(user)? {
+                rules::may_change_member(
+                    Standing::Operator,
+                    Some(m.role),
+                    None,
+                    tx.owner_count(m.tenant_id)?,
+                )
+                .map_err(|e| match e {
+                    ControlError::LastOwner => ControlError::SoleOwner(m.slug.clone()),
+                    other => other,
+                })?;
+            }
+            tx.revoke_user_sessions(user, now)?;
+            tx.revoke_user_tokens(user, now)?;
+            tx.delete_user(user)?;
+            let event = caller
+                .event(AuditAction::UserDelete)
+                .target(user.to_string());
+            Ok(((), vec![event]))
+        })
+    }
+
+    // ---- members ----------------------------------------------------------------------
+
+    /// Adds a member or changes a role, on `by`'s authority. The rules
+    /// (`rules::may_change_member`) are checked against the state inside the transaction.
+    /// Returns the previous role.
+    pub fn put_member(
+        &self,
+        caller: &Caller,
+        by: Standing,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+        mode: MemberChange,
+    ) -> Result<Option<Role>, ControlError> {
+        self.write(|tx, now| {
+            tx.user(user)?.ok_or(ControlError::NotFound)?;
+            let current = tx.membership(user, tenant)?;
+            match (mode, current) {
+                (MemberChange::Add, Some(_)) => return Err(ControlError::AlreadyMember),
+                (MemberChange::Change, None) => return Err(ControlError::NotMember),
+                _ => {}
+            }
+            rules::may_change_member(by, current, Some(role), tx.owner_count(tenant)?)?;
+            tx.put_member(tenant, user, role, now)?;
+            let action = if current.is_some() {
+                AuditAction::MemberRoleChange
+            } else {
+                AuditAction::MemberAdd
+            };
+            let event = caller
+                .event(action)
+                .tenant(tenant)
+                .target(user.to_string())
+                .detail(serde_json::json!({ "role": role.as_str(),
+                    "previous": current.map(|r| r.as_str()) }));
+            Ok((current, vec![event]))
+        })
+    }
+
+    /// Removes a member on `by`'s authority; the last owner cannot be removed.
+    pub fn remove_member(
+        &self,
+        caller: &Caller,
+        by: Standing,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, _now| {
+            let current = tx
+                .membership(user, tenant)?
+                .ok_or(ControlError::NotMember)?;
+            rules::may_change_member(by, Some(current), None, tx.owner_count(tenant)?)?;
+            tx.delete_member(tenant, user)?;
+            let event = caller
+                .event(AuditAction::MemberRemove)
+                .tenant(tenant)
+                .target(user.to_string())
+                .detail(serde_json::json!({ "role": current.as_str() }));
+            Ok(((), vec![event]))
+        })
+    }
+
+    // ---- sessions and logins ----------------------------------------------------------
+
+    /// A successful login: the login record, the session, and (for a legacy or weak hash)
+    /// the upgraded password hash, with their events.
+    pub fn record_login(
+        &self,
+        user: &User,
+        ip: Option<&str>,
+        session: &SessionSpec<'_>,
+        upgraded_hash: Option<&str>,
+    ) -> Result<(), ControlError> {
+        let caller = Caller::new(Actor::User(user.id)).with_ip(ip.map(str::to_owned));
+        self.write(|tx, now| {
+            let mut events = Vec::new();
+            if let Some(hash) = upgraded_hash {
+                tx.set_password_hash(user.id, hash)?;
+                events.push(
+                    caller
+                        .event(AuditAction::PasswordUpgrade)
+                        .target(user.id.to_string()),
+                );
+            }
+            tx.insert_login_event(user.id, ip, true, now)?;
+            tx.insert_session(&session_row(user.id, session), now)?;
+            events.push(caller.event(AuditAction::Login).target(user.id.to_string()));
+            Ok(((), events))
+        })
+    }
+
+    /// A refused login: its record (for a known account) and its event.
+    pub fn record_failed_login(
+        &self,
+        user: Option<UserId>,
+        ip: Option<&str>,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            if let Some(user) = user {
+                tx.insert_login_event(user, ip, false, now)?;
+            }
+            let event = AuditEvent::new(AuditAction::LoginFailed, Actor::Anonymous)
+                .ip(ip.map(str::to_owned))
+                .outcome(Outcome::Denied)
+                .detail(serde_json::json!({ "reason": reason }));
+            Ok(((), vec![event]))
+        })
+    }
+
+    /// Opens a session without a password check of its own (right after sign-up or a
+    /// password change, which checked it).
+    pub fn open_session(
+        &self,
+        caller: &Caller,
+        user: UserId,
+        session: &SessionSpec<'_>,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            tx.insert_session(&session_row(user, session), now)?;
+            let event = caller.event(AuditAction::Login).target(user.to_string());
+            Ok(((), vec![event]))
+        })
+    }
+
+    /// Ends one of `user`'s sessions: `logout` for the session in use, otherwise a
+    /// revocation (from the list of one's sessions).
+    pub fn end_session(
+        &self,
+        caller: &Caller,
+        user: UserId,
+        session_id: &str,
+        logout: bool,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            if !tx.revoke_session(user, session_id, now)? {
+                return Err(ControlError::NotFound);
+            }
+            let action = if logout {
+                AuditAction::Logout
+            } else {
+                AuditAction::SessionRevoke
+            };
+            Ok(((), vec![caller.event(action).target(user.to_string())]))
+        })
+    }
+
+    /// Sets a new password hash and ends every session and the user's own... sessions
+    /// only: API tokens are credentials of programs and stay (they are revoked one by one).
+    pub fn change_password(
+        &self,
+        caller: &Caller,
+        user: UserId,
+        new_hash: &str,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            tx.set_password_hash(user, new_hash)?;
+            tx.revoke_user_sessions(user, now)?;
+            let event = caller
+                .event(AuditAction::PasswordChange)
+                .target(user.to_string());
+            Ok(((), vec![event]))
+        })
+    }
+
+    /// Stores a password-reset token (its hash) for `user`.
+    pub fn request_reset(
+        &self,
+        ip: Option<&str>,
+        user: UserId,
+        token_hash: &str,
+        expires_at: &str,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            tx.insert_reset(token_hash, user, expires_at, now)?;
+            let event = AuditEvent::new(AuditAction::PasswordChange, Actor::Anonymous)
+                .ip(ip.map(str::to_owned))
+                .target(user.to_string())
+                .detail(serde_json::json!({ "step": "reset_requested" }));
+            Ok(((), vec![event]))
+        })
+    }
+
+    /// Uses a reset token: sets the password and ends every session of its user, or
+    /// `NotFound` if the token is unknown, used or expired.
+    pub fn complete_reset(
+        &self,
+        ip: Option<&str>,
+        token_hash: &str,
+        new_hash: &str,
+    ) -> Result<UserId, ControlError> {
+        self.write(|tx, now| {
+            let user = tx
+                .consume_reset(token_hash, now)?
+                .ok_or(ControlError::NotFound)?;
+            tx.set_password_hash(user, new_hash)?;
+            tx.revoke_user_sessions(user, now)?;
+            let event = AuditEvent::new(AuditAction::PasswordChange, Actor::User(user))
+                .ip(ip.map(str::to_owned))
+                .target(user.to_string())
+                .detail(serde_json::json!({ "step": "reset_completed" }));
+            Ok((user, vec![event]))
+        })
+    }
+
+    // ---- API tokens -------------------------------------------------------------------
+
+    /// Stores a new token (the hash of its secret) after checking, in the transaction,
+    /// that its user is still a member whose role may grant the token's.
+    pub fn create_token(
+        &self,
+        caller: &Caller,
+        token: &ApiToken,
+        token_hash: &str,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, _now| {
+            let member = tx
+                .membership(token.user_id, token.tenant_id)?
+                .ok_or(ControlError::NotMember)?;
+            if !rules::may_grant(member, token.role) {
+                return Err(ControlError::Forbidden(format!(
+                    "a {} cannot hold a {} token",
+                    member.as_str(),
+                    token.role.as_str()
+                )));
+            }
+            tx.insert_token(token, token_hash)?;
+            let event = caller
+                .event(AuditAction::TokenCreate)
+                .tenant(token.tenant_id)
+                .target(token.id.clone())
+                .detail(serde_json::json!({ "role": token.role.as_str(),
+                    "expires_at": token.expires_at }));
+            Ok(((), vec![event]))
+        })
+    }
+
+    /// Revokes one of `user`'s tokens.
+    pub fn revoke_token(
+        &self,
+        caller: &Caller,
+        user: UserId,
+        id: &str,
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            let token = tx
+                .token(id)?
+                .filter(|t| t.user_id == user)
+                .ok_or(ControlError::NotFound)?;
+            if !tx.revoke_token(user, id, now)? {
+                return Err(ControlError::NotFound);
+            }
+            let event = caller
+                .event(AuditAction::TokenRevoke)
+                .tenant(token.tenant_id)
+                .target(id.to_owned());
+            Ok(((), vec![event]))
+        })
+    }
+}
+
+fn user_created(caller: &Caller, id: UserId, is_operator: bool) -> AuditEvent {
+    caller
+        .event(AuditAction::UserCreate)
+        .target(id.to_string())
+        .detail(serde_json::json!({ "operator": is_operator }))
+}
+
+fn session_row<'a>(user: UserId, s: &'a SessionSpec<'a>) -> NewSessionRow<'a> {
+    NewSessionRow {
+        id: s.id,
+        user,
+        expires_at: s.expires_at,
+        ip: s.ip,
+        user_agent: s.user_agent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane() -> (ControlPlane, AuditLog) {
+        let audit = AuditLog::open_in_memory().unwrap();
+        (
+            ControlPlane::open_in_memory(audit.clone(), clock::system()).unwrap(),
+            audit,
+        )
+    }
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: Email::parse(email).unwrap(),
+            name: email.into(),
+            password_hash: None,
+            is_operator: false,
+        }
+    }
+
+    #[test]
+    fn last_owner_cannot_leave_or_be_demoted() {
+        let (cp, audit) = plane();
+        let op = Caller::new(Actor::Operator(None));
+        let slug = TenantSlug::parse("acme").unwrap();
+        let ann = cp.create_user(&op, &new_user("ann@x.com")).unwrap();
+        let bob = cp.create_user(&op, &new_user("bob@x.com")).unwrap();
+        let new = NewTenant {
+            slug: slug.clone(),
+            name: "Acme".into(),
+            quota_bytes: None,
+            owner: Some(TenantOwner::Existing(ann.id)),
+        };
+        let (t, _) = cp.create_tenant(&op, TenantId::generate(), &new).unwrap();
+        let by = Standing::Operator;
+        assert!(matches!(
+            cp.remove_member(&op, by, t.id, ann.id),
+            Err(ControlError::LastOwner)
+        ));
+        assert!(matches!(
+            cp.put_member(&op, by, t.id, ann.id, Role::Admin, MemberChange::Change),
+            Err(ControlError::LastOwner)
+        ));
+        cp.put_member(&op, by, t.id, bob.id, Role::Owner, MemberChange::Add)
+            .unwrap();
+        cp.remove_member(&op, by, t.id, ann.id).unwrap();
+        assert_eq!(cp.membership(ann.id, t.id).unwrap(), None);
+        // 2 users, tenant + owner membership, 1 add, 1 removal: one event per change.
+        assert_eq!(audit.verify().unwrap().events, 6);
+        assert!(matches!(
+            cp.create_tenant(&op, TenantId::generate(), &new),
+            Err(ControlError::SlugTaken)
+        ));
+        assert!(matches!(
+            cp.create_user(&op, &new_user("ANN@x.com")),
+            Err(ControlError::EmailTaken)
+        ));
+    }
+
+    #[test]
+    fn a_failed_step_leaves_nothing_behind() {
+        let (cp, audit) = plane();
+        let op = Caller::new(Actor::Operator(None));
+        cp.create_user(&op, &new_user("taken@x.com")).unwrap();
+        let before = audit.verify().unwrap().events;
+        // The tenant row goes in, then the new owner's e-mail is taken: all rolled back.
+        let new = NewTenant {
+            slug: TenantSlug::parse("acme").unwrap(),
+            name: "Acme".into(),
+            quota_bytes: None,
+            owner: Some(TenantOwner::New(new_user("taken@x.com"))),
+        };
+        assert!(matches!(
+            cp.create_tenant(&op, TenantId::generate(), &new),
+            Err(ControlError::EmailTaken)
+        ));
+        assert!(cp.tenants().unwrap().is_empty());
+        assert_eq!(audit.verify().unwrap().events, before);
+    }
+}

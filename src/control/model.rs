@@ -1,0 +1,195 @@
+//! The control plane's domain types: tenants, users, memberships, sessions, tokens.
+//!
+//! These are what the rest of Coffer reasons with, not what goes over the wire: the HTTP
+//! layer has its own response types (`http::dto`), so a column added here (a password
+//! hash) never reaches a client by accident.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{Email, TenantId, TenantSlug, UserId};
+
+/// A member's role in one tenant. Ordered from most to least powerful over content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Member,
+        Role::Viewer,
+        Role::Auditor,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Viewer => "viewer",
+            Role::Auditor => "auditor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// On whose authority a change to a tenant's members is made: the object-level rules
+/// (`rules::may_change_member`) depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A platform operator (CLI or operator console): not bound by member roles.
+    Operator,
+    /// A member of the tenant with this role.
+    Member(Role),
+}
+
+/// Where a tenant is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantState {
+    Active,
+    Restricted,
+    Cancelled,
+    Deleted,
+}
+
+impl TenantState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Restricted => "restricted",
+            TenantState::Cancelled => "cancelled",
+            TenantState::Deleted => "deleted",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Option<TenantState> {
+        Some(match s {
+            "active" => TenantState::Active,
+            "restricted" => TenantState::Restricted,
+            "cancelled" => TenantState::Cancelled,
+            "deleted" => TenantState::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub state: TenantState,
+    pub plan: String,
+    pub quota_bytes: Option<u64>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub is_operator: bool,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+    /// The argon2id (or legacy bcrypt) hash; never leaves the server.
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub tenant_name: String,
+    pub role: Role,
+}
+
+/// A server-side session, named by the signed token in the session cookie.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user: User,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_seen_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An API token's stored facts (never its secret).
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A login recorded for the tenant's usage data.
+#[derive(Debug, Clone)]
+pub struct LoginEvent {
+    pub user_id: UserId,
+    pub email: String,
+    pub at: String,
+    pub ip: Option<String>,
+    pub success: bool,
+}
+
+/// A user account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub is_operator: bool,
+}
+
+/// Who owns a new tenant from its first moment.
+#[derive(Debug, Clone)]
+pub enum TenantOwner {
+    /// An existing account.
+    Existing(UserId),
+    /// An account created in the same step (sign-up).
+    New(NewUser),
+}
+
+/// A tenant to create: its row, and optionally its owner, made in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: TenantSlug,
+    pub name: String,
+    pub quota_bytes: Option<u64>,
+    pub owner: Option<TenantOwner>,
+}
+
+/// How `ControlPlane::put_member` treats an existing membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Only a new member (409 if already one).
+    Add,
+    /// Only an existing member's role (404 if not one).
+    Change,
+    /// Either (the operator CLI's `member add`).
+    Upsert,
+}

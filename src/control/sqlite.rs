@@ -1,0 +1,565 @@
+//! The SQLite implementation of the control-plane store (`<data-root>/control.db`).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::ControlError;
+use super::model::{
+    ApiToken, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant, TenantState, User,
+};
+use super::store::{ControlStore, ControlTx, NewSessionRow, TxWork};
+use crate::db::{self, Migration, migration};
+use crate::names::{Email, NameError, TenantId, TenantSlug, UserId};
+
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "control", "0001_control.sql"),
+    migration!(2, "control", "0002_auth.sql"),
+];
+
+pub struct SqliteControl {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteControl {
+    pub fn open(path: &Path) -> Result<Self, ControlError> {
+        Ok(SqliteControl {
+            conn: Mutex::new(db::open(path, MIGRATIONS)?),
+        })
+    }
+
+    pub fn open_in_memory() -> Result<Self, ControlError> {
+        Ok(SqliteControl {
+            conn: Mutex::new(db::open_in_memory(MIGRATIONS)?),
+        })
+    }
+}
+
+impl ControlStore for SqliteControl {
+    fn read(&self, work: &mut TxWork<'_>) -> Result<(), ControlError> {
+        let conn = db::lock(&self.conn);
+        work(&Tx { conn: &conn })
+    }
+
+    fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError> {
+        let conn = db::lock(&self.conn);
+        let tx =
+            rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+        work(&Tx { conn: &tx })?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+struct Tx<'a> {
+    conn: &'a Connection,
+}
+
+const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at";
+const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.tenant_id, t.role, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at";
+const SESSION_COLUMNS: &str = "u.id, u.email, u.name, u.is_operator, u.created_at, u.disabled_at,
+     u.password_hash, s.id, s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent";
+
+fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn parse_id<T>(s: &str, parse: fn(&str) -> Result<T, NameError>) -> rusqlite::Result<T> {
+    parse(s).map_err(conversion)
+}
+
+fn role_from(s: String) -> rusqlite::Result<Role> {
+    Role::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown role {s:?}").into(),
+        )
+    })
+}
+
+fn tenant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(3)?;
+    Ok(Tenant {
+        id: parse_id(&id, TenantId::parse)?,
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        state: TenantState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("unknown tenant state {state:?}").into(),
+            )
+        })?,
+        plan: r.get(4)?,
+        quota_bytes: r.get::<_, Option<i64>>(5)?.map(|q| q.max(0) as u64),
+        created_at: r.get(6)?,
+    })
+}
+
+/// A user from columns `at..at+7` (the order of `USER_COLUMNS`).
+fn user_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
+    let id: String = r.get(at)?;
+    Ok(User {
+        id: parse_id(&id, UserId::parse)?,
+        email: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        is_operator: r.get(at + 3)?,
+        created_at: r.get(at + 4)?,
+        disabled_at: r.get(at + 5)?,
+        password_hash: r.get(at + 6)?,
+    })
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    user_at(r, 0)
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
+    let user: String = r.get(1)?;
+    let tenant: String = r.get(2)?;
+    Ok(ApiToken {
+        id: r.get(0)?,
+        user_id: parse_id(&user, UserId::parse)?,
+        tenant_id: parse_id(&tenant, TenantId::parse)?,
+        role: role_from(r.get(3)?)?,
+        name: r.get(4)?,
+        created_at: r.get(5)?,
+        last_used_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        user: user_at(r, 0)?,
+        id: r.get(7)?,
+        created_at: r.get(8)?,
+        expires_at: r.get(9)?,
+        last_seen_at: r.get(10)?,
+        ip: r.get(11)?,
+        user_agent: r.get(12)?,
+    })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+impl Tx<'_> {
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, ControlError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, map)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, ControlError> {
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params, map)
+            .optional()?)
+    }
+}
+
+impl ControlTx for Tx<'_> {
+    fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError> {
+        self.one(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
+            [id.to_string()],
+            tenant_from_row,
+        )
+    }
+
+    fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError> {
+        self.one(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"),
+            [slug.as_str()],
+            tenant_from_row,
+        )
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>, ControlError> {
+        self.all(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug"),
+            [],
+            tenant_from_row,
+        )
+    }
+
+    fn insert_tenant(
+        &self,
+        id: TenantId,
+        slug: &TenantSlug,
+        name: &str,
+        quota_bytes: Option<u64>,
+        now: &str,
+    ) -> Result<(), ControlError> {
+        self.conn
+            .execute(
+                "INSERT INTO tenants (id, slug, name, quota_bytes, created_at, state_changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![
+                    id.to_string(),
+                    slug.as_str(),
+                    name,
+                    quota_bytes.map(|q| q.min(i64::MAX as u64) as i64),
+                    now
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    ControlError::SlugTaken
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<User>, ControlError> {
+        self.one(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            [id.to_string()],
+            user_from_row,
+        )
+    }
+
+    fn user_by_email(&self, email: &Email) -> Result<Option<User>, ControlError> {
+        self.one(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
+            [email.as_str()],
+            user_from_row,
+        )
+    }
+
+    fn users(&self) -> Result<Vec<User>, ControlError> {
+        self.all(
+            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"),
+            [],
+            user_from_row,
+        )
+    }
+
+    fn insert_user(&self, id: UserId, user: &NewUser, now: &str) -> Result<(), ControlError> {
+        self.conn
+            .execute(
+                "INSERT INTO users (id, email, name, password_hash, is_operator, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id.to_string(),
+                    user.email.as_str(),
+                    user.name,
+                    user.password_hash,
+                    user.is_operator,
+                    now
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    ControlError::EmailTaken
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), ControlError> {
+        let n = self.conn.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![id.to_string(), hash],
+        )?;
+        if n == 0 {
+            return Err(ControlError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn delete_user(&self, id: UserId) -> Result<(), ControlError> {
+        self.conn
+            .execute("DELETE FROM users WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Role>, ControlError> {
+        let role: Option<String> = self.one(
+            "SELECT role FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
+            params![user.to_string(), tenant.to_string()],
+            |r| r.get(0),
+        )?;
+        role.map(role_from).transpose().map_err(Into::into)
+    }
+
+    fn members(&self, tenant: TenantId) -> Result<Vec<Member>, ControlError> {
+        self.all(
+            "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.tenant_id = ?1 ORDER BY u.email",
+            [tenant.to_string()],
+            |r| {
+                let id: String = r.get(0)?;
+                Ok(Member {
+                    user_id: parse_id(&id, UserId::parse)?,
+                    email: r.get(1)?,
+                    name: r.get(2)?,
+                    role: role_from(r.get(3)?)?,
+                })
+            },
+        )
+    }
+
+    fn memberships(&self, user: UserId) -> Result<Vec<Membership>, ControlError> {
+        self.all(
+            "SELECT t.id, t.slug, t.name, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+             WHERE m.user_id = ?1 ORDER BY t.slug",
+            [user.to_string()],
+            |r| {
+                let id: String = r.get(0)?;
+                Ok(Membership {
+                    tenant_id: parse_id(&id, TenantId::parse)?,
+                    slug: r.get(1)?,
+                    tenant_name: r.get(2)?,
+                    role: role_from(r.get(3)?)?,
+                })
+            },
+        )
+    }
+
+    fn owner_count(&self, tenant: TenantId) -> Result<usize, ControlError> {
+        let n: i64 = self
+            .one(
+                "SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1 AND role = 'owner'",
+                [tenant.to_string()],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0);
+        Ok(n.max(0) as usize)
+    }
+
+    fn put_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+        now: &str,
+    ) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO memberships (user_id, tenant_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role",
+            params![user.to_string(), tenant.to_string(), role.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    fn delete_member(&self, tenant: TenantId, user: UserId) -> Result<bool, ControlError> {
+        Ok(self.conn.execute(
+            "DELETE FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
+            params![user.to_string(), tenant.to_string()],
+        )? > 0)
+    }
+
+    fn insert_session(&self, s: &NewSessionRow<'_>, now: &str) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
+             VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?6)",
+            params![s.id, s.user.to_string(), now, s.expires_at, s.ip, s.user_agent],
+        )?;
+        Ok(())
+    }
+
+    fn live_session(&self, id: &str, now: &str) -> Result<Option<Session>, ControlError> {
+        self.one(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
+                   AND u.disabled_at IS NULL"
+            ),
+            params![id, now],
+            session_from_row,
+        )
+    }
+
+    fn sessions_of(&self, user: UserId, now: &str) -> Result<Vec<Session>, ControlError> {
+        self.all(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.user_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
+                 ORDER BY s.created_at"
+            ),
+            params![user.to_string(), now],
+            session_from_row,
+        )
+    }
+
+    fn touch_session(&self, id: &str, now: &str) -> Result<(), ControlError> {
+        self.conn.execute(
+            "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_session(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError> {
+        Ok(self.conn.execute(
+            "UPDATE sessions SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            params![id, user.to_string(), now],
+        )? > 0)
+    }
+
+    fn revoke_user_sessions(&self, user: UserId, now: &str) -> Result<usize, ControlError> {
+        Ok(self.conn.execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user.to_string(), now],
+        )?)
+    }
+
+    fn insert_token(&self, t: &ApiToken, token_hash: &str) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO api_tokens (id, token_hash, user_id, tenant_id, role, name, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                t.id,
+                token_hash,
+                t.user_id.to_string(),
+                t.tenant_id.to_string(),
+                t.role.as_str(),
+                t.name,
+                t.created_at,
+                t.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn live_token(
+        &self,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<Option<(ApiToken, User)>, ControlError> {
+        self.one(
+            &format!(
+                "SELECT {TOKEN_COLUMNS}, u.id, u.email, u.name, u.is_operator, u.created_at,
+                        u.disabled_at, u.password_hash
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1 AND t.revoked_at IS NULL
+                   AND (t.expires_at IS NULL OR t.expires_at > ?2) AND u.disabled_at IS NULL"
+            ),
+            params![token_hash, now],
+            |r| Ok((token_from_row(r)?, user_at(r, 9)?)),
+        )
+    }
+
+    fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError> {
+        self.all(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.user_id = ?1 ORDER BY t.created_at"
+            ),
+            [user.to_string()],
+            token_from_row,
+        )
+    }
+
+    fn token(&self, id: &str) -> Result<Option<ApiToken>, ControlError> {
+        self.one(
+            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = ?1"),
+            [id],
+            token_from_row,
+        )
+    }
+
+    fn revoke_token(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError> {
+        Ok(self.conn.execute(
+            "UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            params![id, user.to_string(), now],
+        )? > 0)
+    }
+
+    fn revoke_user_tokens(&self, user: UserId, now: &str) -> Result<usize, ControlError> {
+        Ok(self.conn.execute(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            params![user.to_string(), now],
+        )?)
+    }
+
+    fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError> {
+        self.conn.execute(
+            "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_reset(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: &str,
+        now: &str,
+    ) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, user.to_string(), now, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError> {
+        let user: Option<String> = self.one(
+            "UPDATE password_resets SET used_at = ?2
+             WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
+            params![token_hash, now],
+            |r| r.get(0),
+        )?;
+        Ok(user.and_then(|u| UserId::parse(&u).ok()))
+    }
+
+    fn insert_login_event(
+        &self,
+        user: UserId,
+        ip: Option<&str>,
+        success: bool,
+        now: &str,
+    ) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO login_events (user_id, at, ip, success) VALUES (?1, ?2, ?3, ?4)",
+            params![user.to_string(), now, ip, success],
+        )?;
+        Ok(())
+    }
+
+    fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError> {
+        self.all(
+            "SELECT l.user_id, u.email, l.at, l.ip, l.success FROM login_events l
+             JOIN memberships m ON m.user_id = l.user_id AND m.tenant_id = ?1
+             JOIN users u ON u.id = l.user_id
+             ORDER BY l.id DESC LIMIT ?2",
+            params![tenant.to_string(), limit],
+            |r| {
+                let id: String = r.get(0)?;
+                Ok(LoginEvent {
+                    user_id: parse_id(&id, UserId::parse)?,
+                    email: r.get(1)?,
+                    at: r.get(2)?,
+                    ip: r.get(3)?,
+                    success: r.get(4)?,
+                })
+            },
+        )
+    }
+}

@@ -1,0 +1,109 @@
+//! The control plane's storage boundary: plain reads and writes inside a transaction, no
+//! rules and no auditing (those are `ControlPlane`'s). It is private to `control`, so
+//! nothing else in Coffer can write a session, a membership or a password hash without
+//! going through the rules. A PostgreSQL backend implements the same two traits.
+
+use super::ControlError;
+use super::model::{
+    ApiToken, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant, User,
+};
+use crate::names::{Email, TenantId, TenantSlug, UserId};
+
+/// A transaction's view of the store. Timestamps are passed in (from the injected clock).
+pub trait ControlTx {
+    fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError>;
+    fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError>;
+    fn tenants(&self) -> Result<Vec<Tenant>, ControlError>;
+    fn insert_tenant(
+        &self,
+        id: TenantId,
+        slug: &TenantSlug,
+        name: &str,
+        quota_bytes: Option<u64>,
+        now: &str,
+    ) -> Result<(), ControlError>;
+
+    fn user(&self, id: UserId) -> Result<Option<User>, ControlError>;
+    fn user_by_email(&self, email: &Email) -> Result<Option<User>, ControlError>;
+    fn users(&self) -> Result<Vec<User>, ControlError>;
+    fn insert_user(&self, id: UserId, user: &NewUser, now: &str) -> Result<(), ControlError>;
+    fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), ControlError>;
+    fn delete_user(&self, id: UserId) -> Result<(), ControlError>;
+
+    fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Role>, ControlError>;
+    fn members(&self, tenant: TenantId) -> Result<Vec<Member>, ControlError>;
+    fn memberships(&self, user: UserId) -> Result<Vec<Membership>, ControlError>;
+    fn owner_count(&self, tenant: TenantId) -> Result<usize, ControlError>;
+    /// Inserts or changes a membership.
+    fn put_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+        now: &str,
+    ) -> Result<(), ControlError>;
+    fn delete_member(&self, tenant: TenantId, user: UserId) -> Result<bool, ControlError>;
+
+    fn insert_session(&self, session: &NewSessionRow<'_>, now: &str) -> Result<(), ControlError>;
+    /// A live session (not revoked, not expired at `now`, user not disabled) with its
+    /// user, in one indexed lookup.
+    fn live_session(&self, id: &str, now: &str) -> Result<Option<Session>, ControlError>;
+    fn sessions_of(&self, user: UserId, now: &str) -> Result<Vec<Session>, ControlError>;
+    fn touch_session(&self, id: &str, now: &str) -> Result<(), ControlError>;
+    fn revoke_session(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError>;
+    fn revoke_user_sessions(&self, user: UserId, now: &str) -> Result<usize, ControlError>;
+
+    fn insert_token(&self, token: &ApiToken, token_hash: &str) -> Result<(), ControlError>;
+    /// A live token by the hash of its secret, with its user, in one indexed lookup.
+    fn live_token(
+        &self,
+        token_hash: &str,
+        now: &str,
+    ) -> Result<Option<(ApiToken, User)>, ControlError>;
+    fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError>;
+    fn token(&self, id: &str) -> Result<Option<ApiToken>, ControlError>;
+    fn revoke_token(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError>;
+    fn revoke_user_tokens(&self, user: UserId, now: &str) -> Result<usize, ControlError>;
+    fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError>;
+
+    fn insert_reset(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        expires_at: &str,
+        now: &str,
+    ) -> Result<(), ControlError>;
+    /// Marks a reset token used and returns its user, if it is unused and unexpired.
+    fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError>;
+
+    fn insert_login_event(
+        &self,
+        user: UserId,
+        ip: Option<&str>,
+        success: bool,
+        now: &str,
+    ) -> Result<(), ControlError>;
+    /// Logins of the members of a tenant, newest first.
+    fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError>;
+}
+
+/// A session row to insert.
+pub struct NewSessionRow<'a> {
+    pub id: &'a str,
+    pub user: UserId,
+    pub expires_at: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A closure run inside a transaction.
+pub type TxWork<'a> = dyn FnMut(&dyn ControlTx) -> Result<(), ControlError> + 'a;
+
+/// A control-plane store: runs work in transactions.
+pub trait ControlStore: Send + Sync {
+    /// Runs `work` against the current state (reads only).
+    fn read(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// Runs `work` in one write transaction that takes the write lock at its start, and
+    /// commits only if `work` succeeds; otherwise nothing of it is kept.
+    fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+}

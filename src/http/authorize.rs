@@ -1,0 +1,212 @@
+//! The per-route guard: authentication, cross-site and CSRF defences, and for tenant
+//! routes the `TenantAccess` that is a handler's only way to a vault.
+//!
+//! A bearer token is tried first (the scheme is case-insensitive, RFC 9110), else the
+//! session cookie. Unsafe requests authenticated by the cookie must echo the session's
+//! CSRF token, and no unsafe request without a bearer token may come from another site.
+//! The tenant comes from the path, and is resolved through the caller's memberships:
+//! a tenant one is not a member of answers like one that does not exist.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::{ClientIp, blocking};
+use super::{AppState, CSRF_HEADER};
+use crate::auth::permission::Permission;
+use crate::auth::{AuthError, Principal, TenantAccess};
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Reads the session token from the `Cookie` header.
+pub fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The credentials of `Authorization: Bearer <token>`, with the scheme matched without
+/// regard to case.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Cross-site request checks that apply to every unsafe request, signed in or not: a
+/// browser's `Sec-Fetch-Site` and `Origin` must not say another site sent it.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        return origin == "null" || origin_host != host;
+    }
+    false
+}
+
+/// The `{tenant}` segment of `/api/v1/tenants/{tenant}/...`.
+fn tenant_slug(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v1/tenants/")?;
+    let slug = rest.split('/').next()?;
+    (!slug.is_empty()).then(|| slug.to_owned())
+}
+
+/// The guard made from a `ROUTES` entry.
+pub async fn authorize(
+    State(state): State<AppState>,
+    permission: Permission,
+    req: Request,
+    next: Next,
+) -> Response {
+    match authorize_inner(&state, permission, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authorize_inner(
+    state: &AppState,
+    permission: Permission,
+    req: Request,
+) -> Result<Request, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let ip = ClientIp::from_parts(&parts, state.coffer.config().trust_forwarded_for);
+    let bearer = bearer_token(&parts.headers).map(str::to_owned);
+    let cookie = session_cookie(&parts.headers, state.cookie_name).map(str::to_owned);
+    if !is_safe(&parts.method) && bearer.is_none() && cross_site(&parts.headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::CrossSiteRequest,
+            "cross-site requests are refused",
+        ));
+    }
+    let slug = match permission {
+        Permission::Tenant(_) => {
+            Some(tenant_slug(parts.uri.path()).ok_or_else(ApiError::not_found)?)
+        }
+        _ => None,
+    };
+    let auth = state.coffer.auth().clone();
+    let ip_for_check = ip.0.clone();
+    let (principal, access) = blocking(move || {
+        let principal = match (&bearer, &cookie) {
+            (Some(token), _) => Some(auth.authenticate_bearer(token)?),
+            (None, Some(token)) => auth.authenticate_session(token).ok(),
+            (None, None) => None,
+        };
+        let access = match (permission, &principal, slug) {
+            (Permission::Tenant(p), Some(principal), Some(slug)) => {
+                Some(auth.tenant_access(principal, &slug, p, ip_for_check)?)
+            }
+            _ => None,
+        };
+        Ok((principal, access))
+    })
+    .await?;
+    match (permission, &principal) {
+        (Permission::Public, _) => {}
+        (_, None) => return Err(AuthError::Unauthenticated.into()),
+        (Permission::Platform, Some(p)) if !p.user().is_operator || p.session_id().is_none() => {
+            return Err(AuthError::Forbidden("platform operators only".into()).into());
+        }
+        _ => {}
+    }
+    if let Some(Principal::Session { sid, .. }) = &principal
+        && !is_safe(&parts.method)
+    {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !state.coffer.auth().keys().csrf_ok(sid, presented) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::CsrfTokenMissing,
+                "cookie-authenticated requests that change state need the X-CSRF-Token header",
+            ));
+        }
+    }
+    parts.extensions.insert(ip);
+    if let Some(p) = principal {
+        parts.extensions.insert(p);
+    }
+    if let Some(a) = access {
+        parts.extensions.insert(a);
+    }
+    Ok(Request::from_parts(parts, body))
+}
+
+/// A handler's access to the tenant of its route, as checked by `authorize`. Only routes
+/// with a tenant permission have one; asking for it elsewhere is a server bug (500).
+pub struct Access(pub TenantAccess);
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .remove::<TenantAccess>()
+            .map(Access)
+            .ok_or_else(|| ApiError::internal("a tenant route without its TenantAccess"))
+    }
+}
+
+/// The authenticated caller, as checked by `authorize`.
+pub struct Signed(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Signed)
+            .ok_or_else(|| AuthError::Unauthenticated.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let mut h = HeaderMap::new();
+        for (value, expect) in [
+            ("Bearer cft_x", Some("cft_x")),
+            ("bearer cft_x", Some("cft_x")),
+            ("BEARER  cft_x ", Some("cft_x")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_token(&h), expect, "{value}");
+        }
+    }
+}

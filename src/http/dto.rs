@@ -1,0 +1,574 @@
+//! The API's wire types: what clients send and receive, separate from the domain types
+//! they are made from. A field reaches a client only if it is written here, so a column
+//! added to a table (a password hash) never leaks by accident, and the database schema is
+//! not the API. Every response type is built by a `From` of its domain type.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::StoredEvent;
+use crate::auth::NewSession;
+use crate::control::{
+    ApiToken, LoginEvent, Member, Membership, Role, Session, Tenant, TenantState, User,
+};
+use crate::export::import::ImportReport;
+use crate::vault::ImportSummary;
+use crate::vault::index::{Entry, EntryKind, Record, SearchHit, TrashItem};
+
+// ---- responses ------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub is_operator: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> Self {
+        UserOut {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            is_operator: u.is_operator,
+            created_at: u.created_at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantOut {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub state: TenantState,
+    pub plan: String,
+    pub quota_bytes: Option<u64>,
+    pub created_at: String,
+}
+
+impl From<&Tenant> for TenantOut {
+    fn from(t: &Tenant) -> Self {
+        TenantOut {
+            id: t.id.to_string(),
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            state: t.state,
+            plan: t.plan.clone(),
+            quota_bytes: t.quota_bytes,
+            created_at: t.created_at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberOut {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl From<&Member> for MemberOut {
+    fn from(m: &Member) -> Self {
+        MemberOut {
+            user_id: m.user_id.to_string(),
+            email: m.email.clone(),
+            name: m.name.clone(),
+            role: m.role,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembershipOut {
+    pub tenant_id: String,
+    pub slug: String,
+    pub tenant_name: String,
+    pub role: Role,
+}
+
+impl From<&Membership> for MembershipOut {
+    fn from(m: &Membership) -> Self {
+        MembershipOut {
+            tenant_id: m.tenant_id.to_string(),
+            slug: m.slug.clone(),
+            tenant_name: m.tenant_name.clone(),
+            role: m.role,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub role: Role,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiToken> for TokenOut {
+    fn from(t: &ApiToken) -> Self {
+        TokenOut {
+            id: t.id.clone(),
+            tenant_id: t.tenant_id.to_string(),
+            role: t.role,
+            name: t.name.clone(),
+            created_at: t.created_at.clone(),
+            last_used_at: t.last_used_at.clone(),
+            expires_at: t.expires_at.clone(),
+            revoked_at: t.revoked_at.clone(),
+        }
+    }
+}
+
+/// One of the user's sessions. `id` is a public handle derived from the session id (the
+/// id itself stays server-side).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionOut {
+    pub id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_seen_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+impl SessionOut {
+    pub fn new(s: &Session, current_sid: Option<&str>) -> Self {
+        SessionOut {
+            id: session_handle(&s.id),
+            created_at: s.created_at.clone(),
+            expires_at: s.expires_at.clone(),
+            last_seen_at: s.last_seen_at.clone(),
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            current: current_sid == Some(s.id.as_str()),
+        }
+    }
+}
+
+/// The public handle of a session: a prefix of the SHA-256 of its id.
+pub fn session_handle(sid: &str) -> String {
+    crate::audit::sha256_hex(sid)[..32].to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginOut {
+    pub user_id: String,
+    pub email: String,
+    pub at: String,
+    pub ip: Option<String>,
+    pub success: bool,
+}
+
+impl From<&LoginEvent> for LoginOut {
+    fn from(l: &LoginEvent) -> Self {
+        LoginOut {
+            user_id: l.user_id.to_string(),
+            email: l.email.clone(),
+            at: l.at.clone(),
+            ip: l.ip.clone(),
+            success: l.success,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntryOut {
+    pub path: String,
+    pub name: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub content_type: Option<String>,
+    pub created_at: String,
+    pub modified_at: String,
+    pub modified_by: Option<String>,
+}
+
+impl From<&Entry> for EntryOut {
+    fn from(e: &Entry) -> Self {
+        EntryOut {
+            path: e.path.clone(),
+            name: e.name.clone(),
+            kind: e.kind,
+            size: e.size,
+            sha256: e.sha256.clone(),
+            content_type: e.content_type.clone(),
+            created_at: e.created_at.clone(),
+            modified_at: e.modified_at.clone(),
+            modified_by: e.modified_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashItemOut {
+    pub id: String,
+    pub original_path: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub deleted_at: String,
+    pub deleted_by: Option<String>,
+}
+
+impl From<&TrashItem> for TrashItemOut {
+    fn from(t: &TrashItem) -> Self {
+        TrashItemOut {
+            id: t.id.clone(),
+            original_path: t.original_path.clone(),
+            kind: t.kind,
+            size: t.size,
+            deleted_at: t.deleted_at.clone(),
+            deleted_by: t.deleted_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordOut {
+    pub collection: String,
+    pub id: String,
+    pub version: i64,
+    pub body: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+impl From<&Record> for RecordOut {
+    fn from(r: &Record) -> Self {
+        RecordOut {
+            collection: r.collection.clone(),
+            id: r.id.clone(),
+            version: r.version,
+            body: r.body.clone(),
+            created_at: r.created_at.clone(),
+            updated_at: r.updated_at.clone(),
+            created_by: r.created_by.clone(),
+            updated_by: r.updated_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchHitOut {
+    pub kind: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub snippet: String,
+}
+
+impl From<&SearchHit> for SearchHitOut {
+    fn from(h: &SearchHit) -> Self {
+        SearchHitOut {
+            kind: h.kind.clone(),
+            reference: h.reference.clone(),
+            snippet: h.snippet.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEventOut {
+    pub seq: i64,
+    pub at: String,
+    pub tenant_id: Option<String>,
+    pub actor: String,
+    pub ip: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub destination: Option<String>,
+    pub outcome: String,
+    pub detail: Option<serde_json::Value>,
+    pub hash: String,
+}
+
+impl From<&StoredEvent> for AuditEventOut {
+    fn from(e: &StoredEvent) -> Self {
+        AuditEventOut {
+            seq: e.seq,
+            at: e.at.clone(),
+            tenant_id: e.tenant_id.clone(),
+            actor: e.actor.clone(),
+            ip: e.ip.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            destination: e.destination.clone(),
+            outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportOut {
+    /// `coffer-export` or `plain-zip`.
+    pub kind: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    pub records: u64,
+    /// Paths that existed already and were kept (`conflict=skip`).
+    pub skipped: Vec<String>,
+}
+
+impl From<&ImportReport> for ImportOut {
+    fn from(r: &ImportReport) -> Self {
+        let ImportSummary {
+            files,
+            dirs,
+            bytes,
+            records,
+            skipped,
+        } = &r.summary;
+        ImportOut {
+            kind: r.kind.to_owned(),
+            files: *files,
+            dirs: *dirs,
+            bytes: *bytes,
+            records: *records,
+            skipped: skipped.clone(),
+        }
+    }
+}
+
+/// One page of a directory listing; `next` is the `after` of the next page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntriesPage {
+    pub entries: Vec<EntryOut>,
+    pub next: Option<String>,
+}
+
+/// One page of records; `next` is the `cursor` of the next page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordsPage {
+    pub records: Vec<RecordOut>,
+    pub next: Option<String>,
+}
+
+/// One page of audit events; `next` is the `after` of the next page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventOut>,
+    pub next: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembersOut {
+    pub members: Vec<MemberOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokensOut {
+    pub tokens: Vec<TokenOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionsOut {
+    pub sessions: Vec<SessionOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantsOut {
+    pub tenants: Vec<TenantOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantCreatedOut {
+    pub tenant: TenantOut,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsersOut {
+    pub users: Vec<UserOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashOut {
+    pub items: Vec<TrashItemOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashedOut {
+    pub trashed: TrashItemOut,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HitsOut {
+    pub hits: Vec<SearchHitOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionsOut {
+    pub collections: Vec<CollectionOut>,
+}
+
+/// The signed-in user (login, sign-up, `GET /auth/me`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub user: UserOut,
+    pub memberships: Vec<MembershipOut>,
+    /// Echo this in `X-CSRF-Token` on cookie-authenticated requests that change state.
+    pub csrf_token: Option<String>,
+    /// The token in use, for a program authenticated by one.
+    pub api_token: Option<TokenOut>,
+}
+
+impl SessionInfo {
+    pub fn new(session: &NewSession, memberships: &[Membership]) -> Self {
+        SessionInfo {
+            user: (&session.user).into(),
+            memberships: memberships.iter().map(Into::into).collect(),
+            csrf_token: Some(session.csrf_token.clone()),
+            api_token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupOut {
+    pub user: UserOut,
+    pub tenant: TenantOut,
+    pub csrf_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewTokenOut {
+    /// The secret, shown this once: the credential a program keeps.
+    pub token: String,
+    pub details: TokenOut,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantView {
+    pub tenant: TenantOut,
+    /// Your role in it.
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageOut {
+    pub tenant: String,
+    pub quota_bytes: Option<u64>,
+    pub counters: std::collections::BTreeMap<String, i64>,
+    pub recent_logins: Vec<LoginOut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionOut {
+    pub name: String,
+    pub count: u64,
+}
+
+// ---- requests -------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupIn {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub password: String,
+    pub tenant_slug: String,
+    #[serde(default)]
+    pub tenant_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordIn {
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordIn {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetIn {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmResetIn {
+    pub token: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenIn {
+    pub tenant: String,
+    pub role: Role,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Days until the token stops working (default: never).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantIn {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberIn {
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeMemberIn {
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MkdirIn {
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveIn {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreIn {
+    #[serde(default)]
+    pub to: Option<String>,
+}

@@ -1,0 +1,98 @@
+//! `ROUTES`: the one table of every route of the API, with the permission it needs. The
+//! router is built from it (each route behind an `authorize` layer made from its entry),
+//! and the API description is generated from it, so a route cannot exist without a
+//! permission and the documents cannot drift from what is served.
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+
+use super::{AppState, account, admin, files, ops, portability, records, tenants};
+use crate::auth::permission::{Permission, TenantPermission as TP};
+
+/// One route: method, path, the permission it needs, and what it does.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub permission: Permission,
+    pub summary: &'static str,
+}
+
+macro_rules! routes {
+    ($($method:ident $path:literal, $perm:expr, $summary:literal => $handler:expr;)*) => {
+        /// Every route of the API with its permission. `GET` routes also answer `HEAD`.
+        pub const ROUTES: &[Route] = &[$(Route {
+            method: Method::$method,
+            path: $path,
+            permission: $perm,
+            summary: $summary,
+        },)*];
+
+        /// The handlers of `ROUTES`, in the same order.
+        pub(super) fn handlers() -> Vec<MethodRouter<AppState>> {
+            vec![$(routes!(@method $method)($handler),)*]
+        }
+    };
+    (@method GET) => { get };
+    (@method PUT) => { put };
+    (@method POST) => { post };
+    (@method PATCH) => { patch };
+    (@method DELETE) => { delete };
+}
+
+use Permission::{Authenticated, Platform, Public, Tenant};
+
+routes! {
+    GET "/healthz", Public, "Liveness: the process is up" => ops::healthz;
+    GET "/readyz", Public, "Readiness: databases answer" => ops::readyz;
+    GET "/metrics", Public, "Prometheus metrics (aggregate counts only)" => ops::metrics;
+    GET "/api/v1/openapi.json", Public, "This API's OpenAPI 3.1 description" => ops::openapi;
+    GET "/api/v1/docs", Public, "Browsable API documentation" => ops::docs;
+
+    POST "/api/v1/auth/signup", Public, "Create a user and a tenant they own; signs in" => account::signup;
+    POST "/api/v1/auth/login", Public, "Sign in with e-mail and password; sets the session cookie" => account::login;
+    POST "/api/v1/auth/logout", Authenticated, "End this session (or revoke the API token in use)" => account::logout;
+    GET "/api/v1/auth/me", Authenticated, "The signed-in user, memberships and CSRF token" => account::me;
+    POST "/api/v1/auth/me/delete", Authenticated, "Delete your own account (session only)" => account::delete_me;
+    POST "/api/v1/auth/password", Authenticated, "Change password (ends every session; session only)" => account::change_password;
+    POST "/api/v1/auth/password-reset", Public, "Ask for a password-reset token" => account::request_reset;
+    POST "/api/v1/auth/password-reset/confirm", Public, "Set a new password with a reset token" => account::confirm_reset;
+    GET "/api/v1/auth/tokens", Authenticated, "Your API tokens" => account::list_tokens;
+    POST "/api/v1/auth/tokens", Authenticated, "Create an API token (secret shown once; session only)" => account::create_token;
+    DELETE "/api/v1/auth/tokens/{id}", Authenticated, "Revoke an API token" => account::revoke_token;
+
+    GET "/api/v1/admin/tenants", Platform, "All tenants (operators)" => admin::list_tenants;
+    POST "/api/v1/admin/tenants", Platform, "Create a tenant (operators)" => admin::create_tenant;
+    GET "/api/v1/admin/users", Platform, "All users (operators)" => admin::list_users;
+
+    GET "/api/v1/tenants/{tenant}", Tenant(TP::TenantRead), "A tenant and your role in it" => tenants::show;
+    GET "/api/v1/tenants/{tenant}/members", Tenant(TP::MembersRead), "Members and roles" => tenants::members;
+    POST "/api/v1/tenants/{tenant}/members", Tenant(TP::MembersManage), "Add a member" => tenants::add_member;
+    PATCH "/api/v1/tenants/{tenant}/members/{user}", Tenant(TP::MembersManage), "Change a member's role" => tenants::change_member;
+    DELETE "/api/v1/tenants/{tenant}/members/{user}", Tenant(TP::MembersManage), "Remove a member" => tenants::remove_member;
+    GET "/api/v1/tenants/{tenant}/audit", Tenant(TP::AuditRead), "The tenant's audit events" => tenants::audit;
+    GET "/api/v1/tenants/{tenant}/usage", Tenant(TP::UsageRead), "Usage counters and logins" => tenants::usage;
+    GET "/api/v1/tenants/{tenant}/search", Tenant(TP::Search), "Full-text search over records and file names" => tenants::search;
+
+    GET "/api/v1/tenants/{tenant}/tree", Tenant(TP::FilesRead), "List the root directory" => files::list_root;
+    GET "/api/v1/tenants/{tenant}/tree/{*path}", Tenant(TP::FilesRead), "List a directory" => files::list_dir;
+    GET "/api/v1/tenants/{tenant}/files/{*path}", Tenant(TP::FilesRead), "Download a file (Range, ETag)" => files::download;
+    PUT "/api/v1/tenants/{tenant}/files/{*path}", Tenant(TP::FilesWrite), "Upload a file (streamed; If-Match, If-None-Match)" => files::upload;
+    DELETE "/api/v1/tenants/{tenant}/files/{*path}", Tenant(TP::FilesWrite), "Move a file or directory to the trash" => files::remove;
+    POST "/api/v1/tenants/{tenant}/dirs", Tenant(TP::FilesWrite), "Create a directory" => files::mkdir;
+    POST "/api/v1/tenants/{tenant}/move", Tenant(TP::FilesWrite), "Move or rename a file or directory" => files::rename;
+    GET "/api/v1/tenants/{tenant}/trash", Tenant(TP::FilesRead), "Items in the trash" => files::trash_list;
+    POST "/api/v1/tenants/{tenant}/trash/{id}/restore", Tenant(TP::FilesWrite), "Restore a trash item" => files::trash_restore;
+    DELETE "/api/v1/tenants/{tenant}/trash/{id}", Tenant(TP::TrashPurge), "Delete a trash item for good" => files::trash_purge;
+
+    GET "/api/v1/tenants/{tenant}/export", Tenant(TP::Export), "The whole vault as one ZIP (streamed; Range resume with If-Range)" => portability::export;
+    POST "/api/v1/tenants/{tenant}/import", Tenant(TP::Import), "Restore a ZIP archive into the vault (?conflict=fail|skip)" => portability::import;
+
+    GET "/api/v1/tenants/{tenant}/records", Tenant(TP::RecordsRead), "Collections with record counts" => records::collections;
+    GET "/api/v1/tenants/{tenant}/records/{collection}", Tenant(TP::RecordsRead), "List records (newest first, filters)" => records::list;
+    POST "/api/v1/tenants/{tenant}/records/{collection}", Tenant(TP::RecordsWrite), "Create a record" => records::create;
+    GET "/api/v1/tenants/{tenant}/records/{collection}/{id}", Tenant(TP::RecordsRead), "Get a record" => records::get_one;
+    PUT "/api/v1/tenants/{tenant}/records/{collection}/{id}", Tenant(TP::RecordsWrite), "Replace a record (If-Match required)" => records::replace;
+    PATCH "/api/v1/tenants/{tenant}/records/{collection}/{id}", Tenant(TP::RecordsWrite), "JSON merge-patch a record" => records::merge_patch;
+    DELETE "/api/v1/tenants/{tenant}/records/{collection}/{id}", Tenant(TP::RecordsWrite), "Delete a record" => records::remove;
+}

@@ -1,0 +1,200 @@
+//! `VaultStore`: opens the vaults of one data root and keeps at most `cache_capacity` of
+//! them open, so descriptors and SQLite connections stay bounded whatever the number of
+//! tenants.
+//!
+//! Opening a vault (SQLite, migrations, crash repair that may hash files) happens outside
+//! the cache's lock, in a per-tenant slot: one cold or damaged tenant never delays a
+//! request for another. Only one thread opens a given tenant at a time, and a vault still
+//! in use after its eviction is reused rather than opened twice (two instances would not
+//! share a commit lock). Evicted vaults are closed after the lock is released.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use cap_fs_ext::DirExt;
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt};
+
+use super::dir::{self, VaultDir};
+use super::layout::{DataRoot, DataRootPath, LAYOUT_VERSION};
+use super::{Vault, VaultError, VaultLimits, VaultMarker};
+use crate::audit::AuditLog;
+use crate::clock::{self, SharedClock};
+use crate::db;
+use crate::names::TenantId;
+
+/// Called at the start of every real (uncached) vault open: a seam for tests that must
+/// hold one open in progress while another tenant is served.
+pub type OpenHook = Arc<dyn Fn(TenantId) + Send + Sync>;
+
+pub struct VaultStore {
+    root: Arc<DataRoot>,
+    tenants: Dir,
+    audit: AuditLog,
+    clock: SharedClock,
+    limits: VaultLimits,
+    cache: Mutex<VaultCache>,
+    open_count: AtomicUsize,
+    open_hook: Mutex<Option<OpenHook>>,
+}
+
+#[derive(Default)]
+struct VaultCache {
+    tick: u64,
+    /// Vaults kept open, with the tick of their last use.
+    open: HashMap<TenantId, (Arc<Vault>, u64)>,
+    /// Every vault handed out, so that one still in use after eviction is reused.
+    handed_out: HashMap<TenantId, Weak<Vault>>,
+    /// One lock per tenant being opened right now.
+    opening: HashMap<TenantId, Arc<Mutex<()>>>,
+}
+
+impl VaultCache {
+    /// A cached (or still handed-out) vault, marked as just used.
+    fn hit(&mut self, tenant: TenantId) -> Option<Arc<Vault>> {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((vault, used)) = self.open.get_mut(&tenant) {
+            *used = tick;
+            return Some(vault.clone());
+        }
+        let vault = self.handed_out.get(&tenant).and_then(Weak::upgrade)?;
+        self.open.insert(tenant, (vault.clone(), tick));
+        Some(vault)
+    }
+}
+
+impl VaultStore {
+    pub fn new(
+        root: Arc<DataRoot>,
+        audit: AuditLog,
+        clock: SharedClock,
+        limits: VaultLimits,
+    ) -> io::Result<Self> {
+        let tenants_name = DataRootPath::TenantsDir.path();
+        let mut private = DirBuilder::new();
+        private.mode(0o700);
+        match root.dir().create_dir_with(&tenants_name, &private) {
+            Ok(()) => dir::sync_dir(root.dir())?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let tenants = root.dir().open_dir_nofollow(&tenants_name)?;
+        Ok(VaultStore {
+            root,
+            tenants,
+            audit,
+            clock,
+            limits,
+            cache: Mutex::new(VaultCache::default()),
+            open_count: AtomicUsize::new(0),
+            open_hook: Mutex::new(None),
+        })
+    }
+
+    pub fn limits(&self) -> &VaultLimits {
+        &self.limits
+    }
+
+    /// Installs a hook called at the start of every uncached open (tests).
+    #[doc(hidden)]
+    pub fn set_open_hook(&self, hook: Option<OpenHook>) {
+        *db::lock(&self.open_hook) = hook;
+    }
+
+    /// Creates the vault directory and index of a new tenant.
+    pub fn create(&self, tenant: TenantId) -> Result<Arc<Vault>, VaultError> {
+        let marker = VaultMarker {
+            layout_version: LAYOUT_VERSION,
+            tenant_id: tenant.to_string(),
+            created_at: clock::stamp(self.clock.as_ref()),
+        };
+        let marker = serde_json::to_string_pretty(&marker).map_err(io::Error::other)?;
+        VaultDir::create(&self.tenants, &tenant.to_string(), &marker)?;
+        self.open(tenant)
+    }
+
+    /// Removes a vault directory that was created but never registered (a tenant whose
+    /// creation failed after its vault existed). Descriptor-based, never follows links.
+    pub fn remove_unregistered(&self, tenant: TenantId) -> Result<(), VaultError> {
+        self.evict(tenant);
+        self.tenants.remove_dir_all(tenant.to_string())?;
+        dir::sync_dir(&self.tenants)?;
+        Ok(())
+    }
+
+    /// The vault of `tenant`, from the cache or freshly opened (which runs recovery).
+    pub fn open(&self, tenant: TenantId) -> Result<Arc<Vault>, VaultError> {
+        let slot = {
+            let mut cache = db::lock(&self.cache);
+            if let Some(v) = cache.hit(tenant) {
+                return Ok(v);
+            }
+            cache.opening.entry(tenant).or_default().clone()
+        };
+        // Only this tenant's openers wait here; the cache stays free for everyone else.
+        let _opening = db::lock(&slot);
+        if let Some(v) = db::lock(&self.cache).hit(tenant) {
+            return Ok(v);
+        }
+        let hook = db::lock(&self.open_hook).clone();
+        if let Some(hook) = hook {
+            hook(tenant);
+        }
+        let opened = Vault::open(
+            &self.root,
+            &self.tenants,
+            tenant,
+            self.audit.clone(),
+            self.clock.clone(),
+            self.limits.clone(),
+        );
+        let mut cache = db::lock(&self.cache);
+        cache.opening.remove(&tenant);
+        let vault = Arc::new(opened?);
+        cache.tick += 1;
+        let tick = cache.tick;
+        cache.handed_out.insert(tenant, Arc::downgrade(&vault));
+        cache.open.insert(tenant, (vault.clone(), tick));
+        let mut evicted = None;
+        let capacity = self.limits.cache_capacity.max(1);
+        if cache.open.len() > capacity {
+            // Evict the least recently used. O(capacity), only on a miss at capacity.
+            if let Some(oldest) = cache
+                .open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| *id)
+            {
+                evicted = cache.open.remove(&oldest);
+            }
+            if cache.handed_out.len() > 2 * capacity {
+                cache.handed_out.retain(|_, w| w.strong_count() > 0);
+            }
+        }
+        self.open_count.store(cache.open.len(), Ordering::Relaxed);
+        drop(cache);
+        // Closing a vault closes its SQLite connection (a WAL checkpoint): not under the
+        // lock.
+        drop(evicted);
+        Ok(vault)
+    }
+
+    /// How many vaults are open in the cache now (without taking its lock).
+    pub fn open_count(&self) -> usize {
+        self.open_count.load(Ordering::Relaxed)
+    }
+
+    /// Drops a vault from the cache (before its directory is removed or moved).
+    pub fn evict(&self, tenant: TenantId) {
+        let evicted = {
+            let mut cache = db::lock(&self.cache);
+            cache.handed_out.remove(&tenant);
+            let v = cache.open.remove(&tenant);
+            self.open_count.store(cache.open.len(), Ordering::Relaxed);
+            v
+        };
+        drop(evicted);
+    }
+}
