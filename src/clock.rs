@@ -50,18 +50,18 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: time::Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        let mut now = crate::db::lock(&self.now);
         *now += by;
     }
 
     pub fn set(&self, to: OffsetDateTime) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = to;
+        *crate::db::lock(&self.now) = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+        *crate::db::lock(&self.now)
     }
 }
 

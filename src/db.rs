@@ -107,9 +107,11 @@ pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), DbErro
     Ok(())
 }
 
-/// Locks a connection mutex. A panic in another thread while it held the lock cannot
-/// leave a half-written transaction (SQLite rolls an unfinished one back), so a poisoned
-/// lock is still safe to use: this is the one place that decision is written down.
+/// Locks a mutex, ignoring poisoning: the one place that decision is written down. Every
+/// mutex in Coffer guards state that is consistent whenever it is unlocked (a SQLite
+/// connection rolls back an unfinished transaction; the caches and counters change in
+/// single steps), so a panic in another thread while it held the lock leaves nothing
+/// half-done to protect against.
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

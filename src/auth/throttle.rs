@@ -23,7 +23,7 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// `Err(retry_after)` if any of the keys has reached its limit.
     pub fn check(&self, keys: &[(&str, usize)], now: Instant) -> Result<(), Duration> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let map = crate::db::lock(&self.failures);
         let mut wait = None;
         for (key, limit) in keys {
             if let Some(times) = map.get(*key) {
@@ -46,7 +46,7 @@ impl LoginThrottle {
     }
 
     pub fn record_failure(&self, keys: &[&str], now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::db::lock(&self.failures);
         if map.len() > MAX_KEYS {
             map.retain(|_, times| times.iter().any(|t| now.duration_since(*t) < WINDOW));
         }
@@ -59,10 +59,7 @@ impl LoginThrottle {
 
     /// A successful login clears the account's failures (not the IP's).
     pub fn record_success(&self, account_key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(account_key);
+        crate::db::lock(&self.failures).remove(account_key);
     }
 }
 

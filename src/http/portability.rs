@@ -191,57 +191,97 @@ pub async fn export(
         None => (0, None, StatusCode::OK),
     };
 
-    let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
-    tokio::task::spawn_blocking(move || {
-        let mut writer = ChannelWriter {
-            tx: tx.clone(),
-            skip,
-            remaining: limit,
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let mut counter = CountingSink(0);
-        let result = {
-            let mut tee = Tee {
-                a: &mut writer,
-                b: &mut counter,
-            };
-            let options = ExportOptions {
-                strict: resuming,
-                progress: None,
-            };
-            coffer
-                .export(&access, &snapshot, &mut tee, options, skip)
-                .and_then(|m| tee.flush().map(|()| m).map_err(ExportError::Io))
-        };
-        match result {
-            Ok(_) => {
-                if skip == 0 && limit.is_none() {
-                    sizes.insert(snapshot.etag.clone(), counter.0);
-                }
-                let _ = tx.blocking_send(Msg::Done);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "export failed mid-stream; aborting the response");
-                let _ = tx.blocking_send(Msg::Failed(e.to_string()));
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
-        if finished {
-            return None;
-        }
-        match rx.recv().await {
-            Some(Msg::Data(bytes)) => Some((Ok(bytes), (rx, false))),
-            Some(Msg::Done) => None,
-            Some(Msg::Failed(why)) => Some((Err(io::Error::other(why)), (rx, true))),
-            // The producer vanished without "done" (a panic): never end the body cleanly.
-            None => Some((Err(io::Error::other("export aborted")), (rx, true))),
-        }
-    });
+    let job = ExportJob {
+        coffer,
+        access,
+        snapshot,
+        sizes,
+        skip,
+        limit,
+        strict: resuming,
+    };
     builder
         .status(status)
-        .body(Body::from_stream(stream))
+        .body(Body::from_stream(job.spawn()))
         .map_err(ApiError::internal)
+}
+
+/// The producer of an export's body: writes the archive on a blocking thread into a
+/// bounded channel, and ends the stream with an error (aborting the response) on any
+/// failure, also if the producer vanishes without its final "done".
+struct ExportJob {
+    coffer: Coffer,
+    access: TenantAccess,
+    snapshot: Snapshot,
+    sizes: ExportSizes,
+    /// Bytes of the archive to skip (a resumed download's offset).
+    skip: u64,
+    /// Bytes to send at most (a range's length).
+    limit: Option<u64>,
+    /// Fail if anything differs from the snapshot (a resume must be the same bytes).
+    strict: bool,
+}
+
+impl ExportJob {
+    fn spawn(self) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
+        let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
+        let ExportJob {
+            coffer,
+            access,
+            snapshot,
+            sizes,
+            skip,
+            limit,
+            strict,
+        } = self;
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChannelWriter {
+                tx: tx.clone(),
+                skip,
+                remaining: limit,
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let mut counter = CountingSink(0);
+            let result = {
+                let mut tee = Tee {
+                    a: &mut writer,
+                    b: &mut counter,
+                };
+                let options = ExportOptions {
+                    strict,
+                    progress: None,
+                };
+                coffer
+                    .export(&access, &snapshot, &mut tee, options, skip)
+                    .and_then(|m| tee.flush().map(|()| m).map_err(ExportError::Io))
+            };
+            match result {
+                Ok(_) => {
+                    if skip == 0 && limit.is_none() {
+                        sizes.insert(snapshot.etag.clone(), counter.0);
+                    }
+                    let _ = tx.blocking_send(Msg::Done);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "export failed mid-stream; aborting the response");
+                    let _ = tx.blocking_send(Msg::Failed(e.to_string()));
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
+            if finished {
+                return None;
+            }
+            match rx.recv().await {
+                Some(Msg::Data(bytes)) => Some((Ok(bytes), (rx, false))),
+                Some(Msg::Done) => None,
+                Some(Msg::Failed(why)) => Some((Err(io::Error::other(why)), (rx, true))),
+                // The producer vanished without "done" (a panic): never end the body cleanly.
+                None => Some((Err(io::Error::other("export aborted")), (rx, true))),
+            }
+        });
+        stream
+    }
 }
 
 /// Writes to two sinks (the response and a byte counter).

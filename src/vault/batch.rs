@@ -106,37 +106,18 @@ impl ImportBatch<'_> {
     ) -> Result<ImportSummary, VaultError> {
         let vault = self.vault;
         let (_commit, mut index) = vault.begin_commit()?;
-        let mut summary = ImportSummary::default();
-        let mut to_commit = Vec::with_capacity(self.files.len());
-        let mut staged_files = std::mem::take(&mut self.files).into_iter();
-        while let Some(staged) = staged_files.next() {
-            let clash = match index.entry(&staged.path) {
-                Ok(Some(_)) => Some(VaultError::AlreadyExists),
-                Ok(None) => vault.check_case(&index, &staged.path).err(),
-                Err(e) => Some(e.into()),
-            };
-            match clash {
-                Some(VaultError::AlreadyExists | VaultError::CaseConflict(..)) if skip_existing => {
-                    vault.dir.discard_kept(&staged.kept);
-                    summary.skipped.push(staged.path.to_string());
-                }
-                Some(e) => {
-                    // Put everything back so that `Drop` discards every staged file.
-                    self.files.push(staged);
-                    self.files.extend(to_commit);
-                    self.files.extend(staged_files);
-                    return Err(e);
-                }
-                None => to_commit.push(staged),
-            }
-        }
-        let adding: u64 = to_commit.iter().map(|f| f.size).sum();
-        if let Err(e) = vault.check_quota(&index, 0, adding) {
+        let (to_commit, skipped) = self.partition(&index, skip_existing)?;
+        let bytes: u64 = to_commit.iter().map(|f| f.size).sum();
+        if let Err(e) = vault.check_quota(&index, 0, bytes) {
             self.files.extend(to_commit);
             return Err(e);
         }
         let intent = Intent {
-            event: vault.event(caller, AuditAction::Import, "files"),
+            event: vault
+                .event(caller, AuditAction::Import, "files")
+                .detail(serde_json::json!({
+                    "files": to_commit.len(), "bytes": bytes,
+                    "records": records.len(), "skipped": skipped.len() })),
             expect: Expect::Imported {
                 files: to_commit
                     .iter()
@@ -150,67 +131,14 @@ impl ImportBatch<'_> {
             .chain(self.dirs.iter())
             .collect();
         vault.begin_pending(&mut index, &pending, &intent)?;
-        let who = caller.actor.to_string();
-        let mut upserts = Vec::new();
-        let mut committed = 0;
-        let mut failure = None;
-        for dir_path in &self.dirs {
-            match vault.dir.mkdir(dir_path) {
-                Ok(created) => upserts.extend(vault.dir_entries(&created, &who)),
-                Err(e) => {
-                    failure = Some(VaultError::from(e));
-                    break;
-                }
-            }
-        }
-        for f in &to_commit {
-            if failure.is_some() {
-                break;
-            }
-            match vault.dir.commit_kept(&f.kept, &f.path) {
-                Ok(created) => {
-                    upserts.extend(vault.dir_entries(&created, &who));
-                    let modified = vault
-                        .dir
-                        .metadata(&f.path)
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .map(|t| format_time(t.into_std()));
-                    let now = vault.now();
-                    upserts.push(Entry {
-                        path: f.path.to_string(),
-                        name: f.path.file_name().to_owned(),
-                        kind: EntryKind::File,
-                        size: f.size,
-                        sha256: Some(f.sha256.clone()),
-                        content_type: Some(content_type_for(f.path.file_name())),
-                        created_at: now.clone(),
-                        modified_at: modified.unwrap_or(now),
-                        modified_by: Some(who.clone()),
-                    });
-                    committed += 1;
-                    summary.files += 1;
-                    summary.bytes += f.size;
-                }
-                Err(e) => failure = Some(e.into()),
-            }
-        }
-        summary.dirs = upserts.iter().filter(|u| u.kind == EntryKind::Dir).count() as u64;
-        summary.records = records.len() as u64;
-        let event = intent.event.clone().detail(serde_json::json!({
-            "files": summary.files, "bytes": summary.bytes,
-            "records": summary.records, "skipped": summary.skipped.len() }));
-        let intent = Intent {
-            event,
-            expect: intent.expect,
-        };
+        let placed = self.place(&to_commit, &caller.actor.to_string());
         let pending_strs: Vec<&str> = pending.iter().map(|p| p.as_str()).collect();
-        let result = match failure {
+        let result = match placed.failure {
             Some(e) => Err(e),
             None => vault.finish(
                 &mut index,
                 IndexChange {
-                    upserts: &upserts,
+                    upserts: &placed.upserts,
                     records,
                     skip_existing_records: skip_existing,
                     pending_done: &pending_strs,
@@ -224,10 +152,10 @@ impl ImportBatch<'_> {
             // Roll back: the files this import placed go again, then the pending rows are
             // settled from the disk. Directories it created stay (empty) and are indexed,
             // so the index matches the disk.
-            for f in &to_commit[..committed] {
+            for f in &to_commit[..placed.files] {
                 let _ = vault.dir.remove_committed_file(&f.path);
             }
-            self.files.extend(to_commit.into_iter().skip(committed));
+            self.files.extend(to_commit.into_iter().skip(placed.files));
             let e = match e {
                 VaultError::Index(crate::vault::index::IndexError::RecordExists) => {
                     VaultError::AlreadyExists
@@ -236,8 +164,112 @@ impl ImportBatch<'_> {
             };
             return Err(vault.abandon(&mut index, &intent, e));
         }
-        Ok(summary)
+        Ok(ImportSummary {
+            files: to_commit.len() as u64,
+            dirs: placed
+                .upserts
+                .iter()
+                .filter(|u| u.kind == EntryKind::Dir)
+                .count() as u64,
+            bytes,
+            records: records.len() as u64,
+            skipped,
+        })
     }
+
+    /// Splits the staged files into those to commit and those that exist already
+    /// (discarded and reported with `skip_existing`, otherwise an error that discards
+    /// everything).
+    fn partition(
+        &mut self,
+        index: &crate::vault::index::Index,
+        skip_existing: bool,
+    ) -> Result<(Vec<StagedEntry>, Vec<String>), VaultError> {
+        let vault = self.vault;
+        let mut to_commit = Vec::with_capacity(self.files.len());
+        let mut skipped = Vec::new();
+        let mut staged_files = std::mem::take(&mut self.files).into_iter();
+        while let Some(staged) = staged_files.next() {
+            let clash = match index.entry(&staged.path) {
+                Ok(Some(_)) => Some(VaultError::AlreadyExists),
+                Ok(None) => vault.check_case(index, &staged.path).err(),
+                Err(e) => Some(e.into()),
+            };
+            match clash {
+                Some(VaultError::AlreadyExists | VaultError::CaseConflict(..)) if skip_existing => {
+                    vault.dir.discard_kept(&staged.kept);
+                    skipped.push(staged.path.to_string());
+                }
+                Some(e) => {
+                    // Put everything back so that `Drop` discards every staged file.
+                    self.files.push(staged);
+                    self.files.extend(to_commit);
+                    self.files.extend(staged_files);
+                    return Err(e);
+                }
+                None => to_commit.push(staged),
+            }
+        }
+        Ok((to_commit, skipped))
+    }
+
+    /// Creates the directories and renames the files into place, in order, stopping at the
+    /// first failure.
+    fn place(&self, to_commit: &[StagedEntry], who: &str) -> Placed {
+        let vault = self.vault;
+        let mut placed = Placed {
+            upserts: Vec::new(),
+            files: 0,
+            failure: None,
+        };
+        for dir_path in &self.dirs {
+            match vault.dir.mkdir(dir_path) {
+                Ok(created) => placed.upserts.extend(vault.dir_entries(&created, who)),
+                Err(e) => {
+                    placed.failure = Some(e.into());
+                    return placed;
+                }
+            }
+        }
+        for f in to_commit {
+            let created = match vault.dir.commit_kept(&f.kept, &f.path) {
+                Ok(created) => created,
+                Err(e) => {
+                    placed.failure = Some(e.into());
+                    return placed;
+                }
+            };
+            placed.upserts.extend(vault.dir_entries(&created, who));
+            let modified = vault
+                .dir
+                .metadata(&f.path)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .map(|t| format_time(t.into_std()));
+            let now = vault.now();
+            placed.upserts.push(Entry {
+                path: f.path.to_string(),
+                name: f.path.file_name().to_owned(),
+                kind: EntryKind::File,
+                size: f.size,
+                sha256: Some(f.sha256.clone()),
+                content_type: Some(content_type_for(f.path.file_name())),
+                created_at: now.clone(),
+                modified_at: modified.unwrap_or(now),
+                modified_by: Some(who.to_owned()),
+            });
+            placed.files += 1;
+        }
+        placed
+    }
+}
+
+/// What `place` did: the index entries of what it placed, how many files, and the
+/// failure that stopped it.
+struct Placed {
+    upserts: Vec<Entry>,
+    files: usize,
+    failure: Option<VaultError>,
 }
 
 impl Drop for ImportBatch<'_> {

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod path;
 mod records;
 mod repair;
+mod trash;
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +37,7 @@ pub use batch::{ImportBatch, ImportSummary};
 pub use cache::{OpenHook, VaultStore};
 pub use copy::sha256_of;
 use dir::{DirError, VaultDir};
-use index::{Entry, EntryKind, Index, IndexChange, IndexError, TrashItem};
+use index::{Entry, EntryKind, Index, IndexChange, IndexError};
 use layout::{DataRoot, SqliteFile};
 use path::VaultPath;
 use repair::{Expect, Intent};
@@ -378,36 +379,7 @@ impl Vault {
         body: &mut dyn Read,
         precondition: &Precondition,
     ) -> Result<Written, VaultError> {
-        let (used, old_size) = {
-            let index = self.index();
-            let old = index.entry(path)?;
-            if old.as_ref().is_some_and(|e| e.kind == EntryKind::Dir) {
-                return Err(VaultError::IsADirectory);
-            }
-            check_precondition(precondition, old.as_ref())?;
-            self.check_case(&index, path)?;
-            (index.bytes_charged()?, old.map_or(0, |e| e.size))
-        };
-        let quota = self.quota();
-        let mut staged = self.dir.stage()?;
-        let mut inflight = InflightGuard {
-            counter: &self.inflight,
-            bytes: 0,
-        };
-        let max = self.limits.max_file_bytes;
-        let (sha256, size) = copy::copy_hashed(body, &mut staged, max, |n| {
-            let all_inflight = inflight.add(n);
-            let base = used.saturating_sub(old_size);
-            match quota {
-                Some(quota) if base + all_inflight > quota => Err(VaultError::QuotaExceeded {
-                    quota,
-                    used: base,
-                    attempted: all_inflight,
-                }),
-                _ => Ok(()),
-            }
-        })?;
-
+        let (staged, sha256, size, inflight) = self.stream_to_staging(path, body, precondition)?;
         let (_commit, mut index) = self.begin_commit()?;
         // Re-check under the commit lock: another writer may have committed meanwhile.
         let old = index.entry(path)?;
@@ -463,6 +435,48 @@ impl Vault {
             entry,
             created: old.is_none(),
         })
+    }
+
+    /// Checks what can be checked before any byte arrives, then streams `body` into a
+    /// fsynced staging file, enforcing the size limit and the quota as it goes. The
+    /// returned guard keeps the streamed bytes counted against the quota until the write
+    /// is committed or dropped.
+    fn stream_to_staging(
+        &self,
+        path: &VaultPath,
+        body: &mut dyn Read,
+        precondition: &Precondition,
+    ) -> Result<(dir::StagedFile<'_>, String, u64, InflightGuard<'_>), VaultError> {
+        let (used, old_size) = {
+            let index = self.index();
+            let old = index.entry(path)?;
+            if old.as_ref().is_some_and(|e| e.kind == EntryKind::Dir) {
+                return Err(VaultError::IsADirectory);
+            }
+            check_precondition(precondition, old.as_ref())?;
+            self.check_case(&index, path)?;
+            (index.bytes_charged()?, old.map_or(0, |e| e.size))
+        };
+        let quota = self.quota();
+        let mut staged = self.dir.stage()?;
+        let mut inflight = InflightGuard {
+            counter: &self.inflight,
+            bytes: 0,
+        };
+        let max = self.limits.max_file_bytes;
+        let base = used.saturating_sub(old_size);
+        let (sha256, size) = copy::copy_hashed(body, &mut staged, max, |n| {
+            let all_inflight = inflight.add(n);
+            match quota {
+                Some(quota) if base + all_inflight > quota => Err(VaultError::QuotaExceeded {
+                    quota,
+                    used: base,
+                    attempted: all_inflight,
+                }),
+                _ => Ok(()),
+            }
+        })?;
+        Ok((staged, sha256, size, inflight))
     }
 
     /// Audits a read of tenant content by an operator (the CLI's `files get` and
@@ -601,145 +615,6 @@ impl Vault {
             &intent,
         )?;
         index.entry(to)?.ok_or(VaultError::NotFound)
-    }
-
-    /// Moves a file or directory to the trash; returns the trash item. Trashed bytes keep
-    /// counting against the quota until purged.
-    pub fn delete(&self, caller: &Caller, path: &VaultPath) -> Result<TrashItem, VaultError> {
-        let (_commit, mut index) = self.begin_commit()?;
-        let subtree = index.subtree(path)?;
-        let Some(top) = subtree.first() else {
-            return Err(VaultError::NotFound);
-        };
-        let item = TrashItem {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            original_path: path.to_string(),
-            kind: top.kind,
-            size: subtree.iter().map(|e| e.size).sum(),
-            deleted_at: self.now(),
-            deleted_by: Some(caller.actor.to_string()),
-        };
-        let intent = Intent {
-            event: self
-                .event(caller, AuditAction::FileDelete, path.as_str())
-                .detail(serde_json::json!({ "trash_id": item.id, "size": item.size })),
-            expect: Expect::Trashed {
-                trash_id: item.id.clone(),
-            },
-        };
-        // The trash row goes in with the pending marks, before the move: after a crash,
-        // a row without its `.trash/<id>` is dropped, never an item without its row.
-        self.begin_pending(&mut index, &[path], &intent)?;
-        index.apply(
-            IndexChange {
-                trash_insert: Some(&item),
-                ..Default::default()
-            },
-            &mut index::no_hook,
-        )?;
-        if let Err(e) = self.dir.move_to_trash(path, &item.id) {
-            return Err(self.abandon(&mut index, &intent, e.into()));
-        }
-        self.finish(
-            &mut index,
-            IndexChange {
-                clear_subtrees: &[path.as_str()],
-                pending_done: &[path.as_str()],
-                covered_by_pending: true,
-                ..Default::default()
-            },
-            &intent,
-        )?;
-        Ok(item)
-    }
-
-    pub fn trash_list(&self) -> Result<Vec<TrashItem>, VaultError> {
-        Ok(self.index().trash_list()?)
-    }
-
-    /// Restores a trash item to its original path, or to `to`. Refused while the vault is
-    /// over its quota (a quota lowered since the delete).
-    pub fn restore(
-        &self,
-        caller: &Caller,
-        trash_id: &str,
-        to: Option<&VaultPath>,
-    ) -> Result<Entry, VaultError> {
-        let (_commit, mut index) = self.begin_commit()?;
-        let item = index.trash_item(trash_id)?.ok_or(VaultError::NotFound)?;
-        let target = match to {
-            Some(t) => t.clone(),
-            None => VaultPath::parse(&item.original_path)
-                .map_err(|_| VaultError::Damaged("trash row has an invalid path".into()))?,
-        };
-        if index.entry(&target)?.is_some() {
-            return Err(VaultError::AlreadyExists);
-        }
-        self.check_case(&index, &target)?;
-        // The item's bytes are charged already (in the trash); restoring moves them.
-        self.check_quota(&index, item.size, item.size)?;
-        let intent = Intent {
-            event: self
-                .event(caller, AuditAction::FileRestore, target.as_str())
-                .detail(serde_json::json!({ "trash_id": item.id })),
-            expect: Expect::Restored {
-                trash_id: item.id.clone(),
-                path: target.to_string(),
-            },
-        };
-        self.begin_pending(&mut index, &[&target], &intent)?;
-        let created = match self.dir.restore_from_trash(&item.id, &target) {
-            Ok(c) => c,
-            Err(e) => return Err(self.abandon(&mut index, &intent, e.into())),
-        };
-        let mut upserts = self.dir_entries(&created, &caller.actor.to_string());
-        match self.scan_subtree(&index, &target, &mut |_| {}) {
-            Ok(scanned) => upserts.extend(scanned),
-            Err(e) => return Err(self.abandon(&mut index, &intent, e)),
-        }
-        self.finish(
-            &mut index,
-            IndexChange {
-                clear_subtrees: &[target.as_str()],
-                upserts: &upserts,
-                trash_remove: Some(&item.id),
-                pending_done: &[target.as_str()],
-                // A lost trash-row removal is repaired too: recovery drops rows whose item
-                // is no longer in `.trash/`.
-                covered_by_pending: true,
-                ..Default::default()
-            },
-            &intent,
-        )?;
-        index.entry(&target)?.ok_or(VaultError::NotFound)
-    }
-
-    /// Deletes a trash item for good.
-    pub fn purge(&self, caller: &Caller, trash_id: &str) -> Result<TrashItem, VaultError> {
-        let (_commit, mut index) = self.begin_commit()?;
-        let item = index.trash_item(trash_id)?.ok_or(VaultError::NotFound)?;
-        let intent = Intent {
-            event: self
-                .event(caller, AuditAction::FilePurge, &item.original_path)
-                .detail(serde_json::json!({ "trash_id": item.id, "size": item.size })),
-            expect: Expect::Purged {
-                trash_id: item.id.clone(),
-            },
-        };
-        self.begin_pending(&mut index, &[], &intent)?;
-        match self.dir.purge_trash(&item.id) {
-            Ok(()) | Err(DirError::NotFound) => {}
-            Err(e) => return Err(self.abandon(&mut index, &intent, e.into())),
-        }
-        self.finish(
-            &mut index,
-            IndexChange {
-                trash_remove: Some(&item.id),
-                ..Default::default()
-            },
-            &intent,
-        )?;
-        Ok(item)
     }
 
     /// Usage counters (bytes and files stored, trash bytes, records, feature counts).

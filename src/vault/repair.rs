@@ -134,31 +134,48 @@ impl Vault {
         events: Option<&[&str]>,
     ) -> Result<ReindexReport, VaultError> {
         let mut report = ReindexReport::default();
+        let pending = self.repair_paths(index, &mut report)?;
+        report.trash_rows_removed = self.drop_orphan_trash_rows(index)?;
+        self.settle_events(index, events, &mut report)?;
+        if pending > 0 || report.trash_rows_removed > 0 {
+            let reconcile = AuditEvent::new(AuditAction::VaultReconcile, Actor::System)
+                .tenant(self.tenant)
+                .detail(serde_json::json!({ "pending_paths": pending,
+                    "events_replayed": report.events_replayed,
+                    "events_dropped": report.events_dropped,
+                    "trash_rows_removed": report.trash_rows_removed }));
+            if let Err(e) = self.audit.append(&reconcile) {
+                tracing::warn!(error = %e, "could not audit a vault repair");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Replaces the index entries under every pending path with what is on disk. A path
+    /// that cannot be read back is dropped and reported, never fatal. Returns how many
+    /// paths were pending.
+    fn repair_paths(
+        &self,
+        index: &mut Index,
+        report: &mut ReindexReport,
+    ) -> Result<usize, VaultError> {
         let pending = index.pending()?;
         for raw in &pending {
             let mut skipped = Vec::new();
-            let upserts = match VaultPath::parse(raw) {
-                Ok(path) => self
-                    .missing_ancestors(index, &path)
-                    .and_then(|mut up| {
-                        up.extend(self.scan_subtree(index, &path, &mut |s| skipped.push(s))?);
-                        Ok(up)
-                    })
-                    .unwrap_or_else(|e| {
-                        report.skipped.push(SkippedEntry {
-                            path: raw.clone(),
-                            reason: format!("pending write dropped: {e}"),
-                        });
-                        Vec::new()
-                    }),
-                Err(e) => {
-                    report.skipped.push(SkippedEntry {
-                        path: raw.clone(),
-                        reason: format!("pending write dropped: {e}"),
-                    });
-                    Vec::new()
-                }
-            };
+            let read_back = VaultPath::parse(raw)
+                .map_err(|e| VaultError::Damaged(e.to_string()))
+                .and_then(|path| {
+                    let mut upserts = self.missing_ancestors(index, &path)?;
+                    upserts.extend(self.scan_subtree(index, &path, &mut |s| skipped.push(s))?);
+                    Ok(upserts)
+                });
+            let upserts = read_back.unwrap_or_else(|e| {
+                report.skipped.push(SkippedEntry {
+                    path: raw.clone(),
+                    reason: format!("pending write dropped: {e}"),
+                });
+                Vec::new()
+            });
             report.skipped.extend(skipped.into_iter().map(Into::into));
             index.apply(
                 IndexChange {
@@ -170,8 +187,19 @@ impl Vault {
                 &mut no_hook,
             )?;
         }
-        report.trash_rows_removed = self.drop_orphan_trash_rows(index)?;
-        for row in index.pending_events(events)? {
+        Ok(pending.len())
+    }
+
+    /// Appends each pending event whose change happened (by its id: at most once), and
+    /// drops the others. If the audit log refuses, the event stays pending for the next
+    /// repair and the vault keeps serving.
+    fn settle_events(
+        &self,
+        index: &mut Index,
+        only: Option<&[&str]>,
+        report: &mut ReindexReport,
+    ) -> Result<(), VaultError> {
+        for row in index.pending_events(only)? {
             let event: Option<AuditEvent> = serde_json::from_str(&row.event).ok();
             let expect: Option<Expect> = serde_json::from_str(&row.expect).ok();
             let happened = match &expect {
@@ -185,12 +213,8 @@ impl Vault {
             };
             match (event, happened) {
                 (Some(event), true) => {
-                    let appended =
-                        index.apply(change, &mut || self.audit.append(&event).map(|_| ()));
-                    match appended {
+                    match index.apply(change, &mut || self.audit.append(&event).map(|_| ())) {
                         Ok(()) => report.events_replayed += 1,
-                        // The audit log refuses now: the event stays pending for the next
-                        // repair, and the vault keeps serving.
                         Err(e) => {
                             tracing::warn!(error = %e, "pending audit event kept for later");
                             self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -203,18 +227,7 @@ impl Vault {
                 }
             }
         }
-        if !pending.is_empty() || report.trash_rows_removed > 0 {
-            let reconcile = AuditEvent::new(AuditAction::VaultReconcile, Actor::System)
-                .tenant(self.tenant)
-                .detail(serde_json::json!({ "pending_paths": pending.len(),
-                    "events_replayed": report.events_replayed,
-                    "events_dropped": report.events_dropped,
-                    "trash_rows_removed": report.trash_rows_removed }));
-            if let Err(e) = self.audit.append(&reconcile) {
-                tracing::warn!(error = %e, "could not audit a vault repair");
-            }
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Reads the subtree at `root` from disk into index entries, hashing files whose size

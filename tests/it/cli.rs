@@ -208,3 +208,55 @@ fn operator_workflow_and_errors() {
         "broken at event 3",
     );
 }
+
+/// Everything Coffer creates under the data root is private to the service account:
+/// directories 0700, files 0600 (databases and their -wal/-shm included), whatever the
+/// umask of the process that created them (issue 7).
+#[test]
+fn issue7_everything_under_the_data_root_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("root");
+    let run = |args: &str, stdin: &[u8]| {
+        // The most permissive umask: any mode Coffer does not set itself would show.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 000 && exec \"$0\" --data-dir \"$1\" {args}"))
+            .arg(env!("CARGO_BIN_EXE_coffer"))
+            .arg(&data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        ok(&child.wait_with_output().unwrap());
+    };
+    run("init", b"");
+    run(
+        "user create ann@modes.test --password-stdin",
+        b"long enough password\n",
+    );
+    run("tenant create modes --owner ann@modes.test", b"");
+    run("files put modes deep/er/note.txt -", b"private bytes");
+    run("files put modes top.txt -", b"more");
+    run("files rm modes top.txt", b"");
+    let mut checked = 0;
+    for entry in walkdir::WalkDir::new(&data).follow_links(false) {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o7777;
+        let want = if entry.file_type().is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(
+            mode,
+            want,
+            "{} is {mode:o}",
+            entry.path().strip_prefix(&data).unwrap().display()
+        );
+        checked += 1;
+    }
+    assert!(checked > 15, "walked {checked} entries");
+}

@@ -5,7 +5,9 @@
 // the ambient filesystem that the service itself may not.
 #![allow(clippy::disallowed_methods)]
 
+mod audit;
 mod cli;
+mod control;
 pub mod http;
 mod layout_spec;
 mod names;

@@ -713,58 +713,23 @@ fn manifest_follows_its_json_schema() {
         .unwrap(),
     )
     .unwrap();
-    fn check(value: &serde_json::Value, schema: &serde_json::Value, at: &str) {
-        if let Some(c) = schema.get("const") {
-            assert_eq!(value, c, "{at}");
-        }
-        if let Some(options) = schema.get("enum") {
-            assert!(options.as_array().unwrap().contains(value), "{at}: {value}");
-        }
-        if let Some(pattern) = schema.get("pattern").and_then(|p| p.as_str()) {
-            let s = value.as_str().unwrap();
-            // The patterns here are simple: a character class and a length.
-            if pattern == "^[0-9a-f]{64}$" {
-                assert!(
-                    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()),
-                    "{at}"
-                );
-            } else if pattern == "^[0-9a-f]{32}$" {
-                assert!(
-                    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()),
-                    "{at}"
-                );
-            }
-        }
-        match schema.get("type").and_then(|t| t.as_str()) {
-            Some("object") => {
-                let obj = value
-                    .as_object()
-                    .unwrap_or_else(|| panic!("{at}: not an object"));
-                let props = schema["properties"].as_object().unwrap();
-                for key in obj.keys() {
-                    assert!(props.contains_key(key), "{at}: {key} not in the schema");
-                }
-                for req in schema["required"].as_array().unwrap() {
-                    assert!(
-                        obj.contains_key(req.as_str().unwrap()),
-                        "{at}: {req} missing"
-                    );
-                }
-                for (k, v) in obj {
-                    check(v, &props[k], &format!("{at}/{k}"));
-                }
-            }
-            Some("array") => {
-                for (i, item) in value.as_array().unwrap().iter().enumerate() {
-                    check(item, &schema["items"], &format!("{at}/{i}"));
-                }
-            }
-            Some("integer") => assert!(value.is_i64() || value.is_u64(), "{at}"),
-            Some("string") => assert!(value.is_string(), "{at}"),
-            _ => {}
-        }
-    }
-    check(&value, &schema, "");
+    let validator = jsonschema::validator_for(&schema).expect("the schema itself is valid");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "manifest breaks its schema: {errors:?}");
+    // The validator is not a formality: a manifest that breaks a pattern, a minimum or a
+    // required field is refused.
+    let mut bad_hash = value.clone();
+    bad_hash["entries"][0]["sha256"] = "ABC".into();
+    assert!(!validator.is_valid(&bad_hash), "pattern");
+    let mut bad_cursor = value.clone();
+    bad_cursor["audit_until_seq"] = (-1).into();
+    assert!(!validator.is_valid(&bad_cursor), "minimum");
+    let mut missing = value.clone();
+    missing.as_object_mut().unwrap().remove("tenant");
+    assert!(!validator.is_valid(&missing), "required");
     assert!(manifest.entries.iter().any(|e| e.kind == "dir"));
 }
 
@@ -863,4 +828,61 @@ fn large_entries_compressed_ahead_round_trip() {
             .collect::<Vec<_>>()
     };
     assert_eq!(files_only(&manifest), files_only(&again));
+}
+
+/// Unpacked entries count against the quota while they are staged: an archive that is
+/// small on the wire but inflates past the quota is refused with the numbers, and leaves
+/// nothing staged or visible (issue 7).
+#[tokio::test]
+async fn issue7_import_staging_counts_against_the_quota() {
+    let t = TestApp::new();
+    let tenant = t
+        .world
+        .coffer
+        .create_tenant(
+            &operator(),
+            crate::support::new_tenant("small-quota", Some(100_000)),
+        )
+        .unwrap();
+    t.make_owner(&tenant);
+    let zeros = vec![0u8; 1024 * 1024];
+    let archive = build(&[RawEntry {
+        deflate: true,
+        ..RawEntry::file("inflates.bin", &zeros)
+    }]);
+    assert!(
+        archive.len() < 10_000,
+        "small on the wire: {}",
+        archive.len()
+    );
+    let r = t
+        .send(
+            t.request(
+                Method::POST,
+                "/api/v1/tenants/small-quota/import",
+                Some(Who::Owner),
+            )
+            .header("content-type", "application/zip")
+            .body(Body::from(archive))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::INSUFFICIENT_STORAGE, "quota-exceeded".into())
+    );
+    assert!(r.json()["detail"].as_str().unwrap().contains("100000"));
+    let dir = t.world.vault_dir(&tenant);
+    assert!(
+        std::fs::read_dir(dir.join(".staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(
+        std::fs::read_dir(dir.join("files"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
 }

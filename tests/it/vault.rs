@@ -782,3 +782,102 @@ fn large_streams_hash_correctly_on_the_hashing_thread() {
     assert_eq!(e.size, data.len() as u64);
     assert_eq!(read_all(&w, &w.alpha, "big.bin"), data);
 }
+
+/// Trashed bytes keep counting against the quota until purged, and a restore checks the
+/// quota: upload, trash, upload, restore can no longer store more than the quota
+/// (issue 7).
+#[test]
+fn issue7_trash_counts_against_the_quota_and_restore_checks_it() {
+    let w = World::new();
+    let op = operator();
+    let t = w
+        .coffer
+        .create_tenant(&op, crate::support::new_tenant("quota-trash", Some(1000)))
+        .unwrap();
+    let v = w.vault(&t);
+    v.write_file(&op, &p("a.bin"), &mut &[1u8; 600][..], &Precondition::None)
+        .unwrap();
+    let item = v.delete(&op, &p("a.bin")).unwrap();
+    let err = v
+        .write_file(&op, &p("b.bin"), &mut &[2u8; 600][..], &Precondition::None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::QuotaExceeded {
+                quota: 1000,
+                used: 600,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A quota lowered since the delete: the restore would take the vault over it.
+    v.set_quota(Some(500));
+    assert!(matches!(
+        v.restore(&op, &item.id, None),
+        Err(VaultError::QuotaExceeded { quota: 500, .. })
+    ));
+    v.set_quota(Some(1000));
+    v.restore(&op, &item.id, None).unwrap();
+    // Purging frees the bytes for good.
+    let item = v.delete(&op, &p("a.bin")).unwrap();
+    v.purge(&op, &item.id).unwrap();
+    v.write_file(&op, &p("b.bin"), &mut &[2u8; 600][..], &Precondition::None)
+        .unwrap();
+    let used: i64 = v
+        .usage()
+        .unwrap()
+        .iter()
+        .filter(|(n, _)| n == "bytes_stored" || n == "trash_bytes")
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(used, 600);
+}
+
+/// Opening a vault (SQLite, migrations, crash repair) happens outside the cache's lock:
+/// while one tenant's open is held in progress, another tenant is opened and served
+/// (issue 7).
+#[test]
+fn issue7_a_slow_vault_open_does_not_delay_another_tenant() {
+    use std::sync::mpsc;
+    let w = World::new();
+    let store = w.coffer.vault_store_unchecked();
+    store.evict(w.alpha.id);
+    store.evict(w.bravo.id);
+    let (entered_tx, entered) = mpsc::channel();
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = std::sync::Mutex::new(release);
+    let alpha = w.alpha.id;
+    store.set_open_hook(Some(std::sync::Arc::new(move |tenant| {
+        if tenant == alpha {
+            entered_tx.send(()).unwrap();
+            // Held here until the test has served the other tenant.
+            let _ = release.lock().unwrap().recv();
+        }
+    })));
+    let w = &w;
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| w.vault(&w.alpha).stat(&p("x")).is_err());
+        entered.recv().unwrap();
+        // Alpha's open is in progress; bravo must not wait for it. Were the cache's lock
+        // held across opens, bravo's open would block until alpha's ends, which this test
+        // only allows after bravo has been served (the wait below is a deadlock guard, not
+        // a timing measure: any progress at all answers it).
+        let (served_tx, served) = mpsc::channel();
+        scope.spawn(move || {
+            let written = w.vault(&w.bravo).write_file(
+                &operator(),
+                &p("served.txt"),
+                &mut &b"while alpha opens"[..],
+                &Precondition::None,
+            );
+            let _ = served_tx.send(written.is_ok());
+        });
+        let result = served.recv_timeout(std::time::Duration::from_secs(120));
+        release_tx.send(()).unwrap();
+        assert_eq!(result, Ok(true), "bravo waited for alpha's open");
+        assert!(slow.join().unwrap());
+    });
+    store.set_open_hook(None);
+}

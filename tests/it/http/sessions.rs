@@ -451,3 +451,229 @@ async fn signup_creates_an_owned_tenant_and_can_be_disabled() {
         (StatusCode::FORBIDDEN, "signup-disabled".into())
     );
 }
+
+fn session_token(t: &TestApp, who: Who) -> String {
+    t.actor(who).cookie.split_once('=').unwrap().1.to_owned()
+}
+
+/// Unpadded base64url, to hand-craft a token whose header no library would sign.
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+async fn me_with(t: &TestApp, token: &str) -> StatusCode {
+    t.send(
+        Request::builder()
+            .uri("/api/v1/auth/me")
+            .header("cookie", format!("{SESSION_COOKIE}={token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .status
+}
+
+/// Tokens signed with the server's real key are refused when anything but the key is
+/// wrong: the algorithm, `iss`, `aud`, a missing `nbf` or `exp`, a life beyond 7 days. The
+/// same claims re-signed correctly are accepted, so each refusal is for its own reason
+/// (issue 7).
+#[tokio::test]
+async fn issue7_real_key_but_wrong_algorithm_or_claims_is_refused() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let t = TestApp::new();
+    let real = session_token(&t, Who::Member);
+    let claims: serde_json::Value = jsonwebtoken::dangerous::insecure_decode_claims(&real).unwrap();
+    let secret = hex::decode(
+        std::fs::read_to_string(t.world.data_dir().join("secret.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let key = EncodingKey::from_secret(&secret);
+    let sign = |alg: Algorithm, claims: &serde_json::Value| {
+        jsonwebtoken::encode(&Header::new(alg), claims, &key).unwrap()
+    };
+    let with = |field: &str, value: serde_json::Value| {
+        let mut c = claims.clone();
+        c[field] = value;
+        c
+    };
+    let without = |field: &str| {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(field);
+        c
+    };
+    assert_eq!(
+        me_with(&t, &sign(Algorithm::HS256, &claims)).await,
+        StatusCode::OK
+    );
+    let exp = claims["exp"].as_i64().unwrap();
+    let nbf = claims["nbf"].as_i64().unwrap();
+    let refused = [
+        ("HS384", sign(Algorithm::HS384, &claims)),
+        ("HS512", sign(Algorithm::HS512, &claims)),
+        (
+            "wrong iss",
+            sign(Algorithm::HS256, &with("iss", "someone-else".into())),
+        ),
+        (
+            "wrong aud",
+            sign(Algorithm::HS256, &with("aud", "another-app".into())),
+        ),
+        ("no nbf", sign(Algorithm::HS256, &without("nbf"))),
+        ("no exp", sign(Algorithm::HS256, &without("exp"))),
+        ("no iss", sign(Algorithm::HS256, &without("iss"))),
+        (
+            "life over 7 days",
+            sign(Algorithm::HS256, &with("exp", (nbf + 8 * 86_400).into())),
+        ),
+        (
+            "expired",
+            sign(Algorithm::HS256, &with("exp", (nbf - 60).into())),
+        ),
+        (
+            "not yet valid",
+            sign(Algorithm::HS256, &with("nbf", (exp - 30).into())),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64url(br#"{"alg":"none","typ":"JWT"}"#),
+                real.split('.').nth(1).unwrap()
+            ),
+        ),
+    ];
+    for (why, token) in refused {
+        assert_eq!(me_with(&t, &token).await, StatusCode::UNAUTHORIZED, "{why}");
+    }
+}
+
+/// The server-side session ends after 7 days even for a token whose own times are
+/// fine: time moves on an injected clock, no sleeps (issue 7).
+#[tokio::test]
+async fn issue7_sessions_end_after_seven_days_on_the_server_side() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let clock = coffer::clock::ManualClock::starting_now();
+    let world = crate::support::World::with_clock(Default::default(), clock.clone());
+    let t = TestApp::with_world(world);
+    let real = session_token(&t, Who::Viewer);
+    clock.advance(time::Duration::days(7) - time::Duration::minutes(1));
+    assert_eq!(me_with(&t, &real).await, StatusCode::OK);
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(me_with(&t, &real).await, StatusCode::UNAUTHORIZED);
+    // A fresh, validly timed token for the same (expired) session is refused too.
+    let mut claims: serde_json::Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(&real).unwrap();
+    let now = coffer::clock::Clock::now(clock.as_ref()).unix_timestamp();
+    claims["nbf"] = now.into();
+    claims["iat"] = now.into();
+    claims["exp"] = (now + 3600).into();
+    let secret = hex::decode(
+        std::fs::read_to_string(t.world.data_dir().join("secret.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let renewed = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    assert_eq!(me_with(&t, &renewed).await, StatusCode::UNAUTHORIZED);
+}
+
+/// An API token logging out revokes itself; a token can never delete a person's account
+/// or change their password (issue 7).
+#[tokio::test]
+async fn issue7_tokens_log_themselves_out_and_cannot_delete_accounts() {
+    let t = TestApp::new();
+    let mint = || async {
+        let r = t
+            .json(
+                Method::POST,
+                "/api/v1/auth/tokens",
+                Some(Who::Member),
+                serde_json::json!({ "tenant": "alpha", "role": "viewer" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        r.json()["token"].as_str().unwrap().to_owned()
+    };
+    let bearer = |method: Method, uri: &str, token: &str, scheme: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("{scheme} {token}"))
+    };
+    let token = mint().await;
+    // The scheme is case-insensitive (RFC 9110).
+    let r = t
+        .send(
+            bearer(Method::GET, "/api/v1/auth/me", &token, "bearer")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (uri, body) in [
+        (
+            "/api/v1/auth/me/delete",
+            serde_json::json!({ "password": PASSWORD }),
+        ),
+        (
+            "/api/v1/auth/password",
+            serde_json::json!({ "current_password": PASSWORD, "new_password": "another long one" }),
+        ),
+    ] {
+        let r = t
+            .send(
+                bearer(Method::POST, uri, &token, "Bearer")
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "session-required".into()),
+            "{uri}"
+        );
+    }
+    assert_eq!(
+        login(&t, "member@test.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let r = t
+        .send(
+            bearer(Method::POST, "/api/v1/auth/logout", &token, "BEARER")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t
+        .send(
+            bearer(Method::GET, "/api/v1/auth/me", &token, "Bearer")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "the token logged itself out"
+    );
+}

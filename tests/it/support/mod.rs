@@ -58,10 +58,16 @@ impl World {
     }
 
     pub fn with_config(config: Config) -> World {
+        World::with_clock(config, coffer::clock::system())
+    }
+
+    /// A world whose every part reads `clock` (a `ManualClock` moves time without sleeps).
+    pub fn with_clock(config: Config, clock: coffer::clock::SharedClock) -> World {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("outside")).unwrap();
         std::fs::write(tmp.path().join("outside/secret.txt"), b"outside secret").unwrap();
-        let (coffer, created) = Coffer::init(&tmp.path().join("data"), config).unwrap();
+        let (coffer, created) =
+            Coffer::init_with_clock(&tmp.path().join("data"), config, clock).unwrap();
         assert!(created);
         let op = operator();
         let alpha = coffer

@@ -1,0 +1,181 @@
+//! The audit log as auditors rely on it: names a tenant chose can be redacted without
+//! breaking the chain, and no change is ever visible without its event.
+
+use coffer::audit::AuditAction;
+use coffer::control::NewUser;
+use coffer::export::ExportOptions;
+use coffer::names::Email;
+use coffer::vault::path::{CollectionName, VaultPath};
+use coffer::vault::{Precondition, VaultError};
+
+use crate::support::{World, operator};
+
+fn p(s: &str) -> VaultPath {
+    VaultPath::parse(s).unwrap()
+}
+
+/// Every string a tenant chose (file names, a move's destination, record ids, the slug)
+/// enters the chain only through its hash: after redaction no row of the tenant holds
+/// any of them, and the chain still verifies (issue 7).
+#[test]
+fn issue7_a_purged_tenants_names_are_redacted_and_the_chain_verifies() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(
+        &op,
+        &p("secret-plans/bid.pdf"),
+        &mut &b"x"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    v.rename(&op, &p("secret-plans/bid.pdf"), &p("moved-plans/final.pdf"))
+        .unwrap();
+    v.create_record(
+        &op,
+        &CollectionName::parse("clients").unwrap(),
+        Some(coffer::vault::path::RecordId::parse("acme-corp").unwrap()),
+        &serde_json::json!({ "name": "Acme" }),
+    )
+    .unwrap();
+    let names = [
+        "secret-plans",
+        "moved-plans",
+        "final.pdf",
+        "bid.pdf",
+        "acme-corp",
+        "alpha",
+    ];
+    let rows = || {
+        w.coffer
+            .audit()
+            .events_for_tenant(w.alpha.id, 0, 1000)
+            .unwrap()
+    };
+    let moved = rows()
+        .into_iter()
+        .find(|e| e.action == AuditAction::FileMove.as_str())
+        .unwrap();
+    assert_eq!(moved.destination.as_deref(), Some("moved-plans/final.pdf"));
+    assert!(
+        moved
+            .detail
+            .is_none_or(|d| !d.to_string().contains("moved-plans")),
+        "the destination is not in the chained detail"
+    );
+    let redacted = w.coffer.audit().redact_tenant_targets(w.alpha.id).unwrap();
+    assert!(redacted >= 4, "{redacted}");
+    let chain = w.coffer.audit().verify().unwrap();
+    assert!(chain.broken.is_none(), "{chain:?}");
+    for e in rows() {
+        let text = serde_json::to_string(&e).unwrap();
+        for name in names {
+            assert!(!text.contains(name), "{name} survives redaction in {text}");
+        }
+    }
+}
+
+/// Makes every audit append fail (as a full or broken audit disk would) until dropped.
+struct AuditOutage<'a>(&'a World);
+
+impl<'a> AuditOutage<'a> {
+    fn start(w: &'a World) -> Self {
+        w.coffer
+            .audit()
+            .raw_connection_unchecked()
+            .execute_batch(
+                "CREATE TRIGGER outage BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'audit disk failed'); END;",
+            )
+            .unwrap();
+        AuditOutage(w)
+    }
+}
+
+impl Drop for AuditOutage<'_> {
+    fn drop(&mut self) {
+        self.0
+            .coffer
+            .audit()
+            .raw_connection_unchecked()
+            .execute_batch("DROP TRIGGER outage;")
+            .unwrap();
+    }
+}
+
+/// When the audit log refuses an append, nothing the event would describe becomes
+/// visible: file writes stay invisible until their event is written (then they appear
+/// with exactly one event), record changes and control-plane changes roll back, and an
+/// export does not start (issue 7).
+#[test]
+fn issue7_an_audit_failure_never_leaves_a_change_without_its_event() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    let clients = CollectionName::parse("clients").unwrap();
+    let events_before = w.coffer.audit().last_seq().unwrap();
+    {
+        let _outage = AuditOutage::start(&w);
+        let err = v
+            .write_file(
+                &op,
+                &p("ledger.csv"),
+                &mut &b"1,2,3"[..],
+                &Precondition::None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Audit(_)), "{err:?}");
+        assert!(matches!(
+            v.stat(&p("ledger.csv")),
+            Err(VaultError::NotFound)
+        ));
+        assert!(
+            v.create_record(&op, &clients, None, &serde_json::json!({}))
+                .is_err()
+        );
+        assert!(v.collections().unwrap().is_empty(), "record rolled back");
+        let user = NewUser {
+            email: Email::parse("nobody@gap.example").unwrap(),
+            name: "N".into(),
+            password_hash: None,
+            is_operator: false,
+        };
+        assert!(w.coffer.control().create_user(&op, &user).is_err());
+        assert!(
+            w.coffer
+                .control()
+                .user_by_email(&user.email)
+                .unwrap()
+                .is_none(),
+            "user rolled back"
+        );
+        let access = w.access(&w.alpha);
+        let snap = w.coffer.snapshot(&access, None).unwrap();
+        let mut out = Vec::new();
+        let exported = w
+            .coffer
+            .export(&access, &snap, &mut out, ExportOptions::default(), 0);
+        assert!(
+            exported.is_err() && out.is_empty(),
+            "no export without its start event"
+        );
+    }
+    assert_eq!(w.coffer.audit().last_seq().unwrap(), events_before);
+    // The audit log is back: the next operation first repairs what was left pending; the
+    // write that had reached its final place appears now, with its one event.
+    v.mkdir(&op, &p("later")).unwrap();
+    assert_eq!(v.stat(&p("ledger.csv")).unwrap().size, 5);
+    let actions: Vec<String> = w
+        .coffer
+        .audit()
+        .events_for_tenant(w.alpha.id, events_before, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "file.write").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"dir.create".to_owned()), "{actions:?}");
+}
