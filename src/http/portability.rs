@@ -268,7 +268,7 @@ impl ExportJob {
                 }
             }
         });
-        let stream = futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
+        futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
             if finished {
                 return None;
             }
@@ -279,8 +279,7 @@ impl ExportJob {
                 // The producer vanished without "done" (a panic): never end the body cleanly.
                 None => Some((Err(io::Error::other("export aborted")), (rx, true))),
             }
-        });
-        stream
+        })
     }
 }
 
