@@ -25,9 +25,40 @@ pub struct Config {
     pub staging_grace_secs: u64,
     /// Whether anyone may sign up (creating a user and a tenant they own).
     pub signup_enabled: bool,
-    /// Take the client IP from the last `X-Forwarded-For` hop (only behind a proxy that
-    /// sets it; otherwise clients could forge their IP and dodge login throttling).
-    pub trust_forwarded_for: bool,
+    /// Networks of the reverse proxies in front of Coffer (`["127.0.0.1/32", "10.0.0.0/8"]`).
+    /// Only a request whose peer is in one of them has its client IP taken from
+    /// `X-Forwarded-For` (the nearest hop that is not a trusted proxy); from anyone else
+    /// the header is ignored, so clients cannot forge their IP to dodge throttling. Behind
+    /// a proxy that is not listed, every client shares the proxy's IP, and so its login
+    /// throttle.
+    pub trusted_proxies: Vec<String>,
+    /// A client that has not sent a request's complete headers this long after the
+    /// connection opened (or after its previous response, on a kept-alive connection) is
+    /// disconnected. Covers silent and idle connections.
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once (0: derived from the descriptor limit, leaving room
+    /// for vaults and databases). Beyond it, new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Most connections open at once from one client IP.
+    pub max_connections_per_ip: usize,
+    /// Most uploads and imports streaming at once, across all tenants. Beyond it, 503
+    /// with `Retry-After`.
+    pub max_concurrent_uploads: usize,
+    /// Most uploads and imports streaming at once into one tenant.
+    pub max_concurrent_uploads_per_tenant: usize,
+    /// An upload or import that sends nothing for this long is cut off.
+    pub upload_idle_timeout_secs: u64,
+    /// After the first `upload_min_rate_grace_secs`, an upload or import must average at
+    /// least this many bytes per second, or it is cut off (a client trickling one byte
+    /// now and then cannot hold a slot forever).
+    pub upload_min_bytes_per_sec: u64,
+    pub upload_min_rate_grace_secs: u64,
+    /// A JSON request body must arrive whole within this time.
+    pub json_body_timeout_secs: u64,
+    /// Password hashes (argon2id, 19 MiB each) computed at once (0: the number of CPUs).
+    /// Logins beyond it queue for at most `password_queue_secs`, then get 503.
+    pub max_concurrent_password_hashes: usize,
+    pub password_queue_secs: u64,
     /// Largest JSON request body (records, account requests), in bytes.
     pub max_json_bytes: usize,
     /// Imports: most entries in one archive.
@@ -50,7 +81,18 @@ impl Default for Config {
             vault_cache_capacity: 256,
             staging_grace_secs: 3600,
             signup_enabled: true,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 30,
+            max_connections: 0,
+            max_connections_per_ip: 256,
+            max_concurrent_uploads: 64,
+            max_concurrent_uploads_per_tenant: 8,
+            upload_idle_timeout_secs: 60,
+            upload_min_bytes_per_sec: 4096,
+            upload_min_rate_grace_secs: 60,
+            json_body_timeout_secs: 30,
+            max_concurrent_password_hashes: 0,
+            password_queue_secs: 10,
             max_json_bytes: 1024 * 1024,
             import_max_entries: 200_000,
             import_max_total_bytes: 256 * 1024 * 1024 * 1024,
@@ -68,6 +110,8 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
 }
 
 /// Limits that apply to every vault of a data root.
@@ -114,6 +158,42 @@ impl Config {
         }
     }
 
+    /// `trusted_proxies` parsed (a bare address is a one-address network).
+    pub fn trusted_proxy_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {text:?} is not an IP network (like 10.0.0.0/8)"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks what the types cannot: networks parse, limits are not zero where zero
+    /// would refuse everything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.trusted_proxy_networks()?;
+        for (name, value) in [
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("max_concurrent_uploads", self.max_concurrent_uploads),
+            (
+                "max_concurrent_uploads_per_tenant",
+                self.max_concurrent_uploads_per_tenant,
+            ),
+            ("vault_cache_capacity", self.vault_cache_capacity),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
     /// The vault limits this configuration sets.
     pub fn vault_limits(&self) -> VaultLimits {
         VaultLimits {
@@ -133,10 +213,12 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
-            message: e.message().to_owned(),
-        })
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -150,5 +232,9 @@ mod tests {
         let c: Config = toml::from_str("max_file_bytes = 5").unwrap();
         assert_eq!(c.max_file_bytes, 5);
         assert_eq!(c.vault_cache_capacity, 256);
+        let c: Config = toml::from_str(r#"trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]"#).unwrap();
+        assert_eq!(c.trusted_proxy_networks().unwrap().len(), 2);
+        let bad: Config = toml::from_str(r#"trusted_proxies = ["everyone"]"#).unwrap();
+        assert!(bad.validate().is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! HTTP, and every change it makes goes through `ControlPlane`.
 
 mod account;
+mod cache;
 pub mod mailer;
 pub mod password;
 pub mod permission;
@@ -34,8 +35,7 @@ use permission::{TenantPermission, role_allows, token_allows};
 use session::SessionKeys;
 use throttle::LoginThrottle;
 
-/// `last_seen_at` is written at most this often per session, so a busy session does not
-/// turn every request into a database write.
+/// `last_seen_at` is noted at most this often per session.
 const TOUCH_EVERY_SECS: i64 = 300;
 const TOKEN_PREFIX: &str = "cft_";
 
@@ -171,6 +171,7 @@ pub struct Auth {
     keys: SessionKeys,
     throttle: LoginThrottle,
     mailer: Arc<dyn Mailer>,
+    cache: cache::AuthCache,
 }
 
 fn random_hex(bytes: usize) -> Result<String, AuthError> {
@@ -195,6 +196,7 @@ impl Auth {
             keys,
             throttle: LoginThrottle::default(),
             mailer: parts.mailer,
+            cache: cache::AuthCache::new(),
         })
     }
 
@@ -214,13 +216,14 @@ impl Auth {
     }
 
     /// The principal of a session cookie's token: signature and claims checked, then one
-    /// indexed lookup of the live session.
+    /// indexed lookup of the live session (or the cache, while nothing changed).
     pub fn authenticate_session(&self, token: &str) -> Result<Principal, AuthError> {
         let now = self.now_unix();
         let claims = self
             .keys
             .verify(token, now)
             .map_err(|_| AuthError::Unauthenticated)?;
+        let stamp = self.control.change_stamp();
         let session = self
             .control
             .live_session(&claims.sid)?
@@ -229,7 +232,14 @@ impl Auth {
             return Err(AuthError::Unauthenticated);
         }
         if session.last_seen_at < Self::stamp_at(now - TOUCH_EVERY_SECS) {
-            self.control.touch_session(&session.id)?;
+            self.cache.touch(true, &session.id, Self::stamp_at(now));
+        }
+        if let Some(stamp) = stamp {
+            let cached = cache::CachedSession {
+                user: session.user.clone(),
+                expires_at: session.expires_at.clone(),
+            };
+            self.cache.put_session(&session.id, stamp, cached);
         }
         Ok(Principal::Session {
             sid: session.id,
@@ -242,16 +252,20 @@ impl Auth {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
             return Err(AuthError::Unauthenticated);
         }
+        let hash = sha256_hex(token);
+        let stamp = self.control.change_stamp();
         let (api_token, user) = self
             .control
-            .live_token(&sha256_hex(token))?
+            .live_token(&hash)?
             .ok_or(AuthError::Unauthenticated)?;
-        // At most one write per token per second of use. Timestamps are fixed-width
-        // text, so the second is their first 19 bytes; `get` never panics on odd data.
-        let now = clock::stamp(self.clock.as_ref());
-        let second = |t: &str| t.get(..19).map(str::to_owned);
-        if api_token.last_used_at.as_deref().and_then(second) != second(&now) {
-            self.control.touch_token(&api_token.id)?;
+        self.cache
+            .touch(false, &api_token.id, clock::stamp(self.clock.as_ref()));
+        if let Some(stamp) = stamp {
+            let cached = cache::CachedToken {
+                token: api_token.clone(),
+                user: user.clone(),
+            };
+            self.cache.put_token(&hash, stamp, cached);
         }
         Ok(Principal::Token {
             token: api_token,
@@ -259,10 +273,108 @@ impl Auth {
         })
     }
 
+    /// Writes the noted session and token usage (when last seen, last used) in one
+    /// transaction. The server calls it every few seconds and at shutdown.
+    pub fn flush_touches(&self) -> Result<(), AuthError> {
+        let touches = self.cache.take_touches();
+        Ok(self.control.record_touches(&touches)?)
+    }
+
+    /// Authorizes from what is cached, without I/O or waiting: `None` when anything
+    /// needed is not cached under the current change stamp (the caller then takes the
+    /// full path, which fills the cache), or when the answer would be a refusal that
+    /// must be audited.
+    pub fn authorize_cached(
+        &self,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+        tenant: Option<(TenantPermission, &str)>,
+        ip: Option<String>,
+    ) -> Option<Result<(Option<Principal>, Option<TenantAccess>), AuthError>> {
+        let stamp = self.control.change_stamp()?;
+        let now = self.now_unix();
+        let now_text = Self::stamp_at(now);
+        let principal = match (bearer, cookie) {
+            (Some(token), _) => {
+                if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+                    return Some(Err(AuthError::Unauthenticated));
+                }
+                let cached = self.cache.token(&sha256_hex(token), stamp)?;
+                if cached
+                    .token
+                    .expires_at
+                    .as_deref()
+                    .is_some_and(|e| e <= now_text.as_str())
+                {
+                    return None;
+                }
+                self.cache.touch(false, &cached.token.id, now_text.clone());
+                Some(Principal::Token {
+                    token: cached.token,
+                    user: cached.user,
+                })
+            }
+            (None, Some(token)) => match self.keys.verify(token, now) {
+                Err(_) => None,
+                Ok(claims) => {
+                    let cached = self.cache.session(&claims.sid, stamp)?;
+                    if cached.expires_at <= now_text || cached.user.id.to_string() != claims.sub {
+                        return None;
+                    }
+                    Some(Principal::Session {
+                        sid: claims.sid,
+                        user: cached.user,
+                    })
+                }
+            },
+            (None, None) => None,
+        };
+        let access = match (tenant, &principal) {
+            (Some((permission, slug)), Some(principal)) => {
+                let (tenant, member_role) =
+                    self.cache.membership(principal.user().id, slug, stamp)?;
+                let (role, allowed) = Self::allowed(principal, &tenant, member_role, permission)?;
+                if !allowed {
+                    return None;
+                }
+                let vault = self.vaults.cached(tenant.id)?;
+                vault.set_quota(tenant.quota_bytes);
+                Some(TenantAccess {
+                    tenant,
+                    standing: Standing::Member(role),
+                    caller: principal.caller(ip),
+                    vault,
+                })
+            }
+            _ => None,
+        };
+        Some(Ok((principal, access)))
+    }
+
+    /// The role a principal acts with in `tenant` and whether it allows `permission`;
+    /// `None` for a token of another tenant.
+    fn allowed(
+        principal: &Principal,
+        tenant: &Tenant,
+        member_role: Role,
+        permission: TenantPermission,
+    ) -> Option<(Role, bool)> {
+        match principal {
+            Principal::Session { .. } => Some((member_role, role_allows(member_role, permission))),
+            Principal::Token { token, .. } => (token.tenant_id == tenant.id).then(|| {
+                (
+                    token.role,
+                    token_allows(token.role, member_role, permission),
+                )
+            }),
+        }
+    }
+
     /// The tenant named `slug` and the user's role in it; `NotFound` for a tenant that
     /// does not exist, is deleted, or of which the user is not a member.
-    fn membership(&self, user: &User, slug: &str) -> Result<(Tenant, Role), AuthError> {
-        let slug = TenantSlug::parse(slug).map_err(|_| AuthError::NotFound)?;
+    fn membership(&self, user: &User, raw_slug: &str) -> Result<(Tenant, Role), AuthError> {
+        let slug = TenantSlug::parse(raw_slug).map_err(|_| AuthError::NotFound)?;
+        let stamp = self.control.change_stamp();
         let tenant = self
             .control
             .tenant_by_slug(&slug)?
@@ -274,6 +386,10 @@ impl Auth {
             .control
             .membership(user.id, tenant.id)?
             .ok_or(AuthError::NotFound)?;
+        if let Some(stamp) = stamp {
+            self.cache
+                .put_membership(user.id, raw_slug, stamp, (tenant.clone(), role));
+        }
         Ok((tenant, role))
     }
 
@@ -293,18 +409,8 @@ impl Auth {
         ip: Option<String>,
     ) -> Result<TenantAccess, AuthError> {
         let (tenant, member_role) = self.membership(principal.user(), slug)?;
-        let (role, allowed) = match principal {
-            Principal::Session { .. } => (member_role, role_allows(member_role, permission)),
-            Principal::Token { token, .. } => {
-                if token.tenant_id != tenant.id {
-                    return Err(AuthError::NotFound);
-                }
-                (
-                    token.role,
-                    token_allows(token.role, member_role, permission),
-                )
-            }
-        };
+        let (role, allowed) = Self::allowed(principal, &tenant, member_role, permission)
+            .ok_or(AuthError::NotFound)?;
         let caller = principal.caller(ip);
         if !allowed {
             self.audit.append(

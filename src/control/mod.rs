@@ -16,6 +16,7 @@ mod store;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::{Actor, AuditAction, AuditError, AuditEvent, AuditLog, Caller, Outcome};
 use crate::clock::{self, SharedClock};
@@ -67,6 +68,20 @@ pub struct ControlPlane {
     store: Arc<dyn ControlStore>,
     audit: AuditLog,
     clock: SharedClock,
+    /// Bumped by every committed change (not by bookkeeping): caches of authorization
+    /// facts compare it (with the store's external version) to know they are current.
+    generation: Arc<AtomicU64>,
+}
+
+/// The state of the control plane as caches see it: equal stamps mean no change was
+/// committed in between, by this process or another.
+pub type ChangeStamp = (u64, i64);
+
+/// A usage fact to record: a session seen, a token used, at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch {
+    Session { id: String, at: String },
+    Token { id: String, at: String },
 }
 
 /// The fields of a new session row.
@@ -83,6 +98,7 @@ impl ControlPlane {
             store: Arc::new(SqliteControl::open(path)?),
             audit,
             clock,
+            generation: Arc::default(),
         })
     }
 
@@ -92,11 +108,18 @@ impl ControlPlane {
             store: Arc::new(SqliteControl::open_in_memory()?),
             audit,
             clock,
+            generation: Arc::default(),
         })
     }
 
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// The current change stamp, read without waiting (`None` when it cannot be).
+    pub fn change_stamp(&self) -> Option<ChangeStamp> {
+        let external = self.store.peek_external_version()?;
+        Some((self.generation.load(Ordering::SeqCst), external))
     }
 
     fn now(&self) -> String {
@@ -138,6 +161,9 @@ impl ControlPlane {
             out = Some(value);
             Ok(())
         });
+        // Whatever happened, caches must look again (a failed commit changes nothing, but
+        // bumping costs only a cache refill).
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = result {
             if !appended.is_empty() {
                 let compensation: Vec<AuditEvent> = appended
@@ -227,16 +253,21 @@ impl ControlPlane {
 
     // ---- bookkeeping (not audited: usage facts, not changes) --------------------------
 
-    /// Records that a session was seen now.
-    pub fn touch_session(&self, id: &str) -> Result<(), ControlError> {
-        let now = self.now();
-        self.store.write(&mut |tx| tx.touch_session(id, &now))
-    }
-
-    /// Records that a token was used now.
-    pub fn touch_token(&self, id: &str) -> Result<(), ControlError> {
-        let now = self.now();
-        self.store.write(&mut |tx| tx.touch_token(id, &now))
+    /// Records when sessions were last seen and tokens last used, all in one
+    /// transaction (the `Auth` touch book flushes here).
+    pub fn record_touches(&self, touches: &[Touch]) -> Result<(), ControlError> {
+        if touches.is_empty() {
+            return Ok(());
+        }
+        self.store.write(&mut |tx| {
+            for t in touches {
+                match t {
+                    Touch::Session { id, at } => tx.touch_session(id, at)?,
+                    Touch::Token { id, at } => tx.touch_token(id, at)?,
+                }
+            }
+            Ok(())
+        })
     }
 
     // ---- tenants and users ------------------------------------------------------------

@@ -50,6 +50,14 @@ impl ControlStore for SqliteControl {
         tx.commit()?;
         Ok(())
     }
+
+    fn peek_external_version(&self) -> Option<i64> {
+        // `data_version` changes when another connection commits; reading it touches only
+        // the WAL index in shared memory. A busy connection is not waited for.
+        let conn = self.conn.try_lock().ok()?;
+        conn.pragma_query_value(None, "data_version", |r| r.get(0))
+            .ok()
+    }
 }
 
 struct Tx<'a> {

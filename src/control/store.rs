@@ -106,4 +106,7 @@ pub trait ControlStore: Send + Sync {
     /// Runs `work` in one write transaction that takes the write lock at its start, and
     /// commits only if `work` succeeds; otherwise nothing of it is kept.
     fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// A number that changes whenever another connection (another process) commits a
+    /// change, read without waiting and without I/O; `None` if it cannot be read now.
+    fn peek_external_version(&self) -> Option<i64>;
 }

@@ -212,6 +212,9 @@ pub async fn list_tokens(
     Signed(principal): Signed,
 ) -> Result<Json<TokensOut>, ApiError> {
     blocking(move || {
+        principal.require_session()?;
+        // Show usage noted since the last flush, too.
+        coffer.auth().flush_touches()?;
         let tokens = coffer.control().tokens_of(principal.user().id)?;
         Ok(Json(TokensOut {
             tokens: tokens.iter().map(Into::into).collect(),

@@ -91,7 +91,7 @@ async fn authorize_inner(
     req: Request,
 ) -> Result<Request, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let ip = ClientIp::from_parts(&parts, state.coffer.config().trust_forwarded_for);
+    let ip = ClientIp::from_parts(&parts, state.trusted_proxies());
     let bearer = bearer_token(&parts.headers).map(str::to_owned);
     let cookie = session_cookie(&parts.headers, state.cookie_name).map(str::to_owned);
     if !is_safe(&parts.method) && bearer.is_none() && cross_site(&parts.headers) {
@@ -108,22 +108,37 @@ async fn authorize_inner(
         _ => None,
     };
     let auth = state.coffer.auth().clone();
-    let ip_for_check = ip.0.clone();
-    let (principal, access) = blocking(move || {
-        let principal = match (&bearer, &cookie) {
-            (Some(token), _) => Some(auth.authenticate_bearer(token)?),
-            (None, Some(token)) => auth.authenticate_session(token).ok(),
-            (None, None) => None,
-        };
-        let access = match (permission, &principal, slug) {
-            (Permission::Tenant(p), Some(principal), Some(slug)) => {
-                Some(auth.tenant_access(principal, &slug, p, ip_for_check)?)
-            }
-            _ => None,
-        };
-        Ok((principal, access))
-    })
-    .await?;
+    let tenant = match (permission, &slug) {
+        (Permission::Tenant(p), Some(slug)) => Some((p, slug.as_str())),
+        _ => None,
+    };
+    // No credentials, or credentials seen since the last control-plane change: answered
+    // here, without a database read or a blocking thread.
+    let cached = match (&bearer, &cookie) {
+        (None, None) => Some(Ok((None, None))),
+        _ => auth.authorize_cached(bearer.as_deref(), cookie.as_deref(), tenant, ip.0.clone()),
+    };
+    let (principal, access) = match cached {
+        Some(answer) => answer?,
+        None => {
+            let ip_for_check = ip.0.clone();
+            blocking(move || {
+                let principal = match (&bearer, &cookie) {
+                    (Some(token), _) => Some(auth.authenticate_bearer(token)?),
+                    (None, Some(token)) => auth.authenticate_session(token).ok(),
+                    (None, None) => None,
+                };
+                let access = match (permission, &principal, slug) {
+                    (Permission::Tenant(p), Some(principal), Some(slug)) => {
+                        Some(auth.tenant_access(principal, &slug, p, ip_for_check)?)
+                    }
+                    _ => None,
+                };
+                Ok((principal, access))
+            })
+            .await?
+        }
+    };
     match (permission, &principal) {
         (Permission::Public, _) => {}
         (_, None) => return Err(AuthError::Unauthenticated.into()),

@@ -92,6 +92,9 @@ error_codes! {
     ArchiveTooLarge => "archive-too-large",
     ImportConflict => "import-conflict",
     MetricsUnavailable => "metrics-unavailable",
+    TooManyUploads => "too-many-uploads",
+    TooManyLogins => "too-many-logins",
+    DiskFull => "disk-full",
 }
 
 #[derive(Debug)]

@@ -53,7 +53,20 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
         if !is_json(content_type) {
             return Err(unsupported_media_type());
         }
-        let bytes = read_limited(req.into_body(), state.coffer().config().max_json_bytes).await?;
+        let config = state.coffer().config();
+        let deadline = std::time::Duration::from_secs(config.json_body_timeout_secs.max(1));
+        let bytes = tokio::time::timeout(
+            deadline,
+            read_limited(req.into_body(), config.max_json_bytes),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                "the request body did not arrive in time",
+            )
+        })??;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -142,30 +155,68 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// The client's IP: the socket peer, or with `trust_forwarded_for` the last hop of
-/// `X-Forwarded-For` (the one the trusted proxy appended).
+/// The client's IP: the socket peer, or, when the peer is one of the trusted proxies, the
+/// nearest hop of `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a trusted
+/// proxy. A header from anyone else is ignored: clients cannot choose their own IP.
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
+/// The hops a proxy chain reports, client first.
+fn forwarded_hops(parts: &Parts) -> Vec<std::net::IpAddr> {
+    let xff: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    parts
+        .headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+        .filter_map(|(_, v)| {
+            let v = v.trim().trim_matches('"');
+            // `[2001:db8::1]:4711`, `192.0.2.1:4711` or a bare address.
+            let host = match v.strip_prefix('[') {
+                Some(rest) => rest.split(']').next().unwrap_or(""),
+                None => v
+                    .rsplit_once(':')
+                    .filter(|(h, _)| !h.contains(':'))
+                    .map_or(v, |(h, _)| h),
+            };
+            host.parse().ok()
+        })
+        .collect()
+}
+
 impl ClientIp {
-    pub fn from_parts(parts: &Parts, trust_forwarded_for: bool) -> ClientIp {
-        if trust_forwarded_for
-            && let Some(last) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .map(str::trim)
-                .and_then(|v| v.parse::<std::net::IpAddr>().ok())
-        {
-            return ClientIp(Some(last.to_string()));
-        }
-        ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip().to_string()),
-        )
+    pub fn from_parts(parts: &Parts, trusted: &[ipnet::IpNet]) -> ClientIp {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip());
+        let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+        let client = match peer {
+            Some(peer) if is_trusted(&peer) => {
+                let hops = forwarded_hops(parts);
+                hops.iter()
+                    .rev()
+                    .find(|hop| !is_trusted(hop))
+                    .or(hops.first())
+                    .copied()
+                    .or(Some(peer))
+            }
+            other => other,
+        };
+        ClientIp(client.map(|ip| ip.to_string()))
     }
 }
 
@@ -176,10 +227,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp::from_parts(
-            parts,
-            state.coffer().config().trust_forwarded_for,
-        ))
+        Ok(ClientIp::from_parts(parts, state.trusted_proxies()))
     }
 }
 
@@ -224,5 +272,52 @@ mod tests {
             ErrorCode::JsonTooDeep
         );
         assert_eq!(json_depth(br#"{"a": "[[[[[["}"#), 1);
+    }
+
+    fn parts(peer: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = axum::http::Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let (mut parts, _) = b.body(()).unwrap().into_parts();
+        parts.extensions.insert(ConnectInfo(
+            format!("{peer}:1234").parse::<SocketAddr>().unwrap(),
+        ));
+        parts
+    }
+
+    #[test]
+    fn client_ip_believes_only_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |peer, headers: &[(&str, &str)]| {
+            ClientIp::from_parts(&parts(peer, headers), &trusted)
+                .0
+                .unwrap()
+        };
+        // A client cannot choose its IP.
+        assert_eq!(
+            ip("203.0.113.9", &[("x-forwarded-for", "1.2.3.4")]),
+            "203.0.113.9"
+        );
+        // Behind the proxy: the nearest hop that is not a proxy.
+        assert_eq!(
+            ip(
+                "10.0.0.2",
+                &[("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.5")]
+            ),
+            "198.51.100.7"
+        );
+        assert_eq!(ip("10.0.0.2", &[]), "10.0.0.2");
+        assert_eq!(
+            ip(
+                "10.0.0.2",
+                &[("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")]
+            ),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            ip("10.0.0.2", &[("forwarded", "for=192.0.2.60:8080")]),
+            "192.0.2.60"
+        );
     }
 }

@@ -12,13 +12,12 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+use tokio_util::io::ReaderStream;
 
-use super::UPLOAD_IDLE_TIMEOUT;
 use super::authorize::Access;
+use super::bodies::Bodies;
 use super::dto::{EntriesPage, EntryOut, MkdirIn, MoveIn, RestoreIn, TrashOut, TrashedOut};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
@@ -112,6 +111,7 @@ pub async fn list_dir(
 
 pub async fn upload(
     State(coffer): State<Coffer>,
+    State(bodies): State<Bodies>,
     Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
     headers: HeaderMap,
@@ -130,26 +130,10 @@ pub async fn upload(
             format!("file is larger than the limit of {max} bytes"),
         ));
     }
-    // A stalled client is cut off after an idle interval; the vault then discards the
-    // staged bytes.
-    let stream = Box::pin(futures_util::stream::unfold(
-        body.into_data_stream(),
-        |mut s| async move {
-            match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, s.next()).await {
-                Ok(Some(item)) => Some((item.map_err(std::io::Error::other), s)),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "upload stalled",
-                    )),
-                    s,
-                )),
-            }
-        },
-    ));
-    let mut reader = SyncIoBridge::new(StreamReader::new(stream));
+    // A stalled or trickling client is cut off; the vault then discards the staged bytes.
+    let (slot, mut reader) = bodies.admit(access.tenant().id, body)?;
     let written = blocking(move || {
+        let _slot = slot;
         Ok(access
             .vault()
             .write_file(access.caller(), &path, &mut reader, &precondition)?)

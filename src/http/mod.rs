@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod authorize;
+pub mod bodies;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -19,11 +20,11 @@ mod portability;
 pub mod ranges;
 mod records;
 pub mod routes;
+mod server;
 mod tenants;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
@@ -40,12 +41,10 @@ pub use authorize::{bearer_token, session_cookie};
 use error::{ApiError, PROBLEM_JSON};
 pub use ops::openapi_document;
 pub use routes::{ROUTES, Route};
+pub use server::{connection_cap, serve};
 
 pub const SESSION_COOKIE: &str = "coffer_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// Upload streams that make no progress for this long are cut off.
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sizes of complete export archives by ETag, so a resumed download can say
 /// `Content-Range` without generating the archive twice.
@@ -76,20 +75,32 @@ pub struct AppState {
     /// Cookie name: `__Host-coffer_session` when served over TLS.
     cookie_name: &'static str,
     export_sizes: ExportSizes,
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    bodies: bodies::Bodies,
 }
 
 impl AppState {
-    pub fn new(coffer: Coffer) -> AppState {
-        AppState {
+    /// The state of the API over `coffer`. Fails on a configuration that cannot be
+    /// served (a `trusted_proxies` entry that is not a network).
+    pub fn new(coffer: Coffer) -> Result<AppState, crate::config::ConfigError> {
+        let trusted_proxies = Arc::new(coffer.config().trusted_proxy_networks()?);
+        Ok(AppState {
+            bodies: bodies::Bodies::new(coffer.config()),
             coffer,
             metrics: ops::metrics_handle(),
             cookie_name: SESSION_COOKIE,
             export_sizes: ExportSizes::default(),
-        }
+            trusted_proxies,
+        })
     }
 
     pub fn coffer(&self) -> &Coffer {
         &self.coffer
+    }
+
+    /// The networks whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.trusted_proxies
     }
 }
 
@@ -102,6 +113,12 @@ impl FromRef<AppState> for Coffer {
 impl FromRef<AppState> for Arc<Auth> {
     fn from_ref(state: &AppState) -> Arc<Auth> {
         state.coffer.auth().clone()
+    }
+}
+
+impl FromRef<AppState> for bodies::Bodies {
+    fn from_ref(state: &AppState) -> bodies::Bodies {
+        state.bodies.clone()
     }
 }
 
@@ -205,21 +222,4 @@ async fn problem_bodies(req: Request, next: Next) -> Response {
         return replaced;
     }
     response
-}
-
-/// Runs the server on `listener` until `shutdown` completes, then drains requests.
-pub async fn serve(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small responses on a keep-alive connection must not wait for a delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -15,13 +15,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::ExportSizes;
 use super::authorize::Access;
+use super::bodies::Bodies;
 use super::dto::ImportOut;
 use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
@@ -308,6 +307,7 @@ pub struct ImportQuery {
 
 pub async fn import(
     State(coffer): State<Coffer>,
+    State(bodies): State<Bodies>,
     Access(access): Access,
     Query(q): Query<ImportQuery>,
     headers: HeaderMap,
@@ -334,9 +334,9 @@ pub async fn import(
         ));
     }
     let max_archive = coffer.config().import_max_total_bytes;
-    let stream = body.into_data_stream().map(|r| r.map_err(io::Error::other));
-    let mut reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
+    let (slot, mut reader) = bodies.admit(access.tenant().id, body)?;
     let report = blocking(move || {
+        let _slot = slot;
         // The archive is spooled inside the tenant's staging area, counted against its
         // quota; its entries are staged (and counted) as they are unpacked.
         let result = access

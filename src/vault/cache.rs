@@ -119,6 +119,7 @@ impl VaultStore {
     /// creation failed after its vault existed). Descriptor-based, never follows links.
     pub fn remove_unregistered(&self, tenant: TenantId) -> Result<(), VaultError> {
         self.evict(tenant);
+        db::lock(&self.cache).handed_out.remove(&tenant);
         self.tenants.remove_dir_all(tenant.to_string())?;
         dir::sync_dir(&self.tenants)?;
         Ok(())
@@ -150,9 +151,11 @@ impl VaultStore {
             self.clock.clone(),
             self.limits.clone(),
         );
-        let mut cache = db::lock(&self.cache);
-        cache.opening.remove(&tenant);
         let vault = Arc::new(opened?);
+        let mut cache = db::lock(&self.cache);
+        // Only a successful open retires the slot: after a failure, the threads waiting on
+        // it try in turn, never two at once.
+        cache.opening.remove(&tenant);
         cache.tick += 1;
         let tick = cache.tick;
         cache.handed_out.insert(tenant, Arc::downgrade(&vault));
@@ -181,16 +184,22 @@ impl VaultStore {
         Ok(vault)
     }
 
+    /// The vault of `tenant` if it is open now, without opening it (no I/O, no waiting
+    /// beyond the cache's short lock): for the request path's fast authorization.
+    pub fn cached(&self, tenant: TenantId) -> Option<Arc<Vault>> {
+        db::lock(&self.cache).hit(tenant)
+    }
+
     /// How many vaults are open in the cache now (without taking its lock).
     pub fn open_count(&self) -> usize {
         self.open_count.load(Ordering::Relaxed)
     }
 
-    /// Drops a vault from the cache (before its directory is removed or moved).
+    /// Drops a vault from the cache. One still in use elsewhere stays the one instance
+    /// (it is found again through `handed_out`), so its commit lock stays unique.
     pub fn evict(&self, tenant: TenantId) {
         let evicted = {
             let mut cache = db::lock(&self.cache);
-            cache.handed_out.remove(&tenant);
             let v = cache.open.remove(&tenant);
             self.open_count.store(cache.open.len(), Ordering::Relaxed);
             v

@@ -113,7 +113,7 @@ impl TestApp {
     }
 
     pub fn with_world(world: World) -> TestApp {
-        let state = AppState::new(world.coffer.clone());
+        let state = AppState::new(world.coffer.clone()).unwrap();
         let hash = coffer::auth::password::hash(PASSWORD).unwrap();
         let op = operator();
         let control = world.coffer.control();

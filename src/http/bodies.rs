@@ -1,0 +1,183 @@
+//! Request bodies that stream into a vault (uploads, imports): a bounded number at once,
+//! and each one cut off when it stalls or trickles.
+//!
+//! Each streaming body holds a blocking thread while it is written into the vault, so
+//! their number is capped globally and per tenant (`UploadSlots`, 503 with `Retry-After`
+//! beyond it): however many clients stall, the blocking pool keeps room for everyone
+//! else. A body that sends nothing for `upload_idle_timeout_secs`, or averages less than
+//! `upload_min_bytes_per_sec` after the grace period, ends with a timeout error, and the
+//! vault discards what was staged.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ApiError, ErrorCode};
+use crate::config::Config;
+use crate::db;
+use crate::names::TenantId;
+
+/// How long a refused client is asked to wait before trying again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Slots for streaming bodies, globally and per tenant.
+pub struct UploadSlots {
+    global: Arc<Semaphore>,
+    per_tenant: Arc<Mutex<HashMap<TenantId, usize>>>,
+    per_tenant_max: usize,
+}
+
+/// One body's slot; released when dropped.
+pub struct UploadSlot {
+    _global: OwnedSemaphorePermit,
+    per_tenant: Arc<Mutex<HashMap<TenantId, usize>>>,
+    tenant: TenantId,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut map = db::lock(&self.per_tenant);
+        if let Some(n) = map.get_mut(&self.tenant) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+impl UploadSlots {
+    pub fn new(config: &Config) -> UploadSlots {
+        UploadSlots {
+            global: Arc::new(Semaphore::new(config.max_concurrent_uploads.max(1))),
+            per_tenant: Arc::default(),
+            per_tenant_max: config.max_concurrent_uploads_per_tenant.max(1),
+        }
+    }
+
+    /// A slot for a body into `tenant`, or 503 at once (never a wait: a waiting request
+    /// would hold its connection anyway).
+    pub fn try_acquire(&self, tenant: TenantId) -> Result<UploadSlot, ApiError> {
+        let busy = |scope: &str| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TooManyUploads,
+                format!("too many uploads in progress {scope}; retry shortly"),
+            )
+            .with_retry_after(RETRY_AFTER)
+        };
+        let global = self
+            .global
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| busy("on this server"))?;
+        let mut map = db::lock(&self.per_tenant);
+        let n = map.entry(tenant).or_insert(0);
+        if *n >= self.per_tenant_max {
+            return Err(busy("for this tenant"));
+        }
+        *n += 1;
+        Ok(UploadSlot {
+            _global: global,
+            per_tenant: self.per_tenant.clone(),
+            tenant,
+        })
+    }
+
+    /// Slots in use now (for metrics).
+    pub fn in_use(&self, capacity: usize) -> usize {
+        capacity.saturating_sub(self.global.available_permits())
+    }
+}
+
+/// The pace a streaming body must keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub idle: Duration,
+    pub min_bytes_per_sec: u64,
+    pub grace: Duration,
+}
+
+impl Pace {
+    pub fn from_config(config: &Config) -> Pace {
+        Pace {
+            idle: Duration::from_secs(config.upload_idle_timeout_secs.max(1)),
+            min_bytes_per_sec: config.upload_min_bytes_per_sec,
+            grace: Duration::from_secs(config.upload_min_rate_grace_secs),
+        }
+    }
+}
+
+fn timed_out(why: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, why)
+}
+
+/// The body as a stream of chunks that ends in a `TimedOut` error when the client stalls
+/// (`pace.idle` without a byte) or trickles (below `pace.min_bytes_per_sec` on average
+/// after `pace.grace`).
+pub fn paced(body: Body, pace: Pace) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    let start = Instant::now();
+    futures_util::stream::unfold(
+        (body.into_data_stream(), 0u64, false),
+        move |(mut s, total, failed)| async move {
+            if failed {
+                return None;
+            }
+            let next = match tokio::time::timeout(pace.idle, s.next()).await {
+                Ok(Some(Ok(bytes))) => bytes,
+                Ok(Some(Err(e))) => return Some((Err(io::Error::other(e)), (s, total, true))),
+                Ok(None) => return None,
+                Err(_) => return Some((Err(timed_out("upload stalled")), (s, total, true))),
+            };
+            let total = total + next.len() as u64;
+            let elapsed = start.elapsed();
+            if elapsed > pace.grace
+                && pace.min_bytes_per_sec > 0
+                && (total as f64) < pace.min_bytes_per_sec as f64 * elapsed.as_secs_f64()
+            {
+                return Some((Err(timed_out("upload too slow")), (s, total, true)));
+            }
+            Some((Ok(next), (s, total, false)))
+        },
+    )
+}
+
+/// The streaming-body limits of a server, as handlers take them (`State<Bodies>`).
+#[derive(Clone)]
+pub struct Bodies {
+    slots: Arc<UploadSlots>,
+    pace: Pace,
+}
+
+impl Bodies {
+    pub fn new(config: &Config) -> Bodies {
+        Bodies {
+            slots: Arc::new(UploadSlots::new(config)),
+            pace: Pace::from_config(config),
+        }
+    }
+
+    /// A slot for a body into `tenant` (or 503) and the body as a paced reader for the
+    /// blocking thread that writes it into the vault. The slot must live until the
+    /// reader is done.
+    pub fn admit(
+        &self,
+        tenant: TenantId,
+        body: Body,
+    ) -> Result<(UploadSlot, impl io::Read + Send + 'static), ApiError> {
+        let slot = self.slots.try_acquire(tenant)?;
+        let stream = Box::pin(paced(body, self.pace));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        Ok((slot, reader))
+    }
+
+    pub fn slots(&self) -> &UploadSlots {
+        &self.slots
+    }
+}

@@ -1,0 +1,206 @@
+//! The server loop: accepting connections and serving them with hyper, with the limits
+//! that keep one client (or many) from starving the rest.
+//!
+//! - A client must send a request's complete headers within `header_read_timeout_secs`
+//!   of the connection opening or of its previous response: silent, trickling and idle
+//!   kept-alive connections are closed.
+//! - At most `max_connections` connections are open; past it, new ones wait in the
+//!   listen backlog rather than take descriptors the vaults need. At most
+//!   `max_connections_per_ip` come from one client address.
+//! - The soft descriptor limit is raised to the hard one at start, and the connection cap
+//!   derived from it leaves room for the vault cache and the databases.
+//! - An accept error (descriptors exhausted) backs off instead of spinning.
+//!
+//! Plain HTTP speaks HTTP/1.1 only (browsers use HTTP/2 over TLS, where ALPN chooses it
+//! up front), so no connection is held in protocol detection.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::AppState;
+use crate::config::Config;
+use crate::db;
+
+/// Descriptors kept free for what is not a connection: the vault cache (about 7 per open
+/// vault), the databases, the spool and export files.
+fn reserved_descriptors(config: &Config) -> usize {
+    config.vault_cache_capacity * 8 + 256
+}
+
+/// Raises the soft descriptor limit to the hard one and returns the connection cap:
+/// the configured one, or what the limit leaves after the reserve.
+pub fn connection_cap(config: &Config) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+    let derived = limit.saturating_sub(reserved_descriptors(config)).max(16);
+    match config.max_connections {
+        0 => derived,
+        n => n.min(derived),
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// One accepted connection's share of the caps; released when the connection ends.
+struct ConnectionSlot {
+    _global: OwnedSemaphorePermit,
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = db::lock(&self.per_ip.0);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` completes, then stops accepting and
+/// lets open requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = state.coffer().config().clone();
+    let cap = connection_cap(&config);
+    let global = Arc::new(Semaphore::new(cap));
+    let per_ip = Arc::new(PerIp::default());
+    let touches = spawn_touch_flusher(state.coffer().auth().clone());
+    let auth = state.coffer().auth().clone();
+    let router = super::app(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs.max(1)))
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tracing::info!(max_connections = cap, "accepting connections");
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        // Wait for room before accepting: a connection over the cap stays in the backlog
+        // and costs no descriptor.
+        let permit = tokio::select! {
+            p = global.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => {
+                    backoff = Duration::from_millis(10);
+                    a
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off, the condition clears as connections end.
+                    tracing::warn!(error = %e, "accept failed; backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = admit(&per_ip, permit, peer.ip(), config.max_connections_per_ip) else {
+            continue;
+        };
+        // Small responses on a keep-alive connection must not wait for a delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let service = connection_service(router.clone(), peer);
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    touches.abort();
+    flush_touches(auth).await;
+    Ok(())
+}
+
+/// How often noted session and token usage is written.
+const TOUCH_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+async fn flush_touches(auth: Arc<crate::auth::Auth>) {
+    match tokio::task::spawn_blocking(move || auth.flush_touches()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not record session and token usage"),
+        Err(e) => tracing::warn!(error = %e, "usage flush panicked"),
+    }
+}
+
+/// Writes noted usage (sessions seen, tokens used) every few seconds, off the request
+/// path.
+fn spawn_touch_flusher(auth: Arc<crate::auth::Auth>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TOUCH_FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            flush_touches(auth.clone()).await;
+        }
+    })
+}
+
+/// Counts the connection against its address, or refuses it (dropped at once) when that
+/// address has too many open.
+fn admit(
+    per_ip: &Arc<PerIp>,
+    permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    max_per_ip: usize,
+) -> Option<ConnectionSlot> {
+    let mut map = db::lock(&per_ip.0);
+    let n = map.entry(ip).or_insert(0);
+    if *n >= max_per_ip {
+        tracing::warn!(%ip, "too many connections from one address; refused");
+        return None;
+    }
+    *n += 1;
+    Some(ConnectionSlot {
+        _global: permit,
+        per_ip: per_ip.clone(),
+        ip,
+    })
+}
+
+/// The router as a hyper service for one connection, with the peer address attached to
+/// every request (`ConnectInfo`).
+fn connection_service(
+    router: Router,
+    peer: SocketAddr,
+) -> hyper_util::service::TowerToHyperService<
+    impl tower::Service<
+        axum::http::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone,
+> {
+    let service = tower::util::MapRequest::new(
+        router,
+        move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.map(axum::body::Body::new)
+        },
+    );
+    hyper_util::service::TowerToHyperService::new(service)
+}
