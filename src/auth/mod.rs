@@ -152,6 +152,10 @@ impl TenantAccess {
     }
 }
 
+/// What a request was authorized as: its principal (if any) and, on a tenant route, its
+/// access to the tenant.
+pub type Authorized = (Option<Principal>, Option<TenantAccess>);
+
 /// What `Auth` is built from.
 pub struct AuthParts {
     pub control: ControlPlane,
@@ -290,7 +294,7 @@ impl Auth {
         cookie: Option<&str>,
         tenant: Option<(TenantPermission, &str)>,
         ip: Option<String>,
-    ) -> Option<Result<(Option<Principal>, Option<TenantAccess>), AuthError>> {
+    ) -> Option<Result<Authorized, AuthError>> {
         let stamp = self.control.change_stamp()?;
         let now = self.now_unix();
         let now_text = Self::stamp_at(now);
