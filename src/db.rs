@@ -44,6 +44,18 @@ pub enum DbError {
     SchemaTooNew { found: u32, known: u32 },
 }
 
+/// Whether an error means the disk (or the database's quota of it) is full: the client
+/// gets 507, not 500, and the operator a clear message.
+pub fn is_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// Whether an I/O error means the filesystem is full (or over a disk quota).
+pub fn io_is_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(c) if c == libc::ENOSPC || c == libc::EDQUOT)
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
 /// How long a writer waits for another connection's write lock before giving up. Writes
 /// are short transactions, so a few seconds means something is wrong.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

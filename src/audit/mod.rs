@@ -57,6 +57,16 @@ pub enum AuditError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl AuditError {
+    /// Whether the audit log could not be written because the disk is full.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            AuditError::Sqlite(e) | AuditError::Db(DbError::Sqlite(e)) => db::is_full(e),
+            _ => false,
+        }
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {

@@ -79,16 +79,19 @@ impl Auth {
     ) -> Result<NewSession, AuthError> {
         let account_key = format!("acct:{}", email.trim().to_lowercase());
         let ip_key = format!("ip:{}", ip.unwrap_or("unknown"));
-        if let Err(retry) = self.throttle.check(
+        let attempt = match self.throttle.begin(
             &[
                 (&account_key, super::throttle::ACCOUNT_LIMIT),
                 (&ip_key, super::throttle::IP_LIMIT),
             ],
             now,
         ) {
-            self.control.record_failed_login(None, ip, "throttled")?;
-            return Err(AuthError::Throttled(retry));
-        }
+            Ok(attempt) => attempt,
+            Err(retry) => {
+                self.control.record_failed_login(None, ip, "throttled")?;
+                return Err(AuthError::Throttled(retry));
+            }
+        };
         let user = match Email::parse(email) {
             Ok(email) => self.control.user_by_email(&email)?,
             Err(_) => None,
@@ -106,13 +109,13 @@ impl Auth {
         let user = match user {
             Some(u) if verdict != Verified::Mismatch => u,
             known => {
-                self.throttle.record_failure(&[&account_key, &ip_key], now);
+                attempt.failed();
                 self.control
                     .record_failed_login(known.map(|u| u.id), ip, "bad credentials")?;
                 return Err(AuthError::BadCredentials);
             }
         };
-        self.throttle.record_success(&account_key);
+        attempt.succeeded(&account_key);
         let upgraded = match verdict {
             Verified::OkNeedsUpgrade => Some(password::hash_unchecked(password_text)?),
             _ => None,
@@ -160,14 +163,30 @@ impl Auth {
             .end_session(&caller, principal.user().id, session_id, false)?)
     }
 
-    fn check_password(user: &User, text: &str) -> Result<(), AuthError> {
+    /// Re-checks a signed-in user's password (before a password change or an account
+    /// deletion), throttled like a login: a stolen session cannot guess the password.
+    fn check_password(&self, user: &User, text: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        let account_key = format!("acct:{}", user.email);
+        let ip_key = format!("ip:{}", ip.unwrap_or("unknown"));
+        let attempt = self
+            .throttle
+            .begin(
+                &[
+                    (&account_key, super::throttle::ACCOUNT_LIMIT),
+                    (&ip_key, super::throttle::IP_LIMIT),
+                ],
+                Instant::now(),
+            )
+            .map_err(AuthError::Throttled)?;
         let ok = user
             .password_hash
             .as_deref()
             .is_some_and(|h| password::verify(text, h) != Verified::Mismatch);
         if ok {
+            attempt.succeeded(&account_key);
             Ok(())
         } else {
+            attempt.failed();
             Err(AuthError::BadCredentials)
         }
     }
@@ -184,7 +203,7 @@ impl Auth {
     ) -> Result<NewSession, AuthError> {
         principal.require_session()?;
         let user = principal.user();
-        Self::check_password(user, current)?;
+        self.check_password(user, current, ip)?;
         let hash = password::hash(new)?;
         let caller = principal.caller(ip.map(str::to_owned));
         self.control.change_password(&caller, user.id, &hash)?;
@@ -307,7 +326,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         principal.require_session()?;
         let user = principal.user();
-        Self::check_password(user, password_text)?;
+        self.check_password(user, password_text, ip.as_deref())?;
         let caller = principal.caller(ip);
         Ok(self.control.delete_user(&caller, user.id)?)
     }

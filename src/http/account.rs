@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::CookieName;
 use super::authorize::Signed;
+use super::bodies::PasswordGate;
 use super::dto::{
     ChangePasswordIn, ConfirmResetIn, CreateTokenIn, LoginIn, NewTokenOut, PasswordIn, ResetIn,
     SessionInfo, SignupIn, SignupOut, TokensOut,
@@ -49,14 +50,17 @@ fn with_cookie(name: CookieName, mut response: Response, session: Option<&NewSes
 }
 
 pub async fn signup(
+    State(gate): State<PasswordGate>,
     State(coffer): State<Coffer>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignupIn>,
 ) -> Result<Response, ApiError> {
+    let turn = gate.enter().await?;
     let ua = user_agent(&headers);
     let (session, tenant) = blocking(move || {
+        let _turn = turn;
         let name = body.name.unwrap_or_default();
         let tenant_name = body.tenant_name.unwrap_or_else(|| body.tenant_slug.clone());
         Ok(coffer.signup(
@@ -80,14 +84,17 @@ pub async fn signup(
 }
 
 pub async fn login(
+    State(gate): State<PasswordGate>,
     State(coffer): State<Coffer>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<Response, ApiError> {
+    let turn = gate.enter().await?;
     let ua = user_agent(&headers);
     let (session, info) = blocking(move || {
+        let _turn = turn;
         let session = coffer.auth().login(
             &body.email,
             &body.password,
@@ -146,13 +153,19 @@ pub async fn me(
 }
 
 pub async fn delete_me(
+    State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
     Signed(principal): Signed,
     JsonBody(body): JsonBody<PasswordIn>,
 ) -> Result<Response, ApiError> {
-    blocking(move || Ok(auth.delete_account(&principal, &body.password, ip)?)).await?;
+    let turn = gate.enter().await?;
+    blocking(move || {
+        let _turn = turn;
+        Ok(auth.delete_account(&principal, &body.password, ip)?)
+    })
+    .await?;
     Ok(with_cookie(
         cookie,
         StatusCode::NO_CONTENT.into_response(),
@@ -161,6 +174,7 @@ pub async fn delete_me(
 }
 
 pub async fn change_password(
+    State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
@@ -168,8 +182,10 @@ pub async fn change_password(
     Signed(principal): Signed,
     JsonBody(body): JsonBody<ChangePasswordIn>,
 ) -> Result<Response, ApiError> {
+    let turn = gate.enter().await?;
     let ua = user_agent(&headers);
     let session = blocking(move || {
+        let _turn = turn;
         Ok(auth.change_password(
             &principal,
             &body.current_password,
@@ -198,12 +214,17 @@ pub async fn request_reset(
 }
 
 pub async fn confirm_reset(
+    State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<ConfirmResetIn>,
 ) -> Result<StatusCode, ApiError> {
-    blocking(move || Ok(auth.confirm_reset(&body.token, &body.new_password, ip.as_deref())?))
-        .await?;
+    let turn = gate.enter().await?;
+    blocking(move || {
+        let _turn = turn;
+        Ok(auth.confirm_reset(&body.token, &body.new_password, ip.as_deref())?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -181,3 +181,39 @@ impl Bodies {
         &self.slots
     }
 }
+
+/// Password hashing is the one step whose memory (argon2id, 19 MiB each) a client can
+/// make the server spend at will. At most `max_concurrent_password_hashes` run at once;
+/// others wait at most `password_queue_secs`, then get 503 with `Retry-After`, so memory
+/// stays bounded whatever the number of simultaneous logins.
+#[derive(Clone)]
+pub struct PasswordGate {
+    permits: Arc<Semaphore>,
+    queue: Duration,
+}
+
+impl PasswordGate {
+    pub fn new(config: &Config) -> PasswordGate {
+        let n = match config.max_concurrent_password_hashes {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        PasswordGate {
+            permits: Arc::new(Semaphore::new(n)),
+            queue: Duration::from_secs(config.password_queue_secs),
+        }
+    }
+
+    /// A turn to hash a password, held until dropped.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(self.queue, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TooManyLogins,
+                "too many sign-ins at once; retry shortly",
+            )
+            .with_retry_after(RETRY_AFTER)),
+        }
+    }
+}

@@ -165,6 +165,18 @@ impl ApiError {
         e
     }
 
+    /// 507: the server's disk is full. Nothing partial was kept; the client may retry
+    /// once space is freed.
+    pub fn disk_full() -> Self {
+        tracing::warn!("a request failed: the disk is full");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::DiskFull,
+            "the server's storage is full; nothing was changed, retry later",
+        )
+        .with_retry_after(Duration::from_secs(60))
+    }
+
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Default::default)
     }
@@ -297,6 +309,7 @@ impl From<VaultError> for ApiError {
             }
             VaultError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, C::FileTooLarge),
             VaultError::QuotaExceeded { .. } => (S::INSUFFICIENT_STORAGE, C::QuotaExceeded),
+            VaultError::StorageFull => return ApiError::disk_full(),
             VaultError::Upload(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                 return ApiError::new(S::REQUEST_TIMEOUT, C::UploadStalled, "the upload stalled");
             }
@@ -326,6 +339,8 @@ impl From<ControlError> for ApiError {
             ControlError::AlreadyMember => (S::CONFLICT, C::AlreadyMember),
             ControlError::LastOwner | ControlError::SoleOwner(_) => (S::CONFLICT, C::LastOwner),
             ControlError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            ControlError::Sqlite(s) if crate::db::is_full(s) => return ApiError::disk_full(),
+            ControlError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             ControlError::Db(_) | ControlError::Sqlite(_) | ControlError::Audit(_) => {
                 return ApiError::internal(e);
             }
@@ -374,6 +389,7 @@ impl From<AuthError> for ApiError {
                     _ => unreachable!("matched above"),
                 };
             }
+            AuthError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             AuthError::Audit(_) | AuthError::Io(_) => return ApiError::internal(e),
         };
         ApiError::new(status, code, e.to_string())
@@ -384,6 +400,7 @@ impl From<ExportError> for ApiError {
     fn from(e: ExportError) -> Self {
         match e {
             ExportError::Vault(v) => v.into(),
+            ExportError::Audit(a) if a.is_storage_full() => ApiError::disk_full(),
             ExportError::Changed => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ExportChanged,

@@ -77,6 +77,7 @@ pub struct AppState {
     export_sizes: ExportSizes,
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     bodies: bodies::Bodies,
+    passwords: bodies::PasswordGate,
 }
 
 impl AppState {
@@ -86,6 +87,7 @@ impl AppState {
         let trusted_proxies = Arc::new(coffer.config().trusted_proxy_networks()?);
         Ok(AppState {
             bodies: bodies::Bodies::new(coffer.config()),
+            passwords: bodies::PasswordGate::new(coffer.config()),
             coffer,
             metrics: ops::metrics_handle(),
             cookie_name: SESSION_COOKIE,
@@ -119,6 +121,12 @@ impl FromRef<AppState> for Arc<Auth> {
 impl FromRef<AppState> for bodies::Bodies {
     fn from_ref(state: &AppState) -> bodies::Bodies {
         state.bodies.clone()
+    }
+}
+
+impl FromRef<AppState> for bodies::PasswordGate {
+    fn from_ref(state: &AppState) -> bodies::PasswordGate {
+        state.passwords.clone()
     }
 }
 

@@ -93,6 +93,12 @@ pub async fn list(
     let mut cursor: Option<(String, String)> = None;
     let mut filters = Vec::new();
     for (key, value) in query {
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("query parameter {key:?} may not contain control characters"),
+            ));
+        }
         match key.as_str() {
             "limit" => {
                 limit = value

@@ -178,6 +178,13 @@ pub async fn search(
             "search text is limited to 512 bytes",
         ));
     }
+    // SQLite reads a NUL as the end of the text; no control character is search text.
+    if q.q.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "search text may not contain control characters",
+        ));
+    }
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let hits = blocking(move || Ok(access.vault().search(&q.q, limit)?)).await?;
     Ok(Json(HitsOut {

@@ -37,6 +37,8 @@ pub enum DirError {
     Escape,
     #[error("vault directory is damaged: {0}")]
     Damaged(String),
+    #[error("the disk is full")]
+    StorageFull,
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
 }
@@ -59,6 +61,7 @@ fn classify(e: io::Error) -> DirError {
         K::NotADirectory => DirError::NotADirectory,
         K::DirectoryNotEmpty => DirError::DirectoryNotEmpty,
         K::PermissionDenied => DirError::Escape,
+        _ if crate::db::io_is_full(&e) => DirError::StorageFull,
         _ => match e.raw_os_error() {
             Some(code) if code == libc::ELOOP || code == libc::ENXIO => DirError::NotRegular,
             Some(code) if code == libc::ENOTDIR => DirError::NotADirectory,

@@ -80,18 +80,34 @@ pub enum VaultError {
     Upload(#[source] io::Error),
     #[error("vault directory is damaged: {0}")]
     Damaged(String),
+    #[error("the disk is full")]
+    StorageFull,
     #[error("I/O error: {0}")]
     Io(#[source] io::Error),
     #[error("index error: {0}")]
     Index(IndexError),
     #[error("audit log error: {0}")]
-    Audit(#[from] crate::audit::AuditError),
+    Audit(crate::audit::AuditError),
+}
+
+impl From<crate::audit::AuditError> for VaultError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        if e.is_storage_full() {
+            VaultError::StorageFull
+        } else {
+            VaultError::Audit(e)
+        }
+    }
 }
 
 impl From<IndexError> for VaultError {
     fn from(e: IndexError) -> Self {
         match e {
-            IndexError::Audit(a) => VaultError::Audit(a),
+            IndexError::Audit(a) => a.into(),
+            IndexError::Sqlite(ref s) if db::is_full(s) => VaultError::StorageFull,
+            IndexError::Db(crate::db::DbError::Sqlite(ref s)) if db::is_full(s) => {
+                VaultError::StorageFull
+            }
             other => VaultError::Index(other),
         }
     }
@@ -108,6 +124,7 @@ impl From<DirError> for VaultError {
             DirError::NotRegular => VaultError::NotRegular,
             DirError::Escape => VaultError::Escape,
             DirError::Damaged(m) => VaultError::Damaged(m),
+            DirError::StorageFull => VaultError::StorageFull,
             DirError::Io(e) => VaultError::Io(e),
         }
     }
