@@ -194,18 +194,14 @@ impl Coffer {
         self.root.ambient_path()
     }
 
-    /// The data root handle (for the outbox mailer and operator tools).
-    pub fn data_root(&self) -> &Arc<DataRoot> {
-        &self.root
-    }
-
     /// How many vaults are open in the cache now.
     pub fn open_vaults(&self) -> usize {
         self.vaults.open_count()
     }
 
-    /// The vault store, for tests that must hold a vault open in progress.
-    #[doc(hidden)]
+    /// The vault store, for tests that must hold a vault open in progress. Only with the
+    /// `test-hooks` feature: production code reaches vaults through `TenantAccess` only.
+    #[cfg(feature = "test-hooks")]
     pub fn vault_store_unchecked(&self) -> &VaultStore {
         &self.vaults
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::audit::{Actor, Caller};
 use crate::auth::password;
 use crate::coffer::Coffer;
-use crate::control::{MemberChange, NewTenant, NewUser, Role, Standing};
+use crate::control::{MemberChange, NewTenant, NewUser, Role};
 use crate::names::{Email, TenantSlug};
 use crate::vault::Precondition;
 use crate::vault::path::{CollectionName, RecordId, VaultPath};
@@ -94,7 +94,7 @@ pub fn seed(coffer: &Coffer, demo: &DemoFile, fixtures: &Path) -> anyhow::Result
         .create_user(&op, &new_user(&demo.operator, true)?)?;
     for t in &demo.tenants {
         let slug = TenantSlug::parse(&t.slug)?;
-        let tenant = coffer.create_tenant(
+        coffer.create_tenant(
             &op,
             NewTenant {
                 slug: slug.clone(),
@@ -103,18 +103,12 @@ pub fn seed(coffer: &Coffer, demo: &DemoFile, fixtures: &Path) -> anyhow::Result
                 owner: None,
             },
         )?;
+        let access = coffer.auth().operator_access(&op, &slug)?;
         for m in &t.members {
             let user = coffer.control().create_user(&op, &new_user(m, false)?)?;
-            coffer.control().put_member(
-                &op,
-                Standing::Operator,
-                tenant.id,
-                user.id,
-                m.role.unwrap_or(Role::Member),
-                MemberChange::Add,
-            )?;
+            let role = m.role.unwrap_or(Role::Member);
+            access.change_member(coffer.control(), user.id, role, MemberChange::Add)?;
         }
-        let access = coffer.auth().operator_access(&op, &slug)?;
         let vault = access.vault();
         for (collection, records) in &t.records {
             let collection = CollectionName::parse(collection)?;

@@ -330,9 +330,9 @@ impl AuditLog {
         )?)
     }
 
-    /// Test and drill support: direct access to the connection, to show that tampering is
-    /// detected. Not used by the service.
-    #[doc(hidden)]
+    /// Test support: direct access to the connection, to show that tampering is detected
+    /// and to simulate a failing audit disk. Not in a release build.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn raw_connection_unchecked(&self) -> MutexGuard<'_, Connection> {
         self.lock()
     }

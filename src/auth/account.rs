@@ -140,11 +140,10 @@ impl Auth {
     pub fn logout(&self, principal: &Principal, ip: Option<String>) -> Result<(), AuthError> {
         let caller = principal.caller(ip);
         let user = principal.user().id;
-        match principal {
-            Principal::Session { sid, .. } => self.control.end_session(&caller, user, sid, true)?,
-            Principal::Token { token, .. } => {
-                self.control.revoke_token(&caller, user, &token.id)?
-            }
+        match (principal.session_id(), principal.api_token()) {
+            (Some(sid), _) => self.control.end_session(&caller, user, sid, true)?,
+            (None, Some(token)) => self.control.revoke_token(&caller, user, &token.id)?,
+            (None, None) => return Err(AuthError::Unauthenticated),
         }
         Ok(())
     }
@@ -303,12 +302,15 @@ impl Auth {
         }
     }
 
+    /// Revokes one of the user's tokens. Needs a session: a program revokes only itself,
+    /// by logging out.
     pub fn revoke_token(
         &self,
         principal: &Principal,
         id: &str,
         ip: Option<String>,
     ) -> Result<(), AuthError> {
+        principal.require_session()?;
         let caller = principal.caller(ip);
         Ok(self
             .control

@@ -19,14 +19,13 @@ pub mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use crate::audit::{Actor, AuditAction, AuditLog, Caller, Outcome};
+use crate::audit::{Actor, AuditAction, AuditLog, Caller, Outcome, sha256_hex};
 use crate::clock::{self, SharedClock};
 use crate::control::{
-    ApiToken, ControlError, ControlPlane, Role, Standing, Tenant, TenantState, User,
+    ApiToken, Authority, ControlError, ControlPlane, MemberChange, Role, Standing, Tenant,
+    TenantState, User,
 };
-use crate::names::TenantSlug;
+use crate::names::{TenantSlug, UserId};
 use crate::vault::{Vault, VaultError, VaultStore};
 pub use account::NewSession;
 use mailer::Mailer;
@@ -79,9 +78,12 @@ impl From<ControlError> for AuthError {
     }
 }
 
-/// Who is making a request.
+/// Who is making a request: made only by `Auth` from checked credentials.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub struct Principal(Credential);
+
+#[derive(Debug, Clone)]
+enum Credential {
     /// Signed in through the session cookie.
     Session { sid: String, user: User },
     /// A program with an API token (scoped to one tenant).
@@ -90,14 +92,14 @@ pub enum Principal {
 
 impl Principal {
     pub fn user(&self) -> &User {
-        match self {
-            Principal::Session { user, .. } | Principal::Token { user, .. } => user,
+        match &self.0 {
+            Credential::Session { user, .. } | Credential::Token { user, .. } => user,
         }
     }
     pub fn actor(&self) -> Actor {
-        match self {
-            Principal::Session { user, .. } => Actor::User(user.id),
-            Principal::Token { token, .. } => Actor::Token(token.id.clone()),
+        match &self.0 {
+            Credential::Session { user, .. } => Actor::User(user.id),
+            Credential::Token { token, .. } => Actor::Token(token.id.clone()),
         }
     }
     pub fn caller(&self, ip: Option<String>) -> Caller {
@@ -108,13 +110,20 @@ impl Principal {
     }
     /// The session id when cookie-authenticated (and so in need of CSRF defence).
     pub fn session_id(&self) -> Option<&str> {
-        match self {
-            Principal::Session { sid, .. } => Some(sid),
-            Principal::Token { .. } => None,
+        match &self.0 {
+            Credential::Session { sid, .. } => Some(sid),
+            Credential::Token { .. } => None,
+        }
+    }
+    /// The API token in use, for a program.
+    pub fn api_token(&self) -> Option<&ApiToken> {
+        match &self.0 {
+            Credential::Token { token, .. } => Some(token),
+            Credential::Session { .. } => None,
         }
     }
     /// The session id, or `SessionRequired` for an API token: account-level actions
-    /// (password, account deletion, new tokens) need a person, not a program.
+    /// (password, account deletion, tokens) need a person, not a program.
     pub fn require_session(&self) -> Result<&str, AuthError> {
         self.session_id().ok_or(AuthError::SessionRequired)
     }
@@ -126,6 +135,7 @@ impl Principal {
 pub struct TenantAccess {
     tenant: Tenant,
     standing: Standing,
+    authority: Authority,
     caller: Caller,
     vault: Arc<Vault>,
 }
@@ -149,6 +159,39 @@ impl TenantAccess {
     }
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// Adds a member or changes a role on this access's authority; the control plane
+    /// re-reads the actor's own role inside the transaction, so a demotion a moment ago
+    /// counts.
+    pub fn change_member(
+        &self,
+        control: &ControlPlane,
+        user: UserId,
+        role: Role,
+        mode: MemberChange,
+    ) -> Result<Option<Role>, ControlError> {
+        control.put_member(
+            &self.caller,
+            self.authority,
+            self.tenant.id,
+            user,
+            role,
+            mode,
+        )
+    }
+
+    /// Removes a member on this access's authority.
+    pub fn remove_member(&self, control: &ControlPlane, user: UserId) -> Result<(), ControlError> {
+        control.remove_member(&self.caller, self.authority, self.tenant.id, user)
+    }
+}
+
+/// The authority a principal acts with in a tenant's member list.
+fn authority_of(principal: &Principal) -> Authority {
+    Authority::Member {
+        user: principal.user().id,
+        ceiling: principal.api_token().map(|t| t.role),
     }
 }
 
@@ -182,10 +225,6 @@ fn random_hex(bytes: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(hex::encode(buf))
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 impl Auth {
@@ -245,10 +284,10 @@ impl Auth {
             };
             self.cache.put_session(&session.id, stamp, cached);
         }
-        Ok(Principal::Session {
+        Ok(Principal(Credential::Session {
             sid: session.id,
             user: session.user,
-        })
+        }))
     }
 
     /// The principal of an API token (`Authorization: Bearer cft_...`).
@@ -271,10 +310,10 @@ impl Auth {
             };
             self.cache.put_token(&hash, stamp, cached);
         }
-        Ok(Principal::Token {
+        Ok(Principal(Credential::Token {
             token: api_token,
             user,
-        })
+        }))
     }
 
     /// Writes the noted session and token usage (when last seen, last used) in one
@@ -313,10 +352,10 @@ impl Auth {
                     return None;
                 }
                 self.cache.touch(false, &cached.token.id, now_text.clone());
-                Some(Principal::Token {
+                Some(Principal(Credential::Token {
                     token: cached.token,
                     user: cached.user,
-                })
+                }))
             }
             (None, Some(token)) => match self.keys.verify(token, now) {
                 Err(_) => None,
@@ -325,10 +364,10 @@ impl Auth {
                     if cached.expires_at <= now_text || cached.user.id.to_string() != claims.sub {
                         return None;
                     }
-                    Some(Principal::Session {
+                    Some(Principal(Credential::Session {
                         sid: claims.sid,
                         user: cached.user,
-                    })
+                    }))
                 }
             },
             (None, None) => None,
@@ -346,6 +385,7 @@ impl Auth {
                 Some(TenantAccess {
                     tenant,
                     standing: Standing::Member(role),
+                    authority: authority_of(principal),
                     caller: principal.caller(ip),
                     vault,
                 })
@@ -363,9 +403,9 @@ impl Auth {
         member_role: Role,
         permission: TenantPermission,
     ) -> Option<(Role, bool)> {
-        match principal {
-            Principal::Session { .. } => Some((member_role, role_allows(member_role, permission))),
-            Principal::Token { token, .. } => (token.tenant_id == tenant.id).then(|| {
+        match &principal.0 {
+            Credential::Session { .. } => Some((member_role, role_allows(member_role, permission))),
+            Credential::Token { token, .. } => (token.tenant_id == tenant.id).then(|| {
                 (
                     token.role,
                     token_allows(token.role, member_role, permission),
@@ -431,6 +471,7 @@ impl Auth {
         Ok(TenantAccess {
             tenant,
             standing: Standing::Member(role),
+            authority: authority_of(principal),
             caller,
             vault,
         })
@@ -454,6 +495,7 @@ impl Auth {
         Ok(TenantAccess {
             tenant,
             standing: Standing::Operator,
+            authority: Authority::Operator,
             caller: caller.clone(),
             vault,
         })

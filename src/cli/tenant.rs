@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::{Global, access, open, operator, print_json, role, slug, tenant};
-use crate::control::{MemberChange, NewTenant, Standing, TenantOwner};
+use super::{Global, access, open, operator, print_json, role, slug};
+use crate::control::{MemberChange, NewTenant, TenantOwner};
 use crate::http::dto::{MemberOut, TenantOut};
 use crate::names::Email;
 
@@ -140,25 +140,21 @@ pub fn member_command(g: &Global, cmd: MemberCommand) -> anyhow::Result<()> {
             role: raw_role,
         } => {
             let role = role(&raw_role)?;
-            let t = tenant(&coffer, &slug)?;
+            let access = access(&coffer, &slug)?;
             let user = user_of(&email)?;
-            coffer.control().put_member(
-                &operator(),
-                Standing::Operator,
-                t.id,
-                user.id,
-                role,
-                MemberChange::Upsert,
-            )?;
-            println!("{} is {} of {}", user.email, role.as_str(), t.slug);
+            access.change_member(coffer.control(), user.id, role, MemberChange::Upsert)?;
+            println!(
+                "{} is {} of {}",
+                user.email,
+                role.as_str(),
+                access.tenant().slug
+            );
         }
         MemberCommand::Remove { slug, email } => {
-            let t = tenant(&coffer, &slug)?;
+            let access = access(&coffer, &slug)?;
             let user = user_of(&email)?;
-            coffer
-                .control()
-                .remove_member(&operator(), Standing::Operator, t.id, user.id)?;
-            println!("removed {} from {}", user.email, t.slug);
+            access.remove_member(coffer.control(), user.id)?;
+            println!("removed {} from {}", user.email, access.tenant().slug);
         }
     }
     Ok(())

@@ -23,8 +23,8 @@ use crate::clock::{self, SharedClock};
 use crate::db::DbError;
 use crate::names::{Email, TenantId, TenantSlug, UserId};
 pub use model::{
-    ApiToken, LoginEvent, Member, MemberChange, Membership, NewTenant, NewUser, Role, Session,
-    Standing, Tenant, TenantOwner, TenantState, User,
+    ApiToken, Authority, LoginEvent, Member, MemberChange, Membership, NewTenant, NewUser, Role,
+    Session, Standing, Tenant, TenantOwner, TenantState, User,
 };
 pub use sqlite::MIGRATIONS;
 use sqlite::SqliteControl;
@@ -329,7 +329,9 @@ impl ControlPlane {
     /// last owner of a tenant (checked in the same transaction).
     pub fn delete_user(&self, caller: &Caller, user: UserId) -> Result<(), ControlError> {
         self.write(|tx, now| {
-            for m in tx.memberships(user)? {
+            tx.user(user)?.ok_or(ControlError::NotFound)?;
+            let memberships = tx.memberships(user)?;
+            for m in &memberships {
                 rules::may_change_member(
                     Standing::Operator,
                     Some(m.role),
@@ -344,28 +346,44 @@ impl ControlPlane {
             tx.revoke_user_sessions(user, now)?;
             tx.revoke_user_tokens(user, now)?;
             tx.delete_user(user)?;
-            let event = caller
-                .event(AuditAction::UserDelete)
-                .target(user.to_string());
-            Ok(((), vec![event]))
+            // The memberships go with the account: each removal is an event of its tenant.
+            let mut events: Vec<AuditEvent> = memberships
+                .iter()
+                .map(|m| {
+                    caller
+                        .event(AuditAction::MemberRemove)
+                        .tenant(m.tenant_id)
+                        .target(user.to_string())
+                        .detail(serde_json::json!({ "role": m.role.as_str(),
+                            "reason": "account deleted" }))
+                })
+                .collect();
+            events.push(
+                caller
+                    .event(AuditAction::UserDelete)
+                    .target(user.to_string()),
+            );
+            Ok(((), events))
         })
     }
 
     // ---- members ----------------------------------------------------------------------
 
     /// Adds a member or changes a role, on `by`'s authority. The rules
-    /// (`rules::may_change_member`) are checked against the state inside the transaction.
-    /// Returns the previous role.
-    pub fn put_member(
+    /// (`rules::may_change_member`) are checked against the state inside the transaction,
+    /// the actor's own role included. Returns the previous role. Callers reach it through
+    /// `TenantAccess::change_member`.
+    pub(crate) fn put_member(
         &self,
         caller: &Caller,
-        by: Standing,
+        by: Authority,
         tenant: TenantId,
         user: UserId,
         role: Role,
         mode: MemberChange,
     ) -> Result<Option<Role>, ControlError> {
         self.write(|tx, now| {
+            let by = resolve(tx, by, tenant)?;
             tx.user(user)?.ok_or(ControlError::NotFound)?;
             let current = tx.membership(user, tenant)?;
             match (mode, current) {
@@ -390,15 +408,17 @@ impl ControlPlane {
         })
     }
 
-    /// Removes a member on `by`'s authority; the last owner cannot be removed.
-    pub fn remove_member(
+    /// Removes a member on `by`'s authority; the last owner cannot be removed. Callers
+    /// reach it through `TenantAccess::remove_member`.
+    pub(crate) fn remove_member(
         &self,
         caller: &Caller,
-        by: Standing,
+        by: Authority,
         tenant: TenantId,
         user: UserId,
     ) -> Result<(), ControlError> {
         self.write(|tx, _now| {
+            let by = resolve(tx, by, tenant)?;
             let current = tx
                 .membership(user, tenant)?
                 .ok_or(ControlError::NotMember)?;
@@ -498,8 +518,8 @@ impl ControlPlane {
         })
     }
 
-    /// Sets a new password hash and ends every session and the user's own... sessions
-    /// only: API tokens are credentials of programs and stay (they are revoked one by one).
+    /// Sets a new password hash and ends every session of the user. API tokens are the
+    /// credentials of programs and stay valid; they are revoked one by one.
     pub fn change_password(
         &self,
         caller: &Caller,
@@ -612,6 +632,19 @@ impl ControlPlane {
     }
 }
 
+/// The standing `by` has in `tenant` right now, read inside the caller's transaction.
+fn resolve(tx: &dyn ControlTx, by: Authority, tenant: TenantId) -> Result<Standing, ControlError> {
+    match by {
+        Authority::Operator => Ok(Standing::Operator),
+        Authority::Member { user, ceiling } => {
+            let role = tx.membership(user, tenant)?.ok_or_else(|| {
+                ControlError::Forbidden("you are no longer a member of this tenant".into())
+            })?;
+            Ok(Standing::Member(ceiling.map_or(role, |c| role.weaker(c))))
+        }
+    }
+}
+
 fn user_created(caller: &Caller, id: UserId, is_operator: bool) -> AuditEvent {
     caller
         .event(AuditAction::UserCreate)
@@ -664,7 +697,7 @@ mod tests {
             owner: Some(TenantOwner::Existing(ann.id)),
         };
         let (t, _) = cp.create_tenant(&op, TenantId::generate(), &new).unwrap();
-        let by = Standing::Operator;
+        let by = Authority::Operator;
         assert!(matches!(
             cp.remove_member(&op, by, t.id, ann.id),
             Err(ControlError::LastOwner)

@@ -51,6 +51,39 @@ pub enum Standing {
     Member(Role),
 }
 
+/// On whose authority a change to a tenant's members is asked for: resolved into a
+/// `Standing` inside the transaction that makes the change, from the actor's role at
+/// that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// A platform operator.
+    Operator,
+    /// A member; a program acting with a token is held to the token's role too.
+    Member { user: UserId, ceiling: Option<Role> },
+}
+
+impl Role {
+    /// How far a role reaches over members: lower is stronger.
+    fn reach(self) -> u8 {
+        match self {
+            Role::Owner => 0,
+            Role::Admin => 1,
+            Role::Member => 2,
+            Role::Viewer => 3,
+            Role::Auditor => 4,
+        }
+    }
+
+    /// The weaker of two roles (a token's role caps its member's).
+    pub fn weaker(self, other: Role) -> Role {
+        if other.reach() > self.reach() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 /// Where a tenant is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -300,20 +300,25 @@ impl<W: Write> Writer<'_, W> {
         let mtime = zip_time(&read.entry.modified_at);
         self.zip
             .start_file(name, options(method, mtime, size >= ZIP64_THRESHOLD))?;
-        let mut hasher = Sha256::new();
-        hasher.update(&probe);
-        self.zip.write_all(&probe)?;
-        let mut bytes = probe.len() as u64;
+        let mut hashing = Hashing {
+            inner: &mut self.zip,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        hashing.write_all(&probe)?;
         loop {
             let n = read.file.read(buf)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
-            self.zip.write_all(&buf[..n])?;
-            bytes += n as u64;
-            self.progress(n as u64);
+            hashing.write_all(&buf[..n])?;
+            // Field by field: `hashing` holds `self.zip`.
+            self.exported += n as u64;
+            if let Some(p) = self.opts.progress.as_mut() {
+                p(self.exported);
+            }
         }
+        let (bytes, hasher) = (hashing.bytes, hashing.hasher);
         let sha256 = hex::encode(hasher.finalize());
         if strict && entry.sha256.as_deref() != Some(sha256.as_str()) {
             return Err(ExportError::Changed);

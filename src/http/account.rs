@@ -22,7 +22,7 @@ use super::dto::{
 };
 use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
-use crate::auth::{Auth, NewSession, Principal};
+use crate::auth::{Auth, NewSession};
 use crate::coffer::Coffer;
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -138,10 +138,7 @@ pub async fn me(
         let csrf = principal
             .session_id()
             .map(|sid| coffer.auth().keys().csrf_token(sid));
-        let api_token = match &principal {
-            Principal::Token { token, .. } => Some(token.into()),
-            Principal::Session { .. } => None,
-        };
+        let api_token = principal.api_token().map(Into::into);
         Ok(Json(SessionInfo {
             user: user.into(),
             memberships: memberships.iter().map(Into::into).collect(),

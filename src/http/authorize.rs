@@ -147,7 +147,7 @@ async fn authorize_inner(
         }
         _ => {}
     }
-    if let Some(Principal::Session { sid, .. }) = &principal
+    if let Some(sid) = principal.as_ref().and_then(|p| p.session_id())
         && !is_safe(&parts.method)
     {
         let presented = parts

@@ -51,14 +51,7 @@ pub async fn add_member(
                 "no account with this e-mail address",
             )
         })?;
-        coffer.control().put_member(
-            access.caller(),
-            access.standing(),
-            access.tenant().id,
-            user.id,
-            body.role,
-            MemberChange::Add,
-        )?;
+        access.change_member(coffer.control(), user.id, body.role, MemberChange::Add)?;
         Ok(())
     })
     .await?;
@@ -82,14 +75,7 @@ pub async fn change_member(
 ) -> Result<StatusCode, ApiError> {
     let user = target_user(&user)?;
     blocking(move || {
-        coffer.control().put_member(
-            access.caller(),
-            access.standing(),
-            access.tenant().id,
-            user,
-            body.role,
-            MemberChange::Change,
-        )?;
+        access.change_member(coffer.control(), user, body.role, MemberChange::Change)?;
         Ok(())
     })
     .await?;
@@ -103,12 +89,7 @@ pub async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     let user = target_user(&user)?;
     blocking(move || {
-        coffer.control().remove_member(
-            access.caller(),
-            access.standing(),
-            access.tenant().id,
-            user,
-        )?;
+        access.remove_member(coffer.control(), user)?;
         Ok(())
     })
     .await?;

@@ -158,7 +158,7 @@ impl ImportBatch<'_> {
             self.files.extend(to_commit.into_iter().skip(placed.files));
             let e = match e {
                 VaultError::Index(crate::vault::index::IndexError::RecordExists) => {
-                    VaultError::AlreadyExists
+                    VaultError::ExistsAt("a record of the archive".into())
                 }
                 other => other,
             };
@@ -191,12 +191,12 @@ impl ImportBatch<'_> {
         let mut staged_files = std::mem::take(&mut self.files).into_iter();
         while let Some(staged) = staged_files.next() {
             let clash = match index.entry(&staged.path) {
-                Ok(Some(_)) => Some(VaultError::AlreadyExists),
+                Ok(Some(_)) => Some(VaultError::ExistsAt(staged.path.to_string())),
                 Ok(None) => vault.check_case(index, &staged.path).err(),
                 Err(e) => Some(e.into()),
             };
             match clash {
-                Some(VaultError::AlreadyExists | VaultError::CaseConflict(..)) if skip_existing => {
+                Some(VaultError::ExistsAt(_) | VaultError::CaseConflict(..)) if skip_existing => {
                     vault.dir.discard_kept(&staged.kept);
                     skipped.push(staged.path.to_string());
                 }

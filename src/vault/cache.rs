@@ -97,8 +97,8 @@ impl VaultStore {
         &self.limits
     }
 
-    /// Installs a hook called at the start of every uncached open (tests).
-    #[doc(hidden)]
+    /// Installs a hook called at the start of every uncached open (tests only).
+    #[cfg(feature = "test-hooks")]
     pub fn set_open_hook(&self, hook: Option<OpenHook>) {
         *db::lock(&self.open_hook) = hook;
     }

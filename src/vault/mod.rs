@@ -50,6 +50,8 @@ pub enum VaultError {
     NotFound,
     #[error("already exists")]
     AlreadyExists,
+    #[error("already exists: {0}")]
+    ExistsAt(String),
     #[error("{0:?} differs only by case from the existing name {1:?}")]
     CaseConflict(String, String),
     #[error("precondition failed: the current version does not match")]

@@ -189,7 +189,7 @@ fn round_trip_is_exact_and_verifiable() {
             &ImportLimits::default(),
             ConflictPolicy::Fail
         ),
-        Err(ImportError::Conflict(_))
+        Err(ImportError::Vault(coffer::vault::VaultError::ExistsAt(_)))
     ));
     let r = import_archive(
         &v2,
@@ -648,7 +648,7 @@ async fn http_import_is_owner_only_and_refuses_hostile_archives() {
     let r = upload(Who::Owner, good.clone(), "application/zip", "").await;
     assert_eq!(
         (r.status, r.code()),
-        (StatusCode::CONFLICT, "import-conflict".into())
+        (StatusCode::CONFLICT, "already-exists".into())
     );
     let r = upload(Who::Owner, good, "application/zip", "?conflict=skip").await;
     assert_eq!(r.status, StatusCode::OK);

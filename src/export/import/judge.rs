@@ -1,122 +1,40 @@
-//! Judging an archive before anything is read from it: the central directory, every
-//! entry's name and kind, collisions, and (for Coffer exports) the manifest. The result
-//! is a plan of what to stage; an archive that fails any check is refused whole, with
-//! the reason named.
+//! Judging an archive before anything is read from it: the central directory (entry
+//! count, duplicates, overlaps, header consistency), every entry's header (encryption,
+//! links, special files, names an unzip tool would rewrite), and for Coffer exports the
+//! manifest. An archive that fails any check is refused whole, with the reason named.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
 
 use super::{ImportError, Refusal, refused};
 use crate::config::ImportLimits;
-use crate::export::{
-    AUDIT_NAME, FILES_PREFIX, FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, README_NAME,
-    RECORDS_PREFIX,
-};
-use crate::vault::path::{CollectionName, VaultPath, fold_name};
-
-/// What the manifest says of an entry: its size and SHA-256.
-pub(super) type SizeAndHash = (Option<u64>, Option<String>);
-
-/// One entry, classified from the central directory before any data is read.
-pub(super) enum Planned {
-    File {
-        index: usize,
-        path: VaultPath,
-        declared: u64,
-        compressed: u64,
-    },
-    Dir {
-        path: VaultPath,
-    },
-    Records {
-        index: usize,
-        collection: CollectionName,
-        name: String,
-    },
-    Skip,
-}
-
-/// The verdict on an archive: what to stage, and what the manifest promises.
-pub(super) struct Judged {
-    pub plan: Vec<Planned>,
-    /// Entry name → size and hash, for a Coffer export.
-    pub expected: Option<BTreeMap<String, SizeAndHash>>,
-}
-
-impl Judged {
-    pub fn is_coffer_export(&self) -> bool {
-        self.expected.is_some()
-    }
-}
+use crate::export::{FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
 
-/// Judges the whole archive from its central directory (and manifest).
+/// What the judge found acceptable: every entry's header, and the manifest if the
+/// archive is a Coffer export.
+pub(super) struct Judged {
+    pub entries: Vec<EntryHeader>,
+    pub manifest: Option<Manifest>,
+}
+
+/// Judges the whole archive from its central directory and manifest, before any entry's
+/// data is read.
 pub(super) fn judge<R: Read + Seek>(
     archive: &mut zip::ZipArchive<R>,
     limits: &ImportLimits,
 ) -> Result<Judged, ImportError> {
     check_structure(archive, limits)?;
     let manifest = read_manifest(archive)?;
-    let coffer_export = manifest.is_some();
-    let mut plan = Vec::with_capacity(archive.len());
-    // Case- and normalisation-folded path → is a directory, to find collisions and
-    // file/directory clashes.
-    let mut seen: HashMap<String, bool> = HashMap::new();
-    for index in 0..archive.len() {
-        let entry = read_entry_header(archive, index)?;
-        if entry.is_dir && (entry.declared > 0 || entry.compressed > 0) {
-            return Err(refused(
-                Refusal::DirectoryWithData,
-                format!("{}: a directory entry carries data", entry.raw),
-            ));
-        }
-        let relative = if coffer_export {
-            match classify_export_entry(&entry.raw, index)? {
-                ExportEntry::Planned(p) => {
-                    plan.push(p);
-                    continue;
-                }
-                ExportEntry::File(relative) => relative,
-            }
-        } else if is_archiver_debris(&entry.raw) {
-            plan.push(Planned::Skip);
-            continue;
-        } else {
-            entry.raw.trim_end_matches('/').to_owned()
-        };
-        let path = VaultPath::parse(&relative)
-            .map_err(|e| refused(Refusal::InvalidName, format!("{}: {e}", entry.raw)))?;
-        check_collisions(&mut seen, &path, entry.is_dir, &entry.raw)?;
-        if entry.declared > limits.max_entry_bytes {
-            return Err(ImportError::TooLarge(format!(
-                "{}: {} bytes, more than the limit",
-                entry.raw, entry.declared
-            )));
-        }
-        plan.push(if entry.is_dir {
-            Planned::Dir { path }
-        } else {
-            Planned::File {
-                index,
-                path,
-                declared: entry.declared,
-                compressed: entry.compressed,
-            }
-        });
+    let entries = (0..archive.len())
+        .map(|index| read_entry_header(archive, index))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(manifest) = &manifest {
+        cross_check_manifest(archive, manifest)?;
     }
-    let expected = manifest.map(|m| {
-        m.entries
-            .into_iter()
-            .map(|e| (e.path, (e.size, e.sha256)))
-            .collect::<BTreeMap<_, _>>()
-    });
-    if let Some(expected) = &expected {
-        cross_check_manifest(archive, expected)?;
-    }
-    Ok(Judged { plan, expected })
+    Ok(Judged { entries, manifest })
 }
 
 /// Archive-wide checks: entry count, duplicate names, overlapping entries (a
@@ -152,12 +70,13 @@ fn check_structure<R: Read + Seek>(
     })
 }
 
-/// The facts of one entry that the judge needs.
-struct EntryHeader {
-    raw: String,
-    is_dir: bool,
-    declared: u64,
-    compressed: u64,
+/// The facts of one entry that the judge vetted.
+pub(super) struct EntryHeader {
+    pub index: usize,
+    pub raw: String,
+    pub is_dir: bool,
+    pub declared: u64,
+    pub compressed: u64,
 }
 
 /// Reads and vets one entry's header: UTF-8 name, not encrypted, not a link or special
@@ -207,6 +126,7 @@ fn read_entry_header<R: Read + Seek>(
         }
     }
     Ok(EntryHeader {
+        index,
         is_dir: raw.ends_with('/'),
         declared: entry.size(),
         compressed: entry.compressed_size(),
@@ -214,115 +134,23 @@ fn read_entry_header<R: Read + Seek>(
     })
 }
 
-enum ExportEntry {
-    /// Planned already (skipped, or records).
-    Planned(Planned),
-    /// A file or directory under `files/`, by its path relative to it.
-    File(String),
-}
-
-/// Where an entry of a Coffer export belongs.
-fn classify_export_entry(raw: &str, index: usize) -> Result<ExportEntry, ImportError> {
-    let unexpected = || {
-        refused(
-            Refusal::UnexpectedEntry,
-            format!("{raw}: unexpected entry in a Coffer export"),
-        )
-    };
-    if matches!(raw, MANIFEST_NAME | README_NAME | AUDIT_NAME | "files/") {
-        return Ok(ExportEntry::Planned(Planned::Skip));
-    }
-    if let Some(file) = raw.strip_prefix(RECORDS_PREFIX) {
-        if let Some(collection) = file.strip_suffix(".jsonl") {
-            let collection = CollectionName::parse(collection)
-                .map_err(|e| refused(Refusal::InvalidName, format!("{raw}: {e}")))?;
-            return Ok(ExportEntry::Planned(Planned::Records {
-                index,
-                collection,
-                name: raw.to_owned(),
-            }));
-        }
-        // The CSV is a convenience view of the same records.
-        if file.ends_with(".csv") {
-            return Ok(ExportEntry::Planned(Planned::Skip));
-        }
-        return Err(unexpected());
-    }
-    match raw.strip_prefix(FILES_PREFIX) {
-        Some(rest) => Ok(ExportEntry::File(rest.trim_end_matches('/').to_owned())),
-        None => Err(unexpected()),
-    }
-}
-
-/// Archive-tool debris that is not the user's data.
-fn is_archiver_debris(raw: &str) -> bool {
-    let trimmed = raw.trim_end_matches('/');
-    trimmed == "__MACOSX"
-        || trimmed.starts_with("__MACOSX/")
-        || trimmed.rsplit('/').next() == Some(".DS_Store")
-}
-
-/// Refuses two entries that a case-insensitive or normalising filesystem would confuse,
-/// and a file where a directory is (or the reverse).
-fn check_collisions(
-    seen: &mut HashMap<String, bool>,
-    path: &VaultPath,
-    is_dir: bool,
-    raw: &str,
-) -> Result<(), ImportError> {
-    // Every ancestor is implicitly a directory; no file may sit where a directory is.
-    for ancestor in path.ancestors() {
-        if seen.insert(fold_path(&ancestor), true) == Some(false) {
-            return Err(refused(
-                Refusal::FileDirectoryClash,
-                format!("{raw}: a file and a directory share the name {ancestor}"),
-            ));
-        }
-    }
-    let key = fold_path(path);
-    match seen.get(&key) {
-        Some(true) if !is_dir => {
-            return Err(refused(
-                Refusal::FileDirectoryClash,
-                format!("{raw}: a file and a directory share this name"),
-            ));
-        }
-        Some(false) => {
-            return Err(refused(
-                Refusal::NameCollision,
-                format!("{raw}: collides with another entry by case or Unicode form"),
-            ));
-        }
-        _ => {}
-    }
-    seen.insert(key, is_dir);
-    Ok(())
-}
-
-/// The folded form of a whole path: two paths that a case-insensitive filesystem would
-/// confuse get the same key (names are already NFC).
-fn fold_path(path: &VaultPath) -> String {
-    path.components()
-        .map(fold_name)
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Every entry listed in the manifest, and nothing else.
 fn cross_check_manifest<R: Read + Seek>(
     archive: &zip::ZipArchive<R>,
-    expected: &BTreeMap<String, SizeAndHash>,
+    manifest: &Manifest,
 ) -> Result<(), ImportError> {
+    let expected: std::collections::HashSet<&str> =
+        manifest.entries.iter().map(|e| e.path.as_str()).collect();
     for name in archive.file_names() {
         let name = name.map_err(|e| refused(Refusal::InvalidName, e.to_string()))?;
-        if name != MANIFEST_NAME && !expected.contains_key(name.as_ref()) {
+        if name != MANIFEST_NAME && !expected.contains(name.as_ref()) {
             return Err(refused(
                 Refusal::ManifestMismatch,
                 format!("{name}: not listed in the manifest"),
             ));
         }
     }
-    for listed in expected.keys() {
+    for listed in expected {
         if archive.index_for_name(listed).is_none() {
             return Err(refused(
                 Refusal::ManifestMismatch,

@@ -1,8 +1,8 @@
 //! Reading an archive back into a vault: Coffer's own exports (files and records, checked
 //! against the manifest) and plain ZIPs of folders (as `files/`).
 //!
-//! Three steps: `judge` decides from the central directory (and manifest) whether the
-//! archive is acceptable at all and plans what to stage; `stage` streams each entry
+//! Four steps: `judge` decides from the central directory (and manifest) whether the
+//! archive is acceptable at all; `plan` says where each entry goes; `stage` streams each entry
 //! through an inflate counter into the vault's staging area (counted against the quota
 //! as it goes); the vault's `ImportBatch` then commits everything together, or nothing.
 //! Refused outright: duplicate names, overlapping entries, local headers that disagree
@@ -13,6 +13,7 @@
 //! library's `extract`.
 
 mod judge;
+mod plan;
 mod stage;
 
 use std::io::{self, Read, Seek};
@@ -86,26 +87,10 @@ pub enum ImportError {
     Refused { reason: Refusal, detail: String },
     #[error("archive refused: {0}")]
     TooLarge(String),
-    #[error("already in the vault: {0}")]
-    Conflict(String),
     #[error(transparent)]
-    Vault(VaultError),
+    Vault(#[from] VaultError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
-}
-
-impl From<VaultError> for ImportError {
-    fn from(e: VaultError) -> Self {
-        match e {
-            VaultError::AlreadyExists => {
-                ImportError::Conflict("a path or record of the archive exists already".into())
-            }
-            VaultError::CaseConflict(a, b) => {
-                ImportError::Conflict(format!("{a:?} differs only by case from {b:?}"))
-            }
-            other => ImportError::Vault(other),
-        }
-    }
 }
 
 fn refused(reason: Refusal, detail: impl Into<String>) -> ImportError {
@@ -134,13 +119,14 @@ pub fn import_archive<R: Read + Seek>(
     let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| refused(Refusal::NotZip, format!("not a readable ZIP archive ({e})")))?;
     let judged = judge::judge(&mut archive, limits)?;
-    let kind = if judged.is_coffer_export() {
+    let plan = plan::plan(judged, limits)?;
+    let kind = if plan.is_coffer_export() {
         "coffer-export"
     } else {
         "plain-zip"
     };
     let mut batch = vault.begin_import();
-    let records = stage::stage(&mut archive, judged, &mut batch, limits)?;
+    let records = stage::stage(&mut archive, plan, &mut batch, limits)?;
     let summary = batch
         .commit(caller, &records, policy == ConflictPolicy::Skip)
         .map_err(ImportError::from)?;

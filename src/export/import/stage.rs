@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek};
 
 use sha2::{Digest, Sha256};
 
-use super::judge::{Judged, Planned, SizeAndHash};
+use super::plan::{Plan, Planned, SizeAndHash};
 use super::{ImportError, Refusal, refused};
 use crate::config::ImportLimits;
 use crate::export::{FILES_PREFIX, RecordLine};
@@ -45,14 +45,14 @@ impl<R: Read> Read for Counted<'_, R> {
 /// Stages every planned file into `batch` and returns the records read.
 pub(super) fn stage<R: Read + Seek>(
     archive: &mut zip::ZipArchive<R>,
-    judged: Judged,
+    plan: Plan,
     batch: &mut ImportBatch<'_>,
     limits: &ImportLimits,
 ) -> Result<Vec<Record>, ImportError> {
     let mut records = Vec::new();
     let mut total: u64 = 0;
-    let expected = judged.expected.as_ref();
-    for item in judged.plan {
+    let expected = plan.expected.as_ref();
+    for item in plan.items {
         match item {
             Planned::Skip => {}
             Planned::Dir { path } => batch.add_dir(path),

@@ -14,7 +14,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use coffer::control::{MemberChange, NewUser, Role, Standing, Tenant};
+use coffer::control::{MemberChange, NewUser, Role, Tenant};
 use coffer::http::{AppState, CSRF_HEADER, SESSION_COOKIE, app};
 use coffer::names::Email;
 use tower::ServiceExt;
@@ -143,15 +143,9 @@ impl TestApp {
                 )
                 .unwrap();
             if let Some((tenant, role)) = membership(who) {
-                control
-                    .put_member(
-                        &op,
-                        Standing::Operator,
-                        tenant.id,
-                        user.id,
-                        role,
-                        MemberChange::Add,
-                    )
+                world
+                    .access(tenant)
+                    .change_member(control, user.id, role, MemberChange::Add)
                     .unwrap();
             }
             let session = world
@@ -188,15 +182,9 @@ impl TestApp {
             .user_by_email(&Email::parse(&Who::Owner.email()).unwrap())
             .unwrap()
             .unwrap();
-        control
-            .put_member(
-                &operator(),
-                Standing::Operator,
-                tenant.id,
-                owner.id,
-                Role::Owner,
-                MemberChange::Add,
-            )
+        self.world
+            .access(tenant)
+            .change_member(control, owner.id, Role::Owner, MemberChange::Add)
             .unwrap();
     }
 
