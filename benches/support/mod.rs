@@ -77,7 +77,7 @@ pub fn new_tenant(slug: &str) -> coffer::control::NewTenant {
 }
 
 /// A tenant's vault as the operator reaches it (`Auth::operator_access`).
-pub struct VaultHandle(#[allow(dead_code)] pub coffer::auth::TenantAccess);
+pub struct VaultHandle(pub coffer::auth::TenantAccess);
 
 impl std::ops::Deref for VaultHandle {
     type Target = coffer::vault::Vault;
@@ -98,7 +98,7 @@ pub fn open_vault(
 }
 
 pub fn seed_tenant_with_token(data: &std::path::Path) -> Seeded {
-    use coffer::control::{MemberChange, NewUser, Role, Standing};
+    use coffer::control::{MemberChange, NewUser, Role};
     let (coffer, _) =
         coffer::coffer::Coffer::init(data, coffer::config::Config::default()).unwrap();
     let op = coffer::audit::Caller::new(coffer::audit::Actor::Operator(Some("bench".into())));
@@ -115,16 +115,9 @@ pub fn seed_tenant_with_token(data: &std::path::Path) -> Seeded {
             },
         )
         .unwrap();
-    coffer
-        .control()
-        .put_member(
-            &op,
-            Standing::Operator,
-            tenant.id,
-            user.id,
-            Role::Owner,
-            MemberChange::Add,
-        )
+    open_vault(&coffer, &op, &tenant)
+        .0
+        .change_member(coffer.control(), user.id, Role::Owner, MemberChange::Add)
         .unwrap();
     let token = coffer
         .auth()
