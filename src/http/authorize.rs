@@ -210,7 +210,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_scheme_is_case_insensitive() {
+    fn issue7_bearer_scheme_is_case_insensitive() {
         let mut h = HeaderMap::new();
         for (value, expect) in [
             ("Bearer cft_x", Some("cft_x")),

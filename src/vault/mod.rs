@@ -356,8 +356,10 @@ impl Vault {
     }
 
     /// Makes a completed change visible: the index change, with the audit event
-    /// appended inside its transaction. If that fails (the audit log refuses), the
-    /// pending rows stay and the vault repairs them before its next operation.
+    /// appended inside its transaction. If the audit log refuses the event, the change is
+    /// already durable on disk and so is its event (in `pending_events`): the index is
+    /// brought in line with the disk, the event stays pending, and the vault's next
+    /// operation (or open) appends it. The write is answered as done, because it is.
     fn finish(
         &self,
         index: &mut Index,
@@ -365,15 +367,26 @@ impl Vault {
         intent: &Intent,
     ) -> Result<(), VaultError> {
         let ids = [intent.event.id.as_str()];
-        let change = IndexChange {
+        let with_event = IndexChange {
             events_done: &ids,
             ..change
         };
-        let result = index.apply(change, &mut || self.audit.append(&intent.event).map(|_| ()));
-        if result.is_err() {
-            self.dirty.store(true, Ordering::SeqCst);
+        match index.apply(with_event, &mut || {
+            self.audit.append(&intent.event).map(|_| ())
+        }) {
+            Ok(()) => Ok(()),
+            Err(IndexError::Audit(e)) => {
+                tracing::warn!(error = %e, action = intent.event.action.as_str(),
+                    "audit log refused an event; it stays pending with the change");
+                self.dirty.store(true, Ordering::SeqCst);
+                index.apply(change, &mut index::no_hook)?;
+                Ok(())
+            }
+            Err(other) => {
+                self.dirty.store(true, Ordering::SeqCst);
+                Err(other.into())
+            }
         }
-        Ok(result?)
     }
 
     /// After a step failed between `begin_pending` and `finish`: re-reads the paths from

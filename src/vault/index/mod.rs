@@ -82,7 +82,7 @@ impl EntryKind {
 }
 
 /// Metadata of one file or directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: String,
     pub name: String,
@@ -96,7 +96,7 @@ pub struct Entry {
 }
 
 /// An item in the trash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrashItem {
     pub id: String,
     pub original_path: String,
@@ -107,7 +107,7 @@ pub struct TrashItem {
 }
 
 /// One structured record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub collection: String,
     pub id: String,
@@ -120,10 +120,9 @@ pub struct Record {
 }
 
 /// One search hit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchHit {
     pub kind: String,
-    #[serde(rename = "ref")]
     pub reference: String,
     pub snippet: String,
 }
@@ -499,7 +498,7 @@ impl Index {
 }
 
 /// A set of index changes applied atomically by `Index::apply`.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct IndexChange<'a> {
     pub clear_subtrees: &'a [&'a str],
     pub upserts: &'a [Entry],

@@ -243,6 +243,7 @@ async fn issue7_every_mutation_through_the_api_writes_exactly_its_events() {
     )
     .await;
     // Tokens.
+    let before = last(t);
     let minted = t
         .json(
             Method::POST,
@@ -252,6 +253,10 @@ async fn issue7_every_mutation_through_the_api_writes_exactly_its_events() {
         )
         .await;
     let token_id = minted.json()["details"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        events_since(t, before),
+        [("token.create".to_owned(), Some(token_id.clone()))]
+    );
     let token_id = token_id.as_str();
     expect(
         t,
@@ -352,11 +357,124 @@ async fn issue7_every_mutation_through_the_api_writes_exactly_its_events() {
         },
     )
     .await;
+    // A move's destination is recorded, redactable, beside its target.
+    let moved = t
+        .world
+        .coffer
+        .audit()
+        .events_for_tenant(t.world.alpha.id, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "file.move")
+        .unwrap();
+    assert_eq!(moved.destination.as_deref(), Some("docs/b.txt"));
+    // Trash purge.
+    let trashed = t
+        .call(Method::DELETE, &format!("{api}/files/docs/b.txt"), o)
+        .await;
+    let id = trashed.json()["trashed"]["id"].as_str().unwrap().to_owned();
+    expect(
+        t,
+        "purge",
+        &[("file.purge", Some("docs/b.txt"))],
+        || async move {
+            t.call(Method::DELETE, &format!("{api}/trash/{id}"), o)
+                .await
+        },
+    )
+    .await;
+    // Password reset: the request and the confirmation, one event each.
+    let member_id = t.actor(Who::Member).user_id.as_str();
+    expect(
+        t,
+        "reset request",
+        &[("user.password_change", Some(member_id))],
+        || async move {
+            t.json(
+                Method::POST,
+                "/api/v1/auth/password-reset",
+                None,
+                serde_json::json!({ "email": "member@test.example" }),
+            )
+            .await
+        },
+    )
+    .await;
+    let message = std::fs::read_dir(t.world.data_dir().join("outbox"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let reset_token = std::fs::read_to_string(message)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap()
+        .to_owned();
+    expect(
+        t,
+        "reset confirm",
+        &[("user.password_change", Some(member_id))],
+        || async move {
+            t.json(
+                Method::POST,
+                "/api/v1/auth/password-reset/confirm",
+                None,
+                serde_json::json!({ "token": reset_token, "new_password": "a fresh long passphrase" }),
+            )
+            .await
+        },
+    )
+    .await;
+    // Sign-up: the tenant, its new owner's account and membership, and the first session.
+    let before = last(t);
+    let signed_up = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            serde_json::json!({ "email": "founder@new.example", "password": "founder passphrase",
+                "tenant_slug": "founded" }),
+        )
+        .await;
+    assert_eq!(signed_up.status, StatusCode::CREATED);
+    let founder = signed_up.json()["user"]["id"].as_str().unwrap().to_owned();
+    let f = Some(founder.clone());
+    assert_eq!(
+        events_since(t, before),
+        [
+            ("tenant.create".to_owned(), Some("founded".to_owned())),
+            ("user.create".to_owned(), f.clone()),
+            ("member.add".to_owned(), f.clone()),
+            ("auth.login".to_owned(), f.clone()),
+        ]
+    );
+    // Account deletion: the membership removals it implies, and the deletion.
+    let admin_id = t.actor(Who::Admin).user_id.as_str();
+    expect(
+        t,
+        "account deletion",
+        &[
+            ("member.remove", Some(admin_id)),
+            ("user.delete", Some(admin_id)),
+        ],
+        || async move {
+            t.json(
+                Method::POST,
+                "/api/v1/auth/me/delete",
+                Some(Who::Admin),
+                serde_json::json!({ "password": PASSWORD }),
+            )
+            .await
+        },
+    )
+    .await;
     // Reads write nothing.
     let before = last(t);
     for uri in [
         format!("{api}/tree"),
-        format!("{api}/files/docs/b.txt"),
         format!("{api}/records"),
         format!("{api}/search?q=ada"),
         format!("{api}/members"),

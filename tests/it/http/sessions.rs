@@ -619,6 +619,14 @@ async fn issue7_tokens_log_themselves_out_and_cannot_delete_accounts() {
             .header("authorization", format!("{scheme} {token}"))
     };
     let token = mint().await;
+    // A stored usage time that is not the expected shape (short, or not ASCII) never
+    // makes authentication panic: it is only compared, never sliced.
+    {
+        let control = rusqlite::Connection::open(t.world.data_dir().join("control.db")).unwrap();
+        control
+            .execute("UPDATE api_tokens SET last_used_at = 'é'", [])
+            .unwrap();
+    }
     // The scheme is case-insensitive (RFC 9110).
     let r = t
         .send(
