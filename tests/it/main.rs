@@ -12,5 +12,6 @@ pub mod http;
 mod layout_spec;
 mod names;
 mod portability;
+mod robust;
 mod support;
 mod vault;

@@ -4,6 +4,7 @@
 mod api;
 mod events;
 mod fuzz;
+mod load;
 mod raw;
 mod rbac;
 mod sessions;

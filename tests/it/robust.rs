@@ -1,0 +1,147 @@
+//! A vault that keeps serving whatever sequence of operations it is given: failed steps
+//! clean up after themselves, and reopening (as after a restart or a cache eviction)
+//! always works.
+
+use coffer::vault::index::Entry;
+use coffer::vault::path::VaultPath;
+use coffer::vault::{Precondition, VaultError};
+use proptest::prelude::*;
+
+use crate::support::{World, operator};
+
+fn p(s: &str) -> VaultPath {
+    VaultPath::parse(s).unwrap()
+}
+
+/// Reopens the vault from disk (evicting it from the cache) and checks it serves, has no
+/// pending rows, and that its index equals what is on disk.
+fn reopen_and_check(w: &World, context: &str) {
+    w.coffer.vault_store_unchecked().evict(w.alpha.id);
+    let v = w.vault(&w.alpha);
+    v.list(None, None, 100)
+        .unwrap_or_else(|e| panic!("{context}: the vault does not serve: {e}"));
+    let shape = |entries: Vec<Entry>| -> Vec<(String, bool, u64, Option<String>)> {
+        entries
+            .into_iter()
+            .map(|e| {
+                (
+                    e.path,
+                    e.kind == coffer::vault::index::EntryKind::Dir,
+                    e.size,
+                    e.sha256,
+                )
+            })
+            .collect()
+    };
+    let before = shape(v.all_entries().unwrap());
+    v.reindex(&operator()).unwrap();
+    let after = shape(v.all_entries().unwrap());
+    assert_eq!(before, after, "{context}: the index differed from the disk");
+}
+
+/// The two requests that bricked a tenant: a file, then a file "under" it. The second is
+/// refused cleanly, and the vault still opens, lists, reindexes and exports (issue 8).
+#[test]
+fn issue8_a_file_under_a_file_never_bricks_the_tenant() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    let op = operator();
+    v.write_file(
+        &op,
+        &p("notes.txt"),
+        &mut &b"notes"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    let err = v
+        .write_file(
+            &op,
+            &p("notes.txt/child.txt"),
+            &mut &b"child"[..],
+            &Precondition::None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, VaultError::NotADirectory), "{err:?}");
+    assert!(matches!(
+        v.mkdir(&op, &p("notes.txt/sub")),
+        Err(VaultError::NotADirectory | VaultError::AlreadyExists)
+    ));
+    assert!(v.rename(&op, &p("notes.txt"), &p("notes.txt/x")).is_err());
+    drop(v);
+    reopen_and_check(&w, "after the refused writes");
+    let access = w.access(&w.alpha);
+    let snap = w.coffer.snapshot(&access, None).unwrap();
+    let mut out = Vec::new();
+    w.coffer
+        .export(&access, &snap, &mut out, Default::default(), 0)
+        .unwrap();
+    assert!(!out.is_empty());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write(String),
+    Mkdir(String),
+    Move(String, String),
+    Delete(String),
+    Restore,
+}
+
+fn path_strategy() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(vec!["a", "b", "A"]), 1..4)
+        .prop_map(|parts| parts.join("/"))
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        path_strategy().prop_map(Op::Write),
+        path_strategy().prop_map(Op::Mkdir),
+        (path_strategy(), path_strategy()).prop_map(|(a, b)| Op::Move(a, b)),
+        path_strategy().prop_map(Op::Delete),
+        Just(Op::Restore),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// Random writes, directories, moves, deletes and restores (files over directories,
+    /// directories over files, paths under files, case clashes): every refusal is a clean
+    /// one, and after every step the vault reopens, serves, and matches its disk (issue 8).
+    #[test]
+    fn issue8_any_sequence_leaves_a_vault_that_opens_and_serves(
+        ops in prop::collection::vec(op_strategy(), 1..10),
+    ) {
+        let w = World::new();
+        let op = operator();
+        for (i, step) in ops.iter().enumerate() {
+            let v = w.vault(&w.alpha);
+            let result = match step {
+                Op::Write(path) => v
+                    .write_file(&op, &p(path), &mut &b"data"[..], &Precondition::None)
+                    .map(|_| ()),
+                Op::Mkdir(path) => v.mkdir(&op, &p(path)).map(|_| ()),
+                Op::Move(from, to) => v.rename(&op, &p(from), &p(to)).map(|_| ()),
+                Op::Delete(path) => v.delete(&op, &p(path)).map(|_| ()),
+                Op::Restore => match v.trash_list().unwrap().first() {
+                    Some(item) => v.restore(&op, &item.id, None).map(|_| ()),
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                let clean = matches!(
+                    e,
+                    VaultError::NotFound
+                        | VaultError::AlreadyExists
+                        | VaultError::IsADirectory
+                        | VaultError::NotADirectory
+                        | VaultError::CaseConflict(..)
+                        | VaultError::MoveIntoSelf
+                );
+                prop_assert!(clean, "step {i} {step:?}: {e:?}");
+            }
+            drop(v);
+            reopen_and_check(&w, &format!("after step {i} {step:?}"));
+        }
+    }
+}
