@@ -123,10 +123,13 @@ impl DataRoot {
         reason = "the one sanctioned use of ambient authority: opening the data root"
     )]
     pub fn open_ambient(path: &Path, create: bool) -> std::io::Result<DataRoot> {
-        if create && !path.exists() {
-            std::fs::create_dir_all(path)?;
-            // Only the service account may enter the data root: everything below it then
-            // stays private whatever modes SQLite or a tool gives individual files.
+        if create {
+            if !path.exists() {
+                std::fs::create_dir_all(path)?;
+            }
+            // Only the service account may enter the data root (also when it was made by
+            // someone else, such as a mount point): everything below it then stays private
+            // whatever modes SQLite or a tool gives individual files.
             std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         }
         let ambient_path = std::fs::canonicalize(path)?;

@@ -8,6 +8,8 @@
 mod audit;
 mod cli;
 mod control;
+mod crash;
+mod diskfull;
 pub mod http;
 mod layout_spec;
 mod names;

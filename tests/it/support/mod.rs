@@ -16,6 +16,7 @@ use coffer::control::{NewTenant, Tenant};
 use coffer::names::TenantSlug;
 use coffer::vault::Vault;
 
+pub mod client;
 pub mod zipgen;
 
 /// A data root with two tenants, `alpha` and `bravo`, inside a temp dir that also holds a
@@ -63,7 +64,19 @@ impl World {
 
     /// A world whose every part reads `clock` (a `ManualClock` moves time without sleeps).
     pub fn with_clock(config: Config, clock: coffer::clock::SharedClock) -> World {
+        World::build(config, clock, &|_| {})
+    }
+
+    /// A world whose data root directory is prepared by `prepare` before Coffer creates
+    /// anything in it (a test mounts a small filesystem there).
+    pub fn with_prepared_root(config: Config, prepare: &dyn Fn(&Path)) -> World {
+        World::build(config, coffer::clock::system(), prepare)
+    }
+
+    fn build(config: Config, clock: coffer::clock::SharedClock, prepare: &dyn Fn(&Path)) -> World {
         let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("data")).unwrap();
+        prepare(&tmp.path().join("data"));
         std::fs::create_dir(tmp.path().join("outside")).unwrap();
         std::fs::write(tmp.path().join("outside/secret.txt"), b"outside secret").unwrap();
         let (coffer, created) =
