@@ -10,6 +10,7 @@ mod cli;
 mod control;
 mod crash;
 mod diskfull;
+mod fuzz_corpus;
 pub mod http;
 mod layout_spec;
 mod names;
