@@ -67,6 +67,18 @@ pub struct Config {
     pub import_max_total_bytes: u64,
     /// Imports: largest inflated/compressed ratio of one entry (zip-bomb guard).
     pub import_max_ratio: u64,
+    /// Days a cancelled tenant stays exportable before it is purged (P14).
+    pub purge_grace_days: u32,
+    /// Days an item stays in a vault's trash before the lifecycle purges it.
+    pub trash_retention_days: u32,
+    /// Days audit events are kept (P15: 7 years); older ones are pruned behind a signed
+    /// checkpoint.
+    pub audit_retention_days: u32,
+    /// Days a backup set is kept (P12: backups holding deleted data are gone within 90).
+    pub backup_retention_days: u32,
+    /// How often `coffer serve` runs the lifecycle pass (0: never; use
+    /// `coffer lifecycle run` from cron instead).
+    pub lifecycle_interval_secs: u64,
 }
 
 /// Largest single file by default: 16 GiB.
@@ -97,6 +109,11 @@ impl Default for Config {
             import_max_entries: 200_000,
             import_max_total_bytes: 256 * 1024 * 1024 * 1024,
             import_max_ratio: 1000,
+            purge_grace_days: 30,
+            trash_retention_days: 30,
+            audit_retention_days: 7 * 365 + 2,
+            backup_retention_days: 90,
+            lifecycle_interval_secs: 600,
         }
     }
 }

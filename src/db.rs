@@ -104,19 +104,56 @@ pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), DbErro
         });
     }
     for migration in migrations.iter().filter(|m| m.version > current) {
+        // A table rebuild (SQLite's way to change a constraint) must run with foreign
+        // keys off, or dropping the old table cascades; the setting cannot change inside
+        // a transaction, and the keys are checked before the commit instead.
+        let rebuild = migration.sql.starts_with(FOREIGN_KEYS_OFF);
+        if rebuild {
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+        }
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let applied = conn
             .execute_batch(migration.sql)
-            .and_then(|()| conn.pragma_update(None, "user_version", migration.version));
-        match applied {
-            Ok(()) => conn.execute_batch("COMMIT")?,
+            .and_then(|()| conn.pragma_update(None, "user_version", migration.version))
+            .and_then(|()| {
+                if rebuild {
+                    foreign_key_check(conn)
+                } else {
+                    Ok(())
+                }
+            });
+        let outcome = match applied {
+            Ok(()) => conn.execute_batch("COMMIT"),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
+                Err(e)
             }
+        };
+        if rebuild {
+            conn.pragma_update(None, "foreign_keys", "ON")?;
         }
+        outcome?;
     }
     Ok(())
+}
+
+/// The first line of a migration that rebuilds a table (see `migrate`).
+const FOREIGN_KEYS_OFF: &str = "-- coffer: foreign-keys-off";
+
+/// Fails if any row references a missing parent.
+fn foreign_key_check(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let mut rows = stmt.query([])?;
+    match rows.next()? {
+        None => Ok(()),
+        Some(row) => {
+            let table: String = row.get(0)?;
+            Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("migration broke a foreign key of {table}")),
+            ))
+        }
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: the one place that decision is written down. Every

@@ -17,4 +17,5 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod names;
+pub mod signing;
 pub mod vault;

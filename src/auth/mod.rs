@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::audit::{Actor, AuditAction, AuditLog, Caller, Outcome, sha256_hex};
 use crate::clock::{self, SharedClock};
+use crate::control::rules::Transition;
 use crate::control::{
     ApiToken, Authority, ControlError, ControlPlane, MemberChange, Role, Standing, Tenant,
     TenantState, User,
@@ -30,7 +31,7 @@ use crate::vault::{Vault, VaultError, VaultStore};
 pub use account::NewSession;
 use mailer::Mailer;
 use password::PasswordError;
-use permission::{TenantPermission, role_allows, token_allows};
+use permission::{TenantPermission, role_allows, state_allows, token_allows};
 use session::SessionKeys;
 use throttle::LoginThrottle;
 
@@ -52,6 +53,8 @@ pub enum AuthError {
     SessionRequired,
     #[error("not found")]
     NotFound,
+    #[error("not allowed while the tenant is {}", .0.as_str())]
+    TenantState(TenantState),
     #[error("{0}")]
     Password(#[from] PasswordError),
     #[error("{0}")]
@@ -179,6 +182,26 @@ impl TenantAccess {
             role,
             mode,
         )
+    }
+
+    /// Moves the tenant through a lifecycle transition on this access's authority: an
+    /// operator, or a member in person (a program's token may not restrict, cancel or
+    /// revive a tenant).
+    pub fn change_state(
+        &self,
+        control: &ControlPlane,
+        change: Transition,
+        grace: time::Duration,
+    ) -> Result<Tenant, ControlError> {
+        if let Authority::Member {
+            ceiling: Some(_), ..
+        } = self.authority
+        {
+            return Err(ControlError::Forbidden(
+                "a person's session is needed to change the tenant's state".into(),
+            ));
+        }
+        control.change_state(&self.caller, self.tenant.id, change, grace)
     }
 
     /// Removes a member on this access's authority.
@@ -377,11 +400,12 @@ impl Auth {
                 let (tenant, member_role) =
                     self.cache.membership(principal.user().id, slug, stamp)?;
                 let (role, allowed) = Self::allowed(principal, &tenant, member_role, permission)?;
-                if !allowed {
-                    return None;
+                let program = matches!(principal.0, Credential::Token { .. });
+                if !allowed || state_allows(tenant.state, permission, program).is_err() {
+                    return None; // the slow path refuses, and audits the refusal
                 }
                 let vault = self.vaults.cached(tenant.id)?;
-                vault.set_quota(tenant.quota_bytes);
+                fit_vault(&vault, &tenant);
                 Some(TenantAccess {
                     tenant,
                     standing: Standing::Member(role),
@@ -423,7 +447,7 @@ impl Auth {
             .control
             .tenant_by_slug(&slug)?
             .ok_or(AuthError::NotFound)?;
-        if tenant.state == TenantState::Deleted {
+        if tenant.state.is_gone() {
             return Err(AuthError::NotFound);
         }
         let role = self
@@ -439,7 +463,7 @@ impl Auth {
 
     fn open_vault(&self, tenant: &Tenant) -> Result<Arc<Vault>, AuthError> {
         let vault = self.vaults.open(tenant.id)?;
-        vault.set_quota(tenant.quota_bytes);
+        fit_vault(&vault, tenant);
         Ok(vault)
     }
 
@@ -467,6 +491,21 @@ impl Auth {
             )?;
             return Err(AuthError::Forbidden("not allowed for your role".into()));
         }
+        let program = matches!(principal.0, Credential::Token { .. });
+        if let Err(state) = state_allows(tenant.state, permission, program) {
+            if state.is_gone() {
+                return Err(AuthError::NotFound);
+            }
+            self.audit.append(
+                &caller
+                    .event(AuditAction::AccessDenied)
+                    .tenant(tenant.id)
+                    .outcome(Outcome::Denied)
+                    .detail(serde_json::json!({ "permission": format!("{permission:?}"),
+                        "state": state.as_str(), "program": program })),
+            )?;
+            return Err(AuthError::TenantState(state));
+        }
         let vault = self.open_vault(&tenant)?;
         Ok(TenantAccess {
             tenant,
@@ -490,6 +529,7 @@ impl Auth {
         let tenant = self
             .control
             .tenant_by_slug(slug)?
+            .filter(|t| !t.state.is_gone())
             .ok_or(AuthError::NotFound)?;
         let vault = self.open_vault(&tenant)?;
         Ok(TenantAccess {
@@ -500,4 +540,11 @@ impl Auth {
             vault,
         })
     }
+}
+
+/// Fits a vault handed out for `tenant` to what the control plane says now: its quota,
+/// and frozen (no changes at all) while the tenant is cancelled.
+fn fit_vault(vault: &Vault, tenant: &Tenant) {
+    vault.set_quota(tenant.quota_bytes);
+    vault.set_frozen(tenant.state == TenantState::Cancelled);
 }

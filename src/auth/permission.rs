@@ -4,7 +4,7 @@
 //! `Permission` per route. Who may grant which role to whom is a control-plane rule
 //! (`control::rules`), because it is checked inside the transaction that grants it.
 
-use crate::control::Role;
+use crate::control::{Role, TenantState};
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,10 +35,12 @@ pub enum TenantPermission {
     UsageRead,
     Export,
     Import,
+    /// Restrict, unrestrict, cancel or reactivate the tenant.
+    Lifecycle,
 }
 
 impl TenantPermission {
-    pub const ALL: [TenantPermission; 13] = [
+    pub const ALL: [TenantPermission; 14] = [
         TenantPermission::TenantRead,
         TenantPermission::MembersRead,
         TenantPermission::MembersManage,
@@ -52,7 +54,14 @@ impl TenantPermission {
         TenantPermission::UsageRead,
         TenantPermission::Export,
         TenantPermission::Import,
+        TenantPermission::Lifecycle,
     ];
+
+    /// True for the permissions that change the tenant's data.
+    pub fn writes_data(self) -> bool {
+        use TenantPermission::*;
+        matches!(self, FilesWrite | RecordsWrite | TrashPurge | Import)
+    }
 }
 
 /// The RBAC matrix. Owner: everything. Admin: all data and members (but not owners, an
@@ -67,8 +76,27 @@ pub fn role_allows(role: Role, permission: TenantPermission) -> bool {
         FilesRead | RecordsRead | Search => matches!(role, Owner | Admin | Member | Viewer),
         FilesWrite | RecordsWrite => matches!(role, Owner | Admin | Member),
         AuditRead | UsageRead => matches!(role, Owner | Admin | Auditor),
-        Import => role == Owner,
+        Import | Lifecycle => role == Owner,
     }
+}
+
+/// Whether a tenant in `state` allows `permission` (which the role already allows), for a
+/// person or for a program (an API token): a restricted tenant takes no data writes from
+/// programs (P13: no processing by automations); a cancelled one takes none from anyone
+/// (it stays readable and exportable until its purge); a purging or purged one serves
+/// nothing. The refusal carries the state.
+pub fn state_allows(
+    state: TenantState,
+    permission: TenantPermission,
+    program: bool,
+) -> Result<(), TenantState> {
+    let refused = match state {
+        TenantState::Active => false,
+        TenantState::Restricted => program && permission.writes_data(),
+        TenantState::Cancelled => permission.writes_data(),
+        TenantState::Purging | TenantState::Purged => true,
+    };
+    if refused { Err(state) } else { Ok(()) }
 }
 
 /// What an API token may do: only what both its own role and its member's *current*

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod files;
+mod lifecycle;
 mod portability;
 mod serve;
 mod tenant;
@@ -97,6 +98,9 @@ pub enum Command {
     Export(portability::ExportArgs),
     /// Restore an archive (a Coffer export or a plain ZIP of folders) into a vault.
     Import(portability::ImportArgs),
+    /// Lifecycle work: purges, trash expiry, pruning.
+    #[command(subcommand)]
+    Lifecycle(lifecycle::LifecycleCommand),
     /// Audit-log and isolation checks.
     #[command(subcommand)]
     Audit(portability::AuditCommand),
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => portability::export_command(g, args)?,
         Command::Import(args) => portability::import_command(g, args)?,
         Command::Audit(cmd) => portability::audit_command(g, cmd)?,
+        Command::Lifecycle(cmd) => lifecycle::lifecycle_command(g, cmd)?,
     }
     Ok(0)
 }

@@ -3,7 +3,9 @@
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::lifecycle::{Step, tenant_step};
 use super::{Global, access, open, operator, print_json, role, slug};
+use crate::control::rules::Transition;
 use crate::control::{MemberChange, NewTenant, TenantOwner};
 use crate::http::dto::{MemberOut, TenantOut};
 use crate::names::Email;
@@ -26,6 +28,22 @@ pub enum TenantCommand {
     List,
     /// Show a tenant, its members and its usage.
     Show { slug: String },
+    /// Restrict processing (GDPR Art. 18): readable and exportable, no writes by programs.
+    Restrict { slug: String },
+    /// Lift a restriction.
+    Unrestrict { slug: String },
+    /// End the subscription: read-only, exportable, purged after the grace period.
+    Cancel { slug: String },
+    /// Undo a cancellation before the purge.
+    Reactivate { slug: String },
+    /// Delete at once: cancel and purge now; prints the signed deletion receipt.
+    Delete { slug: String },
+    /// Place a legal hold: purge and trash expiry wait until it is released.
+    Hold { slug: String },
+    /// Release a legal hold.
+    Release { slug: String },
+    /// A purged tenant's signed deletion receipt (by tenant id).
+    Receipt { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,11 +105,43 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
             }
         }
         TenantCommand::Show { slug } => show(g, &coffer, &slug)?,
+        TenantCommand::Restrict { slug } => {
+            tenant_step(g, &coffer, &slug, Step::Change(Transition::Restrict))?
+        }
+        TenantCommand::Unrestrict { slug } => {
+            tenant_step(g, &coffer, &slug, Step::Change(Transition::Unrestrict))?
+        }
+        TenantCommand::Cancel { slug } => {
+            tenant_step(g, &coffer, &slug, Step::Change(Transition::Cancel))?
+        }
+        TenantCommand::Reactivate { slug } => {
+            tenant_step(g, &coffer, &slug, Step::Change(Transition::Reactivate))?
+        }
+        TenantCommand::Delete { slug } => tenant_step(g, &coffer, &slug, Step::Delete)?,
+        TenantCommand::Hold { slug } => tenant_step(g, &coffer, &slug, Step::Hold)?,
+        TenantCommand::Release { slug } => tenant_step(g, &coffer, &slug, Step::Release)?,
+        TenantCommand::Receipt { id } => super::lifecycle::receipt(g, &id)?,
     }
     Ok(())
 }
 
 fn show(g: &Global, coffer: &crate::coffer::Coffer, raw: &str) -> anyhow::Result<()> {
+    let gone = super::tenant(coffer, raw)?;
+    if gone.state.is_gone() {
+        // No vault any more: the tombstone and, once finished, the receipt.
+        let purge = coffer.control().purge_record(gone.id)?;
+        let receipt = purge.and_then(|p| p.receipt);
+        if g.json {
+            return print_json(
+                &serde_json::json!({ "tenant": TenantOut::from(&gone), "receipt": receipt }),
+            );
+        }
+        println!("id:      {}\nstate:   {}", gone.id, gone.state.as_str());
+        if let Some(receipt) = receipt {
+            println!("receipt: {}", receipt.document);
+        }
+        return Ok(());
+    }
     let access = access(coffer, raw)?;
     let t = access.tenant();
     let members = coffer.control().members(t.id)?;

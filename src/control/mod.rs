@@ -9,6 +9,7 @@
 //! store itself (`store`, with its SQLite implementation) is private to this module.
 //! The control plane never holds vault content and never opens a vault.
 
+mod lifecycle;
 mod model;
 pub mod rules;
 mod sqlite;
@@ -22,9 +23,10 @@ use crate::audit::{Actor, AuditAction, AuditError, AuditEvent, AuditLog, Caller,
 use crate::clock::{self, SharedClock};
 use crate::db::DbError;
 use crate::names::{Email, TenantId, TenantSlug, UserId};
+pub use lifecycle::PurgeFacts;
 pub use model::{
-    ApiToken, Authority, LoginEvent, Member, MemberChange, Membership, NewTenant, NewUser, Role,
-    Session, Standing, Tenant, TenantOwner, TenantState, User,
+    ApiToken, Authority, Lifecycle, LoginEvent, Member, MemberChange, Membership, NewTenant,
+    NewUser, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState, User,
 };
 pub use sqlite::MIGRATIONS;
 use sqlite::SqliteControl;
@@ -48,6 +50,10 @@ pub enum ControlError {
     SoleOwner(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("not possible while the tenant is {}", .0.as_str())]
+    WrongState(TenantState),
+    #[error("a legal hold is in place: purge and trash expiry wait until it is released")]
+    LegalHold,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("control database error: {0}")]

@@ -84,14 +84,21 @@ impl Role {
     }
 }
 
-/// Where a tenant is in its lifecycle.
+/// Where a tenant is in its lifecycle (the transitions are `rules::transition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantState {
+    /// In use.
     Active,
+    /// Processing restricted (GDPR Art. 18): readable and exportable by people; no
+    /// writes by programs, nothing handed to AI features.
     Restricted,
+    /// The subscription ended: read-only for everyone, exportable, purged when due.
     Cancelled,
-    Deleted,
+    /// Being purged: serves nothing; the next lifecycle run finishes an interrupted purge.
+    Purging,
+    /// Gone: the row is a tombstone (dates and the deletion receipt).
+    Purged,
 }
 
 impl TenantState {
@@ -100,7 +107,8 @@ impl TenantState {
             TenantState::Active => "active",
             TenantState::Restricted => "restricted",
             TenantState::Cancelled => "cancelled",
-            TenantState::Deleted => "deleted",
+            TenantState::Purging => "purging",
+            TenantState::Purged => "purged",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<TenantState> {
@@ -108,10 +116,41 @@ impl TenantState {
             "active" => TenantState::Active,
             "restricted" => TenantState::Restricted,
             "cancelled" => TenantState::Cancelled,
-            "deleted" => TenantState::Deleted,
+            "purging" => TenantState::Purging,
+            "purged" => TenantState::Purged,
             _ => return None,
         })
     }
+
+    /// True once a purge has begun: the tenant serves nothing, to anyone.
+    pub fn is_gone(self) -> bool {
+        matches!(self, TenantState::Purging | TenantState::Purged)
+    }
+}
+
+/// The dates of a tenant's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    pub state_changed_at: String,
+    pub cancelled_at: Option<String>,
+    /// When a cancelled tenant is due for purge.
+    pub purge_after: Option<String>,
+    /// Set while a legal hold blocks purge and trash expiry.
+    pub legal_hold_at: Option<String>,
+    pub purged_at: Option<String>,
+}
+
+/// What a purge found when it began (the receipt's counts), and its receipt once done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeRecord {
+    pub tenant: TenantId,
+    pub started_at: String,
+    pub files: u64,
+    pub directories: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub finished_at: Option<String>,
+    pub receipt: Option<crate::signing::Signed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +162,7 @@ pub struct Tenant {
     pub plan: String,
     pub quota_bytes: Option<u64>,
     pub created_at: String,
+    pub lifecycle: Lifecycle,
 }
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,54 @@
 //! change, so no interleaving of two requests can break them.
 
 use super::ControlError;
-use super::model::{Role, Standing};
+use super::model::{Role, Standing, TenantState};
+
+/// A change of a tenant's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Restrict processing (GDPR Art. 18).
+    Restrict,
+    Unrestrict,
+    /// End the subscription: read-only, purged after the grace period.
+    Cancel,
+    /// Undo a cancellation before the purge.
+    Reactivate,
+    /// A due purge starts: from here on the tenant serves nothing.
+    BeginPurge,
+    FinishPurge,
+}
+
+impl Transition {
+    pub fn parse(name: &str) -> Option<Transition> {
+        Some(match name {
+            "restrict" => Transition::Restrict,
+            "unrestrict" => Transition::Unrestrict,
+            "cancel" => Transition::Cancel,
+            "reactivate" => Transition::Reactivate,
+            _ => return None,
+        })
+    }
+}
+
+/// The state a transition leads to from `from`, or `WrongState` carrying the current state.
+///
+/// ```text
+/// active ⇄ restricted      active|restricted → cancelled → active (reactivate)
+/// cancelled → purging → purged
+/// ```
+pub fn transition(from: TenantState, change: Transition) -> Result<TenantState, ControlError> {
+    use TenantState::*;
+    use Transition::*;
+    match (from, change) {
+        (Active, Restrict) => Ok(Restricted),
+        (Restricted, Unrestrict) => Ok(Active),
+        (Active | Restricted, Cancel) => Ok(Cancelled),
+        (Cancelled, Reactivate) => Ok(Active),
+        (Cancelled, BeginPurge) => Ok(Purging),
+        (Purging, FinishPurge) => Ok(Purged),
+        (current, _) => Err(ControlError::WrongState(current)),
+    }
+}
 
 /// Whether `granter` may hand out `role` (to a member or an API token): never above its
 /// own rank; admins cannot create owners.
@@ -55,6 +102,48 @@ pub fn may_change_member(
         return Err(ControlError::LastOwner);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_documented_transitions_exist() {
+        use TenantState::*;
+        use Transition::*;
+        let states = [Active, Restricted, Cancelled, Purging, Purged];
+        let changes = [
+            Restrict,
+            Unrestrict,
+            Cancel,
+            Reactivate,
+            BeginPurge,
+            FinishPurge,
+        ];
+        let allowed = [
+            (Active, Restrict, Restricted),
+            (Restricted, Unrestrict, Active),
+            (Active, Cancel, Cancelled),
+            (Restricted, Cancel, Cancelled),
+            (Cancelled, Reactivate, Active),
+            (Cancelled, BeginPurge, Purging),
+            (Purging, FinishPurge, Purged),
+        ];
+        for from in states {
+            for change in changes {
+                let expected = allowed
+                    .iter()
+                    .find(|(f, c, _)| *f == from && *c == change)
+                    .map(|(_, _, to)| *to);
+                match (transition(from, change), expected) {
+                    (Ok(to), Some(e)) => assert_eq!(to, e),
+                    (Err(ControlError::WrongState(s)), None) => assert_eq!(s, from),
+                    (got, _) => panic!("{from:?} {change:?}: {got:?}"),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

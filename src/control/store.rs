@@ -5,12 +5,14 @@
 
 use super::ControlError;
 use super::model::{
-    ApiToken, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant, User,
+    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, PurgeRecord, Role, Session,
+    Tenant, TenantState, User,
 };
 use crate::names::{Email, TenantId, TenantSlug, UserId};
+use crate::signing::Signed;
 
 /// A transaction's view of the store. Timestamps are passed in (from the injected clock).
-pub trait ControlTx {
+pub trait ControlTx: LifecycleTx {
     fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError>;
     fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError>;
     fn tenants(&self) -> Result<Vec<Tenant>, ControlError>;
@@ -85,6 +87,32 @@ pub trait ControlTx {
     ) -> Result<(), ControlError>;
     /// Logins of the members of a tenant, newest first.
     fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError>;
+}
+
+/// The lifecycle part of a transaction: tenant states and dates, purges, leases, pruning.
+pub trait LifecycleTx {
+    /// Writes a tenant's state and lifecycle dates.
+    fn set_lifecycle(
+        &self,
+        id: TenantId,
+        state: TenantState,
+        lifecycle: &Lifecycle,
+    ) -> Result<(), ControlError>;
+    /// Makes the row a tombstone: slug `purged-<id>` (free for reuse), no name.
+    fn tombstone_tenant(&self, id: TenantId) -> Result<(), ControlError>;
+    /// Deletes the tenant's memberships and API tokens; returns the former members.
+    fn delete_tenant_access(&self, id: TenantId) -> Result<Vec<UserId>, ControlError>;
+    fn insert_purge(&self, purge: &PurgeRecord) -> Result<(), ControlError>;
+    fn purge(&self, id: TenantId) -> Result<Option<PurgeRecord>, ControlError>;
+    fn finish_purge(&self, id: TenantId, receipt: &Signed, now: &str) -> Result<(), ControlError>;
+    /// The lease `name`: its holder and expiry.
+    fn lease(&self, name: &str) -> Result<Option<(String, String)>, ControlError>;
+    fn put_lease(&self, name: &str, holder: &str, expires_at: &str) -> Result<(), ControlError>;
+    fn delete_lease(&self, name: &str, holder: &str) -> Result<(), ControlError>;
+    /// Deletes sessions that expired or were revoked before `before`; returns how many.
+    fn prune_sessions(&self, before: &str) -> Result<usize, ControlError>;
+    /// Deletes password-reset tokens that expired or were used before `before`.
+    fn prune_resets(&self, before: &str) -> Result<usize, ControlError>;
 }
 
 /// A session row to insert.

@@ -46,6 +46,14 @@ pub struct TenantOut {
     pub plan: String,
     pub quota_bytes: Option<u64>,
     pub created_at: String,
+    /// True while processing is restricted (GDPR Art. 18): an integration (AI features,
+    /// automations) must check it and leave the tenant's data alone.
+    pub processing_restricted: bool,
+    pub state_changed_at: String,
+    pub cancelled_at: Option<String>,
+    /// When a cancelled tenant will be purged (export before then).
+    pub purge_after: Option<String>,
+    pub legal_hold: bool,
 }
 
 impl From<&Tenant> for TenantOut {
@@ -58,6 +66,11 @@ impl From<&Tenant> for TenantOut {
             plan: t.plan.clone(),
             quota_bytes: t.quota_bytes,
             created_at: t.created_at.clone(),
+            processing_restricted: t.state == TenantState::Restricted,
+            state_changed_at: t.lifecycle.state_changed_at.clone(),
+            cancelled_at: t.lifecycle.cancelled_at.clone(),
+            purge_after: t.lifecycle.purge_after.clone(),
+            legal_hold: t.lifecycle.legal_hold_at.is_some(),
         }
     }
 }
@@ -571,4 +584,20 @@ pub struct MoveIn {
 pub struct RestoreIn {
     #[serde(default)]
     pub to: Option<String>,
+}
+
+/// A lifecycle request: `restrict`, `unrestrict`, `cancel`, `reactivate`; operators also
+/// `delete` (cancel and purge now), `hold` and `release` (legal hold).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleIn {
+    pub action: String,
+}
+
+/// A tenant after a lifecycle change; a purge adds its signed receipt.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleOut {
+    pub tenant: TenantOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<crate::signing::Signed>,
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::auth::password::PasswordError;
 use crate::coffer::CofferError;
-use crate::control::ControlError;
+use crate::control::{ControlError, TenantState};
 use crate::export::ExportError;
 use crate::export::import::ImportError;
 use crate::names::NameError;
@@ -94,6 +94,10 @@ error_codes! {
     TooManyUploads => "too-many-uploads",
     TooManyLogins => "too-many-logins",
     DiskFull => "disk-full",
+    TenantRestricted => "tenant-restricted",
+    TenantCancelled => "tenant-cancelled",
+    WrongState => "wrong-state",
+    LegalHold => "legal-hold",
 }
 
 #[derive(Debug)]
@@ -114,6 +118,8 @@ struct Extra {
     retry_after: Option<Duration>,
     /// For 416: the size of the representation.
     content_range_size: Option<u64>,
+    /// For lifecycle refusals: the tenant's current state.
+    state: Option<&'static str>,
     /// The real cause of a 5xx, logged and never sent.
     internal: Option<String>,
 }
@@ -130,6 +136,8 @@ struct Problem<'a> {
     pointer: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a str>,
 }
 
 impl ApiError {
@@ -174,6 +182,31 @@ impl ApiError {
             "the server's storage is full; nothing was changed, retry later",
         )
         .with_retry_after(Duration::from_secs(60))
+    }
+
+    /// 409: the tenant's lifecycle state does not allow this; the state is named.
+    pub fn tenant_state(state: TenantState) -> Self {
+        let code = match state {
+            TenantState::Restricted => ErrorCode::TenantRestricted,
+            TenantState::Cancelled => ErrorCode::TenantCancelled,
+            _ => ErrorCode::WrongState,
+        };
+        let detail = match state {
+            TenantState::Restricted => {
+                "processing of this tenant is restricted: programs may not change its data"
+            }
+            TenantState::Cancelled => {
+                "this tenant is cancelled: its data is read-only (export it, or reactivate it)"
+            }
+            _ => "not possible in the tenant's current state",
+        };
+        ApiError::new(StatusCode::CONFLICT, code, detail).with_state(state)
+    }
+
+    /// Names the tenant's current state in the problem (`"state": "cancelled"`).
+    pub fn with_state(mut self, state: TenantState) -> Self {
+        self.extra_mut().state = Some(state.as_str());
+        self
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
@@ -235,6 +268,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             pointer: extra.pointer.as_deref(),
             reason: extra.reason,
+            state: extra.state,
         })
         .unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -291,6 +325,7 @@ impl From<VaultError> for ApiError {
         use StatusCode as S;
         let (status, code) = match &e {
             VaultError::NotFound => return ApiError::not_found(),
+            VaultError::Frozen => return ApiError::tenant_state(TenantState::Cancelled),
             VaultError::AlreadyExists | VaultError::ExistsAt(_) => (S::CONFLICT, C::AlreadyExists),
             VaultError::CaseConflict(..) => (S::CONFLICT, C::CaseConflict),
             VaultError::PreconditionFailed | VaultError::VersionMismatch { .. } => {
@@ -338,6 +373,10 @@ impl From<ControlError> for ApiError {
             ControlError::AlreadyMember => (S::CONFLICT, C::AlreadyMember),
             ControlError::LastOwner | ControlError::SoleOwner(_) => (S::CONFLICT, C::LastOwner),
             ControlError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
+            ControlError::WrongState(state) => {
+                return ApiError::new(S::CONFLICT, C::WrongState, e.to_string()).with_state(*state);
+            }
+            ControlError::LegalHold => (S::CONFLICT, C::LegalHold),
             ControlError::Sqlite(s) if crate::db::is_full(s) => return ApiError::disk_full(),
             ControlError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             ControlError::Db(_) | ControlError::Sqlite(_) | ControlError::Audit(_) => {
@@ -378,6 +417,7 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden(_) => (S::FORBIDDEN, C::Forbidden),
             AuthError::SessionRequired => (S::FORBIDDEN, C::SessionRequired),
             AuthError::NotFound => return ApiError::not_found(),
+            AuthError::TenantState(state) => return ApiError::tenant_state(*state),
             AuthError::Invalid(_) => (S::BAD_REQUEST, C::InvalidRequest),
             AuthError::BadResetToken => (S::BAD_REQUEST, C::BadResetToken),
             AuthError::Password(_) | AuthError::Control(_) | AuthError::Vault(_) => {
@@ -495,6 +535,10 @@ mod tests {
             (C::TooManyUploads, "too-many-uploads"),
             (C::TooManyLogins, "too-many-logins"),
             (C::DiskFull, "disk-full"),
+            (C::TenantRestricted, "tenant-restricted"),
+            (C::TenantCancelled, "tenant-cancelled"),
+            (C::WrongState, "wrong-state"),
+            (C::LegalHold, "legal-hold"),
         ];
         assert_eq!(
             pinned.len(),

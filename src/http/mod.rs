@@ -15,6 +15,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod files;
+mod lifecycle;
 pub(crate) mod ops;
 mod portability;
 pub mod ranges;

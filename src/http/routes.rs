@@ -6,7 +6,7 @@
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use super::{AppState, account, admin, files, ops, portability, records, tenants};
+use super::{AppState, account, admin, files, lifecycle, ops, portability, records, tenants};
 use crate::auth::permission::{Permission, TenantPermission as TP};
 
 /// One route: method, path, the permission it needs, and what it does.
@@ -64,8 +64,11 @@ routes! {
     GET "/api/v1/admin/tenants", Platform, "All tenants (operators)" => admin::list_tenants;
     POST "/api/v1/admin/tenants", Platform, "Create a tenant (operators)" => admin::create_tenant;
     GET "/api/v1/admin/users", Platform, "All users (operators)" => admin::list_users;
+    POST "/api/v1/admin/tenants/{tenant}/lifecycle", Platform, "Any tenant's lifecycle, legal hold, or deletion with a signed receipt (operators)" => lifecycle::admin_change;
+    GET "/api/v1/admin/tenants/{tenant}/receipt", Platform, "A purged tenant's signed deletion receipt, by tenant id (operators)" => lifecycle::receipt;
 
     GET "/api/v1/tenants/{tenant}", Tenant(TP::TenantRead), "A tenant and your role in it" => tenants::show;
+    POST "/api/v1/tenants/{tenant}/lifecycle", Tenant(TP::Lifecycle), "Restrict, unrestrict, cancel or reactivate the tenant (owner, in person)" => lifecycle::change;
     GET "/api/v1/tenants/{tenant}/members", Tenant(TP::MembersRead), "Members and roles" => tenants::members;
     POST "/api/v1/tenants/{tenant}/members", Tenant(TP::MembersManage), "Add a member" => tenants::add_member;
     PATCH "/api/v1/tenants/{tenant}/members/{user}", Tenant(TP::MembersManage), "Change a member's role" => tenants::change_member;

@@ -125,6 +125,35 @@ impl VaultStore {
         Ok(())
     }
 
+    /// First step of destroying a purged tenant's vault: closed, forgotten, and renamed
+    /// to `<id>.purging`, so that no open finds it again, even after a crash. Idempotent;
+    /// returns whether the live directory was still there.
+    pub fn retire(&self, tenant: TenantId) -> Result<bool, VaultError> {
+        self.evict(tenant);
+        db::lock(&self.cache).handed_out.remove(&tenant);
+        let live = tenant.to_string();
+        if self.tenants.symlink_metadata(&live).is_err() {
+            return Ok(false);
+        }
+        self.tenants
+            .rename(&live, &self.tenants, purge_marker(tenant))?;
+        dir::sync_dir(&self.tenants)?;
+        Ok(true)
+    }
+
+    /// Second step: removes the retired directory through the capability layer
+    /// (descriptor-based: a symlink inside is removed, never followed). Idempotent;
+    /// returns whether anything was left to remove.
+    pub fn remove_retired(&self, tenant: TenantId) -> Result<bool, VaultError> {
+        let marker = purge_marker(tenant);
+        if self.tenants.symlink_metadata(&marker).is_err() {
+            return Ok(false);
+        }
+        self.tenants.remove_dir_all(&marker)?;
+        dir::sync_dir(&self.tenants)?;
+        Ok(true)
+    }
+
     /// The vault of `tenant`, from the cache or freshly opened (which runs recovery).
     pub fn open(&self, tenant: TenantId) -> Result<Arc<Vault>, VaultError> {
         let slot = {
@@ -206,4 +235,9 @@ impl VaultStore {
         };
         drop(evicted);
     }
+}
+
+/// The name a vault directory takes while it is being purged (see the layout spec).
+pub fn purge_marker(tenant: TenantId) -> String {
+    format!("{tenant}.purging")
 }

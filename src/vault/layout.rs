@@ -28,6 +28,8 @@ pub enum DataRootPath {
     AuditDb,
     /// The session-signing secret (mode 0600).
     Secret,
+    /// The Ed25519 key that signs deletion receipts and audit checkpoints (mode 0600).
+    SigningKey,
     /// The directory of all vaults.
     TenantsDir,
     /// Messages the default mailer "sends" (password resets), for an operator to forward.
@@ -40,11 +42,12 @@ impl DataRootPath {
     /// Every fixed entry of the data root (the per-tenant `Tenant(id)` aside). The match in
     /// `path` is exhaustive, so a new variant cannot be forgotten here without a test
     /// failing against the spec.
-    pub const FIXED: [DataRootPath; 6] = [
+    pub const FIXED: [DataRootPath; 7] = [
         DataRootPath::Marker,
         DataRootPath::ControlDb,
         DataRootPath::AuditDb,
         DataRootPath::Secret,
+        DataRootPath::SigningKey,
         DataRootPath::TenantsDir,
         DataRootPath::Outbox,
     ];
@@ -55,6 +58,7 @@ impl DataRootPath {
             DataRootPath::ControlDb => PathBuf::from("control.db"),
             DataRootPath::AuditDb => PathBuf::from("audit.db"),
             DataRootPath::Secret => PathBuf::from("secret.key"),
+            DataRootPath::SigningKey => PathBuf::from("signing.key"),
             DataRootPath::TenantsDir => PathBuf::from("tenants"),
             DataRootPath::Outbox => PathBuf::from("outbox"),
             DataRootPath::Tenant(id) => Path::new("tenants").join(id.to_string()),

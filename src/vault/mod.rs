@@ -48,6 +48,8 @@ pub use repair::{ReindexReport, SkippedEntry};
 pub enum VaultError {
     #[error("not found")]
     NotFound,
+    #[error("the tenant is cancelled: its vault is read-only until it is reactivated")]
+    Frozen,
     #[error("already exists")]
     AlreadyExists,
     #[error("already exists: {0}")]
@@ -178,6 +180,8 @@ pub struct Vault {
     clock: SharedClock,
     limits: VaultLimits,
     quota: AtomicU64,
+    /// Set while the tenant is cancelled: every change is refused (repair aside).
+    frozen: AtomicBool,
     /// Bytes being streamed into staging right now, counted against the quota.
     inflight: AtomicU64,
     /// An operation left pending rows it could not settle (its audit append failed): the
@@ -248,6 +252,7 @@ impl Vault {
             clock,
             limits,
             quota: AtomicU64::new(UNLIMITED),
+            frozen: AtomicBool::new(false),
             inflight: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         };
@@ -265,6 +270,19 @@ impl Vault {
             .store(quota.unwrap_or(UNLIMITED), Ordering::SeqCst);
     }
 
+    /// Freezes the vault (the tenant is cancelled) or thaws it. The control plane owns the
+    /// state; every change checks it under the commit lock.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
+    }
+
+    pub(crate) fn check_not_frozen(&self) -> Result<(), VaultError> {
+        if self.frozen.load(Ordering::SeqCst) {
+            return Err(VaultError::Frozen);
+        }
+        Ok(())
+    }
+
     fn quota(&self) -> Option<u64> {
         match self.quota.load(Ordering::SeqCst) {
             UNLIMITED => None,
@@ -280,9 +298,16 @@ impl Vault {
         db::lock(&self.index)
     }
 
-    /// Takes the commit lock and the index, first repairing what an earlier operation
-    /// left pending (see `dirty`).
+    /// Takes the commit lock and the index for a change, first repairing what an earlier
+    /// operation left pending (see `dirty`); refused while the vault is frozen.
     fn begin_commit(&self) -> Result<(MutexGuard<'_, ()>, MutexGuard<'_, Index>), VaultError> {
+        let locked = self.begin_repair()?;
+        self.check_not_frozen()?;
+        Ok(locked)
+    }
+
+    /// `begin_commit` for repair (reindex), which a frozen vault still allows.
+    fn begin_repair(&self) -> Result<(MutexGuard<'_, ()>, MutexGuard<'_, Index>), VaultError> {
         let commit = db::lock(&self.commit_lock);
         let mut index = self.index();
         if self.dirty.swap(false, Ordering::SeqCst) {

@@ -30,6 +30,7 @@ impl Vault {
         id: Option<RecordId>,
         body: &serde_json::Value,
     ) -> Result<Record, VaultError> {
+        self.check_not_frozen()?;
         let id = id.unwrap_or_else(RecordId::generate);
         let event = self.event(
             caller,
@@ -56,6 +57,7 @@ impl Vault {
         body: &serde_json::Value,
         expected_version: Option<i64>,
     ) -> Result<Record, VaultError> {
+        self.check_not_frozen()?;
         let (actor, now) = (caller.actor.to_string(), self.now());
         let write = RecordWrite {
             collection,
@@ -87,6 +89,7 @@ impl Vault {
         id: &RecordId,
         expected_version: Option<i64>,
     ) -> Result<(), VaultError> {
+        self.check_not_frozen()?;
         let event = self.event(
             caller,
             AuditAction::RecordDelete,

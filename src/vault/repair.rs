@@ -343,7 +343,7 @@ impl Vault {
             staging_removed: self.dir.clean_staging(self.limits.staging_grace)?,
             ..Default::default()
         };
-        let (_commit, mut index) = self.begin_commit()?;
+        let (_commit, mut index) = self.begin_repair()?;
         // Settle what is pending first, so that no pending event is lost by the rebuild.
         let settled = self.repair_pending(&mut index, None)?;
         report.events_replayed = settled.events_replayed;

@@ -148,4 +148,22 @@ impl Vault {
         )?;
         Ok(item)
     }
+
+    /// Purges every trash item deleted before `cutoff` (a timestamp): the lifecycle's trash
+    /// expiry. Returns how many went.
+    pub fn expire_trash(&self, caller: &Caller, cutoff: &str) -> Result<usize, VaultError> {
+        let expired: Vec<TrashItem> = self
+            .index()
+            .trash_list()?
+            .into_iter()
+            .filter(|item| item.deleted_at.as_str() < cutoff)
+            .collect();
+        for item in &expired {
+            match self.purge(caller, &item.id) {
+                Ok(_) | Err(VaultError::NotFound) => {} // purged meanwhile by someone else
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired.len())
+    }
 }

@@ -13,6 +13,7 @@ mod diskfull;
 mod fuzz_corpus;
 pub mod http;
 mod layout_spec;
+mod lifecycle;
 mod names;
 mod portability;
 mod robust;

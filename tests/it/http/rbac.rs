@@ -33,7 +33,7 @@ fn expected_allowed(who: Who, p: TP) -> bool {
         TP::FilesRead | TP::RecordsRead | TP::Search => &[Owner, Admin, Member, Viewer],
         TP::FilesWrite | TP::RecordsWrite => &[Owner, Admin, Member],
         TP::AuditRead | TP::UsageRead => &[Owner, Admin, Auditor],
-        TP::Import => &[Owner],
+        TP::Import | TP::Lifecycle => &[Owner],
     };
     list.contains(&who)
 }
@@ -70,6 +70,7 @@ fn expected_permission(method: &str, path: &str) -> Option<Permission> {
             Tenant(TP::FilesWrite)
         }
         ("GET", _, Some("/export")) => Tenant(TP::Export),
+        ("POST", _, Some("/lifecycle")) => Tenant(TP::Lifecycle),
         ("POST", _, Some("/import")) => Tenant(TP::Import),
         ("GET", _, Some(r)) if r.starts_with("/records") => Tenant(TP::RecordsRead),
         (_, _, Some(r)) if r.starts_with("/records/") => Tenant(TP::RecordsWrite),
@@ -129,6 +130,20 @@ fn probe(route: &Route) -> Option<Probe> {
         }
         ("GET", "/api/v1/admin/tenants" | "/api/v1/admin/users") => p(route.path, S::OK),
         ("POST", "/api/v1/admin/tenants") => with_body(route.path, unknown_field, S::BAD_REQUEST),
+        ("POST", "/api/v1/admin/tenants/{tenant}/lifecycle") => with_body(
+            "/api/v1/admin/tenants/alpha/lifecycle",
+            serde_json::json!({ "action": "explode" }),
+            S::BAD_REQUEST,
+        ),
+        ("GET", "/api/v1/admin/tenants/{tenant}/receipt") => p(
+            "/api/v1/admin/tenants/0123456789abcdef0123456789abcdef/receipt",
+            S::NOT_FOUND,
+        ),
+        ("POST", "/api/v1/tenants/{tenant}/lifecycle") => with_body(
+            &format!("{t}/lifecycle"),
+            serde_json::json!({ "action": "explode" }),
+            S::BAD_REQUEST,
+        ),
         ("GET", "/api/v1/tenants/{tenant}") => p(t, S::OK),
         ("GET", "/api/v1/tenants/{tenant}/members") => p(&format!("{t}/members"), S::OK),
         ("POST", "/api/v1/tenants/{tenant}/members") => with_body(

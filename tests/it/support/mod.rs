@@ -132,6 +132,13 @@ impl World {
         assert!(chain.broken.is_none(), "audit chain broken: {chain:?}");
         for t in self.coffer.control().tenants().unwrap() {
             let dir = self.vault_dir(&t);
+            if t.state.is_gone() {
+                // A purge that began may still be finishing; a finished one left nothing.
+                if t.state == coffer::control::TenantState::Purged {
+                    assert!(!dir.exists(), "{}: purged vault still on disk", t.id);
+                }
+                continue;
+            }
             let staging: Vec<_> = std::fs::read_dir(dir.join(".staging"))
                 .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
                 .unwrap_or_default();

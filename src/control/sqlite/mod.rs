@@ -7,15 +7,19 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ControlError;
 use super::model::{
-    ApiToken, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant, TenantState, User,
+    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant,
+    TenantState, User,
 };
 use super::store::{ControlStore, ControlTx, NewSessionRow, TxWork};
 use crate::db::{self, Migration, migration};
 use crate::names::{Email, NameError, TenantId, TenantSlug, UserId};
 
+mod lifecycle;
+
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "control", "0001_control.sql"),
     migration!(2, "control", "0002_auth.sql"),
+    migration!(3, "control", "0003_lifecycle.sql"),
 ];
 
 pub struct SqliteControl {
@@ -64,7 +68,8 @@ struct Tx<'a> {
     conn: &'a Connection,
 }
 
-const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at";
+const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at, \
+     state_changed_at, cancelled_at, purge_after, legal_hold_at, purged_at";
 const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.tenant_id, t.role, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at";
 const SESSION_COLUMNS: &str = "u.id, u.email, u.name, u.is_operator, u.created_at, u.disabled_at,
@@ -105,6 +110,13 @@ fn tenant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
         plan: r.get(4)?,
         quota_bytes: r.get::<_, Option<i64>>(5)?.map(|q| q.max(0) as u64),
         created_at: r.get(6)?,
+        lifecycle: Lifecycle {
+            state_changed_at: r.get(7)?,
+            cancelled_at: r.get(8)?,
+            purge_after: r.get(9)?,
+            legal_hold_at: r.get(10)?,
+            purged_at: r.get(11)?,
+        },
     })
 }
 

@@ -7,6 +7,9 @@
 //! (vault and rows, or nothing), sign-up, and the export runner that owns its audit
 //! events. It never bypasses a part's own rules.
 
+mod lifecycle;
+mod purge;
+
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,8 +25,11 @@ use crate::control::{ControlError, ControlPlane, NewTenant, NewUser, Tenant, Ten
 use crate::export::import::{ConflictPolicy, ImportError, ImportReport};
 use crate::export::{ExportError, ExportOptions, Manifest, Snapshot};
 use crate::names::{Email, TenantId, TenantSlug};
+use crate::signing::SigningKey;
 use crate::vault::layout::{DataRoot, DataRootPath, LAYOUT_VERSION, SqliteFile};
 use crate::vault::{VaultError, VaultStore};
+pub use lifecycle::LifecycleReport;
+pub use purge::PurgeStep;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CofferError {
@@ -63,6 +69,7 @@ pub struct Coffer {
     auth: Arc<Auth>,
     config: Config,
     clock: SharedClock,
+    signing: Arc<SigningKey>,
 }
 
 impl Coffer {
@@ -147,6 +154,7 @@ impl Coffer {
             config.vault_limits(),
         )?);
         let secret = read_secret(&root)?;
+        let signing = Arc::new(signing_key(&root)?);
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(root.clone()));
         let auth = Arc::new(Auth::new(AuthParts {
             control: control.clone(),
@@ -164,7 +172,18 @@ impl Coffer {
             auth,
             config,
             clock,
+            signing,
         })
+    }
+
+    /// How long a cancelled tenant stays before its purge.
+    pub fn purge_grace(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.config.purge_grace_days))
+    }
+
+    /// The key that signs receipts and checkpoints.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
     }
 
     pub fn auth(&self) -> &Arc<Auth> {
@@ -372,6 +391,24 @@ fn random_secret_hex() -> std::io::Result<String> {
 fn read_secret(root: &DataRoot) -> Result<Vec<u8>, CofferError> {
     let text = root.dir().read_to_string(DataRootPath::Secret.path())?;
     hex::decode(text.trim()).map_err(|e| std::io::Error::other(format!("secret.key: {e}")).into())
+}
+
+/// The server's signing key, made on first use (data roots from before it existed get
+/// theirs on the next open).
+fn signing_key(root: &DataRoot) -> Result<SigningKey, CofferError> {
+    let path = DataRootPath::SigningKey.path();
+    if !root.dir().exists(&path) {
+        let created = write_new_private(root, &path, &hex::encode(SigningKey::generate_pkcs8()?));
+        match created {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // another process won
+            other => other?,
+        }
+        crate::vault::dir::sync_dir(root.dir())?;
+    }
+    let text = root.dir().read_to_string(&path)?;
+    let der =
+        hex::decode(text.trim()).map_err(|e| std::io::Error::other(format!("signing.key: {e}")))?;
+    Ok(SigningKey::from_pkcs8(&der)?)
 }
 
 /// Writes a new file readable by the owner only (mode 0600), durably.

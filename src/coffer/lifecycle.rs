@@ -1,0 +1,126 @@
+//! The lifecycle pass: the work that keeps the service's retention promises by itself.
+//! `coffer serve` runs it every `lifecycle_interval_secs`; `coffer lifecycle run` runs it
+//! once (for cron, or with `--now` for drills). One lease in the control plane lets only
+//! one pass run at a time across processes; every step is idempotent, so a pass that
+//! dies is simply done again by the next.
+//!
+//! A pass: purges that are due (or were interrupted), trash expiry after
+//! `trash_retention_days` (not under a legal hold), and pruning of expired sessions and
+//! reset tokens.
+
+use std::time::Duration as StdDuration;
+
+use serde::Serialize;
+use time::Duration;
+
+use super::{Coffer, CofferError};
+use crate::audit::Caller;
+use crate::control::TenantState;
+
+/// The lease's name in the control plane.
+const LEASE: &str = "lifecycle";
+/// How long a pass may hold the lease before another process may take it over.
+const LEASE_TTL: Duration = Duration::hours(1);
+
+/// What one pass did.
+#[derive(Debug, Default, Serialize)]
+pub struct LifecycleReport {
+    /// The clock's time when the pass ran.
+    pub now: String,
+    /// False when another pass held the lease (nothing was done).
+    pub ran: bool,
+    /// Tenants purged (ids), with their receipts in the audit log.
+    pub purged: Vec<String>,
+    /// Tenants whose purge, or trash expiry, failed this time (id and reason); the next
+    /// pass tries again.
+    pub failures: Vec<(String, String)>,
+    pub trash_items_expired: usize,
+    pub sessions_pruned: usize,
+    pub password_resets_pruned: usize,
+}
+
+impl Coffer {
+    /// Runs one lifecycle pass at the clock's now.
+    pub fn run_lifecycle(&self) -> Result<LifecycleReport, CofferError> {
+        let mut report = LifecycleReport {
+            now: crate::clock::stamp(self.clock.as_ref()),
+            ..Default::default()
+        };
+        let holder = uuid::Uuid::new_v4().simple().to_string();
+        if !self.control.take_lease(LEASE, &holder, LEASE_TTL)? {
+            return Ok(report);
+        }
+        report.ran = true;
+        let result = self.lifecycle_pass(&Caller::system(), &mut report);
+        let released = self.control.release_lease(LEASE, &holder);
+        result?;
+        released?;
+        Ok(report)
+    }
+
+    fn lifecycle_pass(
+        &self,
+        caller: &Caller,
+        report: &mut LifecycleReport,
+    ) -> Result<(), CofferError> {
+        for tenant in self.control.due_purges()? {
+            match self.purge_tenant(caller, tenant.id) {
+                Ok(_) => report.purged.push(tenant.id.to_string()),
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.id, error = %e, "purge failed; the next pass retries");
+                    report.failures.push((tenant.id.to_string(), e.to_string()));
+                }
+            }
+        }
+        let cutoff = crate::db::timestamp(
+            self.clock.now() - Duration::days(i64::from(self.config.trash_retention_days)),
+        );
+        for tenant in self.control.tenants()? {
+            let live = matches!(tenant.state, TenantState::Active | TenantState::Restricted);
+            if !live || tenant.lifecycle.legal_hold_at.is_some() {
+                continue;
+            }
+            let expired = self
+                .vaults
+                .open(tenant.id)
+                .and_then(|vault| vault.expire_trash(caller, &cutoff));
+            match expired {
+                Ok(n) => report.trash_items_expired += n,
+                Err(e) => report.failures.push((tenant.id.to_string(), e.to_string())),
+            }
+        }
+        let (sessions, resets) = self.control.prune_expired(caller)?;
+        report.sessions_pruned = sessions;
+        report.password_resets_pruned = resets;
+        Ok(())
+    }
+
+    /// Runs the lifecycle pass every `lifecycle_interval_secs` in the background (the
+    /// first one right away), off the async threads. Returns at once; 0 disables it.
+    pub fn spawn_lifecycle_scheduler(&self) {
+        let interval = self.config.lifecycle_interval_secs;
+        if interval == 0 {
+            return;
+        }
+        let coffer = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(StdDuration::from_secs(interval));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let coffer = coffer.clone();
+                match tokio::task::spawn_blocking(move || coffer.run_lifecycle()).await {
+                    Ok(Ok(report)) if report.ran => tracing::info!(
+                        purged = report.purged.len(),
+                        trash_expired = report.trash_items_expired,
+                        failures = report.failures.len(),
+                        "lifecycle pass"
+                    ),
+                    Ok(Ok(_)) => tracing::debug!("lifecycle pass skipped: another holds the lease"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "lifecycle pass failed"),
+                    Err(e) => tracing::error!(error = %e, "lifecycle pass panicked"),
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,299 @@
+//! The tenant lifecycle in the control plane: each transition of `rules::transition` is
+//! one transaction with its `tenant.state_change` event; the legal hold; a purge's two
+//! control-plane steps (begin: nothing is served any more; finish: the row becomes a
+//! tombstone, access goes, the signed receipt is kept); the scheduler's lease; pruning of
+//! expired sessions and reset tokens. The vault-side steps of a purge are
+//! `crate::lifecycle`'s.
+
+use time::Duration;
+
+use super::model::{PurgeRecord, Tenant, TenantState};
+use super::rules::{self, Transition};
+use super::{ControlError, ControlPlane};
+use crate::audit::{AuditAction, Caller};
+use crate::names::TenantId;
+use crate::signing::Signed;
+
+/// What a purge found in the vault when it began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeFacts {
+    pub files: u64,
+    pub directories: u64,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+impl ControlPlane {
+    fn stamp_in(&self, by: Duration) -> String {
+        crate::db::timestamp(self.clock.now() + by)
+    }
+
+    /// Moves a tenant through `change` (restrict, unrestrict, cancel, reactivate). A
+    /// cancellation sets the purge date `grace` ahead; reactivation clears it. Refused
+    /// with `WrongState` (naming the current state) where the state machine has no edge.
+    pub fn change_state(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        change: Transition,
+        grace: Duration,
+    ) -> Result<Tenant, ControlError> {
+        if matches!(change, Transition::BeginPurge | Transition::FinishPurge) {
+            return Err(ControlError::Forbidden(
+                "purges run through the lifecycle".into(),
+            ));
+        }
+        let purge_after = self.stamp_in(grace);
+        self.write(|tx, now| {
+            let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            let to = rules::transition(current.state, change)?;
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.state_changed_at = now.to_owned();
+            match change {
+                Transition::Cancel => {
+                    lifecycle.cancelled_at = Some(now.to_owned());
+                    lifecycle.purge_after = Some(purge_after.clone());
+                }
+                Transition::Reactivate => {
+                    lifecycle.cancelled_at = None;
+                    lifecycle.purge_after = None;
+                }
+                _ => {}
+            }
+            tx.set_lifecycle(tenant, to, &lifecycle)?;
+            let event = state_event(caller, tenant).detail(
+                serde_json::json!({ "from": current.state.as_str(), "to": to.as_str(),
+                    "purge_after": lifecycle.purge_after }),
+            );
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            Ok((changed, vec![event]))
+        })
+    }
+
+    /// A deletion request: the tenant is cancelled (if it is not already) with its purge
+    /// due now, so the next lifecycle pass (or the caller, at once) purges it. Refused
+    /// under a legal hold.
+    pub fn request_deletion(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            if current.lifecycle.legal_hold_at.is_some() {
+                return Err(ControlError::LegalHold);
+            }
+            let to = match current.state {
+                TenantState::Cancelled => TenantState::Cancelled,
+                state => rules::transition(state, Transition::Cancel)?,
+            };
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.state_changed_at = now.to_owned();
+            lifecycle.cancelled_at.get_or_insert_with(|| now.to_owned());
+            lifecycle.purge_after = Some(now.to_owned());
+            tx.set_lifecycle(tenant, to, &lifecycle)?;
+            let event = state_event(caller, tenant).detail(serde_json::json!({
+                "from": current.state.as_str(), "to": to.as_str(), "purge_after": now,
+                "deletion_requested": true }));
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            Ok((changed, vec![event]))
+        })
+    }
+
+    /// Places or lifts a legal hold (operators only: the caller checks that).
+    pub fn set_legal_hold(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        hold: bool,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            if current.state.is_gone() {
+                return Err(ControlError::WrongState(current.state));
+            }
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.legal_hold_at = hold.then(|| now.to_owned());
+            tx.set_lifecycle(tenant, current.state, &lifecycle)?;
+            let event = caller
+                .event(AuditAction::TenantLegalHold)
+                .tenant(tenant)
+                .detail(serde_json::json!({ "hold": hold }));
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            Ok((changed, vec![event]))
+        })
+    }
+
+    /// The tenants a lifecycle pass must purge at the clock's now: those whose purge began
+    /// (an interrupted purge), and cancelled ones past their date without a legal hold.
+    pub fn due_purges(&self) -> Result<Vec<Tenant>, ControlError> {
+        let now = self.now();
+        Ok(self
+            .tenants()?
+            .into_iter()
+            .filter(|t| match t.state {
+                TenantState::Purging => true,
+                TenantState::Cancelled => {
+                    t.lifecycle.legal_hold_at.is_none()
+                        && t.lifecycle
+                            .purge_after
+                            .as_deref()
+                            .is_some_and(|due| due <= now.as_str())
+                }
+                _ => false,
+            })
+            .collect())
+    }
+
+    /// Step one of a purge: a due, cancelled tenant becomes `purging` (from here on it
+    /// serves nothing) and what its vault holds is written down for the receipt. A
+    /// tenant already purging is returned as it is (the purge resumes).
+    pub fn begin_purge(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        facts: PurgeFacts,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            if current.state == TenantState::Purging {
+                return Ok((current, Vec::new()));
+            }
+            if current.lifecycle.legal_hold_at.is_some() {
+                return Err(ControlError::LegalHold);
+            }
+            let due = current
+                .lifecycle
+                .purge_after
+                .as_deref()
+                .is_some_and(|d| d <= now);
+            if current.state == TenantState::Cancelled && !due {
+                return Err(ControlError::Forbidden(format!(
+                    "the purge is due at {}",
+                    current
+                        .lifecycle
+                        .purge_after
+                        .as_deref()
+                        .unwrap_or("(no date)")
+                )));
+            }
+            let to = rules::transition(current.state, Transition::BeginPurge)?;
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.state_changed_at = now.to_owned();
+            tx.set_lifecycle(tenant, to, &lifecycle)?;
+            tx.insert_purge(&PurgeRecord {
+                tenant,
+                started_at: now.to_owned(),
+                files: facts.files,
+                directories: facts.directories,
+                records: facts.records,
+                bytes: facts.bytes,
+                finished_at: None,
+                receipt: None,
+            })?;
+            let event = state_event(caller, tenant)
+                .detail(serde_json::json!({ "from": current.state.as_str(), "to": to.as_str() }));
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            Ok((changed, vec![event]))
+        })
+    }
+
+    /// The last step of a purge, once the vault and its backups are gone: memberships and
+    /// tokens deleted, sessions of people left without any tenant revoked, the row made a
+    /// tombstone, and the signed receipt kept and appended to the audit log.
+    pub fn finish_purge(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        receipt: &Signed,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            let to = rules::transition(current.state, Transition::FinishPurge)?;
+            for member in tx.delete_tenant_access(tenant)? {
+                if tx.memberships(member)?.is_empty()
+                    && tx.user(member)?.is_some_and(|u| !u.is_operator)
+                {
+                    tx.revoke_user_sessions(member, now)?;
+                }
+            }
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.state_changed_at = now.to_owned();
+            lifecycle.purged_at = Some(now.to_owned());
+            lifecycle.legal_hold_at = None;
+            tx.set_lifecycle(tenant, to, &lifecycle)?;
+            tx.tombstone_tenant(tenant)?;
+            tx.finish_purge(tenant, receipt, now)?;
+            let event = caller
+                .event(AuditAction::TenantPurge)
+                .tenant(tenant)
+                .detail(serde_json::json!({
+                    "receipt": serde_json::from_str::<serde_json::Value>(&receipt.document)
+                        .unwrap_or(serde_json::Value::Null),
+                    "signature": receipt.signature,
+                    "public_key": receipt.public_key,
+                }));
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            Ok((changed, vec![event]))
+        })
+    }
+
+    /// A tenant's purge: its counts, and its receipt once finished.
+    pub fn purge_record(&self, tenant: TenantId) -> Result<Option<PurgeRecord>, ControlError> {
+        self.read(|tx| tx.purge(tenant))
+    }
+
+    /// Takes the lease `name` for `holder` for `ttl`, if it is free, expired, or already
+    /// the holder's. Leases keep two schedulers (two processes) from running the same pass.
+    pub fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, ControlError> {
+        let expires = self.stamp_in(ttl);
+        self.write(|tx, now| {
+            let free = match tx.lease(name)? {
+                None => true,
+                Some((current, expires_at)) => current == holder || expires_at.as_str() <= now,
+            };
+            if free {
+                tx.put_lease(name, holder, &expires)?;
+            }
+            Ok((free, Vec::new()))
+        })
+    }
+
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), ControlError> {
+        self.write(|tx, _| {
+            tx.delete_lease(name, holder)?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Deletes sessions and password-reset tokens that expired (or were revoked or used)
+    /// more than a day ago, with one `maintenance.prune` event when any went.
+    pub fn prune_expired(&self, caller: &Caller) -> Result<(usize, usize), ControlError> {
+        let before = self.stamp_in(Duration::days(-1));
+        self.write(|tx, _| {
+            let sessions = tx.prune_sessions(&before)?;
+            let resets = tx.prune_resets(&before)?;
+            let events = if sessions + resets > 0 {
+                vec![
+                    caller
+                        .event(AuditAction::MaintenancePrune)
+                        .detail(serde_json::json!({
+                    "sessions": sessions, "password_resets": resets, "before": before })),
+                ]
+            } else {
+                Vec::new()
+            };
+            Ok(((sessions, resets), events))
+        })
+    }
+}
+
+/// The `tenant.state_change` event; its detail names `from` and `to`.
+fn state_event(caller: &Caller, tenant: TenantId) -> crate::audit::AuditEvent {
+    caller.event(AuditAction::TenantStateChange).tenant(tenant)
+}

@@ -1,0 +1,101 @@
+//! Lifecycle endpoints: the owner restricts, unrestricts, cancels or reactivates their
+//! tenant; an operator does the same for any tenant, places or lifts a legal hold, deletes
+//! a tenant (cancel and purge at once, answering with the signed receipt), and fetches a
+//! purged tenant's receipt. Each is one control-plane transition with its audit event;
+//! refusals answer 409 naming the tenant's current state.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::authorize::{Access, Signed};
+use super::dto::{LifecycleIn, LifecycleOut};
+use super::error::{ApiError, ErrorCode};
+use super::extract::{ClientIp, JsonBody, blocking};
+use crate::coffer::Coffer;
+use crate::control::rules::Transition;
+use crate::names::{TenantId, TenantSlug};
+
+fn unknown_action() -> ApiError {
+    ApiError::bad_request(
+        ErrorCode::InvalidRequest,
+        "action must be restrict, unrestrict, cancel or reactivate (operators: also delete, hold, release)",
+    )
+    .with_pointer("/action")
+}
+
+/// The owner's lifecycle changes (in person: API tokens are refused).
+pub async fn change(
+    State(coffer): State<Coffer>,
+    Access(access): Access,
+    JsonBody(body): JsonBody<LifecycleIn>,
+) -> Result<Json<LifecycleOut>, ApiError> {
+    let change = Transition::parse(&body.action).ok_or_else(unknown_action)?;
+    let grace = coffer.purge_grace();
+    let tenant =
+        blocking(move || Ok(access.change_state(coffer.control(), change, grace)?)).await?;
+    Ok(Json(LifecycleOut {
+        tenant: (&tenant).into(),
+        receipt: None,
+    }))
+}
+
+/// An operator's lifecycle changes, legal hold and deletion, for the tenant named by slug.
+pub async fn admin_change(
+    State(coffer): State<Coffer>,
+    ClientIp(ip): ClientIp,
+    Signed(principal): Signed,
+    Path(slug): Path<String>,
+    JsonBody(body): JsonBody<LifecycleIn>,
+) -> Result<Json<LifecycleOut>, ApiError> {
+    let slug = TenantSlug::parse(&slug).map_err(|_| ApiError::not_found())?;
+    let caller = principal.caller(ip);
+    let out = blocking(move || {
+        let control = coffer.control();
+        let tenant = control
+            .tenant_by_slug(&slug)?
+            .ok_or_else(ApiError::not_found)?;
+        let (tenant, receipt) = match body.action.as_str() {
+            "hold" => (control.set_legal_hold(&caller, tenant.id, true)?, None),
+            "release" => (control.set_legal_hold(&caller, tenant.id, false)?, None),
+            "delete" => {
+                control.request_deletion(&caller, tenant.id)?;
+                let receipt = coffer.purge_tenant(&caller, tenant.id)?;
+                (
+                    control.tenant(tenant.id)?.ok_or_else(ApiError::not_found)?,
+                    Some(receipt),
+                )
+            }
+            action => {
+                let change = Transition::parse(action).ok_or_else(unknown_action)?;
+                (
+                    control.change_state(&caller, tenant.id, change, coffer.purge_grace())?,
+                    None,
+                )
+            }
+        };
+        Ok(LifecycleOut {
+            tenant: (&tenant).into(),
+            receipt,
+        })
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// A purged tenant's signed deletion receipt, by tenant id.
+pub async fn receipt(
+    State(coffer): State<Coffer>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::signing::Signed>, ApiError> {
+    let id = TenantId::parse(&id).map_err(|_| ApiError::not_found())?;
+    let record = blocking(move || Ok(coffer.control().purge_record(id)?)).await?;
+    match record.and_then(|r| r.receipt) {
+        Some(receipt) => Ok(Json(receipt)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no finished purge for this tenant",
+        )),
+    }
+}
