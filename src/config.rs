@@ -76,6 +76,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// Days a backup set is kept (P12: backups holding deleted data are gone within 90).
     pub backup_retention_days: u32,
+    /// Where `coffer backup` writes sets (default: `<data-root>/backups`; put it on
+    /// another disk in production).
+    pub backup_dir: Option<std::path::PathBuf>,
     /// How often `coffer serve` runs the lifecycle pass (0: never; use
     /// `coffer lifecycle run` from cron instead).
     pub lifecycle_interval_secs: u64,
@@ -113,6 +116,7 @@ impl Default for Config {
             trash_retention_days: 30,
             audit_retention_days: 7 * 365 + 2,
             backup_retention_days: 90,
+            backup_dir: None,
             lifecycle_interval_secs: 600,
         }
     }

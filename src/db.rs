@@ -75,6 +75,18 @@ pub fn open(path: &Path, migrations: &[Migration]) -> Result<Connection, DbError
     Ok(conn)
 }
 
+/// Opens a database read-only as it is (no migration, no WAL switch): for checking copies.
+pub fn open_read_only(path: &Path) -> Result<Connection, DbError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+        | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "trusted_schema", "OFF")?;
+    Ok(conn)
+}
+
 /// An in-memory database with the same schema, for tests of pure logic.
 pub fn open_in_memory(migrations: &[Migration]) -> Result<Connection, DbError> {
     let conn = Connection::open_in_memory()?;
@@ -154,6 +166,16 @@ fn foreign_key_check(conn: &Connection) -> rusqlite::Result<()> {
             ))
         }
     }
+}
+
+/// Writes a consistent copy of the database behind `conn` to `path` (a new file), as of
+/// one read transaction: SQLite's `VACUUM INTO`. Writers on other connections go on.
+pub fn snapshot_into(conn: &Connection, path: &Path) -> Result<(), DbError> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| rusqlite::Error::InvalidPath(path.to_owned()))?;
+    conn.execute("VACUUM INTO ?1", [text])?;
+    Ok(())
 }
 
 /// Locks a mutex, ignoring poisoning: the one place that decision is written down. Every

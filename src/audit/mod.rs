@@ -110,6 +110,14 @@ impl AuditLog {
         })
     }
 
+    /// Opens a copy read-only, as it is (a backup's), to verify it; appends fail.
+    pub fn open_read_only(path: &Path) -> Result<AuditLog, AuditError> {
+        Ok(AuditLog {
+            conn: Arc::new(Mutex::new(db::open_read_only(path)?)),
+            clock: clock::system(),
+        })
+    }
+
     pub fn open_in_memory() -> Result<AuditLog, AuditError> {
         Ok(AuditLog {
             conn: Arc::new(Mutex::new(db::open_in_memory(MIGRATIONS)?)),
@@ -328,6 +336,11 @@ impl AuditLog {
              WHERE tenant_id = ?1 AND (target IS NOT NULL OR destination IS NOT NULL)",
             [tenant.to_string()],
         )?)
+    }
+
+    /// A consistent copy of the whole log at `path` (backups).
+    pub fn snapshot_into(&self, path: &Path) -> Result<(), AuditError> {
+        Ok(db::snapshot_into(&self.lock(), path)?)
     }
 
     /// Test support: direct access to the connection, to show that tampering is detected

@@ -9,6 +9,7 @@
 //! per command group.
 
 mod accounts;
+mod backup;
 mod files;
 mod lifecycle;
 mod portability;
@@ -98,6 +99,13 @@ pub enum Command {
     Export(portability::ExportArgs),
     /// Restore an archive (a Coffer export or a plain ZIP of folders) into a vault.
     Import(portability::ImportArgs),
+    /// Write a consistent backup set (and rotate old ones), or check one with --verify.
+    Backup(backup::BackupArgs),
+    /// Restore a backup set into a new data root (--data-dir).
+    Restore {
+        /// The backup set directory (coffer-backup-...).
+        from: PathBuf,
+    },
     /// Lifecycle work: purges, trash expiry, pruning.
     #[command(subcommand)]
     Lifecycle(lifecycle::LifecycleCommand),
@@ -139,6 +147,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => portability::import_command(g, args)?,
         Command::Audit(cmd) => portability::audit_command(g, cmd)?,
         Command::Lifecycle(cmd) => lifecycle::lifecycle_command(g, cmd)?,
+        Command::Backup(args) => backup::backup_command(g, args)?,
+        Command::Restore { from } => backup::restore_command(g, from)?,
     }
     Ok(0)
 }

@@ -5,8 +5,8 @@
 //! dies is simply done again by the next.
 //!
 //! A pass: purges that are due (or were interrupted), trash expiry after
-//! `trash_retention_days` (not under a legal hold), and pruning of expired sessions and
-//! reset tokens.
+//! `trash_retention_days` (not under a legal hold), pruning of expired sessions and
+//! reset tokens, and rotation of backup sets older than `backup_retention_days`.
 
 use std::time::Duration as StdDuration;
 
@@ -37,6 +37,8 @@ pub struct LifecycleReport {
     pub trash_items_expired: usize,
     pub sessions_pruned: usize,
     pub password_resets_pruned: usize,
+    /// Backup sets removed after `backup_retention_days`.
+    pub backups_rotated: usize,
 }
 
 impl Coffer {
@@ -92,6 +94,7 @@ impl Coffer {
         let (sessions, resets) = self.control.prune_expired(caller)?;
         report.sessions_pruned = sessions;
         report.password_resets_pruned = resets;
+        report.backups_rotated = self.rotate_backups()?.len();
         Ok(())
     }
 

@@ -7,8 +7,10 @@
 //! (vault and rows, or nothing), sign-up, and the export runner that owns its audit
 //! events. It never bypasses a part's own rules.
 
+mod backup;
 mod lifecycle;
 mod purge;
+mod restore;
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -28,8 +30,10 @@ use crate::names::{Email, TenantId, TenantSlug};
 use crate::signing::SigningKey;
 use crate::vault::layout::{DataRoot, DataRootPath, LAYOUT_VERSION, SqliteFile};
 use crate::vault::{VaultError, VaultStore};
+pub use backup::{BackupManifest, BackupReport, BackupTenant};
 pub use lifecycle::LifecycleReport;
 pub use purge::PurgeStep;
+pub use restore::{BackupCheck, RestoreReport, restore_backup, verify_backup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CofferError {

@@ -110,7 +110,10 @@ impl Coffer {
         if stopped(PurgeStep::Removed) {
             return Ok(None);
         }
-        let backup_copies = 0;
+        let backup_copies = self.forget_tenant_in_backups(tenant)?;
+        if stopped(PurgeStep::BackupsCleared) {
+            return Ok(None);
+        }
         self.audit.redact_tenant_targets(tenant)?;
         if stopped(PurgeStep::Redacted) {
             return Ok(None);

@@ -293,6 +293,46 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    /// A consistent copy of the control plane at `path` (backups).
+    pub fn snapshot_into(&self, path: &std::path::Path) -> Result<(), ControlError> {
+        self.store.snapshot_into(path)
+    }
+
+    /// Every directory backups were written under.
+    pub fn backup_roots(&self) -> Result<Vec<String>, ControlError> {
+        self.read(|tx| tx.backup_roots())
+    }
+
+    /// Remembers a backup directory (bookkeeping; the backup itself is audited).
+    pub fn register_backup_root(&self, path: &str) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            tx.add_backup_root(path, now)?;
+            Ok(((), Vec::new()))
+        })
+    }
+
+    /// Erases a purged tenant from a backup set's copy of the control plane (this
+    /// `ControlPlane` opened on the copy): the row becomes the same tombstone as in the
+    /// live one, and its memberships and tokens go. Not audited here: the live purge's
+    /// receipt records the backup copies it cleared.
+    pub fn erase_tenant_copy(&self, tenant: TenantId) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            let Some(current) = tx.tenant(tenant)? else {
+                return Ok(((), Vec::new()));
+            };
+            let mut lifecycle = current.lifecycle.clone();
+            lifecycle.state_changed_at = now.to_owned();
+            lifecycle.purged_at = Some(now.to_owned());
+            lifecycle.legal_hold_at = None;
+            tx.set_lifecycle(tenant, TenantState::Purged, &lifecycle)?;
+            tx.tombstone_tenant(tenant)?;
+            tx.delete_tenant_access(tenant)?;
+            Ok(((), Vec::new()))
+        })
+    }
+}
+
 /// The `tenant.state_change` event; its detail names `from` and `to`.
 fn state_event(caller: &Caller, tenant: TenantId) -> crate::audit::AuditEvent {
     caller.event(AuditAction::TenantStateChange).tenant(tenant)

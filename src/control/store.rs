@@ -113,6 +113,9 @@ pub trait LifecycleTx {
     fn prune_sessions(&self, before: &str) -> Result<usize, ControlError>;
     /// Deletes password-reset tokens that expired or were used before `before`.
     fn prune_resets(&self, before: &str) -> Result<usize, ControlError>;
+    /// Every directory backups have been written under (purges reach them all).
+    fn backup_roots(&self) -> Result<Vec<String>, ControlError>;
+    fn add_backup_root(&self, path: &str, now: &str) -> Result<(), ControlError>;
 }
 
 /// A session row to insert.
@@ -134,6 +137,8 @@ pub trait ControlStore: Send + Sync {
     /// Runs `work` in one write transaction that takes the write lock at its start, and
     /// commits only if `work` succeeds; otherwise nothing of it is kept.
     fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// Writes a consistent copy of the store to `path` (backups).
+    fn snapshot_into(&self, path: &std::path::Path) -> Result<(), ControlError>;
     /// A number that changes whenever another connection (another process) commits a
     /// change, read without waiting and without I/O; `None` if it cannot be read now.
     fn peek_external_version(&self) -> Option<i64>;

@@ -177,6 +177,12 @@ impl VaultDir {
     }
 
     /// Reads the marker file (small, regular, no symlink).
+    /// The vault's root, `files/` and `.trash/` directories, for a backup's read-only
+    /// walk (`vault::backup`).
+    pub fn parts(&self) -> (&Dir, &Dir, &Dir) {
+        (&self.root, &self.files, &self.trash)
+    }
+
     pub fn read_marker(&self) -> Result<String, DirError> {
         let mut f = self
             .root

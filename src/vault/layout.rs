@@ -120,8 +120,9 @@ pub struct DataRoot {
 }
 
 impl DataRoot {
-    /// Opens (and with `create`, creates) the data root. This is the only place in Coffer
-    /// that uses ambient authority to reach the filesystem for tenant data.
+    /// Opens (and with `create`, creates, mode 0700) the data root. This is the only place
+    /// in Coffer that uses ambient authority to reach the filesystem for tenant data; backup
+    /// roots and sets, which hold copies of a data root, are opened through it too.
     #[allow(
         clippy::disallowed_methods,
         reason = "the one sanctioned use of ambient authority: opening the data root"

@@ -10,6 +10,7 @@
 //! module never decides who may do what: callers arrive with a `Caller` that the auth
 //! layer (or the operator CLI) has already vetted, through a `TenantAccess`.
 
+pub mod backup;
 mod batch;
 mod cache;
 mod copy;

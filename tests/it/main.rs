@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod audit;
+mod backup;
 mod cli;
 mod control;
 mod crash;

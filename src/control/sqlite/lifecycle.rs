@@ -174,4 +174,21 @@ impl LifecycleTx for Tx<'_> {
             params![before],
         )?)
     }
+
+    fn backup_roots(&self) -> Result<Vec<String>, ControlError> {
+        Ok(self
+            .conn
+            .prepare("SELECT path FROM backup_roots ORDER BY path")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn add_backup_root(&self, path: &str, now: &str) -> Result<(), ControlError> {
+        self.conn.execute(
+            "INSERT INTO backup_roots (path, registered_at) VALUES (?1, ?2)
+             ON CONFLICT (path) DO NOTHING",
+            params![path, now],
+        )?;
+        Ok(())
+    }
 }

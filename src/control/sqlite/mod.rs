@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "control", "0001_control.sql"),
     migration!(2, "control", "0002_auth.sql"),
     migration!(3, "control", "0003_lifecycle.sql"),
+    migration!(4, "control", "0004_backups.sql"),
 ];
 
 pub struct SqliteControl {
@@ -53,6 +54,10 @@ impl ControlStore for SqliteControl {
         work(&Tx { conn: &tx })?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn snapshot_into(&self, path: &Path) -> Result<(), ControlError> {
+        Ok(db::snapshot_into(&db::lock(&self.conn), path)?)
     }
 
     fn peek_external_version(&self) -> Option<i64> {

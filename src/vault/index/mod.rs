@@ -166,6 +166,13 @@ impl Index {
         })
     }
 
+    /// Opens a copy read-only, as it is (a backup's), without migrating it.
+    pub fn open_read_only(path: &Path) -> Result<Index, IndexError> {
+        Ok(Index {
+            conn: db::open_read_only(path)?,
+        })
+    }
+
     pub fn open_in_memory() -> Result<Index, IndexError> {
         Ok(Index {
             conn: db::open_in_memory(MIGRATIONS)?,
@@ -487,6 +494,11 @@ impl Index {
         )?;
         let rows = stmt.query_map([], trash_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A consistent copy of the index at `path` (backups).
+    pub fn snapshot_into(&self, path: &Path) -> Result<(), IndexError> {
+        Ok(db::snapshot_into(&self.conn, path)?)
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy), for audits.

@@ -1,0 +1,323 @@
+//! Backups (P12): `coffer backup`, `--verify`, `coffer restore`, rotation, and removing a
+//! purged tenant from every set.
+//!
+//! A backup set is a directory `coffer-backup-<time>` under a backup root (the config's
+//! `backup_dir`, `--to DIR`, or `<data-root>/backups`), holding a data root's worth of
+//! files: `control.db` first (SQLite `VACUUM INTO`, one moment), then every vault listed in
+//! that copy (each as of one moment, through the vault layer, unchanged files hard-linked
+//! from the previous set), then `audit.db` (last, so every change in the set has its
+//! event), the keys and the marker, and `BACKUP.json` at the very end: a set without it is
+//! incomplete and never used. Every root ever written is remembered in the control plane,
+//! so rotation (`backup_retention_days`) and purges reach every set.
+
+use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+use serde::{Deserialize, Serialize};
+
+use super::{Coffer, CofferError};
+use crate::audit::{AuditAction, AuditLog, Caller};
+use crate::control::ControlPlane;
+use crate::names::TenantId;
+use crate::vault::backup::{SnapshotStats, SnapshotTarget};
+use crate::vault::dir::sync_dir;
+use crate::vault::layout::{DataRoot, DataRootPath};
+
+/// The name prefix of a backup set directory.
+const SET_PREFIX: &str = "coffer-backup-";
+/// The manifest that marks a set complete.
+pub const MANIFEST: &str = "BACKUP.json";
+
+/// `BACKUP.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupManifest {
+    pub kind: String,
+    pub version: u32,
+    pub created_at: String,
+    pub tenants: Vec<BackupTenant>,
+    /// Tenants purged after this set was made: their data was removed from it.
+    #[serde(default)]
+    pub purged_tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupTenant {
+    pub id: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub trash_items: u64,
+}
+
+/// What `coffer backup` did.
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    pub set: PathBuf,
+    pub created_at: String,
+    pub tenants: usize,
+    pub files: u64,
+    pub bytes: u64,
+    /// Files and trash items hard-linked from the previous set (no new space).
+    pub linked: u64,
+    pub copied_bytes: u64,
+    /// Sets removed by rotation afterwards.
+    pub rotated: Vec<PathBuf>,
+}
+
+impl Coffer {
+    /// The backup root used when none is given.
+    pub fn default_backup_root(&self) -> PathBuf {
+        self.config
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| self.root.ambient_path().join("backups"))
+    }
+
+    /// Writes a backup set under `root` (default: `default_backup_root`), then rotates.
+    pub fn backup(&self, root: Option<&Path>) -> Result<BackupReport, CofferError> {
+        let root_path =
+            absolute(root.map_or_else(|| self.default_backup_root(), Path::to_path_buf))?;
+        let root_dir = open_or_create(&root_path)?;
+        self.control
+            .register_backup_root(&root_path.to_string_lossy())?;
+        let created_at = crate::clock::stamp(self.clock.as_ref());
+        let previous = newest_complete_set(&root_dir)?;
+        let name = unused_set_name(&root_dir, &created_at);
+        root_dir.create_dir(&name)?;
+        let set = root_dir.open_dir(&name)?;
+        let set_path = root_path.join(&name);
+
+        self.control.snapshot_into(&set_path.join("control.db"))?;
+        let copy = ControlPlane::open(
+            &set_path.join("control.db"),
+            AuditLog::open_in_memory()?,
+            self.clock.clone(),
+        )?;
+        set.create_dir(DataRootPath::TenantsDir.path())?;
+        let tenants_dir = set.open_dir(DataRootPath::TenantsDir.path())?;
+        let previous_tenants = previous
+            .as_ref()
+            .and_then(|p| root_dir.open_dir(p).ok())
+            .and_then(|d| d.open_dir("tenants").ok());
+        let mut report = BackupReport {
+            set: set_path.clone(),
+            created_at: created_at.clone(),
+            tenants: 0,
+            files: 0,
+            bytes: 0,
+            linked: 0,
+            copied_bytes: 0,
+            rotated: Vec::new(),
+        };
+        let mut manifest = BackupManifest {
+            kind: "coffer-backup".into(),
+            version: 1,
+            created_at: created_at.clone(),
+            tenants: Vec::new(),
+            purged_tenants: Vec::new(),
+        };
+        for tenant in copy.tenants()?.into_iter().filter(|t| !t.state.is_gone()) {
+            let id = tenant.id.to_string();
+            tenants_dir.create_dir(&id)?;
+            let out = tenants_dir.open_dir(&id)?;
+            let previous_dir = previous_tenants.as_ref().and_then(|d| d.open_dir(&id).ok());
+            let previous_index = previous
+                .as_ref()
+                .map(|p| root_path.join(p).join("tenants").join(&id).join("index.db"));
+            let stats: SnapshotStats =
+                self.vaults
+                    .open(tenant.id)?
+                    .snapshot_into(&SnapshotTarget {
+                        dir: &out,
+                        ambient: &set_path.join("tenants").join(&id),
+                        previous: previous_dir.as_ref(),
+                        previous_index: previous_index.as_deref(),
+                    })?;
+            report.tenants += 1;
+            report.files += stats.files;
+            report.bytes += stats.bytes;
+            report.linked += stats.linked;
+            report.copied_bytes += stats.copied_bytes;
+            manifest.tenants.push(BackupTenant {
+                id,
+                files: stats.files,
+                bytes: stats.bytes,
+                trash_items: stats.trash_items,
+            });
+        }
+        drop(copy);
+        self.audit.snapshot_into(&set_path.join("audit.db"))?;
+        for file in [
+            DataRootPath::Marker,
+            DataRootPath::Secret,
+            DataRootPath::SigningKey,
+        ] {
+            let name = file.path();
+            self.root.dir().copy(&name, &set, &name)?;
+        }
+        write_manifest(&set, &manifest)?;
+        sync_dir(&root_dir)?;
+        self.audit
+            .append(&Caller::system().event(AuditAction::BackupCreate).detail(
+                serde_json::json!({
+            "set": name, "tenants": report.tenants, "files": report.files, "bytes": report.bytes,
+            "linked": report.linked, "copied_bytes": report.copied_bytes }),
+            ))?;
+        report.rotated = self.rotate_backups()?;
+        Ok(report)
+    }
+
+    /// Removes every set (in every root ever used) older than `backup_retention_days`,
+    /// and incomplete sets more than a day old (a backup that died).
+    pub fn rotate_backups(&self) -> Result<Vec<PathBuf>, CofferError> {
+        let now = self.clock.now();
+        let keep_after = crate::db::timestamp(
+            now - time::Duration::days(i64::from(self.config.backup_retention_days)),
+        );
+        let debris_before = compact(&crate::db::timestamp(now - time::Duration::days(1)));
+        let mut removed = Vec::new();
+        for (root_path, root) in self.backup_roots()? {
+            for name in set_names(&root)? {
+                let expired = match read_manifest(&root, &name) {
+                    Ok(m) => m.created_at < keep_after,
+                    Err(_) => set_time(&name).is_some_and(|t| t < debris_before),
+                };
+                if expired {
+                    root.remove_dir_all(&name)?;
+                    removed.push(root_path.join(&name));
+                    self.audit.append(
+                        &Caller::system()
+                            .event(AuditAction::BackupRemove)
+                            .detail(serde_json::json!({ "set": name })),
+                    )?;
+                }
+            }
+            sync_dir(&root)?;
+        }
+        Ok(removed)
+    }
+
+    /// A purge's step: removes a tenant from every backup set (its vault copy, its rows in
+    /// the set's control plane, its names in the set's audit log). Returns how many sets
+    /// held it. Idempotent.
+    pub(crate) fn forget_tenant_in_backups(&self, tenant: TenantId) -> Result<usize, CofferError> {
+        let id = tenant.to_string();
+        let mut sets = 0;
+        for (root_path, root) in self.backup_roots()? {
+            for name in set_names(&root)? {
+                let Ok(mut manifest) = read_manifest(&root, &name) else {
+                    continue;
+                };
+                let set = root.open_dir(&name)?;
+                let held = manifest.tenants.iter().any(|t| t.id == id);
+                if let Ok(tenants) = set.open_dir("tenants")
+                    && tenants.symlink_metadata(&id).is_ok()
+                {
+                    tenants.remove_dir_all(&id)?;
+                    sync_dir(&tenants)?;
+                }
+                let set_path = root_path.join(&name);
+                ControlPlane::open(
+                    &set_path.join("control.db"),
+                    AuditLog::open_in_memory()?,
+                    self.clock.clone(),
+                )?
+                .erase_tenant_copy(tenant)?;
+                AuditLog::open(&set_path.join("audit.db"), self.clock.clone())?
+                    .redact_tenant_targets(tenant)?;
+                if held {
+                    manifest.tenants.retain(|t| t.id != id);
+                    manifest.purged_tenants.push(id.clone());
+                    write_manifest(&set, &manifest)?;
+                }
+                // Counted also when an interrupted purge already cleared this set.
+                if manifest.purged_tenants.contains(&id) {
+                    sets += 1;
+                }
+            }
+        }
+        Ok(sets)
+    }
+
+    /// Every backup root ever written to that still exists, opened.
+    fn backup_roots(&self) -> Result<Vec<(PathBuf, Dir)>, CofferError> {
+        let mut roots = Vec::new();
+        for path in self.control.backup_roots()? {
+            let path = PathBuf::from(path);
+            if let Ok(root) = DataRoot::open_ambient(&path, false) {
+                roots.push((path, root.dir().try_clone()?));
+            }
+        }
+        Ok(roots)
+    }
+}
+
+fn absolute(path: PathBuf) -> std::io::Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Ok(std::env::current_dir()?.join(path))
+    }
+}
+
+/// Opens a backup root, creating it (mode 0700) if absent.
+fn open_or_create(path: &Path) -> std::io::Result<Dir> {
+    DataRoot::open_ambient(path, true)?.dir().try_clone()
+}
+
+fn set_names(root: &Dir) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = root
+        .entries()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(SET_PREFIX))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// A timestamp without its colons, as set names carry it.
+fn compact(stamp: &str) -> String {
+    stamp.replace(':', "")
+}
+
+/// The (compact) time in a set's name (`coffer-backup-<stamp>[-n]`).
+fn set_time(name: &str) -> Option<String> {
+    let rest = name.strip_prefix(SET_PREFIX)?;
+    Some(
+        rest.split_once("Z-")
+            .map_or(rest.to_owned(), |(t, _)| format!("{t}Z")),
+    )
+}
+
+fn unused_set_name(root: &Dir, created_at: &str) -> String {
+    let base = format!("{SET_PREFIX}{}", compact(created_at));
+    let mut name = base.clone();
+    let mut n = 1;
+    while root.symlink_metadata(&name).is_ok() {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    name
+}
+
+fn newest_complete_set(root: &Dir) -> std::io::Result<Option<String>> {
+    Ok(set_names(root)?
+        .into_iter()
+        .rev()
+        .find(|n| read_manifest(root, n).is_ok()))
+}
+
+pub fn read_manifest(root: &Dir, set: &str) -> std::io::Result<BackupManifest> {
+    let text = root.read_to_string(Path::new(set).join(MANIFEST))?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// Writes `BACKUP.json` durably (a new file renamed over the old).
+fn write_manifest(set: &Dir, manifest: &BackupManifest) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
+    let temp = format!("{MANIFEST}.new");
+    let mut file = set.create(&temp)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()?;
+    set.rename(&temp, set, MANIFEST)?;
+    sync_dir(set)
+}
