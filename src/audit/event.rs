@@ -35,6 +35,7 @@ actions! {
     BackupCreate => "backup.create",
     BackupRemove => "backup.remove",
     DataRootRestore => "data_root.restore",
+    AuditPrune => "audit.prune",
     UserCreate => "user.create",
     UserUpdate => "user.update",
     UserDelete => "user.delete",

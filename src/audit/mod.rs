@@ -10,6 +10,8 @@
 //! allowed.
 
 mod event;
+mod query;
+mod retention;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,10 +24,13 @@ use crate::clock::{self, SharedClock};
 use crate::db::{self, DbError, Migration, migration};
 use crate::names::TenantId;
 pub use event::{Actor, AuditAction, AuditEvent, Caller, Outcome};
+pub use query::{EventQuery, Scope};
+pub use retention::{Checkpoint, CheckpointDoc};
 
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "audit", "0001_audit.sql"),
     migration!(2, "audit", "0002_event_ids.sql"),
+    migration!(3, "audit", "0003_checkpoints.sql"),
 ];
 
 /// The `prev_hash` of the first event.
@@ -55,6 +60,8 @@ pub enum AuditError {
     Db(#[from] DbError),
     #[error("audit database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("audit checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 impl AuditError {
@@ -73,6 +80,10 @@ pub struct ChainReport {
     pub events: u64,
     /// The first broken row and why, or `None` if the chain is intact.
     pub broken: Option<(i64, String)>,
+    /// The first row still kept (rows before it were pruned behind a checkpoint).
+    pub first_seq: i64,
+    /// Signed checkpoints checked against the chain.
+    pub checkpoints: usize,
 }
 
 /// Handle to the audit log; cheap to clone.
@@ -208,70 +219,6 @@ impl AuditLog {
         Ok(seq)
     }
 
-    /// Walks the whole chain and reports the first row that does not match.
-    pub fn verify(&self) -> Result<ChainReport, AuditError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, at, tenant_id, actor, ip, action, target, target_hash, destination,
-                    destination_hash, outcome, detail, prev_hash, hash, hash_version, event_id
-             FROM events ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut expected_prev = GENESIS_HASH.to_owned();
-        let mut expected_seq = 1i64;
-        let mut count = 0u64;
-        while let Some(r) = rows.next()? {
-            count += 1;
-            let target: Option<String> = r.get(6)?;
-            let destination: Option<String> = r.get(8)?;
-            let stored_hash: String = r.get(13)?;
-            let row = Row {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                tenant_id: r.get(2)?,
-                actor: r.get(3)?,
-                ip: r.get(4)?,
-                action: r.get(5)?,
-                target_hash: r.get(7)?,
-                destination_hash: r.get(9)?,
-                outcome: r.get(10)?,
-                detail: r.get(11)?,
-                prev_hash: r.get(12)?,
-                version: r.get(14)?,
-                event_id: r.get(15)?,
-            };
-            let redactable_ok = |value: &Option<String>, hash: &Option<String>| match value {
-                Some(v) => hash.as_deref() == Some(sha256_hex(v).as_str()),
-                None => true,
-            };
-            let problem = if row.seq != expected_seq {
-                Some(format!("expected sequence number {expected_seq}"))
-            } else if row.prev_hash != expected_prev {
-                Some("previous-hash link does not match the previous row".to_owned())
-            } else if row.hash() != stored_hash {
-                Some("row content does not match its hash".to_owned())
-            } else if !redactable_ok(&target, &row.target_hash) {
-                Some("target does not match its hash".to_owned())
-            } else if !redactable_ok(&destination, &row.destination_hash) {
-                Some("destination does not match its hash".to_owned())
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Ok(ChainReport {
-                    events: count,
-                    broken: Some((row.seq, problem)),
-                });
-            }
-            expected_prev = stored_hash;
-            expected_seq += 1;
-        }
-        Ok(ChainReport {
-            events: count,
-            broken: None,
-        })
-    }
-
     /// A tenant's events in order, starting after `after_seq`, at most `limit`.
     pub fn events_for_tenant(
         &self,
@@ -279,16 +226,12 @@ impl AuditLog {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, AuditError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = ?1 AND seq > ?2
-             ORDER BY seq LIMIT ?3"
-        ))?;
-        let rows = stmt.query_map(
-            params![tenant.to_string(), after_seq, limit],
-            stored_from_row,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query(&EventQuery {
+            scope: Scope::Tenant(tenant),
+            after_seq,
+            limit,
+            ..Default::default()
+        })
     }
 
     /// The sequence number of the tenant's newest event (0 if none).
@@ -436,7 +379,9 @@ mod tests {
             log.verify().unwrap(),
             ChainReport {
                 events: 5,
-                broken: None
+                broken: None,
+                first_seq: 1,
+                checkpoints: 0,
             }
         );
     }
@@ -556,7 +501,9 @@ mod tests {
             log.verify().unwrap(),
             ChainReport {
                 events: 2,
-                broken: None
+                broken: None,
+                first_seq: 1,
+                checkpoints: 0,
             }
         );
     }

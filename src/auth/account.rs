@@ -8,7 +8,7 @@ use super::password::{self, Verified};
 use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, session, sha256_hex};
 use crate::audit::{Actor, Caller};
 use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, User};
-use crate::names::{Email, UserId};
+use crate::names::{Email, TenantId, UserId};
 
 /// Reset tokens work for this long.
 const RESET_TTL_SECS: i64 = 3600;
@@ -318,19 +318,28 @@ impl Auth {
     }
 
     /// Deletes the principal's own account after checking the password. Needs a session
-    /// (a program's token cannot delete a person's account). Refused while the user is the
-    /// last owner of a tenant.
+    /// (a program's token cannot delete a person's account). Returns the tenants it was
+    /// the only owner of, now due for purge (see `erase_account`).
     pub fn delete_account(
         &self,
         principal: &Principal,
         password_text: &str,
         ip: Option<String>,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Vec<TenantId>, AuthError> {
         principal.require_session()?;
         let user = principal.user();
         self.check_password(user, password_text, ip.as_deref())?;
-        let caller = principal.caller(ip);
-        Ok(self.control.delete_user(&caller, user.id)?)
+        self.erase_account(&principal.caller(ip), user)
+    }
+
+    /// Deletes an account (P12; `ControlPlane::delete_user`) and the messages still waiting
+    /// for it in the outbox. Returns the tenants it was the only owner of, due for purge.
+    pub fn erase_account(&self, caller: &Caller, user: &User) -> Result<Vec<TenantId>, AuthError> {
+        let orphaned = self.control.delete_user(caller, user.id)?;
+        if let Ok(email) = Email::parse(&user.email) {
+            self.mailer.forget(&email)?;
+        }
+        Ok(orphaned)
     }
 
     /// A caller acting as `user` (after sign-up).

@@ -13,6 +13,9 @@ use crate::vault::layout::{DataRoot, DataRootPath};
 
 pub trait Mailer: Send + Sync {
     fn send(&self, to: &Email, subject: &str, body: &str) -> io::Result<()>;
+    /// Deletes messages to `to` not yet delivered (their account was deleted); returns
+    /// how many.
+    fn forget(&self, to: &Email) -> io::Result<usize>;
 }
 
 /// Writes messages to `<data-root>/outbox/<time>-<id>.eml` (mode 0600).
@@ -50,5 +53,29 @@ impl Mailer for OutboxMailer {
             db::now()
         )?;
         file.sync_all()
+    }
+
+    fn forget(&self, to: &Email) -> io::Result<usize> {
+        let Ok(outbox) = self.root.dir().open_dir(DataRootPath::Outbox.path()) else {
+            return Ok(0); // no outbox yet: nothing was ever sent
+        };
+        let header = format!("To: {to}\r\n");
+        let mut forgotten = 0;
+        for entry in outbox.entries()? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str().filter(|n| n.ends_with(".eml")) else {
+                continue;
+            };
+            let mut head = [0u8; 512];
+            let n = io::Read::read(&mut outbox.open(name)?, &mut head)?;
+            if head[..n].starts_with(header.as_bytes()) {
+                outbox.remove_file(name)?;
+                forgotten += 1;
+            }
+        }
+        if forgotten > 0 {
+            crate::vault::dir::sync_dir(&outbox)?;
+        }
+        Ok(forgotten)
     }
 }

@@ -27,6 +27,9 @@ pub enum UserCommand {
     },
     /// List every user.
     List,
+    /// Delete an account: name, e-mail and password hash anonymised at once, sessions and
+    /// tokens revoked; tenants it owned alone are purged (prints their receipts' ids).
+    Delete { email: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,6 +94,32 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                 for u in users {
                     let flag = if u.is_operator { "\toperator" } else { "" };
                     println!("{}\t{}\t{}{flag}", u.email, u.id, u.name);
+                }
+            }
+        }
+        UserCommand::Delete { email } => {
+            let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
+            let user = coffer
+                .control()
+                .user_by_email(&parsed)?
+                .with_context(|| format!("no user {email}"))?;
+            let orphaned = coffer.auth().erase_account(&operator(), &user)?;
+            let mut purged = Vec::new();
+            for tenant in &orphaned {
+                // A legal hold keeps a tenant: it stays cancelled until released.
+                match coffer.purge_tenant(&operator(), *tenant) {
+                    Ok(_) => purged.push(tenant.to_string()),
+                    Err(e) => eprintln!("tenant {tenant} not purged yet: {e}"),
+                }
+            }
+            if g.json {
+                print_json(
+                    &serde_json::json!({ "deleted": user.id.to_string(), "tenants_purged": purged }),
+                )?;
+            } else {
+                println!("deleted account {} ({})", email, user.id);
+                for id in purged {
+                    println!("purged tenant {id} (coffer tenant receipt {id})");
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! per command group.
 
 mod accounts;
+mod audit;
 mod backup;
 mod files;
 mod lifecycle;
@@ -111,7 +112,7 @@ pub enum Command {
     Lifecycle(lifecycle::LifecycleCommand),
     /// Audit-log and isolation checks.
     #[command(subcommand)]
-    Audit(portability::AuditCommand),
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -145,7 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Reindex { slug } => files::reindex(g, &slug)?,
         Command::Export(args) => portability::export_command(g, args)?,
         Command::Import(args) => portability::import_command(g, args)?,
-        Command::Audit(cmd) => portability::audit_command(g, cmd)?,
+        Command::Audit(cmd) => audit::audit_command(g, cmd)?,
         Command::Lifecycle(cmd) => lifecycle::lifecycle_command(g, cmd)?,
         Command::Backup(args) => backup::backup_command(g, args)?,
         Command::Restore { from } => backup::restore_command(g, from)?,

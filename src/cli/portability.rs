@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use super::{Global, access, open, print_json};
 use crate::export::ExportOptions;
@@ -34,12 +34,6 @@ pub struct ImportArgs {
     /// What to do with paths and records that exist already: fail or skip.
     #[arg(long, default_value = "fail")]
     conflict: String,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AuditCommand {
-    /// Check the audit log's hash chain.
-    Verify,
 }
 
 /// Opens the operator's own archive (not tenant data).
@@ -180,22 +174,4 @@ pub fn import_command(g: &Global, args: ImportArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-pub fn audit_command(g: &Global, cmd: AuditCommand) -> anyhow::Result<()> {
-    let AuditCommand::Verify = cmd;
-    let coffer = open(g)?;
-    let report = coffer.audit().verify()?;
-    if g.json {
-        print_json(&report)?;
-    }
-    match report.broken {
-        None => {
-            if !g.json {
-                println!("audit chain intact: {} events", report.events);
-            }
-            Ok(())
-        }
-        Some((seq, why)) => bail!("audit chain broken at event {seq}: {why}"),
-    }
 }

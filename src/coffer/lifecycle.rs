@@ -6,7 +6,9 @@
 //!
 //! A pass: purges that are due (or were interrupted), trash expiry after
 //! `trash_retention_days` (not under a legal hold), pruning of expired sessions and
-//! reset tokens, and rotation of backup sets older than `backup_retention_days`.
+//! reset tokens, rotation of backup sets older than `backup_retention_days`, pruning of
+//! audit events older than `audit_retention_days`, and a signed checkpoint of the chain's
+//! head (so rows cut from its end later are detected).
 
 use std::time::Duration as StdDuration;
 
@@ -39,6 +41,10 @@ pub struct LifecycleReport {
     pub password_resets_pruned: usize,
     /// Backup sets removed after `backup_retention_days`.
     pub backups_rotated: usize,
+    /// Audit events pruned after `audit_retention_days` (behind a signed checkpoint).
+    pub audit_events_pruned: u64,
+    /// The row of the signed head checkpoint this pass wrote.
+    pub audit_checkpoint_seq: Option<i64>,
 }
 
 impl Coffer {
@@ -95,6 +101,8 @@ impl Coffer {
         report.sessions_pruned = sessions;
         report.password_resets_pruned = resets;
         report.backups_rotated = self.rotate_backups()?.len();
+        report.audit_events_pruned = self.prune_audit()?;
+        report.audit_checkpoint_seq = self.checkpoint_audit()?.map(|c| c.seq);
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! (vault and rows, or nothing), sign-up, and the export runner that owns its audit
 //! events. It never bypasses a part's own rules.
 
+mod audit;
 mod backup;
 mod lifecycle;
 mod purge;

@@ -79,7 +79,33 @@ impl Coffer {
         self.purge_until(caller, tenant, Some(step))
     }
 
+    /// One purge of a tenant at a time, across processes: a lease per tenant.
     fn purge_until(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        stop: Option<PurgeStep>,
+    ) -> Result<Option<Signed>, CofferError> {
+        let (lease, holder) = (
+            format!("purge:{tenant}"),
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        if !self
+            .control
+            .take_lease(&lease, &holder, time::Duration::hours(1))?
+        {
+            return Err(
+                ControlError::Forbidden(format!("a purge of {tenant} is already running")).into(),
+            );
+        }
+        let result = self.purge_steps(caller, tenant, stop);
+        let released = self.control.release_lease(&lease, &holder);
+        let receipt = result?;
+        released?;
+        Ok(receipt)
+    }
+
+    fn purge_steps(
         &self,
         caller: &Caller,
         tenant: TenantId,

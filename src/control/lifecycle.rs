@@ -83,21 +83,39 @@ impl ControlPlane {
             if current.lifecycle.legal_hold_at.is_some() {
                 return Err(ControlError::LegalHold);
             }
-            let to = match current.state {
-                TenantState::Cancelled => TenantState::Cancelled,
-                state => rules::transition(state, Transition::Cancel)?,
-            };
-            let mut lifecycle = current.lifecycle.clone();
-            lifecycle.state_changed_at = now.to_owned();
-            lifecycle.cancelled_at.get_or_insert_with(|| now.to_owned());
-            lifecycle.purge_after = Some(now.to_owned());
-            tx.set_lifecycle(tenant, to, &lifecycle)?;
-            let event = state_event(caller, tenant).detail(serde_json::json!({
-                "from": current.state.as_str(), "to": to.as_str(), "purge_after": now,
-                "deletion_requested": true }));
+            let event = self
+                .cancel_for_deletion(tx, caller, &current, now)?
+                .ok_or(ControlError::WrongState(current.state))?;
             let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             Ok((changed, vec![event]))
         })
+    }
+
+    /// Inside a transaction: cancels `tenant` with its purge due `now` (a deletion request,
+    /// or its only owner deleted their account). Returns the state-change event, or `None`
+    /// if its purge has already begun.
+    pub(super) fn cancel_for_deletion(
+        &self,
+        tx: &dyn super::store::ControlTx,
+        caller: &Caller,
+        tenant: &Tenant,
+        now: &str,
+    ) -> Result<Option<crate::audit::AuditEvent>, ControlError> {
+        let to = match tenant.state {
+            TenantState::Active | TenantState::Restricted => TenantState::Cancelled,
+            TenantState::Cancelled => TenantState::Cancelled,
+            TenantState::Purging | TenantState::Purged => return Ok(None),
+        };
+        let mut lifecycle = tenant.lifecycle.clone();
+        lifecycle.state_changed_at = now.to_owned();
+        lifecycle.cancelled_at.get_or_insert_with(|| now.to_owned());
+        lifecycle.purge_after = Some(now.to_owned());
+        tx.set_lifecycle(tenant.id, to, &lifecycle)?;
+        Ok(Some(state_event(caller, tenant.id).detail(
+            serde_json::json!({
+            "from": tenant.state.as_str(), "to": to.as_str(), "purge_after": now,
+            "deletion_requested": true }),
+        )))
     }
 
     /// Places or lifts a legal hold (operators only: the caller checks that).

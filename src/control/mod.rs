@@ -11,6 +11,7 @@
 
 mod lifecycle;
 mod model;
+mod rights;
 pub mod rules;
 mod sqlite;
 mod store;
@@ -331,45 +332,45 @@ impl ControlPlane {
         })
     }
 
-    /// Deletes an account and ends its sessions and tokens. Refused while the user is the
-    /// last owner of a tenant (checked in the same transaction).
-    pub fn delete_user(&self, caller: &Caller, user: UserId) -> Result<(), ControlError> {
+    /// Deletes an account (P12): its name, e-mail and password hash are anonymised at
+    /// once (the row stays as the pseudonymous id the audit log names), its sessions,
+    /// tokens and memberships go (each removal an event of its tenant), and every tenant
+    /// it was the only owner of is cancelled with its purge due now (a legal hold still
+    /// keeps it). Returns those tenants, for the caller to purge.
+    pub fn delete_user(
+        &self,
+        caller: &Caller,
+        user: UserId,
+    ) -> Result<Vec<TenantId>, ControlError> {
         self.write(|tx, now| {
             tx.user(user)?.ok_or(ControlError::NotFound)?;
             let memberships = tx.memberships(user)?;
+            let mut events = Vec::new();
+            let mut orphaned = Vec::new();
             for m in &memberships {
-                rules::may_change_member(
-                    Standing::Operator,
-                    Some(m.role),
-                    None,
-                    tx.owner_count(m.tenant_id)?,
-                )
-                .map_err(|e| match e {
-                    ControlError::LastOwner => ControlError::SoleOwner(m.slug.clone()),
-                    other => other,
-                })?;
-            }
-            tx.revoke_user_sessions(user, now)?;
-            tx.revoke_user_tokens(user, now)?;
-            tx.delete_user(user)?;
-            // The memberships go with the account: each removal is an event of its tenant.
-            let mut events: Vec<AuditEvent> = memberships
-                .iter()
-                .map(|m| {
+                events.push(
                     caller
                         .event(AuditAction::MemberRemove)
                         .tenant(m.tenant_id)
                         .target(user.to_string())
                         .detail(serde_json::json!({ "role": m.role.as_str(),
-                            "reason": "account deleted" }))
-                })
-                .collect();
+                            "reason": "account deleted" })),
+                );
+                let sole_owner = m.role == Role::Owner && tx.owner_count(m.tenant_id)? <= 1;
+                if sole_owner && let Some(tenant) = tx.tenant(m.tenant_id)? {
+                    if let Some(event) = self.cancel_for_deletion(tx, caller, &tenant, now)? {
+                        events.push(event);
+                    }
+                    orphaned.push(tenant.id);
+                }
+            }
+            tx.anonymise_user(user, now)?;
             events.push(
                 caller
                     .event(AuditAction::UserDelete)
                     .target(user.to_string()),
             );
-            Ok(((), events))
+            Ok((orphaned, events))
         })
     }
 

@@ -12,7 +12,7 @@ use crate::names::{Email, TenantId, TenantSlug, UserId};
 use crate::signing::Signed;
 
 /// A transaction's view of the store. Timestamps are passed in (from the injected clock).
-pub trait ControlTx: LifecycleTx {
+pub trait ControlTx: LifecycleTx + RightsTx {
     fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError>;
     fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError>;
     fn tenants(&self) -> Result<Vec<Tenant>, ControlError>;
@@ -30,7 +30,10 @@ pub trait ControlTx: LifecycleTx {
     fn users(&self) -> Result<Vec<User>, ControlError>;
     fn insert_user(&self, id: UserId, user: &NewUser, now: &str) -> Result<(), ControlError>;
     fn set_password_hash(&self, id: UserId, hash: &str) -> Result<(), ControlError>;
-    fn delete_user(&self, id: UserId) -> Result<(), ControlError>;
+    /// Erases a person from an account (P12): e-mail, name and password hash replaced,
+    /// sessions, tokens, reset tokens and memberships deleted, login IPs erased. The row
+    /// stays as a pseudonymous id.
+    fn anonymise_user(&self, id: UserId, now: &str) -> Result<(), ControlError>;
 
     fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Role>, ControlError>;
     fn members(&self, tenant: TenantId) -> Result<Vec<Member>, ControlError>;
@@ -65,7 +68,6 @@ pub trait ControlTx: LifecycleTx {
     fn tokens_of(&self, user: UserId) -> Result<Vec<ApiToken>, ControlError>;
     fn token(&self, id: &str) -> Result<Option<ApiToken>, ControlError>;
     fn revoke_token(&self, user: UserId, id: &str, now: &str) -> Result<bool, ControlError>;
-    fn revoke_user_tokens(&self, user: UserId, now: &str) -> Result<usize, ControlError>;
     fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError>;
 
     fn insert_reset(
@@ -116,6 +118,19 @@ pub trait LifecycleTx {
     /// Every directory backups have been written under (purges reach them all).
     fn backup_roots(&self) -> Result<Vec<String>, ControlError>;
     fn add_backup_root(&self, path: &str, now: &str) -> Result<(), ControlError>;
+}
+
+/// The customer's rights (P9, P11): correcting one's profile, one's login history.
+pub trait RightsTx {
+    /// Changes a user's name and/or e-mail (`EmailTaken` if the address is in use).
+    fn update_profile(
+        &self,
+        id: UserId,
+        name: Option<&str>,
+        email: Option<&Email>,
+    ) -> Result<(), ControlError>;
+    /// The user's own logins, newest first.
+    fn user_logins(&self, id: UserId, limit: u32) -> Result<Vec<LoginEvent>, ControlError>;
 }
 
 /// A session row to insert.

@@ -158,6 +158,8 @@ pub async fn delete_me(
     JsonBody(body): JsonBody<PasswordIn>,
 ) -> Result<Response, ApiError> {
     let turn = gate.enter().await?;
+    // Tenants the account owned alone are now cancelled with their purge due: the next
+    // lifecycle pass purges them (within `lifecycle_interval_secs`).
     blocking(move || {
         let _turn = turn;
         Ok(auth.delete_account(&principal, &body.password, ip)?)

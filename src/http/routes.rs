@@ -6,7 +6,9 @@
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
-use super::{AppState, account, admin, files, lifecycle, ops, portability, records, tenants};
+use super::{
+    AppState, account, admin, files, lifecycle, ops, portability, records, rights, tenants,
+};
 use crate::auth::permission::{Permission, TenantPermission as TP};
 
 /// One route: method, path, the permission it needs, and what it does.
@@ -53,6 +55,11 @@ routes! {
     POST "/api/v1/auth/login", Public, "Sign in with e-mail and password; sets the session cookie" => account::login;
     POST "/api/v1/auth/logout", Authenticated, "End this session (or revoke the API token in use)" => account::logout;
     GET "/api/v1/auth/me", Authenticated, "The signed-in user, memberships and CSRF token" => account::me;
+    PATCH "/api/v1/auth/me", Authenticated, "Correct your name or e-mail address (session only)" => rights::update_me;
+    GET "/api/v1/auth/me/data", Authenticated, "Everything held about you: profile, memberships, sessions, tokens, logins, account events" => rights::my_data;
+    GET "/api/v1/auth/me/events", Authenticated, "Your account's audit events (filters: since, until, action, actor)" => rights::my_events;
+    GET "/api/v1/auth/sessions", Authenticated, "Your sessions, with IP and user agent" => rights::sessions;
+    DELETE "/api/v1/auth/sessions/{id}", Authenticated, "Revoke one of your sessions (session only)" => rights::revoke_session;
     POST "/api/v1/auth/me/delete", Authenticated, "Delete your own account (session only)" => account::delete_me;
     POST "/api/v1/auth/password", Authenticated, "Change password (ends every session; session only)" => account::change_password;
     POST "/api/v1/auth/password-reset", Public, "Ask for a password-reset token" => account::request_reset;
@@ -64,6 +71,7 @@ routes! {
     GET "/api/v1/admin/tenants", Platform, "All tenants (operators)" => admin::list_tenants;
     POST "/api/v1/admin/tenants", Platform, "Create a tenant (operators)" => admin::create_tenant;
     GET "/api/v1/admin/users", Platform, "All users (operators)" => admin::list_users;
+    GET "/api/v1/admin/audit", Platform, "Every audit event (filters: since, until, action, actor)" => rights::all_events;
     POST "/api/v1/admin/tenants/{tenant}/lifecycle", Platform, "Any tenant's lifecycle, legal hold, or deletion with a signed receipt (operators)" => lifecycle::admin_change;
     GET "/api/v1/admin/tenants/{tenant}/receipt", Platform, "A purged tenant's signed deletion receipt, by tenant id (operators)" => lifecycle::receipt;
 

@@ -15,6 +15,8 @@ use super::dto::{
 };
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
+use super::rights::{AuditFilter, audit_page};
+use crate::audit::Scope;
 use crate::coffer::Coffer;
 use crate::control::MemberChange;
 use crate::names::{Email, UserId};
@@ -96,33 +98,13 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
-}
-
 pub async fn audit(
     State(coffer): State<Coffer>,
     Access(access): Access,
-    Query(q): Query<AuditQuery>,
+    Query(filter): Query<AuditFilter>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let events = blocking(move || {
-        coffer
-            .audit()
-            .events_for_tenant(access.tenant().id, q.after.unwrap_or(0), limit)
-            .map_err(ApiError::internal)
-    })
-    .await?;
-    let next = (events.len() as u32 == limit)
-        .then(|| events.last().map(|e| e.seq))
-        .flatten();
-    Ok(Json(AuditPage {
-        events: events.iter().map(Into::into).collect(),
-        next,
-    }))
+    let scope = Scope::Tenant(access.tenant().id);
+    Ok(Json(audit_page(coffer, scope, filter).await?))
 }
 
 pub async fn usage(

@@ -180,3 +180,91 @@ fn issue7_an_audit_failure_never_leaves_a_change_without_its_event() {
     );
     assert!(actions.contains(&"dir.create".to_owned()), "{actions:?}");
 }
+
+/// P15: events older than the retention period go, behind a signed checkpoint; the rest
+/// still verifies from it; rows cut from the end, an edited row, or a forged checkpoint
+/// are each reported; an auditor's saved checkpoint is held to the log.
+#[test]
+fn retention_prunes_behind_a_signed_checkpoint_and_truncation_is_detected() {
+    let clock = coffer::clock::ManualClock::starting_now();
+    let mut w = World::with_clock(coffer::config::Config::default(), clock.clone());
+    let op = operator();
+    let v = w.vault(&w.alpha);
+    v.write_file(&op, &p("old.txt"), &mut &b"old"[..], &Precondition::None)
+        .unwrap();
+    drop(v);
+    let before = w.coffer.audit().head().unwrap().unwrap().0;
+    clock.advance(time::Duration::days(7 * 365 + 3));
+    let v = w.vault(&w.alpha);
+    v.write_file(&op, &p("new.txt"), &mut &b"new"[..], &Precondition::None)
+        .unwrap();
+    drop(v);
+    let report = w.coffer.run_lifecycle().unwrap();
+    assert_eq!(report.audit_events_pruned, before as u64);
+    let chain = w.coffer.verify_audit().unwrap();
+    assert!(chain.broken.is_none(), "{chain:?}");
+    assert_eq!(chain.first_seq, before + 1);
+    assert_eq!(chain.checkpoints, 2, "the pruning one and the pass's head");
+    let pruned = w
+        .coffer
+        .audit()
+        .events_for_tenant(w.alpha.id, 0, 100)
+        .unwrap();
+    assert!(
+        pruned
+            .iter()
+            .all(|e| e.target.as_deref() != Some("old.txt"))
+    );
+    // An auditor's saved checkpoint holds while the log is intact.
+    let saved = w.coffer.checkpoint_audit().unwrap().unwrap();
+    assert_eq!(w.coffer.holds_checkpoint(&saved).unwrap(), Ok(()));
+    // Someone with the database drops the newest rows.
+    {
+        let raw = w.coffer.audit().raw_connection_unchecked();
+        raw.execute_batch("DROP TRIGGER events_no_delete;").unwrap();
+        raw.execute("DELETE FROM events WHERE seq >= ?1", [saved.seq])
+            .unwrap();
+    }
+    let chain = w.coffer.verify_audit().unwrap();
+    let (at, why) = chain.broken.expect("truncation detected");
+    assert_eq!(at, saved.seq);
+    assert!(why.contains("missing"), "{why}");
+    assert!(w.coffer.holds_checkpoint(&saved).unwrap().is_err());
+    w.skip_invariants = true;
+}
+
+#[test]
+fn a_forged_checkpoint_or_an_edited_row_is_reported() {
+    let mut w = World::new();
+    let checkpoint = w.coffer.checkpoint_audit().unwrap().unwrap();
+    {
+        let raw = w.coffer.audit().raw_connection_unchecked();
+        raw.execute_batch("DROP TRIGGER checkpoints_no_update;")
+            .unwrap();
+        let forged = checkpoint
+            .signed
+            .document
+            .replace("\"prunes\":false", "\"prunes\":true");
+        raw.execute("UPDATE checkpoints SET document = ?1", [forged])
+            .unwrap();
+    }
+    let chain = w.coffer.verify_audit().unwrap();
+    assert_eq!(chain.broken.map(|b| b.0), Some(checkpoint.seq));
+    w.skip_invariants = true;
+
+    let mut w = World::new();
+    let checkpoint = w.coffer.checkpoint_audit().unwrap().unwrap();
+    {
+        let raw = w.coffer.audit().raw_connection_unchecked();
+        raw.execute_batch("DROP TRIGGER events_no_update;").unwrap();
+        raw.execute(
+            "UPDATE events SET actor = 'system' WHERE seq = ?1",
+            [checkpoint.seq],
+        )
+        .unwrap();
+    }
+    let (at, why) = w.coffer.verify_audit().unwrap().broken.unwrap();
+    assert_eq!(at, checkpoint.seq);
+    assert!(why.contains("hash"), "{why}");
+    w.skip_invariants = true;
+}

@@ -15,6 +15,7 @@ use crate::db::{self, Migration, migration};
 use crate::names::{Email, NameError, TenantId, TenantSlug, UserId};
 
 mod lifecycle;
+mod rights;
 
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "control", "0001_control.sql"),
@@ -84,7 +85,7 @@ fn conversion(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Er
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
-fn parse_id<T>(s: &str, parse: fn(&str) -> Result<T, NameError>) -> rusqlite::Result<T> {
+pub(super) fn parse_id<T>(s: &str, parse: fn(&str) -> Result<T, NameError>) -> rusqlite::Result<T> {
     parse(s).map_err(conversion)
 }
 
@@ -171,14 +172,14 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
         || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 impl Tx<'_> {
-    fn all<T>(
+    pub(super) fn all<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -317,9 +318,25 @@ impl ControlTx for Tx<'_> {
         Ok(())
     }
 
-    fn delete_user(&self, id: UserId) -> Result<(), ControlError> {
-        self.conn
-            .execute("DELETE FROM users WHERE id = ?1", [id.to_string()])?;
+    fn anonymise_user(&self, id: UserId, now: &str) -> Result<(), ControlError> {
+        let id = id.to_string();
+        // The row stays as the pseudonymous id the audit log names; nothing in it or
+        // next to it identifies the person any more.
+        self.conn.execute(
+            "UPDATE users SET email = 'deleted-' || id || '@deleted.invalid', name = '',
+                 password_hash = NULL, is_operator = 0, disabled_at = ?2
+             WHERE id = ?1",
+            params![id, now],
+        )?;
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = ?1",
+            "DELETE FROM api_tokens WHERE user_id = ?1",
+            "DELETE FROM password_resets WHERE user_id = ?1",
+            "DELETE FROM memberships WHERE user_id = ?1",
+            "UPDATE login_events SET ip = NULL WHERE user_id = ?1",
+        ] {
+            self.conn.execute(sql, [&id])?;
+        }
         Ok(())
     }
 
@@ -515,13 +532,6 @@ impl ControlTx for Tx<'_> {
         )? > 0)
     }
 
-    fn revoke_user_tokens(&self, user: UserId, now: &str) -> Result<usize, ControlError> {
-        Ok(self.conn.execute(
-            "UPDATE api_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-            params![user.to_string(), now],
-        )?)
-    }
-
     fn touch_token(&self, id: &str, now: &str) -> Result<(), ControlError> {
         self.conn.execute(
             "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
@@ -575,16 +585,19 @@ impl ControlTx for Tx<'_> {
              JOIN users u ON u.id = l.user_id
              ORDER BY l.id DESC LIMIT ?2",
             params![tenant.to_string(), limit],
-            |r| {
-                let id: String = r.get(0)?;
-                Ok(LoginEvent {
-                    user_id: parse_id(&id, UserId::parse)?,
-                    email: r.get(1)?,
-                    at: r.get(2)?,
-                    ip: r.get(3)?,
-                    success: r.get(4)?,
-                })
-            },
+            login_from_row,
         )
     }
+}
+
+/// A login event from `user_id, email, at, ip, success`.
+pub(super) fn login_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoginEvent> {
+    let id: String = r.get(0)?;
+    Ok(LoginEvent {
+        user_id: parse_id(&id, UserId::parse)?,
+        email: r.get(1)?,
+        at: r.get(2)?,
+        ip: r.get(3)?,
+        success: r.get(4)?,
+    })
 }

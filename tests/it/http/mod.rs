@@ -7,6 +7,7 @@ mod fuzz;
 mod load;
 mod raw;
 mod rbac;
+mod rights;
 mod sessions;
 
 use std::collections::HashMap;

@@ -110,7 +110,20 @@ fn probe(route: &Route) -> Option<Probe> {
         ("POST", "/api/v1/auth/signup") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/login") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/logout") => p(route.path, S::NO_CONTENT),
-        ("GET", "/api/v1/auth/me") => p(route.path, S::OK),
+        (
+            "GET",
+            "/api/v1/auth/me"
+            | "/api/v1/auth/me/data"
+            | "/api/v1/auth/me/events"
+            | "/api/v1/auth/sessions",
+        ) => p(route.path, S::OK),
+        ("PATCH", "/api/v1/auth/me") => {
+            with_body(route.path, unknown_field.clone(), S::BAD_REQUEST)
+        }
+        ("DELETE", "/api/v1/auth/sessions/{id}") => {
+            p("/api/v1/auth/sessions/nosuchsession", S::NOT_FOUND)
+        }
+        ("GET", "/api/v1/admin/audit") => p(route.path, S::OK),
         ("POST", "/api/v1/auth/me/delete") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/password") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/password-reset") => with_body(

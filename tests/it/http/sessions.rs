@@ -141,7 +141,8 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(me(auditor.cookie).await, StatusCode::UNAUTHORIZED);
-    // The last owner of a tenant cannot delete their account.
+    // The last owner of a tenant may delete their account too (P12): the tenant is
+    // cancelled with its purge due at once.
     let r = t
         .json(
             Method::POST,
@@ -150,7 +151,24 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
             serde_json::json!({ "password": PASSWORD }),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let alpha = t
+        .world
+        .coffer
+        .control()
+        .tenant(t.world.alpha.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(alpha.state, coffer::control::TenantState::Cancelled);
+    assert!(
+        t.world
+            .coffer
+            .control()
+            .due_purges()
+            .unwrap()
+            .iter()
+            .any(|d| d.id == alpha.id)
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,89 @@
+//! `coffer audit verify [--checkpoint FILE]` and `coffer audit checkpoint -o FILE`: the
+//! auditor's hold on the log (see the README, "Audit").
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use super::{Global, open, print_json};
+use crate::audit::Checkpoint;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the hash chain (from the newest pruning checkpoint) and every signed
+    /// checkpoint; with --checkpoint, also that the log still holds a saved one.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the chain's newest row and write it to FILE, for an auditor to
+    /// keep and hold the log to later (`verify --checkpoint FILE`).
+    Checkpoint {
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+pub fn audit_command(g: &Global, cmd: AuditCommand) -> anyhow::Result<()> {
+    let coffer = open(g)?;
+    match cmd {
+        AuditCommand::Verify { checkpoint } => {
+            let report = coffer.verify_audit()?;
+            if g.json {
+                print_json(&report)?;
+            }
+            if let Some((seq, why)) = report.broken {
+                bail!("audit chain broken at event {seq}: {why}");
+            }
+            if let Some(path) = checkpoint {
+                let saved: Checkpoint = serde_json::from_str(&read_operator_file(&path)?)
+                    .with_context(|| format!("{} is not a Coffer checkpoint", path.display()))?;
+                if let Err(why) = coffer.holds_checkpoint(&saved)? {
+                    bail!("the log does not hold checkpoint {}: {why}", saved.seq);
+                }
+            }
+            if !g.json {
+                println!(
+                    "audit chain intact: {} events from {} on, {} signed checkpoints",
+                    report.events, report.first_seq, report.checkpoints
+                );
+            }
+        }
+        AuditCommand::Checkpoint { output } => {
+            let checkpoint = coffer
+                .checkpoint_audit()?
+                .context("the audit log is empty: nothing to checkpoint")?;
+            write_operator_file(&output, &serde_json::to_string_pretty(&checkpoint)?)?;
+            if g.json {
+                print_json(&checkpoint)?;
+            } else {
+                println!(
+                    "checkpoint of event {} written to {} (key {})",
+                    checkpoint.seq,
+                    output.display(),
+                    coffer.signing_key().key_id()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the operator's own file (not tenant data).
+fn read_operator_file(path: &std::path::Path) -> anyhow::Result<String> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the operator's own file, not tenant data"
+    )]
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes the operator's own file (not tenant data).
+fn write_operator_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the operator's own file, not tenant data"
+    )]
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,259 @@
+//! The customer's rights as endpoints (P9, P11, P15): everything held about me in one
+//! call, correcting my name and e-mail, my sessions (list and revoke), my account's
+//! audit events; and the audit log's reading for every reader, with one filter shape
+//! (time range, action, actor, cursor) shared by the tenant's, the operator's and mine.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::authorize::Signed;
+use super::dto::{
+    AuditEventOut, AuditPage, LoginOut, MembershipOut, SessionOut, TokenOut, UserOut,
+    session_handle,
+};
+use super::error::{ApiError, ErrorCode};
+use super::extract::{ClientIp, JsonBody, blocking};
+use crate::audit::{Actor, AuditAction, EventQuery, Scope, StoredEvent};
+use crate::coffer::Coffer;
+use crate::names::Email;
+
+/// Audit filters and the cursor: `?after=SEQ&limit=N&since=TIME&until=TIME&action=NAME&actor=ACTOR`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    after: Option<i64>,
+    limit: Option<u32>,
+    since: Option<String>,
+    until: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+}
+
+fn bad_query(detail: &str, name: &str) -> ApiError {
+    ApiError::bad_request(ErrorCode::InvalidQuery, detail.to_owned())
+        .with_pointer(&format!("/{name}"))
+}
+
+/// A time filter in the stored format (so that comparisons are by time).
+fn time_filter(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    value
+        .map(|v| {
+            crate::clock::parse_stamp(&v)
+                .map(crate::db::timestamp)
+                .ok_or_else(|| bad_query("times are RFC 3339 (2026-11-30T12:00:00Z)", name))
+        })
+        .transpose()
+}
+
+/// Reads one page of `scope`'s events through `filter`.
+pub async fn audit_page(
+    coffer: Coffer,
+    scope: Scope,
+    filter: AuditFilter,
+) -> Result<AuditPage, ApiError> {
+    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let since = time_filter(filter.since, "since")?;
+    let until = time_filter(filter.until, "until")?;
+    if let Some(action) = &filter.action
+        && AuditAction::parse(action).is_none()
+    {
+        return Err(bad_query("unknown action", "action"));
+    }
+    if let Some(actor) = &filter.actor
+        && Actor::parse(actor).is_none()
+    {
+        return Err(bad_query(
+            "actor is user:<id>, token:<id>, operator:cli[:name], system or anonymous",
+            "actor",
+        ));
+    }
+    let events: Vec<StoredEvent> = blocking(move || {
+        coffer
+            .audit()
+            .query(&EventQuery {
+                scope,
+                after_seq: filter.after.unwrap_or(0),
+                limit,
+                since: since.as_deref(),
+                until: until.as_deref(),
+                action: filter.action.as_deref(),
+                actor: filter.actor.as_deref(),
+            })
+            .map_err(ApiError::internal)
+    })
+    .await?;
+    let next = (events.len() as u32 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(AuditPage {
+        events: events.iter().map(Into::into).collect(),
+        next,
+    })
+}
+
+/// Every event (operators).
+pub async fn all_events(
+    State(coffer): State<Coffer>,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(audit_page(coffer, Scope::All, filter).await?))
+}
+
+/// My account's events (logins, password and profile changes).
+pub async fn my_events(
+    State(coffer): State<Coffer>,
+    Signed(principal): Signed,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let scope = Scope::Account(principal.user().id);
+    Ok(Json(audit_page(coffer, scope, filter).await?))
+}
+
+/// Everything Coffer holds about me (P9), in one document.
+#[derive(Debug, Serialize)]
+pub struct MyDataOut {
+    pub generated_at: String,
+    pub user: UserOut,
+    pub memberships: Vec<MembershipOut>,
+    pub sessions: Vec<SessionOut>,
+    pub api_tokens: Vec<TokenOut>,
+    pub logins: Vec<LoginOut>,
+    /// My account's audit events (a tenant's content events are in its export).
+    pub account_events: Vec<AuditEventOut>,
+}
+
+/// The most account events and logins one access request returns.
+const MY_DATA_LIMIT: u32 = 10_000;
+
+pub async fn my_data(
+    State(coffer): State<Coffer>,
+    Signed(principal): Signed,
+) -> Result<Json<MyDataOut>, ApiError> {
+    blocking(move || {
+        let user = principal.user();
+        let control = coffer.control();
+        let events = coffer
+            .audit()
+            .query(&EventQuery {
+                scope: Scope::Account(user.id),
+                limit: MY_DATA_LIMIT,
+                ..Default::default()
+            })
+            .map_err(ApiError::internal)?;
+        Ok(Json(MyDataOut {
+            generated_at: crate::clock::stamp(coffer.clock().as_ref()),
+            user: user.into(),
+            memberships: control
+                .memberships(user.id)?
+                .iter()
+                .map(Into::into)
+                .collect(),
+            sessions: control
+                .sessions_of(user.id)?
+                .iter()
+                .map(|s| SessionOut::new(s, principal.session_id()))
+                .collect(),
+            api_tokens: control.tokens_of(user.id)?.iter().map(Into::into).collect(),
+            logins: control
+                .user_logins(user.id, MY_DATA_LIMIT)?
+                .iter()
+                .map(Into::into)
+                .collect(),
+            account_events: events.iter().map(Into::into).collect(),
+        }))
+    })
+    .await
+}
+
+/// A correction of my profile (P11): either or both fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeIn {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// The longest name kept.
+const MAX_NAME_CHARS: usize = 200;
+
+pub async fn update_me(
+    State(coffer): State<Coffer>,
+    ClientIp(ip): ClientIp,
+    Signed(principal): Signed,
+    JsonBody(body): JsonBody<UpdateMeIn>,
+) -> Result<Json<UserOut>, ApiError> {
+    principal.require_session()?;
+    let email = body
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| ApiError::from(e).with_pointer("/email"))?;
+    let name = body.name.map(|n| n.trim().to_owned());
+    if name.as_ref().is_some_and(|n| {
+        n.is_empty() || n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)
+    }) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRequest,
+            "a name has 1 to 200 characters, none of them control characters",
+        )
+        .with_pointer("/name"));
+    }
+    let caller = principal.caller(ip);
+    let user = blocking(move || {
+        Ok(coffer.control().update_profile(
+            &caller,
+            principal.user().id,
+            name.as_deref(),
+            email.as_ref(),
+        )?)
+    })
+    .await?;
+    Ok(Json((&user).into()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionsOut {
+    pub sessions: Vec<SessionOut>,
+}
+
+pub async fn sessions(
+    State(coffer): State<Coffer>,
+    Signed(principal): Signed,
+) -> Result<Json<SessionsOut>, ApiError> {
+    blocking(move || {
+        let list = coffer.control().sessions_of(principal.user().id)?;
+        Ok(Json(SessionsOut {
+            sessions: list
+                .iter()
+                .map(|s| SessionOut::new(s, principal.session_id()))
+                .collect(),
+        }))
+    })
+    .await
+}
+
+/// Revokes one of my sessions by its public handle (a person's session only).
+pub async fn revoke_session(
+    State(coffer): State<Coffer>,
+    ClientIp(ip): ClientIp,
+    Signed(principal): Signed,
+    Path(handle): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_session()?;
+    let caller = principal.caller(ip);
+    blocking(move || {
+        let user = principal.user().id;
+        let control = coffer.control();
+        let session = control
+            .sessions_of(user)?
+            .into_iter()
+            .find(|s| session_handle(&s.id) == handle)
+            .ok_or_else(ApiError::not_found)?;
+        control.end_session(&caller, user, &session.id, false)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
