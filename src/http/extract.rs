@@ -101,7 +101,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let pointer = json_pointer(e.path());
         let inner = e.into_inner();
         ApiError::bad_request(
@@ -109,7 +109,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("{inner} (line {}, column {})", inner.line(), inner.column()),
         )
         .with_pointer(&pointer)
-    })
+    })?;
+    // One JSON text and nothing after it (`{}{` is not a document: found by fuzzing).
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            ErrorCode::InvalidJson,
+            format!("{e} (line {}, column {})", e.line(), e.column()),
+        )
+    })?;
+    Ok(value)
 }
 
 /// Nesting depth of a JSON text, counted without parsing (strings are skipped), so that a
@@ -284,6 +292,15 @@ mod tests {
             format!("{peer}:1234").parse::<SocketAddr>().unwrap(),
         ));
         parts
+    }
+
+    #[test]
+    fn a_json_body_is_one_document_and_nothing_after_it() {
+        assert!(parse_json::<serde_json::Value>(b"{} \n").is_ok());
+        for bad in [&b"{}{"[..], b"{} x", b"[1] [2]", b"{}\0"] {
+            let e = parse_json::<serde_json::Value>(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidJson, "{bad:?}");
+        }
     }
 
     #[test]
