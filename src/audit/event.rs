@@ -36,6 +36,7 @@ actions! {
     BackupRemove => "backup.remove",
     DataRootRestore => "data_root.restore",
     AuditPrune => "audit.prune",
+    UsageAiReport => "usage.ai_report",
     UserCreate => "user.create",
     UserUpdate => "user.update",
     UserDelete => "user.delete",

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::password::{self, Verified};
 use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, session, sha256_hex};
 use crate::audit::{Actor, Caller};
-use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, User};
+use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, TokenScope, User};
 use crate::names::{Email, TenantId, UserId};
 
 /// Reset tokens work for this long.
@@ -20,6 +20,14 @@ pub struct NewSession {
     pub csrf_token: String,
     pub user: User,
     pub max_age_secs: i64,
+}
+
+/// What a token is for: its role, name, lifetime and extra scopes.
+pub struct TokenSpec<'a> {
+    pub role: Role,
+    pub name: &'a str,
+    pub expires_in_days: Option<u32>,
+    pub scopes: &'a [TokenScope],
 }
 
 impl Auth {
@@ -250,19 +258,18 @@ impl Auth {
         &self,
         principal: &Principal,
         slug: &str,
-        role: Role,
-        name: &str,
-        expires_in_days: Option<u32>,
+        spec: &TokenSpec<'_>,
         ip: Option<String>,
     ) -> Result<(String, ApiToken), AuthError> {
         principal.require_session()?;
         let (tenant, _) = self.membership(principal.user(), slug)?;
-        self.issue_token(
+        self.issue_scoped_token(
             principal.user().id,
             &tenant,
-            role,
-            name,
-            expires_in_days,
+            spec.role,
+            spec.name,
+            spec.expires_in_days,
+            spec.scopes,
             &principal.caller(ip),
         )
     }
@@ -275,6 +282,21 @@ impl Auth {
         role: Role,
         name: &str,
         expires_in_days: Option<u32>,
+        caller: &Caller,
+    ) -> Result<(String, ApiToken), AuthError> {
+        self.issue_scoped_token(user, tenant, role, name, expires_in_days, &[], caller)
+    }
+
+    /// `issue_token` with extra scopes (an AI integration's `ai-usage`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_scoped_token(
+        &self,
+        user: UserId,
+        tenant: &Tenant,
+        role: Role,
+        name: &str,
+        expires_in_days: Option<u32>,
+        scopes: &[TokenScope],
         caller: &Caller,
     ) -> Result<(String, ApiToken), AuthError> {
         let id = random_hex(16)?;
@@ -291,6 +313,7 @@ impl Auth {
             last_used_at: None,
             expires_at,
             revoked_at: None,
+            scopes: scopes.to_vec(),
         };
         match self
             .control

@@ -28,7 +28,7 @@ use crate::control::{
 };
 use crate::names::{TenantSlug, UserId};
 use crate::vault::{Vault, VaultError, VaultStore};
-pub use account::NewSession;
+pub use account::{NewSession, TokenSpec};
 use mailer::Mailer;
 use password::PasswordError;
 use permission::{TenantPermission, role_allows, state_allows, token_allows};
@@ -429,12 +429,8 @@ impl Auth {
     ) -> Option<(Role, bool)> {
         match &principal.0 {
             Credential::Session { .. } => Some((member_role, role_allows(member_role, permission))),
-            Credential::Token { token, .. } => (token.tenant_id == tenant.id).then(|| {
-                (
-                    token.role,
-                    token_allows(token.role, member_role, permission),
-                )
-            }),
+            Credential::Token { token, .. } => (token.tenant_id == tenant.id)
+                .then(|| (token.role, token_allows(token, member_role, permission))),
         }
     }
 

@@ -4,7 +4,7 @@
 //! `Permission` per route. Who may grant which role to whom is a control-plane rule
 //! (`control::rules`), because it is checked inside the transaction that grants it.
 
-use crate::control::{Role, TenantState};
+use crate::control::{ApiToken, Role, TenantState, TokenScope};
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,10 +37,12 @@ pub enum TenantPermission {
     Import,
     /// Restrict, unrestrict, cancel or reactivate the tenant.
     Lifecycle,
+    /// Report AI token consumption: only an API token with the `ai-usage` scope.
+    UsageReport,
 }
 
 impl TenantPermission {
-    pub const ALL: [TenantPermission; 14] = [
+    pub const ALL: [TenantPermission; 15] = [
         TenantPermission::TenantRead,
         TenantPermission::MembersRead,
         TenantPermission::MembersManage,
@@ -55,7 +57,30 @@ impl TenantPermission {
         TenantPermission::Export,
         TenantPermission::Import,
         TenantPermission::Lifecycle,
+        TenantPermission::UsageReport,
     ];
+
+    /// The feature name usage is metered under (`api.<name>`).
+    pub fn as_str(self) -> &'static str {
+        use TenantPermission::*;
+        match self {
+            TenantRead => "tenant_read",
+            MembersRead => "members_read",
+            MembersManage => "members_manage",
+            FilesRead => "files_read",
+            FilesWrite => "files_write",
+            TrashPurge => "trash_purge",
+            RecordsRead => "records_read",
+            RecordsWrite => "records_write",
+            Search => "search",
+            AuditRead => "audit_read",
+            UsageRead => "usage_read",
+            Export => "export",
+            Import => "import",
+            Lifecycle => "lifecycle",
+            UsageReport => "usage_report",
+        }
+    }
 
     /// True for the permissions that change the tenant's data.
     pub fn writes_data(self) -> bool {
@@ -77,6 +102,8 @@ pub fn role_allows(role: Role, permission: TenantPermission) -> bool {
         FilesWrite | RecordsWrite => matches!(role, Owner | Admin | Member),
         AuditRead | UsageRead => matches!(role, Owner | Admin | Auditor),
         Import | Lifecycle => role == Owner,
+        // No person reports AI usage: only an integration's scoped token (`token_allows`).
+        UsageReport => false,
     }
 }
 
@@ -92,8 +119,13 @@ pub fn state_allows(
 ) -> Result<(), TenantState> {
     let refused = match state {
         TenantState::Active => false,
-        TenantState::Restricted => program && permission.writes_data(),
-        TenantState::Cancelled => permission.writes_data(),
+        // Restricted processing: nothing handed to AI features, whoever asks.
+        TenantState::Restricted => {
+            permission == TenantPermission::UsageReport || (program && permission.writes_data())
+        }
+        TenantState::Cancelled => {
+            permission.writes_data() || permission == TenantPermission::UsageReport
+        }
         TenantState::Purging | TenantState::Purged => true,
     };
     if refused { Err(state) } else { Ok(()) }
@@ -101,8 +133,14 @@ pub fn state_allows(
 
 /// What an API token may do: only what both its own role and its member's *current*
 /// role allow, so removing or demoting a member takes effect on their tokens at once.
-pub fn token_allows(token_role: Role, member_role: Role, permission: TenantPermission) -> bool {
-    role_allows(token_role, permission) && role_allows(member_role, permission)
+/// A token's `ai-usage` scope adds `UsageReport` alone, and only while its member may
+/// still read the tenant's usage.
+pub fn token_allows(token: &ApiToken, member_role: Role, permission: TenantPermission) -> bool {
+    if permission == TenantPermission::UsageReport {
+        return token.scopes.contains(&TokenScope::AiUsage)
+            && role_allows(member_role, TenantPermission::UsageRead);
+    }
+    role_allows(token.role, permission) && role_allows(member_role, permission)
 }
 
 #[cfg(test)]
@@ -112,7 +150,8 @@ mod tests {
     #[test]
     fn matrix_matches_the_role_descriptions() {
         for p in TenantPermission::ALL {
-            assert!(role_allows(Role::Owner, p), "owner {p:?}");
+            let in_person = p != TenantPermission::UsageReport;
+            assert_eq!(role_allows(Role::Owner, p), in_person, "owner {p:?}");
         }
         assert!(!role_allows(Role::Admin, TenantPermission::Import));
         assert!(!role_allows(Role::Member, TenantPermission::MembersManage));
@@ -129,32 +168,62 @@ mod tests {
         assert!(role_allows(Role::Auditor, TenantPermission::AuditRead));
     }
 
+    fn token(role: Role, scopes: Vec<TokenScope>) -> ApiToken {
+        ApiToken {
+            id: "t".into(),
+            user_id: crate::names::UserId::generate(),
+            tenant_id: crate::names::TenantId::generate(),
+            role,
+            name: "t".into(),
+            created_at: String::new(),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            scopes,
+        }
+    }
+
     #[test]
     fn tokens_never_exceed_their_member() {
-        assert!(!token_allows(
+        use TenantPermission::*;
+        let t = |role| token(role, Vec::new());
+        assert!(!token_allows(&t(Role::Owner), Role::Viewer, FilesWrite));
+        assert!(token_allows(&t(Role::Owner), Role::Viewer, FilesRead));
+        assert!(!token_allows(&t(Role::Viewer), Role::Owner, FilesWrite));
+        assert!(!token_allows(&t(Role::Auditor), Role::Member, AuditRead));
+        assert!(!token_allows(&t(Role::Member), Role::Auditor, FilesRead));
+    }
+
+    #[test]
+    fn only_a_scoped_token_reports_ai_usage_and_never_while_restricted() {
+        use TenantPermission::UsageReport;
+        for role in [
             Role::Owner,
-            Role::Viewer,
-            TenantPermission::FilesWrite
-        ));
-        assert!(token_allows(
-            Role::Owner,
-            Role::Viewer,
-            TenantPermission::FilesRead
-        ));
-        assert!(!token_allows(
-            Role::Viewer,
-            Role::Owner,
-            TenantPermission::FilesWrite
-        ));
-        assert!(!token_allows(
-            Role::Auditor,
+            Role::Admin,
             Role::Member,
-            TenantPermission::AuditRead
-        ));
-        assert!(!token_allows(
-            Role::Member,
+            Role::Viewer,
             Role::Auditor,
-            TenantPermission::FilesRead
+        ] {
+            assert!(!role_allows(role, UsageReport), "{role:?} in person");
+        }
+        let scoped = token(Role::Viewer, vec![TokenScope::AiUsage]);
+        assert!(token_allows(&scoped, Role::Admin, UsageReport));
+        assert!(
+            !token_allows(&scoped, Role::Member, UsageReport),
+            "its member cannot see usage"
+        );
+        assert!(!token_allows(
+            &token(Role::Owner, Vec::new()),
+            Role::Owner,
+            UsageReport
         ));
+        assert!(
+            !token_allows(&scoped, Role::Admin, TenantPermission::FilesWrite),
+            "a viewer token"
+        );
+        assert!(state_allows(TenantState::Active, UsageReport, true).is_ok());
+        assert!(state_allows(TenantState::Restricted, UsageReport, true).is_err());
+        assert!(state_allows(TenantState::Restricted, UsageReport, false).is_err());
+        assert!(state_allows(TenantState::Cancelled, UsageReport, true).is_err());
     }
 }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::{Global, open, operator, print_json, role, tenant};
 use crate::auth::password;
-use crate::control::NewUser;
+use crate::control::{NewUser, TokenScope};
 use crate::http::dto::UserOut;
 use crate::names::Email;
 
@@ -46,6 +46,9 @@ pub enum TokenCommand {
         /// Days until the token stops working (default: never).
         #[arg(long)]
         expires: Option<u32>,
+        /// An extra permission: `ai-usage` (an AI integration reports tokens consumed).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -134,7 +137,12 @@ pub fn token_command(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
         role: raw_role,
         name,
         expires,
+        scopes,
     } = cmd;
+    let scopes = scopes
+        .iter()
+        .map(|s| TokenScope::parse(s).with_context(|| format!("unknown scope {s:?} (ai-usage)")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let coffer = open(g)?;
     let t = tenant(&coffer, &slug)?;
     let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
@@ -149,12 +157,13 @@ pub fn token_command(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
         Some(r) => role(&r)?,
         None => member_role,
     };
-    let (secret, _) = coffer.auth().issue_token(
+    let (secret, _) = coffer.auth().issue_scoped_token(
         user.id,
         &t,
         role,
         name.as_deref().unwrap_or("cli token"),
         expires,
+        &scopes,
         &operator(),
     )?;
     println!("{secret}");

@@ -138,3 +138,40 @@ pub fn lifecycle_command(g: &Global, cmd: LifecycleCommand) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCommand {
+    /// Recount every vault's usage counters (bytes, files, trash, records) and repair
+    /// any drift (audited); prints what drifted.
+    Reconcile { slug: Option<String> },
+}
+
+pub fn usage_command(g: &Global, cmd: UsageCommand) -> anyhow::Result<()> {
+    let UsageCommand::Reconcile { slug } = cmd;
+    let coffer = open(g)?;
+    let tenants = match slug {
+        Some(raw) => vec![tenant(&coffer, &raw)?],
+        None => coffer.control().tenants()?,
+    };
+    let mut report = Vec::new();
+    for t in tenants.into_iter().filter(|t| !t.state.is_gone()) {
+        let access = super::access(&coffer, &t.slug)?;
+        let drift = access.vault().reconcile_usage(&operator(), true)?;
+        if !g.json {
+            if drift.is_empty() {
+                println!("{}: counters equal a recount", t.slug);
+            }
+            for d in &drift {
+                println!(
+                    "{}: {} was {}, recounted {} (repaired)",
+                    t.slug, d.counter, d.stored, d.counted
+                );
+            }
+        }
+        report.push(serde_json::json!({ "tenant": t.slug, "drift": drift }));
+    }
+    if g.json {
+        print_json(&report)?;
+    }
+    Ok(())
+}

@@ -107,6 +107,9 @@ pub enum Command {
         /// The backup set directory (coffer-backup-...).
         from: PathBuf,
     },
+    /// Usage metering: reconcile counters with a recount.
+    #[command(subcommand)]
+    Usage(lifecycle::UsageCommand),
     /// Lifecycle work: purges, trash expiry, pruning.
     #[command(subcommand)]
     Lifecycle(lifecycle::LifecycleCommand),
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => portability::import_command(g, args)?,
         Command::Audit(cmd) => audit::audit_command(g, cmd)?,
         Command::Lifecycle(cmd) => lifecycle::lifecycle_command(g, cmd)?,
+        Command::Usage(cmd) => lifecycle::usage_command(g, cmd)?,
         Command::Backup(args) => backup::backup_command(g, args)?,
         Command::Restore { from } => backup::restore_command(g, from)?,
     }

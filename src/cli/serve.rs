@@ -66,7 +66,8 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         coffer.spawn_lifecycle_scheduler();
-        let state = crate::http::AppState::new(coffer)?;
+        let state = crate::http::AppState::new(coffer.clone())?;
+        state.meter().spawn_flusher(coffer);
         println!("Coffer is serving on http://{addr}/ (API docs: http://{addr}/api/v1/docs)");
         if let Some(lines) = banner {
             println!("Demo logins:");

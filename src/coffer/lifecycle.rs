@@ -45,6 +45,8 @@ pub struct LifecycleReport {
     pub audit_events_pruned: u64,
     /// The row of the signed head checkpoint this pass wrote.
     pub audit_checkpoint_seq: Option<i64>,
+    /// Usage rows, closed membership periods and login events past the same retention.
+    pub usage_rows_pruned: usize,
 }
 
 impl Coffer {
@@ -102,6 +104,9 @@ impl Coffer {
         report.password_resets_pruned = resets;
         report.backups_rotated = self.rotate_backups()?.len();
         report.audit_events_pruned = self.prune_audit()?;
+        let retention = time::Duration::days(i64::from(self.config.audit_retention_days));
+        let billing_cutoff = crate::db::timestamp(self.clock.now() - retention);
+        report.usage_rows_pruned = self.control.prune_usage(caller, &billing_cutoff)?;
         report.audit_checkpoint_seq = self.checkpoint_audit()?.map(|c| c.seq);
         Ok(())
     }

@@ -228,7 +228,7 @@ impl ControlPlane {
         self.write(|tx, now| {
             let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             let to = rules::transition(current.state, Transition::FinishPurge)?;
-            for member in tx.delete_tenant_access(tenant)? {
+            for member in tx.delete_tenant_access(tenant, now)? {
                 if tx.memberships(member)?.is_empty()
                     && tx.user(member)?.is_some_and(|u| !u.is_operator)
                 {
@@ -345,7 +345,7 @@ impl ControlPlane {
             lifecycle.legal_hold_at = None;
             tx.set_lifecycle(tenant, TenantState::Purged, &lifecycle)?;
             tx.tombstone_tenant(tenant)?;
-            tx.delete_tenant_access(tenant)?;
+            tx.delete_tenant_access(tenant, now)?;
             Ok(((), Vec::new()))
         })
     }

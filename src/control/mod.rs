@@ -15,6 +15,7 @@ mod rights;
 pub mod rules;
 mod sqlite;
 mod store;
+mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,11 +28,13 @@ use crate::names::{Email, TenantId, TenantSlug, UserId};
 pub use lifecycle::PurgeFacts;
 pub use model::{
     ApiToken, Authority, Lifecycle, LoginEvent, Member, MemberChange, Membership, NewTenant,
-    NewUser, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState, User,
+    NewUser, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState, TokenScope,
+    UsageRow, User,
 };
 pub use sqlite::MIGRATIONS;
 use sqlite::SqliteControl;
 use store::{ControlStore, ControlTx, NewSessionRow};
+pub use usage::UsageIncrement;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -424,13 +427,13 @@ impl ControlPlane {
         tenant: TenantId,
         user: UserId,
     ) -> Result<(), ControlError> {
-        self.write(|tx, _now| {
+        self.write(|tx, now| {
             let by = resolve(tx, by, tenant)?;
             let current = tx
                 .membership(user, tenant)?
                 .ok_or(ControlError::NotMember)?;
             rules::may_change_member(by, Some(current), None, tx.owner_count(tenant)?)?;
-            tx.delete_member(tenant, user)?;
+            tx.delete_member(tenant, user, now)?;
             let event = caller
                 .event(AuditAction::MemberRemove)
                 .tenant(tenant)
@@ -610,7 +613,8 @@ impl ControlPlane {
                 .tenant(token.tenant_id)
                 .target(token.id.clone())
                 .detail(serde_json::json!({ "role": token.role.as_str(),
-                    "expires_at": token.expires_at }));
+                    "expires_at": token.expires_at,
+                    "scopes": token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>() }));
             Ok(((), vec![event]))
         })
     }

@@ -217,6 +217,35 @@ pub struct ApiToken {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Extra permissions beyond the role (see `TokenScope`).
+    pub scopes: Vec<TokenScope>,
+}
+
+/// An extra permission an API token may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenScope {
+    /// Report AI token consumption for the tenant (an AI integration's token).
+    #[serde(rename = "ai-usage")]
+    AiUsage,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::AiUsage => "ai-usage",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TokenScope> {
+        (s == "ai-usage").then_some(TokenScope::AiUsage)
+    }
+}
+
+/// One usage figure: a tenant's `metric` on `day`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub day: String,
+    pub metric: String,
+    pub value: u64,
 }
 
 /// A login recorded for the tenant's usage data.

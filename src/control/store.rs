@@ -6,13 +6,13 @@
 use super::ControlError;
 use super::model::{
     ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, PurgeRecord, Role, Session,
-    Tenant, TenantState, User,
+    Tenant, TenantState, UsageRow, User,
 };
 use crate::names::{Email, TenantId, TenantSlug, UserId};
 use crate::signing::Signed;
 
 /// A transaction's view of the store. Timestamps are passed in (from the injected clock).
-pub trait ControlTx: LifecycleTx + RightsTx {
+pub trait ControlTx: LifecycleTx + RightsTx + UsageTx {
     fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError>;
     fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError>;
     fn tenants(&self) -> Result<Vec<Tenant>, ControlError>;
@@ -47,7 +47,12 @@ pub trait ControlTx: LifecycleTx + RightsTx {
         role: Role,
         now: &str,
     ) -> Result<(), ControlError>;
-    fn delete_member(&self, tenant: TenantId, user: UserId) -> Result<bool, ControlError>;
+    fn delete_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: &str,
+    ) -> Result<bool, ControlError>;
 
     fn insert_session(&self, session: &NewSessionRow<'_>, now: &str) -> Result<(), ControlError>;
     /// A live session (not revoked, not expired at `now`, user not disabled) with its
@@ -103,7 +108,7 @@ pub trait LifecycleTx {
     /// Makes the row a tombstone: slug `purged-<id>` (free for reuse), no name.
     fn tombstone_tenant(&self, id: TenantId) -> Result<(), ControlError>;
     /// Deletes the tenant's memberships and API tokens; returns the former members.
-    fn delete_tenant_access(&self, id: TenantId) -> Result<Vec<UserId>, ControlError>;
+    fn delete_tenant_access(&self, id: TenantId, now: &str) -> Result<Vec<UserId>, ControlError>;
     fn insert_purge(&self, purge: &PurgeRecord) -> Result<(), ControlError>;
     fn purge(&self, id: TenantId) -> Result<Option<PurgeRecord>, ControlError>;
     fn finish_purge(&self, id: TenantId, receipt: &Signed, now: &str) -> Result<(), ControlError>;
@@ -131,6 +136,22 @@ pub trait RightsTx {
     ) -> Result<(), ControlError>;
     /// The user's own logins, newest first.
     fn user_logins(&self, id: UserId, limit: u32) -> Result<Vec<LoginEvent>, ControlError>;
+}
+
+/// Usage metering (P16): per tenant, day and metric.
+pub trait UsageTx {
+    fn add_usage(
+        &self,
+        tenant: TenantId,
+        day: &str,
+        metric: &str,
+        n: u64,
+    ) -> Result<(), ControlError>;
+    /// A tenant's usage rows from `from_day` on, by day then metric.
+    fn usage(&self, tenant: TenantId, from_day: &str) -> Result<Vec<UsageRow>, ControlError>;
+    /// Deletes usage rows, closed membership periods and login events older than
+    /// `before` (a timestamp; its day for usage rows). Returns how many rows went.
+    fn prune_usage(&self, before: &str) -> Result<usize, ControlError>;
 }
 
 /// A session row to insert.

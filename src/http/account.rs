@@ -22,7 +22,7 @@ use super::dto::{
 };
 use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
-use crate::auth::{Auth, NewSession};
+use crate::auth::{Auth, NewSession, TokenSpec};
 use crate::coffer::Coffer;
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -251,14 +251,13 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<NewTokenOut>), ApiError> {
     blocking(move || {
         let name = body.name.unwrap_or_else(|| "api token".to_owned());
-        let (secret, token) = auth.create_token(
-            &principal,
-            &body.tenant,
-            body.role,
-            &name,
-            body.expires_in_days,
-            ip,
-        )?;
+        let spec = TokenSpec {
+            role: body.role,
+            name: &name,
+            expires_in_days: body.expires_in_days,
+            scopes: &body.scopes,
+        };
+        let (secret, token) = auth.create_token(&principal, &body.tenant, &spec, ip)?;
         // The one time the secret is shown: the token is the credential a program keeps.
         Ok((
             StatusCode::CREATED,

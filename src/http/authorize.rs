@@ -163,6 +163,9 @@ async fn authorize_inner(
             ));
         }
     }
+    if let (Permission::Tenant(feature), Some(access)) = (permission, &access) {
+        state.meter().count(access.tenant().id, feature);
+    }
     parts.extensions.insert(ip);
     if let Some(p) = principal {
         parts.extensions.insert(p);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::StoredEvent;
 use crate::auth::NewSession;
 use crate::control::{
-    ApiToken, LoginEvent, Member, Membership, Role, Session, Tenant, TenantState, User,
+    ApiToken, LoginEvent, Member, Membership, Role, Session, Tenant, TenantState, TokenScope, User,
 };
 use crate::export::import::ImportReport;
 use crate::vault::ImportSummary;
@@ -123,6 +123,7 @@ pub struct TokenOut {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    pub scopes: Vec<TokenScope>,
 }
 
 impl From<&ApiToken> for TokenOut {
@@ -136,6 +137,7 @@ impl From<&ApiToken> for TokenOut {
             last_used_at: t.last_used_at.clone(),
             expires_at: t.expires_at.clone(),
             revoked_at: t.revoked_at.clone(),
+            scopes: t.scopes.clone(),
         }
     }
 }
@@ -474,7 +476,37 @@ pub struct UsageOut {
     pub tenant: String,
     pub quota_bytes: Option<u64>,
     pub counters: std::collections::BTreeMap<String, i64>,
+    /// Metered usage per day and metric (API calls per feature, AI tokens), last 90 days.
+    pub metered: Vec<MeteredOut>,
+    /// Logins of the tenant's members, including members since removed.
     pub recent_logins: Vec<LoginOut>,
+}
+
+/// One metered figure: `metric` on `day`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeteredOut {
+    pub day: String,
+    pub metric: String,
+    pub value: u64,
+}
+
+impl From<&crate::control::UsageRow> for MeteredOut {
+    fn from(r: &crate::control::UsageRow) -> Self {
+        MeteredOut {
+            day: r.day.clone(),
+            metric: r.metric.clone(),
+            value: r.value,
+        }
+    }
+}
+
+/// An AI integration's report of tokens consumed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiUsageIn {
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -540,6 +572,9 @@ pub struct CreateTokenIn {
     /// Days until the token stops working (default: never).
     #[serde(default)]
     pub expires_in_days: Option<u32>,
+    /// Extra permissions: `["ai-usage"]` for an AI integration's token.
+    #[serde(default)]
+    pub scopes: Vec<TokenScope>,
 }
 
 #[derive(Debug, Deserialize)]

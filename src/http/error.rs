@@ -120,8 +120,18 @@ struct Extra {
     content_range_size: Option<u64>,
     /// For lifecycle refusals: the tenant's current state.
     state: Option<&'static str>,
+    /// For quota refusals: the numbers.
+    quota: Option<QuotaFacts>,
     /// The real cause of a 5xx, logged and never sent.
     internal: Option<String>,
+}
+
+/// A quota refusal's numbers, in bytes: what is used, the limit, what was attempted.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct QuotaFacts {
+    used: u64,
+    limit: u64,
+    attempted: u64,
 }
 
 #[derive(Serialize)]
@@ -138,6 +148,8 @@ struct Problem<'a> {
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    quota: Option<QuotaFacts>,
 }
 
 impl ApiError {
@@ -269,6 +281,7 @@ impl IntoResponse for ApiError {
             pointer: extra.pointer.as_deref(),
             reason: extra.reason,
             state: extra.state,
+            quota: extra.quota,
         })
         .unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -342,7 +355,20 @@ impl From<VaultError> for ApiError {
                 );
             }
             VaultError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, C::FileTooLarge),
-            VaultError::QuotaExceeded { .. } => (S::INSUFFICIENT_STORAGE, C::QuotaExceeded),
+            VaultError::QuotaExceeded {
+                quota,
+                used,
+                attempted,
+            } => {
+                let mut e2 =
+                    ApiError::new(S::INSUFFICIENT_STORAGE, C::QuotaExceeded, e.to_string());
+                e2.extra_mut().quota = Some(QuotaFacts {
+                    used: *used,
+                    limit: *quota,
+                    attempted: *attempted,
+                });
+                return e2;
+            }
             VaultError::StorageFull => return ApiError::disk_full(),
             VaultError::Upload(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                 return ApiError::new(S::REQUEST_TIMEOUT, C::UploadStalled, "the upload stalled");

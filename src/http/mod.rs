@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod lifecycle;
+pub mod meter;
 pub(crate) mod ops;
 mod portability;
 pub mod ranges;
@@ -80,6 +81,7 @@ pub struct AppState {
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     bodies: bodies::Bodies,
     passwords: bodies::PasswordGate,
+    meter: meter::UsageMeter,
 }
 
 impl AppState {
@@ -95,7 +97,13 @@ impl AppState {
             cookie_name: SESSION_COOKIE,
             export_sizes: ExportSizes::default(),
             trusted_proxies,
+            meter: meter::UsageMeter::default(),
         })
+    }
+
+    /// API calls counted per tenant and feature, not yet written.
+    pub fn meter(&self) -> &meter::UsageMeter {
+        &self.meter
     }
 
     pub fn coffer(&self) -> &Coffer {

@@ -82,7 +82,8 @@ routes! {
     PATCH "/api/v1/tenants/{tenant}/members/{user}", Tenant(TP::MembersManage), "Change a member's role" => tenants::change_member;
     DELETE "/api/v1/tenants/{tenant}/members/{user}", Tenant(TP::MembersManage), "Remove a member" => tenants::remove_member;
     GET "/api/v1/tenants/{tenant}/audit", Tenant(TP::AuditRead), "The tenant's audit events" => tenants::audit;
-    GET "/api/v1/tenants/{tenant}/usage", Tenant(TP::UsageRead), "Usage counters and logins" => tenants::usage;
+    GET "/api/v1/tenants/{tenant}/usage", Tenant(TP::UsageRead), "Usage: stored bytes, files, records, metered API calls and AI tokens, logins" => tenants::usage;
+    POST "/api/v1/tenants/{tenant}/usage/ai", Tenant(TP::UsageReport), "Report AI tokens consumed (a token with the ai-usage scope; refused while restricted)" => tenants::report_ai_usage;
     GET "/api/v1/tenants/{tenant}/search", Tenant(TP::Search), "Full-text search over records and file names" => tenants::search;
 
     GET "/api/v1/tenants/{tenant}/tree", Tenant(TP::FilesRead), "List the root directory" => files::list_root;

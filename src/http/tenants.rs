@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::authorize::Access;
 use super::dto::{
-    AddMemberIn, AuditPage, ChangeMemberIn, HitsOut, MembersOut, TenantView, UsageOut,
+    AddMemberIn, AiUsageIn, AuditPage, ChangeMemberIn, HitsOut, MembersOut, TenantView, UsageOut,
 };
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
@@ -113,11 +113,15 @@ pub async fn usage(
 ) -> Result<Json<UsageOut>, ApiError> {
     blocking(move || {
         let counters = access.vault().usage()?.into_iter().collect();
-        let logins = coffer.control().tenant_logins(access.tenant().id, 100)?;
+        let control = coffer.control();
+        let logins = control.tenant_logins(access.tenant().id, 100)?;
+        let since = crate::db::timestamp(coffer.clock().now() - time::Duration::days(90));
+        let metered = control.usage(access.tenant().id, &since[..10])?;
         Ok(Json(UsageOut {
             tenant: access.tenant().slug.clone(),
             quota_bytes: access.tenant().quota_bytes,
             counters,
+            metered: metered.iter().map(Into::into).collect(),
             recent_logins: logins.iter().map(Into::into).collect(),
         }))
     })
@@ -153,4 +157,33 @@ pub async fn search(
     Ok(Json(HitsOut {
         hits: hits.iter().map(Into::into).collect(),
     }))
+}
+
+/// An AI integration reports the tokens it consumed (its API token carries the `ai-usage`
+/// scope; refused while the tenant's processing is restricted).
+pub async fn report_ai_usage(
+    State(coffer): State<Coffer>,
+    Access(access): Access,
+    JsonBody(body): JsonBody<AiUsageIn>,
+) -> Result<StatusCode, ApiError> {
+    let model = body.model.trim();
+    if model.is_empty() || model.len() > 100 || model.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRequest,
+            "model is 1 to 100 printable characters",
+        )
+        .with_pointer("/model"));
+    }
+    let model = model.to_owned();
+    blocking(move || {
+        coffer.control().report_ai_usage(
+            access.caller(),
+            access.tenant().id,
+            &model,
+            body.input_tokens,
+            body.output_tokens,
+        )?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }

@@ -42,7 +42,7 @@ use index::{Entry, EntryKind, Index, IndexChange, IndexError};
 use layout::{DataRoot, SqliteFile};
 use path::VaultPath;
 use repair::{Expect, Intent};
-pub use repair::{ReindexReport, SkippedEntry};
+pub use repair::{ReindexReport, SkippedEntry, UsageDrift};
 
 /// Errors of vault operations, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]

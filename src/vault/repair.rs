@@ -382,4 +382,49 @@ impl Vault {
         report.trash_rows_removed = self.drop_orphan_trash_rows(&mut index)?;
         Ok(report)
     }
+
+    /// Recounts the usage counters (bytes, files, trash bytes, records) from the index
+    /// and reports every counter that drifted; with `repair`, sets them to the recount
+    /// (audited as `vault.reconcile`). Counters change in the same transaction as what
+    /// they count, so a drift means something outside Coffer changed the index.
+    pub fn reconcile_usage(
+        &self,
+        caller: &super::Caller,
+        repair: bool,
+    ) -> Result<Vec<UsageDrift>, VaultError> {
+        let (_commit, mut index) = self.begin_repair()?;
+        let drift: Vec<UsageDrift> = index
+            .recount()?
+            .into_iter()
+            .filter_map(|(counter, counted)| {
+                let stored = index.counter(&counter).ok()?;
+                (stored != counted).then_some(UsageDrift {
+                    counter,
+                    stored,
+                    counted,
+                })
+            })
+            .collect();
+        if repair && !drift.is_empty() {
+            let values: Vec<(String, i64)> = drift
+                .iter()
+                .map(|d| (d.counter.clone(), d.counted))
+                .collect();
+            index.set_counters(&values)?;
+            let event = caller
+                .event(AuditAction::VaultReconcile)
+                .tenant(self.tenant)
+                .detail(serde_json::json!({ "usage_drift": drift }));
+            self.audit.append(&event)?;
+        }
+        Ok(drift)
+    }
+}
+
+/// A usage counter that did not equal its recount.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UsageDrift {
+    pub counter: String,
+    pub stored: i64,
+    pub counted: i64,
 }

@@ -45,8 +45,12 @@ impl LifecycleTx for Tx<'_> {
         Ok(())
     }
 
-    fn delete_tenant_access(&self, id: TenantId) -> Result<Vec<UserId>, ControlError> {
+    fn delete_tenant_access(&self, id: TenantId, now: &str) -> Result<Vec<UserId>, ControlError> {
         let tenant = id.to_string();
+        self.conn.execute(
+            "UPDATE membership_periods SET until = ?2 WHERE tenant_id = ?1 AND until IS NULL",
+            params![tenant, now],
+        )?;
         let members: Vec<String> = self
             .conn
             .prepare("SELECT user_id FROM memberships WHERE tenant_id = ?1 ORDER BY user_id")?

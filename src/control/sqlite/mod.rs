@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::ControlError;
 use super::model::{
     ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant,
-    TenantState, User,
+    TenantState, TokenScope, User,
 };
 use super::store::{ControlStore, ControlTx, NewSessionRow, TxWork};
 use crate::db::{self, Migration, migration};
@@ -16,12 +16,14 @@ use crate::names::{Email, NameError, TenantId, TenantSlug, UserId};
 
 mod lifecycle;
 mod rights;
+mod usage;
 
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "control", "0001_control.sql"),
     migration!(2, "control", "0002_auth.sql"),
     migration!(3, "control", "0003_lifecycle.sql"),
     migration!(4, "control", "0004_backups.sql"),
+    migration!(5, "control", "0005_usage.sql"),
 ];
 
 pub struct SqliteControl {
@@ -77,7 +79,9 @@ struct Tx<'a> {
 const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at, \
      state_changed_at, cancelled_at, purge_after, legal_hold_at, purged_at";
 const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
-const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.tenant_id, t.role, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at";
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.tenant_id, t.role, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at, t.scopes";
+/// How many columns `TOKEN_COLUMNS` names (a joined user's columns follow them).
+const TOKEN_COLUMN_COUNT: usize = 10;
 const SESSION_COLUMNS: &str = "u.id, u.email, u.name, u.is_operator, u.created_at, u.disabled_at,
      u.password_hash, s.id, s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent";
 
@@ -145,6 +149,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 }
 
 fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
+    debug_assert_eq!(TOKEN_COLUMNS.split(',').count(), TOKEN_COLUMN_COUNT);
     let user: String = r.get(1)?;
     let tenant: String = r.get(2)?;
     Ok(ApiToken {
@@ -157,6 +162,11 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
         last_used_at: r.get(6)?,
         expires_at: r.get(7)?,
         revoked_at: r.get(8)?,
+        scopes: r
+            .get::<_, String>(9)?
+            .split_whitespace()
+            .filter_map(TokenScope::parse)
+            .collect(),
     })
 }
 
@@ -328,6 +338,10 @@ impl ControlTx for Tx<'_> {
              WHERE id = ?1",
             params![id, now],
         )?;
+        self.conn.execute(
+            "UPDATE membership_periods SET until = ?2 WHERE user_id = ?1 AND until IS NULL",
+            params![id, now],
+        )?;
         for sql in [
             "DELETE FROM sessions WHERE user_id = ?1",
             "DELETE FROM api_tokens WHERE user_id = ?1",
@@ -406,10 +420,27 @@ impl ControlTx for Tx<'_> {
              ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role",
             params![user.to_string(), tenant.to_string(), role.as_str(), now],
         )?;
+        self.conn.execute(
+            "INSERT INTO membership_periods (tenant_id, user_id, since)
+             SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM membership_periods
+                 WHERE tenant_id = ?1 AND user_id = ?2 AND until IS NULL)
+             ON CONFLICT DO NOTHING",
+            params![tenant.to_string(), user.to_string(), now],
+        )?;
         Ok(())
     }
 
-    fn delete_member(&self, tenant: TenantId, user: UserId) -> Result<bool, ControlError> {
+    fn delete_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: &str,
+    ) -> Result<bool, ControlError> {
+        self.conn.execute(
+            "UPDATE membership_periods SET until = ?3
+             WHERE tenant_id = ?1 AND user_id = ?2 AND until IS NULL",
+            params![tenant.to_string(), user.to_string(), now],
+        )?;
         Ok(self.conn.execute(
             "DELETE FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
             params![user.to_string(), tenant.to_string()],
@@ -473,8 +504,8 @@ impl ControlTx for Tx<'_> {
 
     fn insert_token(&self, t: &ApiToken, token_hash: &str) -> Result<(), ControlError> {
         self.conn.execute(
-            "INSERT INTO api_tokens (id, token_hash, user_id, tenant_id, role, name, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO api_tokens (id, token_hash, user_id, tenant_id, role, name, created_at, expires_at, scopes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 t.id,
                 token_hash,
@@ -483,7 +514,8 @@ impl ControlTx for Tx<'_> {
                 t.role.as_str(),
                 t.name,
                 t.created_at,
-                t.expires_at
+                t.expires_at,
+                t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
             ],
         )?;
         Ok(())
@@ -503,7 +535,7 @@ impl ControlTx for Tx<'_> {
                    AND (t.expires_at IS NULL OR t.expires_at > ?2) AND u.disabled_at IS NULL"
             ),
             params![token_hash, now],
-            |r| Ok((token_from_row(r)?, user_at(r, 9)?)),
+            |r| Ok((token_from_row(r)?, user_at(r, TOKEN_COLUMN_COUNT)?)),
         )
     }
 
@@ -581,8 +613,10 @@ impl ControlTx for Tx<'_> {
     fn tenant_logins(&self, tenant: TenantId, limit: u32) -> Result<Vec<LoginEvent>, ControlError> {
         self.all(
             "SELECT l.user_id, u.email, l.at, l.ip, l.success FROM login_events l
-             JOIN memberships m ON m.user_id = l.user_id AND m.tenant_id = ?1
              JOIN users u ON u.id = l.user_id
+             WHERE EXISTS (SELECT 1 FROM membership_periods p
+                 WHERE p.tenant_id = ?1 AND p.user_id = l.user_id
+                   AND l.at >= p.since AND (p.until IS NULL OR l.at < p.until))
              ORDER BY l.id DESC LIMIT ?2",
             params![tenant.to_string(), limit],
             login_from_row,

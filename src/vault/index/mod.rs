@@ -269,6 +269,32 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The usage counters recounted from the tables they summarise.
+    pub fn recount(&self) -> Result<Vec<(String, i64)>, IndexError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT 'bytes_stored', COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file'
+             UNION ALL SELECT 'files_stored', COUNT(*) FROM entries WHERE kind = 'file'
+             UNION ALL SELECT 'trash_bytes', COALESCE(SUM(size), 0) FROM trash
+             UNION ALL SELECT 'records_stored', COUNT(*) FROM records",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets counters to the given values, in one transaction.
+    pub fn set_counters(&mut self, values: &[(String, i64)]) -> Result<(), IndexError> {
+        let tx = self.write_tx()?;
+        for (name, value) in values {
+            tx.execute(
+                "INSERT INTO usage_counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                rusqlite::params![name, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Records that an operation is about to change `files/` at these paths, with the
     /// audit events that describe it, so that a crash before `apply` is repaired (and its
     /// events appended) on the next open. Committed with a full fsync.

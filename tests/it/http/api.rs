@@ -361,6 +361,16 @@ async fn upload_limits_and_quota() {
         (r.status, r.code()),
         (StatusCode::INSUFFICIENT_STORAGE, "quota-exceeded".into())
     );
+    // The refusal carries the numbers (P16: a customer sees why).
+    let numbers = r.json();
+    assert_eq!(
+        (&numbers["used"], &numbers["limit"], &numbers["attempted"]),
+        (
+            &serde_json::json!(900),
+            &serde_json::json!(1500),
+            &serde_json::json!(900)
+        )
+    );
     assert_eq!(
         t.call(
             Method::GET,

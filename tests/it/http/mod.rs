@@ -9,6 +9,7 @@ mod raw;
 mod rbac;
 mod rights;
 mod sessions;
+mod usage;
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -34,6 +34,8 @@ fn expected_allowed(who: Who, p: TP) -> bool {
         TP::FilesWrite | TP::RecordsWrite => &[Owner, Admin, Member],
         TP::AuditRead | TP::UsageRead => &[Owner, Admin, Auditor],
         TP::Import | TP::Lifecycle => &[Owner],
+        // Only an integration's token with the ai-usage scope, never a person.
+        TP::UsageReport => &[],
     };
     list.contains(&who)
 }
@@ -61,6 +63,7 @@ fn expected_permission(method: &str, path: &str) -> Option<Permission> {
         (_, _, Some("/members" | "/members/{user}")) => Tenant(TP::MembersManage),
         ("GET", _, Some("/audit")) => Tenant(TP::AuditRead),
         ("GET", _, Some("/usage")) => Tenant(TP::UsageRead),
+        ("POST", _, Some("/usage/ai")) => Tenant(TP::UsageReport),
         ("GET", _, Some("/search")) => Tenant(TP::Search),
         ("GET", _, Some("/tree" | "/tree/{*path}" | "/files/{*path}" | "/trash")) => {
             Tenant(TP::FilesRead)
@@ -174,6 +177,11 @@ fn probe(route: &Route) -> Option<Probe> {
         }
         ("GET", "/api/v1/tenants/{tenant}/audit") => p(&format!("{t}/audit"), S::OK),
         ("GET", "/api/v1/tenants/{tenant}/usage") => p(&format!("{t}/usage"), S::OK),
+        ("POST", "/api/v1/tenants/{tenant}/usage/ai") => with_body(
+            &format!("{t}/usage/ai"),
+            unknown_field.clone(),
+            S::BAD_REQUEST,
+        ),
         ("GET", "/api/v1/tenants/{tenant}/search") => p(&format!("{t}/search?q=quote"), S::OK),
         ("GET", "/api/v1/tenants/{tenant}/tree") => p(&format!("{t}/tree"), S::OK),
         ("GET", "/api/v1/tenants/{tenant}/tree/{*path}") => p(&format!("{t}/tree/docs"), S::OK),
