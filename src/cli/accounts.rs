@@ -27,6 +27,8 @@ pub enum UserCommand {
     },
     /// List every user.
     List,
+    /// Everything held about a person (their access request, P9), as JSON.
+    Show { email: String },
     /// Delete an account: name, e-mail and password hash anonymised at once, sessions and
     /// tokens revoked; tenants it owned alone are purged (prints their receipts' ids).
     Delete { email: String },
@@ -99,6 +101,16 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                     println!("{}\t{}\t{}{flag}", u.email, u.id, u.name);
                 }
             }
+        }
+        UserCommand::Show { email } => {
+            let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
+            let user = coffer
+                .control()
+                .user_by_email(&parsed)?
+                .with_context(|| format!("no user {email}"))?;
+            let document = crate::http::rights::personal_data(&coffer, &user, None)
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            print_json(&document)?;
         }
         UserCommand::Delete { email } => {
             let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;

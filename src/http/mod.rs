@@ -21,7 +21,7 @@ pub(crate) mod ops;
 mod portability;
 pub mod ranges;
 mod records;
-mod rights;
+pub mod rights;
 pub mod routes;
 mod server;
 mod tenants;

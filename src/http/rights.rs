@@ -17,6 +17,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{ClientIp, JsonBody, blocking};
 use crate::audit::{Actor, AuditAction, EventQuery, Scope, StoredEvent};
 use crate::coffer::Coffer;
+use crate::control::User;
 use crate::names::Email;
 
 /// Audit filters and the cursor: `?after=SEQ&limit=N&since=TIME&until=TIME&action=NAME&actor=ACTOR`.
@@ -132,39 +133,52 @@ pub async fn my_data(
     Signed(principal): Signed,
 ) -> Result<Json<MyDataOut>, ApiError> {
     blocking(move || {
-        let user = principal.user();
-        let control = coffer.control();
-        let events = coffer
-            .audit()
-            .query(&EventQuery {
-                scope: Scope::Account(user.id),
-                limit: MY_DATA_LIMIT,
-                ..Default::default()
-            })
-            .map_err(ApiError::internal)?;
-        Ok(Json(MyDataOut {
-            generated_at: crate::clock::stamp(coffer.clock().as_ref()),
-            user: user.into(),
-            memberships: control
-                .memberships(user.id)?
-                .iter()
-                .map(Into::into)
-                .collect(),
-            sessions: control
-                .sessions_of(user.id)?
-                .iter()
-                .map(|s| SessionOut::new(s, principal.session_id()))
-                .collect(),
-            api_tokens: control.tokens_of(user.id)?.iter().map(Into::into).collect(),
-            logins: control
-                .user_logins(user.id, MY_DATA_LIMIT)?
-                .iter()
-                .map(Into::into)
-                .collect(),
-            account_events: events.iter().map(Into::into).collect(),
-        }))
+        Ok(Json(personal_data(
+            &coffer,
+            principal.user(),
+            principal.session_id(),
+        )?))
     })
     .await
+}
+
+/// Everything held about `user` (also `coffer user show`); `current_sid` marks the session
+/// in use.
+pub fn personal_data(
+    coffer: &Coffer,
+    user: &User,
+    current_sid: Option<&str>,
+) -> Result<MyDataOut, ApiError> {
+    let control = coffer.control();
+    let events = coffer
+        .audit()
+        .query(&EventQuery {
+            scope: Scope::Account(user.id),
+            limit: MY_DATA_LIMIT,
+            ..Default::default()
+        })
+        .map_err(ApiError::internal)?;
+    Ok(MyDataOut {
+        generated_at: crate::clock::stamp(coffer.clock().as_ref()),
+        user: user.into(),
+        memberships: control
+            .memberships(user.id)?
+            .iter()
+            .map(Into::into)
+            .collect(),
+        sessions: control
+            .sessions_of(user.id)?
+            .iter()
+            .map(|s| SessionOut::new(s, current_sid))
+            .collect(),
+        api_tokens: control.tokens_of(user.id)?.iter().map(Into::into).collect(),
+        logins: control
+            .user_logins(user.id, MY_DATA_LIMIT)?
+            .iter()
+            .map(Into::into)
+            .collect(),
+        account_events: events.iter().map(Into::into).collect(),
+    })
 }
 
 /// A correction of my profile (P11): either or both fields.

@@ -260,3 +260,104 @@ fn issue7_everything_under_the_data_root_is_private_whatever_the_umask() {
     }
     assert!(checked > 15, "walked {checked} entries");
 }
+
+/// Issue 9's commands as an operator scripts them: lifecycle, receipts, backups, the
+/// audit checkpoint, usage reconcile, a person's data and account deletion.
+#[test]
+fn lifecycle_backup_and_rights_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("root");
+    let run = |args: &[&str]| coffer(&data, args, None);
+    ok(&run(&["init"]));
+    ok(&coffer(
+        &data,
+        &["user", "create", "owner@acme.test", "--password-stdin"],
+        Some(b"long enough password\n"),
+    ));
+    ok(&run(&[
+        "tenant",
+        "create",
+        "acme",
+        "--owner",
+        "owner@acme.test",
+    ]));
+    ok(&coffer(
+        &data,
+        &["files", "put", "acme", "docs/a.txt", "-"],
+        Some(b"hello"),
+    ));
+    assert!(ok(&run(&["tenant", "restrict", "acme"])).contains("restricted"));
+    fails_with(&run(&["tenant", "restrict", "acme"]), "restricted");
+    ok(&run(&["tenant", "unrestrict", "acme"]));
+    fails_with(&run(&["tenant", "restrict", "nosuch"]), "no tenant");
+    ok(&run(&["usage", "reconcile"]));
+    let shown = ok(&run(&["user", "show", "owner@acme.test"]));
+    assert!(shown.contains("\"memberships\"") && shown.contains("acme"));
+
+    let backups = tmp.path().join("backups");
+    let out = ok(&run(&["backup", "--to", backups.to_str().unwrap()]));
+    assert!(out.contains("1 tenants, 1 files"), "{out}");
+    let set = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    ok(&run(&["backup", "--verify", set.to_str().unwrap()]));
+    let restored = tmp.path().join("restored");
+    ok(&coffer(
+        &restored,
+        &["restore", set.to_str().unwrap()],
+        None,
+    ));
+    fails_with(
+        &coffer(&restored, &["restore", set.to_str().unwrap()], None),
+        "not empty",
+    );
+    assert!(
+        ok(&coffer(
+            &restored,
+            &["files", "get", "acme", "docs/a.txt"],
+            None
+        ))
+        .contains("hello")
+    );
+
+    let checkpoint = tmp.path().join("checkpoint.json");
+    ok(&run(&[
+        "audit",
+        "checkpoint",
+        "-o",
+        checkpoint.to_str().unwrap(),
+    ]));
+    ok(&run(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]));
+
+    assert!(ok(&run(&["tenant", "cancel", "acme"])).contains("purge after"));
+    fails_with(
+        &run(&["lifecycle", "run", "--now", "next tuesday"]),
+        "RFC 3339",
+    );
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(31))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out = ok(&run(&["lifecycle", "run", "--now", &soon]));
+    assert!(out.contains("1 purged"), "{out}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("purged: "))
+        .unwrap()
+        .to_owned();
+    let receipt = ok(&run(&["tenant", "receipt", &id]));
+    assert!(receipt.contains("coffer-deletion-receipt") && receipt.contains("backup_copies"));
+    // The backup no longer holds the purged tenant.
+    assert!(!set.join("tenants").join(&id).exists());
+    ok(&run(&["backup", "--verify", set.to_str().unwrap()]));
+
+    ok(&run(&["user", "delete", "owner@acme.test"]));
+    fails_with(&run(&["user", "show", "owner@acme.test"]), "no user");
+}
