@@ -119,9 +119,13 @@ pub fn state_allows(
 ) -> Result<(), TenantState> {
     let refused = match state {
         TenantState::Active => false,
-        // Restricted processing: nothing handed to AI features, whoever asks.
+        // Restricted processing: nothing handed to AI features, whoever asks; no change by
+        // a program (people may still work, and export; lifecycle changes need a person
+        // anyway).
         TenantState::Restricted => {
-            permission == TenantPermission::UsageReport || (program && permission.writes_data())
+            permission == TenantPermission::UsageReport
+                || (program
+                    && (permission.writes_data() || permission == TenantPermission::MembersManage))
         }
         TenantState::Cancelled => {
             permission.writes_data() || permission == TenantPermission::UsageReport
@@ -225,5 +229,11 @@ mod tests {
         assert!(state_allows(TenantState::Restricted, UsageReport, true).is_err());
         assert!(state_allows(TenantState::Restricted, UsageReport, false).is_err());
         assert!(state_allows(TenantState::Cancelled, UsageReport, true).is_err());
+        let members = TenantPermission::MembersManage;
+        assert!(
+            state_allows(TenantState::Restricted, members, true).is_err(),
+            "no program changes"
+        );
+        assert!(state_allows(TenantState::Restricted, members, false).is_ok());
     }
 }

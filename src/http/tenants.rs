@@ -111,21 +111,39 @@ pub async fn usage(
     State(coffer): State<Coffer>,
     Access(access): Access,
 ) -> Result<Json<UsageOut>, ApiError> {
+    blocking(move || Ok(Json(usage_of(&coffer, &access)?))).await
+}
+
+/// Any tenant's usage (operators, P16): the same document as the tenant's own.
+pub async fn admin_usage(
+    State(coffer): State<Coffer>,
+    Path(slug): Path<String>,
+) -> Result<Json<UsageOut>, ApiError> {
+    let slug = crate::names::TenantSlug::parse(&slug).map_err(|_| ApiError::not_found())?;
     blocking(move || {
-        let counters = access.vault().usage()?.into_iter().collect();
-        let control = coffer.control();
-        let logins = control.tenant_logins(access.tenant().id, 100)?;
-        let since = crate::db::timestamp(coffer.clock().now() - time::Duration::days(90));
-        let metered = control.usage(access.tenant().id, &since[..10])?;
-        Ok(Json(UsageOut {
-            tenant: access.tenant().slug.clone(),
-            quota_bytes: access.tenant().quota_bytes,
-            counters,
-            metered: metered.iter().map(Into::into).collect(),
-            recent_logins: logins.iter().map(Into::into).collect(),
-        }))
+        // Counters only: the operator reads no content through this access.
+        let access = coffer
+            .auth()
+            .operator_access(&crate::audit::Caller::system(), &slug)?;
+        Ok(Json(usage_of(&coffer, &access)?))
     })
     .await
+}
+
+/// A tenant's usage: its vault's counters, metered usage for 90 days, recent logins.
+fn usage_of(coffer: &Coffer, access: &crate::auth::TenantAccess) -> Result<UsageOut, ApiError> {
+    let counters = access.vault().usage()?.into_iter().collect();
+    let control = coffer.control();
+    let logins = control.tenant_logins(access.tenant().id, 100)?;
+    let since = crate::db::timestamp(coffer.clock().now() - time::Duration::days(90));
+    let metered = control.usage(access.tenant().id, &since[..10])?;
+    Ok(UsageOut {
+        tenant: access.tenant().slug.clone(),
+        quota_bytes: access.tenant().quota_bytes,
+        counters,
+        metered: metered.iter().map(Into::into).collect(),
+        recent_logins: logins.iter().map(Into::into).collect(),
+    })
 }
 
 #[derive(Deserialize)]

@@ -134,7 +134,8 @@ async fn restriction_stops_programs_writing_but_not_people() {
         .header("content-type", "application/json")
         .body(Body::from(r#"{"action":"unrestrict"}"#))
         .unwrap();
-    assert_eq!(t.send(by_token).await.status, StatusCode::FORBIDDEN);
+    let reply = t.send(by_token).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.json());
     assert_eq!(
         lifecycle(&t, Who::Owner, "unrestrict").await.status,
         StatusCode::OK
@@ -353,6 +354,7 @@ fn a_purge_stopped_after_any_step_serves_nothing_and_the_next_pass_finishes_it()
         PurgeStep::Begun,
         PurgeStep::Retired,
         PurgeStep::Removed,
+        PurgeStep::BackupsCleared,
         PurgeStep::Redacted,
     ] {
         let world = World::new();
@@ -366,6 +368,8 @@ fn a_purge_stopped_after_any_step_serves_nothing_and_the_next_pass_finishes_it()
                 &Precondition::None,
             )
             .unwrap();
+        let backups = world.data_dir().parent().unwrap().join("backups");
+        let set = coffer.backup(Some(&backups)).unwrap().set;
         coffer
             .control()
             .request_deletion(&op, world.alpha.id)
@@ -391,6 +395,20 @@ fn a_purge_stopped_after_any_step_serves_nothing_and_the_next_pass_finishes_it()
         let report = coffer.run_lifecycle().unwrap();
         assert_eq!(report.purged, vec![world.alpha.id.to_string()], "{step:?}");
         check_purged(&world, &world.alpha, 1, 0);
+        assert!(
+            !set.join("tenants")
+                .join(world.alpha.id.to_string())
+                .exists()
+        );
+        let receipt = coffer
+            .control()
+            .purge_record(world.alpha.id)
+            .unwrap()
+            .unwrap()
+            .receipt
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&receipt.document).unwrap();
+        assert_eq!(doc["destroyed"]["backup_copies"], 1, "{step:?}");
     }
 }
 

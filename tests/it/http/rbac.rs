@@ -151,6 +151,9 @@ fn probe(route: &Route) -> Option<Probe> {
             serde_json::json!({ "action": "explode" }),
             S::BAD_REQUEST,
         ),
+        ("GET", "/api/v1/admin/tenants/{tenant}/usage") => {
+            p("/api/v1/admin/tenants/alpha/usage", S::OK)
+        }
         ("GET", "/api/v1/admin/tenants/{tenant}/receipt") => p(
             "/api/v1/admin/tenants/0123456789abcdef0123456789abcdef/receipt",
             S::NOT_FOUND,
