@@ -25,6 +25,9 @@ pub struct Config {
     pub staging_grace_secs: u64,
     /// Whether anyone may sign up (creating a user and a tenant they own).
     pub signup_enabled: bool,
+    /// Quota of a tenant made by sign-up when `default_quota_bytes` is not set: anyone can
+    /// sign up, so no self-service tenant is unlimited.
+    pub signup_quota_bytes: u64,
     /// Networks of the reverse proxies in front of Coffer (`["127.0.0.1/32", "10.0.0.0/8"]`).
     /// Only a request whose peer is in one of them has its client IP taken from
     /// `X-Forwarded-For` (the nearest hop that is not a trusted proxy); from anyone else
@@ -96,6 +99,7 @@ impl Default for Config {
             vault_cache_capacity: 256,
             staging_grace_secs: 3600,
             signup_enabled: true,
+            signup_quota_bytes: 1024 * 1024 * 1024,
             trusted_proxies: Vec::new(),
             header_read_timeout_secs: 30,
             max_connections: 0,

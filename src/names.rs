@@ -23,6 +23,24 @@ pub enum NameError {
     InvalidEmail,
     #[error("not a valid identifier")]
     InvalidId,
+    #[error(
+        "a name has at most {MAX_DISPLAY_NAME_CHARS} characters, none of them control characters"
+    )]
+    InvalidDisplayName,
+}
+
+/// Longest display name (a person's, a tenant's, a token's), in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 200;
+
+/// A display name as typed, checked at the edge: trimmed, at most
+/// `MAX_DISPLAY_NAME_CHARS` characters, no control characters (no NUL, no line breaks in
+/// a log line or a mail header).
+pub fn display_name(text: &str) -> Result<String, NameError> {
+    let trimmed = text.trim();
+    if trimmed.chars().count() > MAX_DISPLAY_NAME_CHARS || trimmed.chars().any(char::is_control) {
+        return Err(NameError::InvalidDisplayName);
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// The human-chosen, URL-safe name of a tenant (`acme-landscaping`). Never used on disk:

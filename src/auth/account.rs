@@ -22,6 +22,9 @@ pub struct NewSession {
     pub max_age_secs: i64,
 }
 
+/// The longest lifetime a token may be given, in days (ten years).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
 /// What a token is for: its role, name, lifetime and extra scopes.
 pub struct TokenSpec<'a> {
     pub role: Role,
@@ -75,6 +78,36 @@ impl Auth {
         Ok(self.session_for(user, &sid, token, max_age))
     }
 
+    /// Counts a sign-up from `ip`, refusing it (`Throttled`) past `SIGNUP_LIMIT` per window:
+    /// each sign-up makes a tenant, so one address cannot make thousands.
+    pub fn count_signup(&self, ip: Option<&str>) -> Result<(), AuthError> {
+        let key = format!("signup:{}", ip.unwrap_or("unknown"));
+        let attempt = self
+            .throttle
+            .begin(&[(&key, super::throttle::SIGNUP_LIMIT)], Instant::now())
+            .map_err(AuthError::Throttled)?;
+        attempt.failed(); // every sign-up counts, like a failure
+        Ok(())
+    }
+
+    /// `Some(retry_after)` if a login for `email` from `ip` would be throttled now (checked
+    /// before the request waits for a password-hashing slot).
+    pub fn login_throttled(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Instant,
+    ) -> Option<std::time::Duration> {
+        let (account_key, ip_key) = throttle_keys(email, ip);
+        self.throttle.would_refuse(
+            &[
+                (&account_key, super::throttle::ACCOUNT_LIMIT),
+                (&ip_key, super::throttle::IP_LIMIT),
+            ],
+            now,
+        )
+    }
+
     /// Checks an e-mail and password, with throttling per account and per IP, and opens a
     /// session. Unknown accounts cost the same time as known ones.
     pub fn login(
@@ -85,8 +118,7 @@ impl Auth {
         user_agent: Option<&str>,
         now: Instant,
     ) -> Result<NewSession, AuthError> {
-        let account_key = format!("acct:{}", email.trim().to_lowercase());
-        let ip_key = format!("ip:{}", ip.unwrap_or("unknown"));
+        let (account_key, ip_key) = throttle_keys(email, ip);
         let attempt = match self.throttle.begin(
             &[
                 (&account_key, super::throttle::ACCOUNT_LIMIT),
@@ -299,6 +331,13 @@ impl Auth {
         scopes: &[TokenScope],
         caller: &Caller,
     ) -> Result<(String, ApiToken), AuthError> {
+        if let Some(days) = expires_in_days
+            && !(1..=MAX_TOKEN_DAYS).contains(&days)
+        {
+            return Err(AuthError::Invalid(format!(
+                "a token expires in 1 to {MAX_TOKEN_DAYS} days"
+            )));
+        }
         let id = random_hex(16)?;
         let secret = format!("{TOKEN_PREFIX}{id}_{}", random_hex(32)?);
         let expires_at =
@@ -308,7 +347,8 @@ impl Auth {
             user_id: user,
             tenant_id: tenant.id,
             role,
-            name: name.chars().take(100).collect(),
+            name: crate::names::display_name(name)
+                .map_err(|e| AuthError::Invalid(e.to_string()))?,
             created_at: crate::clock::stamp(self.clock.as_ref()),
             last_used_at: None,
             expires_at,
@@ -369,4 +409,12 @@ impl Auth {
     pub fn user_caller(user: UserId, ip: Option<&str>) -> Caller {
         Caller::new(Actor::User(user)).with_ip(ip.map(str::to_owned))
     }
+}
+
+/// The throttle's keys for a login: the account (as typed, folded) and the client address.
+fn throttle_keys(email: &str, ip: Option<&str>) -> (String, String) {
+    (
+        format!("acct:{}", email.trim().to_lowercase()),
+        format!("ip:{}", ip.unwrap_or("unknown")),
+    )
 }

@@ -16,6 +16,8 @@ use crate::db;
 /// Failures allowed per key within `WINDOW`.
 pub const ACCOUNT_LIMIT: usize = 5;
 pub const IP_LIMIT: usize = 20;
+/// Sign-ups allowed per client address within `WINDOW`.
+pub const SIGNUP_LIMIT: usize = 5;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_KEYS: usize = 100_000;
 
@@ -49,24 +51,8 @@ impl LoginThrottle {
                 s.in_flight > 0 || s.failures.iter().any(|t| now.duration_since(*t) < WINDOW)
             });
         }
-        let mut wait: Option<Duration> = None;
-        for (key, limit) in keys {
-            let Some(state) = map.get_mut(*key) else {
-                continue;
-            };
-            state.failures.retain(|t| now.duration_since(*t) < WINDOW);
-            if state.failures.len() + state.in_flight >= *limit {
-                let retry = state
-                    .failures
-                    .first()
-                    .map_or(Duration::from_secs(1), |oldest| {
-                        WINDOW.saturating_sub(now.duration_since(*oldest))
-                    });
-                wait = Some(wait.map_or(retry, |w| w.max(retry)));
-            }
-        }
-        if let Some(w) = wait {
-            return Err(w.max(Duration::from_secs(1)));
+        if let Some(w) = refusal(&mut map, keys, now) {
+            return Err(w);
         }
         for (key, _) in keys {
             map.entry((*key).to_owned()).or_default().in_flight += 1;
@@ -78,6 +64,41 @@ impl LoginThrottle {
             ended: false,
         })
     }
+}
+
+impl LoginThrottle {
+    /// `Some(retry_after)` if an attempt now would be refused: a cheap check before a
+    /// request takes a password-hashing slot, so a flood at a locked account or address
+    /// neither waits in the queue nor writes anything.
+    pub fn would_refuse(&self, keys: &[(&str, usize)], now: Instant) -> Option<Duration> {
+        refusal(&mut db::lock(&self.keys), keys, now)
+    }
+}
+
+/// How long until every key is under its limit, if one is not (recent failures and
+/// attempts in flight both count).
+fn refusal(
+    map: &mut HashMap<String, KeyState>,
+    keys: &[(&str, usize)],
+    now: Instant,
+) -> Option<Duration> {
+    let mut wait: Option<Duration> = None;
+    for (key, limit) in keys {
+        let Some(state) = map.get_mut(*key) else {
+            continue;
+        };
+        state.failures.retain(|t| now.duration_since(*t) < WINDOW);
+        if state.failures.len() + state.in_flight >= *limit {
+            let retry = state
+                .failures
+                .first()
+                .map_or(Duration::from_secs(1), |oldest| {
+                    WINDOW.saturating_sub(now.duration_since(*oldest))
+                });
+            wait = Some(wait.map_or(retry, |w| w.max(retry)));
+        }
+    }
+    wait.map(|w| w.max(Duration::from_secs(1)))
 }
 
 impl Attempt<'_> {

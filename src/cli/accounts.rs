@@ -74,8 +74,9 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let name =
-                name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_owned());
+            let name = crate::names::display_name(
+                &name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_owned()),
+            )?;
             let user = coffer.control().create_user(
                 &operator(),
                 &NewUser {

@@ -80,7 +80,7 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let name = name.unwrap_or_else(|| slug.to_string());
+            let name = crate::names::display_name(&name.unwrap_or_else(|| slug.to_string()))?;
             let new = NewTenant {
                 slug,
                 name,

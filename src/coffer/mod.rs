@@ -285,19 +285,28 @@ impl Coffer {
         if !self.config.signup_enabled {
             return Err(CofferError::SignupDisabled);
         }
-        let email = Email::parse(email).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let slug = TenantSlug::parse(slug).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let invalid = |e: crate::names::NameError| AuthError::Invalid(e.to_string());
+        let email = Email::parse(email).map_err(invalid)?;
+        let slug = TenantSlug::parse(slug).map_err(invalid)?;
+        let name = crate::names::display_name(name).map_err(invalid)?;
+        let tenant_name = crate::names::display_name(tenant_name).map_err(invalid)?;
+        self.auth.count_signup(ip)?;
         let hash = password::hash(password_text).map_err(AuthError::from)?;
         let caller = Caller::new(crate::audit::Actor::Anonymous).with_ip(ip.map(str::to_owned));
         let tenant = self.create_tenant(
             &caller,
             NewTenant {
                 slug,
-                name: tenant_name.to_owned(),
-                quota_bytes: None,
+                name: tenant_name,
+                // Self-service tenants always have a quota: anyone may sign up.
+                quota_bytes: Some(
+                    self.config
+                        .default_quota_bytes
+                        .unwrap_or(self.config.signup_quota_bytes),
+                ),
                 owner: Some(TenantOwner::New(NewUser {
                     email: email.clone(),
-                    name: name.to_owned(),
+                    name,
                     password_hash: Some(hash),
                     is_operator: false,
                 })),

@@ -270,7 +270,7 @@ impl ControlPlane {
         ttl: Duration,
     ) -> Result<bool, ControlError> {
         let expires = self.stamp_in(ttl);
-        self.write(|tx, now| {
+        self.write_bookkeeping(|tx, now| {
             let free = match tx.lease(name)? {
                 None => true,
                 Some((current, expires_at)) => current == holder || expires_at.as_str() <= now,
@@ -283,7 +283,7 @@ impl ControlPlane {
     }
 
     pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), ControlError> {
-        self.write(|tx, _| {
+        self.write_bookkeeping(|tx, _| {
             tx.delete_lease(name, holder)?;
             Ok(((), Vec::new()))
         })
@@ -324,7 +324,7 @@ impl ControlPlane {
 
     /// Remembers a backup directory (bookkeeping; the backup itself is audited).
     pub fn register_backup_root(&self, path: &str) -> Result<(), ControlError> {
-        self.write(|tx, now| {
+        self.write_bookkeeping(|tx, now| {
             tx.add_backup_root(path, now)?;
             Ok(((), Vec::new()))
         })

@@ -159,6 +159,24 @@ impl ControlPlane {
         &self,
         f: impl FnOnce(&dyn ControlTx, &str) -> Result<(T, Vec<AuditEvent>), ControlError>,
     ) -> Result<T, ControlError> {
+        self.write_with(true, f)
+    }
+
+    /// `write` for bookkeeping that changes no authorization fact (failed logins, usage,
+    /// leases): caches stay valid, so a flood of such writes cannot push every request off
+    /// the cache onto the database.
+    fn write_bookkeeping<T>(
+        &self,
+        f: impl FnOnce(&dyn ControlTx, &str) -> Result<(T, Vec<AuditEvent>), ControlError>,
+    ) -> Result<T, ControlError> {
+        self.write_with(false, f)
+    }
+
+    fn write_with<T>(
+        &self,
+        changes_facts: bool,
+        f: impl FnOnce(&dyn ControlTx, &str) -> Result<(T, Vec<AuditEvent>), ControlError>,
+    ) -> Result<T, ControlError> {
         let now = self.now();
         let mut f = Some(f);
         let mut out = None;
@@ -173,7 +191,9 @@ impl ControlPlane {
         });
         // Whatever happened, caches must look again (a failed commit changes nothing, but
         // bumping costs only a cache refill).
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        if changes_facts {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         if let Err(e) = result {
             if !appended.is_empty() {
                 let compensation: Vec<AuditEvent> = appended
@@ -479,7 +499,7 @@ impl ControlPlane {
         ip: Option<&str>,
         reason: &str,
     ) -> Result<(), ControlError> {
-        self.write(|tx, now| {
+        self.write_bookkeeping(|tx, now| {
             if let Some(user) = user {
                 tx.insert_login_event(user, ip, false, now)?;
             }

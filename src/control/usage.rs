@@ -24,7 +24,7 @@ impl ControlPlane {
         if increments.is_empty() {
             return Ok(());
         }
-        self.write(|tx, _| {
+        self.write_bookkeeping(|tx, _| {
             for i in increments {
                 tx.add_usage(i.tenant, &i.day, &i.metric, i.n)?;
             }
@@ -43,7 +43,7 @@ impl ControlPlane {
         output_tokens: u64,
     ) -> Result<(), ControlError> {
         let day = self.today();
-        self.write(|tx, _| {
+        self.write_bookkeeping(|tx, _| {
             tx.add_usage(tenant, &day, "ai.input_tokens", input_tokens)?;
             tx.add_usage(tenant, &day, "ai.output_tokens", output_tokens)?;
             let event = caller

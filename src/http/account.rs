@@ -22,7 +22,7 @@ use super::dto::{
 };
 use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
-use crate::auth::{Auth, NewSession, TokenSpec};
+use crate::auth::{Auth, AuthError, NewSession, TokenSpec};
 use crate::coffer::Coffer;
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -91,6 +91,12 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<Response, ApiError> {
+    if let Some(retry) = coffer
+        .auth()
+        .login_throttled(&body.email, ip.as_deref(), Instant::now())
+    {
+        return Err(AuthError::Throttled(retry).into());
+    }
     let turn = gate.enter().await?;
     let ua = user_agent(&headers);
     let (session, info) = blocking(move || {

@@ -28,6 +28,8 @@ pub async fn create_tenant(
 ) -> Result<(StatusCode, Json<TenantCreatedOut>), ApiError> {
     let slug =
         TenantSlug::parse(&body.slug).map_err(|e| ApiError::from(e).with_pointer("/slug"))?;
+    let name = crate::names::display_name(&body.name)
+        .map_err(|e| ApiError::from(e).with_pointer("/name"))?;
     let owner = body
         .owner_email
         .as_deref()
@@ -52,7 +54,7 @@ pub async fn create_tenant(
         };
         let new = NewTenant {
             slug,
-            name: body.name,
+            name,
             quota_bytes: body.quota_bytes,
             owner,
         };

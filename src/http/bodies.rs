@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
@@ -122,7 +122,8 @@ fn timed_out(why: &'static str) -> io::Error {
 /// (`pace.idle` without a byte) or trickles (below `pace.min_bytes_per_sec` on average
 /// after `pace.grace`).
 pub fn paced(body: Body, pace: Pace) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    let start = Instant::now();
+    // tokio's clock, so that tests with paused time can drive the deadlines.
+    let start = tokio::time::Instant::now();
     futures_util::stream::unfold(
         (body.into_data_stream(), 0u64, false),
         move |(mut s, total, failed)| async move {

@@ -53,20 +53,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for JsonBody<T> {
         if !is_json(content_type) {
             return Err(unsupported_media_type());
         }
-        let config = state.coffer().config();
-        let deadline = std::time::Duration::from_secs(config.json_body_timeout_secs.max(1));
-        let bytes = tokio::time::timeout(
-            deadline,
-            read_limited(req.into_body(), config.max_json_bytes),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorCode::RequestTimeout,
-                "the request body did not arrive in time",
-            )
-        })??;
+        let bytes = read_small_body(req.into_body(), state.coffer().config()).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -80,15 +67,29 @@ pub fn unsupported_media_type() -> ApiError {
     )
 }
 
-/// Reads a whole body, refusing more than `limit` bytes with 413.
-pub async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
+/// Reads a small request body whole (JSON, a restore request): at most `max_json_bytes`
+/// (413 beyond), and within `json_body_timeout_secs` (408 otherwise), so a client that
+/// stops sending cannot hold the connection.
+pub async fn read_small_body(
+    body: Body,
+    config: &crate::config::Config,
+) -> Result<axum::body::Bytes, ApiError> {
+    let limit = config.max_json_bytes;
+    let deadline = std::time::Duration::from_secs(config.json_body_timeout_secs.max(1));
+    let read = axum::body::to_bytes(body, limit);
+    match tokio::time::timeout(deadline, read).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+        )),
+        Ok(Err(_)) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
-        )
-    })
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 /// Parses JSON into `T`, naming where it failed.

@@ -323,6 +323,7 @@ fn trash_id(raw: &str) -> Result<String, ApiError> {
 }
 
 pub async fn trash_restore(
+    State(coffer): State<Coffer>,
     Access(access): Access,
     Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -330,7 +331,7 @@ pub async fn trash_restore(
 ) -> Result<Json<EntryOut>, ApiError> {
     let id = trash_id(&id)?;
     // The body is optional; when present it must be JSON like any other.
-    let bytes = super::extract::read_limited(body, 64 * 1024).await?;
+    let bytes = super::extract::read_small_body(body, coffer.config()).await?;
     let restore: RestoreIn = if bytes.is_empty() {
         RestoreIn::default()
     } else if super::extract::is_json(header_str(&headers, header::CONTENT_TYPE)) {

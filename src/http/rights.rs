@@ -189,9 +189,6 @@ pub struct UpdateMeIn {
     email: Option<String>,
 }
 
-/// The longest name kept.
-const MAX_NAME_CHARS: usize = 200;
-
 pub async fn update_me(
     State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,
@@ -205,15 +202,16 @@ pub async fn update_me(
         .map(Email::parse)
         .transpose()
         .map_err(|e| ApiError::from(e).with_pointer("/email"))?;
-    let name = body.name.map(|n| n.trim().to_owned());
-    if name.as_ref().is_some_and(|n| {
-        n.is_empty() || n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control)
-    }) {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidRequest,
-            "a name has 1 to 200 characters, none of them control characters",
-        )
-        .with_pointer("/name"));
+    let name = body
+        .name
+        .map(|n| crate::names::display_name(&n))
+        .transpose()
+        .map_err(|e| ApiError::from(e).with_pointer("/name"))?;
+    if name.as_deref() == Some("") {
+        return Err(
+            ApiError::bad_request(ErrorCode::InvalidName, "a name cannot be empty")
+                .with_pointer("/name"),
+        );
     }
     let caller = principal.caller(ip);
     let user = blocking(move || {

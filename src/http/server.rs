@@ -69,6 +69,9 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// How long open requests may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Runs the server on `listener` until `shutdown` completes, then stops accepting and
 /// lets open requests finish.
 pub async fn serve(
@@ -80,6 +83,7 @@ pub async fn serve(
     let cap = connection_cap(&config);
     let global = Arc::new(Semaphore::new(cap));
     let per_ip = Arc::new(PerIp::default());
+    let proxies: Vec<ipnet::IpNet> = state.trusted_proxies().to_vec();
     let touches = spawn_touch_flusher(state.coffer().auth().clone());
     let auth = state.coffer().auth().clone();
     let router = super::app(state);
@@ -114,7 +118,14 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(slot) = admit(&per_ip, permit, peer.ip(), config.max_connections_per_ip) else {
+        // A trusted proxy carries many clients: only the global cap applies to it (the
+        // client address is not known before the headers are read).
+        let max_per_ip = if proxies.iter().any(|net| net.contains(&peer.ip())) {
+            usize::MAX
+        } else {
+            config.max_connections_per_ip
+        };
+        let Some(slot) = admit(&per_ip, permit, peer.ip(), max_per_ip) else {
             continue;
         };
         // Small responses on a keep-alive connection must not wait for a delayed ACK.
@@ -130,7 +141,14 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Open requests get a while to finish; a client that never reads does not hold the
+    // shutdown (nor the final flush below) forever.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing");
+    }
     touches.abort();
     flush_touches(auth).await;
     Ok(())
@@ -171,7 +189,8 @@ fn admit(
     let mut map = db::lock(&per_ip.0);
     let n = map.entry(ip).or_insert(0);
     if *n >= max_per_ip {
-        tracing::warn!(%ip, "too many connections from one address; refused");
+        // Debug, not warn: a client at its cap would otherwise flood the log.
+        tracing::debug!(%ip, "too many connections from one address; refused");
         return None;
     }
     *n += 1;

@@ -117,11 +117,25 @@ impl Vault {
     /// pending paths and events, and trash rows without their item. Runs on every open;
     /// cheap when there is nothing to repair.
     pub(super) fn recover(&self) -> Result<ReindexReport, VaultError> {
-        let staging_removed = self.dir.clean_staging(self.limits.staging_grace)?;
+        // Leftover staging files are debris: failing to remove one must not keep the
+        // vault from opening (the next open tries again).
+        let staging_removed = match self.dir.clean_staging(self.limits.staging_grace) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(tenant = %self.tenant, error = %e, "staging debris not removed");
+                0
+            }
+        };
         let _commit = crate::db::lock(&self.commit_lock);
         let mut index = self.index();
         let mut report = self.repair_pending(&mut index, None)?;
         report.staging_removed = staging_removed;
+        if !report.skipped.is_empty() {
+            // Counted, not named: logs never carry a tenant's file names (the
+            // `vault.reconcile` event counts them too; `coffer reindex` lists them).
+            tracing::warn!(tenant = %self.tenant, dropped = report.skipped.len(),
+                "pending changes that could not be applied on open were dropped");
+        }
         Ok(report)
     }
 
@@ -141,6 +155,7 @@ impl Vault {
             let reconcile = AuditEvent::new(AuditAction::VaultReconcile, Actor::System)
                 .tenant(self.tenant)
                 .detail(serde_json::json!({ "pending_paths": pending,
+                    "dropped_paths": report.skipped.len(),
                     "events_replayed": report.events_replayed,
                     "events_dropped": report.events_dropped,
                     "trash_rows_removed": report.trash_rows_removed }));

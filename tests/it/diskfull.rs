@@ -44,29 +44,43 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Fills the filesystem holding `ballast` to the last byte; returns how much it took.
-fn fill(ballast: &Path) -> u64 {
-    let mut f = std::fs::File::create(ballast).unwrap();
+/// Fills the filesystem holding `ballast` to the last byte, then gives back `free`
+/// bytes: the next operation that needs more than that runs out of space part-way.
+fn leave_free(ballast: &Path, free: u64) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ballast)
+        .unwrap();
     let chunk = vec![0xAAu8; 64 * 1024];
-    let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(_) => break,
-        }
-    }
+    while f.write(&chunk).is_ok_and(|n| n > 0) {}
     // Then byte by byte, so not even a partial block is left.
-    while f.write(&[0]).is_ok_and(|n| n == 1) {
-        written += 1;
-    }
-    let _ = f.sync_all();
-    written
+    while f.write(&[0]).is_ok_and(|n| n == 1) {}
+    let len = f.metadata().unwrap().len();
+    assert!(len > free, "the tmpfs had room to fill");
+    f.set_len(len - free).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Bytes that no compressor shrinks (so an archive of them is as large as they are).
+fn incompressible(n: usize, seed: u64) -> &'static [u8] {
+    let mut x = seed | 1;
+    let bytes: Vec<u8> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    Box::leak(bytes.into_boxed_slice())
 }
 
 fn disk_full(r: &crate::http::Reply) -> bool {
     r.status == StatusCode::INSUFFICIENT_STORAGE && r.code() == "disk-full"
 }
+
+const MIB: usize = 1024 * 1024;
 
 #[tokio::test]
 async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
@@ -87,10 +101,10 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
     let t = TestApp::with_world(world);
     let api = "/api/v1/tenants/alpha";
     let o = Some(Who::Owner);
-    // What is stored before the disk fills must survive it.
-    let keep = t
-        .put_file(&format!("{api}/files/keep.txt"), o, b"kept through it all")
-        .await;
+    // What is stored before the disk fills must survive it; the 3 MiB file also makes
+    // the export larger than the room left for it.
+    let kept = incompressible(3 * MIB, 7);
+    let keep = t.put_file(&format!("{api}/files/keep.bin"), o, kept).await;
     assert_eq!(keep.status, StatusCode::CREATED);
     let r = t
         .json(
@@ -102,23 +116,44 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let ballast = fs.0.join("ballast");
-    let filled = fill(&ballast);
-    assert!(
-        filled > 1024 * 1024,
-        "the tmpfs had room to fill ({filled})"
-    );
+    let staging = t.world.vault_dir(&t.world.alpha).join(".staging");
+    let staged = || std::fs::read_dir(&staging).unwrap().count();
 
-    // An upload: refused while streaming, nothing visible, nothing staged.
-    let big: &'static [u8] = Box::leak(vec![7u8; 512 * 1024].into_boxed_slice());
+    // An upload of 4 MiB with 1 MiB left: the disk fills while it streams.
+    leave_free(&ballast, MIB as u64);
+    let big = incompressible(4 * MIB, 11);
     let r = t.put_file(&format!("{api}/files/big.bin"), o, big).await;
     assert!(disk_full(&r), "upload: {} {:?}", r.status, r.json());
-    assert_eq!(
-        t.call(Method::GET, &format!("{api}/files/big.bin"), o)
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    // A large record: the index cannot grow.
+    let missing = t
+        .call(Method::GET, &format!("{api}/files/big.bin"), o)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(staged(), 0, "the failed upload left staging debris");
+
+    // An import of a 3 MiB archive with 1 MiB left: the disk fills while it is spooled
+    // or unpacked; nothing of it appears.
+    leave_free(&ballast, MIB as u64);
+    let archive = build(&[
+        RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
+        RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
+    ]);
+    let r = t
+        .send(
+            t.request(Method::POST, &format!("{api}/import"), o)
+                .header("content-type", "application/zip")
+                .body(Body::from(archive))
+                .unwrap(),
+        )
+        .await;
+    assert!(disk_full(&r), "import: {} {:?}", r.status, r.json());
+    for name in ["imported/a.bin", "imported/b.bin"] {
+        let gone = t.call(Method::GET, &format!("{api}/files/{name}"), o).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{name}");
+    }
+    assert_eq!(staged(), 0, "the failed import left staging debris");
+
+    // A 600 KiB record with 64 KiB left: the index fills while it writes.
+    leave_free(&ballast, 64 * 1024);
     let body = serde_json::json!({ "notes": "x".repeat(600 * 1024) });
     let r = t
         .json(
@@ -129,47 +164,55 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
         )
         .await;
     assert!(disk_full(&r), "record: {} {:?}", r.status, r.json());
+    let missing = t
+        .call(Method::GET, &format!("{api}/records/clients/c2"), o)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The audit append: with not a byte left, audited control-plane changes (API tokens
+    // created) go on until the control plane's log cannot grow. Each one either lands
+    // whole (token and audit event) or answers 507 and leaves nothing.
+    leave_free(&ballast, 0);
+    let before = t.world.coffer.audit().verify().unwrap().events;
+    let mut created = 0u64;
+    let refused = loop {
+        let r = t
+            .json(
+                Method::POST,
+                "/api/v1/auth/tokens",
+                o,
+                serde_json::json!({ "tenant": "alpha", "role": "viewer", "name": "n".repeat(200) }),
+            )
+            .await;
+        if disk_full(&r) {
+            break r;
+        }
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+        created += 1;
+        assert!(created < 5000, "the control plane never ran out of room");
+    };
+    assert!(disk_full(&refused));
+    let after = t.world.coffer.audit().verify().unwrap();
+    assert!(after.broken.is_none());
     assert_eq!(
-        t.call(Method::GET, &format!("{api}/records/clients/c2"), o)
-            .await
-            .status,
-        StatusCode::NOT_FOUND
+        after.events,
+        before + created,
+        "one audit event per token, none for the refused one"
     );
-    // An import: the spooled archive cannot be written.
-    let archive = build(&[RawEntry::file("imported/a.bin", &vec![3u8; 256 * 1024])]);
-    let r = t
-        .send(
-            t.request(Method::POST, &format!("{api}/import"), o)
-                .header("content-type", "application/zip")
-                .body(Body::from(archive))
-                .unwrap(),
-        )
-        .await;
-    assert!(disk_full(&r), "import: {} {:?}", r.status, r.json());
-    // A control-plane change (and its audit event) cannot be written either.
-    let r = t
-        .json(
-            Method::POST,
-            "/api/v1/admin/tenants",
-            Some(Who::Operator),
-            serde_json::json!({ "slug": "no-room", "name": "x".repeat(200_000) }),
-        )
-        .await;
-    assert!(
-        disk_full(&r) || r.status.is_success(),
-        "tenant: {} {:?}",
-        r.status,
-        r.json()
-    );
-    // An export to a file on the full disk: a clear CLI error, no archive left behind.
+
+    // An export of ~3 MiB to a file with 1 MiB left: a clear CLI error, no archive left.
+    leave_free(&ballast, MIB as u64);
     let out = fs.0.join("export.zip");
-    let cli = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("--data-dir")
-        .arg(t.world.data_dir())
-        .args(["export", "alpha", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let export = || {
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--data-dir")
+            .arg(t.world.data_dir())
+            .args(["export", "alpha", "-o"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let cli = export();
     assert!(!cli.status.success(), "export to a full disk must fail");
     let err = String::from_utf8_lossy(&cli.stderr);
     assert!(
@@ -177,13 +220,16 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
         "{err}"
     );
     assert!(!out.exists() && !out.with_extension("zip.partial").exists());
-    // Nothing partial: no staging debris, nothing lost.
-    let staging = t.world.vault_dir(&t.world.alpha).join(".staging");
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
-    let kept = t
-        .call(Method::GET, &format!("{api}/files/keep.txt"), o)
+
+    // Nothing lost.
+    let got = t
+        .call(Method::GET, &format!("{api}/files/keep.bin"), o)
         .await;
-    assert_eq!(&kept.body[..], b"kept through it all");
+    assert_eq!(&got.body[..], kept);
+    let c1 = t
+        .call(Method::GET, &format!("{api}/records/clients/c1"), o)
+        .await;
+    assert_eq!(c1.status, StatusCode::OK);
 
     // Space comes back: everything works again.
     std::fs::remove_file(&ballast).unwrap();
@@ -199,13 +245,7 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let cli = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("--data-dir")
-        .arg(t.world.data_dir())
-        .args(["export", "alpha", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let cli = export();
     assert!(
         cli.status.success(),
         "{}",
