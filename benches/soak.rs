@@ -6,7 +6,8 @@
 //! stay flat once warm.
 //!
 //! Run: `cargo bench --bench soak -- [--seconds N] [--tenants N] [--clients N]`
-//! (defaults: 180, 20, 40). Exits non-zero if any valid request got a wrong answer.
+//! (defaults: 180, 20, 40). Exits non-zero if any valid request got a wrong answer, or if
+//! RSS or descriptors grew once warm (see `growth`).
 #![allow(clippy::disallowed_methods)] // the benchmark sets up and measures with std::fs
 
 #[path = "support/mod.rs"]
@@ -333,7 +334,8 @@ impl Client {
                 &format!("{base}/export"),
                 &[],
                 b"",
-                if manages { &[200] } else { DENIED },
+                // 503: the tenant's export slots are taken by another client.
+                if manages { &[200, 503] } else { DENIED },
             );
         }
     }
@@ -469,7 +471,39 @@ fn main() {
     for wrong in tally.wrong.iter().take(20) {
         println!("wrong: {wrong}");
     }
-    if !tally.wrong.is_empty() {
+    let leaks = growth(&samples);
+    for leak in &leaks {
+        println!("not flat: {leak}");
+    }
+    if !tally.wrong.is_empty() || !leaks.is_empty() {
         std::process::exit(1);
     }
+}
+
+/// What grew once warm: the highest RSS of the last quarter against the highest of the
+/// second quarter (allowing 20% and 16 MiB for caches still filling and allocator
+/// noise), and descriptors at the end against the second quarter's highest (allowing 16
+/// for connections that happen to be open at the sample).
+fn growth(samples: &[(u64, u64, usize)]) -> Vec<String> {
+    let n = samples.len();
+    if n < 8 {
+        return vec![format!("only {n} samples: run longer to judge flatness")];
+    }
+    let quarter = |q: usize| &samples[n * q / 4..n * (q + 1) / 4];
+    let max_rss = |s: &[(u64, u64, usize)]| s.iter().map(|x| x.1).max().unwrap_or(0);
+    let max_fds = |s: &[(u64, u64, usize)]| s.iter().map(|x| x.2).max().unwrap_or(0);
+    let (warm_rss, late_rss) = (max_rss(quarter(1)), max_rss(quarter(3)));
+    let (warm_fds, end_fds) = (max_fds(quarter(1)), samples[n - 1].2);
+    let mut leaks = Vec::new();
+    if late_rss as f64 > warm_rss as f64 * 1.2 + 16.0 * 1024.0 {
+        leaks.push(format!(
+            "RSS {warm_rss} KiB once warm, {late_rss} KiB at the end"
+        ));
+    }
+    if end_fds > warm_fds + 16 {
+        leaks.push(format!(
+            "descriptors {warm_fds} once warm, {end_fds} at the end"
+        ));
+    }
+    leaks
 }

@@ -56,6 +56,14 @@ pub struct Config {
     /// now and then cannot hold a slot forever).
     pub upload_min_bytes_per_sec: u64,
     pub upload_min_rate_grace_secs: u64,
+    /// Most exports streaming at once, across all tenants (each holds a thread while it
+    /// writes its archive). Beyond it, 503 with `Retry-After`.
+    pub max_concurrent_exports: usize,
+    /// Most exports streaming at once from one tenant.
+    pub max_concurrent_exports_per_tenant: usize,
+    /// A connection whose client takes nothing of a response for this long is closed (a
+    /// download nobody reads holds no connection, descriptor or export forever).
+    pub response_write_timeout_secs: u64,
     /// A JSON request body must arrive whole within this time.
     pub json_body_timeout_secs: u64,
     /// Password hashes (argon2id, 19 MiB each) computed at once (0: the number of CPUs).
@@ -109,6 +117,9 @@ impl Default for Config {
             upload_idle_timeout_secs: 60,
             upload_min_bytes_per_sec: 4096,
             upload_min_rate_grace_secs: 60,
+            max_concurrent_exports: 16,
+            max_concurrent_exports_per_tenant: 2,
+            response_write_timeout_secs: 60,
             json_body_timeout_secs: 30,
             max_concurrent_password_hashes: 0,
             password_queue_secs: 10,
@@ -209,6 +220,11 @@ impl Config {
             (
                 "max_concurrent_uploads_per_tenant",
                 self.max_concurrent_uploads_per_tenant,
+            ),
+            ("max_concurrent_exports", self.max_concurrent_exports),
+            (
+                "max_concurrent_exports_per_tenant",
+                self.max_concurrent_exports_per_tenant,
             ),
             ("vault_cache_capacity", self.vault_cache_capacity),
         ] {

@@ -1,10 +1,12 @@
-//! Request bodies that stream into a vault (uploads, imports): a bounded number at once,
-//! and each one cut off when it stalls or trickles.
+//! Bodies that stream between a client and a vault (uploads and imports in, exports
+//! out): a bounded number at once, and each upload cut off when it stalls or trickles.
 //!
-//! Each streaming body holds a blocking thread while it is written into the vault, so
-//! their number is capped globally and per tenant (`UploadSlots`, 503 with `Retry-After`
-//! beyond it): however many clients stall, the blocking pool keeps room for everyone
-//! else. A body that sends nothing for `upload_idle_timeout_secs`, or averages less than
+//! Each streaming body holds a blocking thread while it is written into the vault (or
+//! the archive is written out of it), so their number is capped globally and per tenant,
+//! uploads and exports separately (`StreamSlots`, 503 with `Retry-After` beyond it):
+//! however many clients stall, the blocking pool keeps room for everyone else, and
+//! exports cannot crowd out uploads. An export whose client stops reading is cut by the
+//! connection's write deadline (`server`), which frees its thread and slot. A body that sends nothing for `upload_idle_timeout_secs`, or averages less than
 //! `upload_min_bytes_per_sec` after the grace period, ends with a timeout error, and the
 //! vault discards what was staged.
 
@@ -26,21 +28,23 @@ use crate::names::TenantId;
 /// How long a refused client is asked to wait before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Slots for streaming bodies, globally and per tenant.
-pub struct UploadSlots {
+/// Slots for one kind of streaming body, globally and per tenant.
+pub struct StreamSlots {
     global: Arc<Semaphore>,
     per_tenant: Arc<Mutex<HashMap<TenantId, usize>>>,
     per_tenant_max: usize,
+    code: ErrorCode,
+    what: &'static str,
 }
 
 /// One body's slot; released when dropped.
-pub struct UploadSlot {
+pub struct StreamSlot {
     _global: OwnedSemaphorePermit,
     per_tenant: Arc<Mutex<HashMap<TenantId, usize>>>,
     tenant: TenantId,
 }
 
-impl Drop for UploadSlot {
+impl Drop for StreamSlot {
     fn drop(&mut self) {
         let mut map = db::lock(&self.per_tenant);
         if let Some(n) = map.get_mut(&self.tenant) {
@@ -52,23 +56,45 @@ impl Drop for UploadSlot {
     }
 }
 
-impl UploadSlots {
-    pub fn new(config: &Config) -> UploadSlots {
-        UploadSlots {
-            global: Arc::new(Semaphore::new(config.max_concurrent_uploads.max(1))),
+impl StreamSlots {
+    /// Slots for uploads and imports.
+    pub fn uploads(config: &Config) -> StreamSlots {
+        StreamSlots::new(
+            config.max_concurrent_uploads,
+            config.max_concurrent_uploads_per_tenant,
+            ErrorCode::TooManyUploads,
+            "uploads",
+        )
+    }
+
+    /// Slots for exports.
+    pub fn exports(config: &Config) -> StreamSlots {
+        StreamSlots::new(
+            config.max_concurrent_exports,
+            config.max_concurrent_exports_per_tenant,
+            ErrorCode::TooManyExports,
+            "exports",
+        )
+    }
+
+    fn new(global: usize, per_tenant: usize, code: ErrorCode, what: &'static str) -> Self {
+        StreamSlots {
+            global: Arc::new(Semaphore::new(global.max(1))),
             per_tenant: Arc::default(),
-            per_tenant_max: config.max_concurrent_uploads_per_tenant.max(1),
+            per_tenant_max: per_tenant.max(1),
+            code,
+            what,
         }
     }
 
-    /// A slot for a body into `tenant`, or 503 at once (never a wait: a waiting request
+    /// A slot for a body of `tenant`, or 503 at once (never a wait: a waiting request
     /// would hold its connection anyway).
-    pub fn try_acquire(&self, tenant: TenantId) -> Result<UploadSlot, ApiError> {
+    pub fn try_acquire(&self, tenant: TenantId) -> Result<StreamSlot, ApiError> {
         let busy = |scope: &str| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TooManyUploads,
-                format!("too many uploads in progress {scope}; retry shortly"),
+                self.code,
+                format!("too many {} in progress {scope}; retry shortly", self.what),
             )
             .with_retry_after(RETRY_AFTER)
         };
@@ -83,7 +109,7 @@ impl UploadSlots {
             return Err(busy("for this tenant"));
         }
         *n += 1;
-        Ok(UploadSlot {
+        Ok(StreamSlot {
             _global: global,
             per_tenant: self.per_tenant.clone(),
             tenant,
@@ -152,16 +178,23 @@ pub fn paced(body: Body, pace: Pace) -> impl Stream<Item = io::Result<Bytes>> + 
 /// The streaming-body limits of a server, as handlers take them (`State<Bodies>`).
 #[derive(Clone)]
 pub struct Bodies {
-    slots: Arc<UploadSlots>,
+    slots: Arc<StreamSlots>,
+    exports: Arc<StreamSlots>,
     pace: Pace,
 }
 
 impl Bodies {
     pub fn new(config: &Config) -> Bodies {
         Bodies {
-            slots: Arc::new(UploadSlots::new(config)),
+            slots: Arc::new(StreamSlots::uploads(config)),
+            exports: Arc::new(StreamSlots::exports(config)),
             pace: Pace::from_config(config),
         }
+    }
+
+    /// A slot for an export of `tenant` (or 503), held until its archive is written.
+    pub fn admit_export(&self, tenant: TenantId) -> Result<StreamSlot, ApiError> {
+        self.exports.try_acquire(tenant)
     }
 
     /// A slot for a body into `tenant` (or 503) and the body as a paced reader for the
@@ -171,14 +204,14 @@ impl Bodies {
         &self,
         tenant: TenantId,
         body: Body,
-    ) -> Result<(UploadSlot, impl io::Read + Send + 'static), ApiError> {
+    ) -> Result<(StreamSlot, impl io::Read + Send + 'static), ApiError> {
         let slot = self.slots.try_acquire(tenant)?;
         let stream = Box::pin(paced(body, self.pace));
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         Ok((slot, reader))
     }
 
-    pub fn slots(&self) -> &UploadSlots {
+    pub fn slots(&self) -> &StreamSlots {
         &self.slots
     }
 }

@@ -25,6 +25,7 @@ pub mod rights;
 pub mod routes;
 mod server;
 mod tenants;
+mod write_deadline;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::ExportSizes;
 use super::authorize::Access;
-use super::bodies::Bodies;
+use super::bodies::{Bodies, StreamSlot};
 use super::dto::ImportOut;
 use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
@@ -132,6 +132,7 @@ async fn archive_size(
 pub async fn export(
     State(coffer): State<Coffer>,
     State(sizes): State<ExportSizes>,
+    State(bodies): State<Bodies>,
     Access(access): Access,
     method: Method,
     headers: HeaderMap,
@@ -178,6 +179,8 @@ pub async fn export(
             .map_err(ApiError::internal);
     }
 
+    // The slot covers the dry run that sizes a resumed range as well as the archive.
+    let slot = bodies.admit_export(access.tenant().id)?;
     let (skip, limit, status) = match range.filter(|_| resuming) {
         Some(range) => {
             let size = archive_size(&coffer, &access, &snapshot, &sizes).await?;
@@ -191,6 +194,7 @@ pub async fn export(
     };
 
     let job = ExportJob {
+        slot,
         coffer,
         access,
         snapshot,
@@ -209,6 +213,8 @@ pub async fn export(
 /// bounded channel, and ends the stream with an error (aborting the response) on any
 /// failure, also if the producer vanishes without its final "done".
 struct ExportJob {
+    /// Held until the archive is written (or the client has gone).
+    slot: StreamSlot,
     coffer: Coffer,
     access: TenantAccess,
     snapshot: Snapshot,
@@ -225,6 +231,7 @@ impl ExportJob {
     fn spawn(self) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
         let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
         let ExportJob {
+            slot,
             coffer,
             access,
             snapshot,
@@ -254,6 +261,9 @@ impl ExportJob {
                     .export(&access, &snapshot, &mut tee, options, skip)
                     .and_then(|m| tee.flush().map(|()| m).map_err(ExportError::Io))
             };
+            // Free the slot before the client can see the end, so that a client that
+            // reads the whole archive may start another export at once.
+            drop(slot);
             match result {
                 Ok(_) => {
                     if skip == 0 && limit.is_none() {

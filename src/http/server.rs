@@ -10,6 +10,8 @@
 //! - The soft descriptor limit is raised to the hard one at start, and the connection cap
 //!   derived from it leaves room for the vault cache and the databases.
 //! - An accept error (descriptors exhausted) backs off instead of spinning.
+//! - A client that takes nothing of a response for `response_write_timeout_secs` is
+//!   disconnected (`WriteDeadline`), so an unread download or export holds nothing.
 //!
 //! Plain HTTP speaks HTTP/1.1 only (browsers use HTTP/2 over TLS, where ALPN chooses it
 //! up front), so no connection is held in protocol detection.
@@ -26,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
+use super::write_deadline::WriteDeadline;
 use crate::config::Config;
 use crate::db;
 
@@ -91,6 +94,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs.max(1)))
         .keep_alive(true);
+    let write_deadline = Duration::from_secs(config.response_write_timeout_secs.max(1));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tracing::info!(max_connections = cap, "accepting connections");
     tokio::pin!(shutdown);
@@ -131,7 +135,8 @@ pub async fn serve(
         // Small responses on a keep-alive connection must not wait for a delayed ACK.
         let _ = stream.set_nodelay(true);
         let service = connection_service(router.clone(), peer);
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let io = TokioIo::new(WriteDeadline::new(stream, write_deadline));
+        let conn = http.serve_connection(io, service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _slot = slot;

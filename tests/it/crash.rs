@@ -185,10 +185,11 @@ fn work(
                     b"",
                 );
                 match r {
-                    Ok(a) => assert_eq!(
+                    // 503: the tenant's export slots are taken by other workers.
+                    Ok(a) => assert!(
+                        a.status == 200 || a.status == 503,
+                        "export: {} {}",
                         a.status,
-                        200,
-                        "export: {}",
                         String::from_utf8_lossy(&a.body)
                     ),
                     Err(_) => {

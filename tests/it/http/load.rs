@@ -176,6 +176,130 @@ fn issue8_stalled_uploads_beyond_the_cap_never_freeze_the_server() {
     }
 }
 
+/// One tenant cannot take every upload slot: past its own cap its uploads are refused
+/// ("for this tenant") while another tenant's upload is still admitted (issue 8).
+#[test]
+fn issue8_one_tenant_cannot_take_every_upload_slot() {
+    let server = Server::start(
+        Config {
+            max_concurrent_uploads: 6,
+            max_concurrent_uploads_per_tenant: 2,
+            upload_idle_timeout_secs: 600,
+            header_read_timeout_secs: 600,
+            ..Config::default()
+        },
+        8,
+    );
+    let stall = |tenant: &str, who: Who, i: usize| {
+        let a = server.app.actor(who).clone();
+        let mut s = server.connect();
+        write!(
+            s,
+            "PUT /api/v1/tenants/{tenant}/files/stall/{i}.bin HTTP/1.1\r\nHost: t\r\nCookie: {}\r\nX-CSRF-Token: {}\r\nContent-Length: 1000000\r\n\r\nx",
+            a.cookie, a.csrf
+        )
+        .unwrap();
+        s
+    };
+    // Two stall in alpha, holding its two slots; a third is refused at once.
+    let mut alpha: Vec<TcpStream> = (0..2).map(|i| stall("alpha", Who::Owner, i)).collect();
+    let mut third = stall("alpha", Who::Owner, 2);
+    let mut text = [0u8; 1024];
+    let n = third.read(&mut text).unwrap();
+    let text = String::from_utf8_lossy(&text[..n]);
+    // Which of the three is refused depends on scheduling: whichever answered first.
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.contains("too-many-uploads") && text.contains("for this tenant"),
+        "{text}"
+    );
+    // bravo still gets a slot: its upload is read (a stalled one is not answered).
+    let mut bravo = stall("bravo", Who::Stranger, 0);
+    bravo.write_all(&vec![b'y'; 999_999]).unwrap();
+    assert_eq!(
+        status_of(&mut bravo),
+        201,
+        "another tenant's upload was refused"
+    );
+    for s in alpha.iter_mut() {
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// An export whose client stops reading is cut at the write deadline and frees its
+/// slot; while it holds it, a second export of the same tenant is refused with 503 and
+/// another tenant's export is served (issue 8).
+#[test]
+fn issue8_an_export_nobody_reads_is_cut_and_frees_its_slot() {
+    let server = Server::start(
+        Config {
+            max_concurrent_exports_per_tenant: 1,
+            response_write_timeout_secs: 1,
+            ..Config::default()
+        },
+        16,
+    );
+    // Larger than what the socket buffers and the export's channel can absorb.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let big: &'static [u8] = Box::leak(
+        (0..24 * 1024 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
+    let rt = server.runtime.as_ref().unwrap();
+    let put = rt.block_on(server.app.put_file(
+        "/api/v1/tenants/alpha/files/big.bin",
+        Some(Who::Owner),
+        big,
+    ));
+    assert_eq!(put.status, StatusCode::CREATED);
+    let owner = server.app.actor(Who::Owner).clone();
+    let export = "/api/v1/tenants/alpha/export";
+    let mut first = server.connect();
+    write!(
+        first,
+        "GET {export} HTTP/1.1\r\nHost: t\r\nCookie: {}\r\n\r\n",
+        owner.cookie
+    )
+    .unwrap();
+    assert_eq!(status_of(&mut first), 200);
+    // `first` now reads nothing. Its export holds the tenant's one slot...
+    assert_eq!(server.request("GET", export, Some(Who::Owner), ""), 503);
+    assert_eq!(
+        server.request(
+            "GET",
+            "/api/v1/tenants/bravo/export",
+            Some(Who::Stranger),
+            ""
+        ),
+        200
+    );
+    // ...until the write deadline cuts the connection; then a new export is served.
+    let mut status = 503;
+    for _ in 0..3000 {
+        status = server.request("GET", export, Some(Who::Owner), "");
+        if status != 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status, 200, "the unread export never freed its slot");
+    // What `first` got is a cut response: the chunked body never ends.
+    let mut got = Vec::new();
+    let _ = first.read_to_end(&mut got);
+    assert!(got.len() < big.len(), "the whole archive was delivered");
+    assert!(
+        !got.ends_with(b"\r\n0\r\n\r\n"),
+        "the response ended cleanly"
+    );
+}
+
 /// Silent, incomplete, idle and trickling connections are closed by the server, and a
 /// JSON body that stops arriving gets 408 (issue 8).
 #[test]
