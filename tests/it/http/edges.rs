@@ -281,3 +281,152 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// However many accounts sign in at once, no more passwords are hashed than the gate
+/// allows (argon2 at 19 MiB each is the memory a client can make the server spend): with
+/// the only hashing slot held, twenty sign-ins of twenty accounts wait out the queue and
+/// get 503 with `Retry-After`, none of them hashed; once the slot is free a sign-in
+/// succeeds. Time is paused: the queue deadline passes without waiting.
+#[tokio::test(start_paused = true)]
+async fn sign_ins_of_many_accounts_share_the_hashing_gate() {
+    let config = coffer::config::Config {
+        max_concurrent_password_hashes: 1,
+        password_queue_secs: 30,
+        ..Default::default()
+    };
+    let t = std::sync::Arc::new(TestApp::with_world(crate::support::World::with_config(
+        config,
+    )));
+    let gate = PasswordGate::from_ref(&t.state);
+    let held = gate.enter().await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let body = serde_json::json!({
+                    "email": format!("person{i}@shops.example"),
+                    "password": "some passphrase or other",
+                });
+                t.json(Method::POST, "/api/v1/auth/login", None, body).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "too-many-logins".into())
+        );
+        assert!(!r.header("retry-after").is_empty());
+    }
+    drop(held);
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({ "email": Who::Viewer.email(), "password": super::PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// The log as a test can read it: everything at WARN or above, from this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// A client's mistakes and attacks are answered 4xx and never logged as errors or
+/// warnings (an attacker must not be able to flood the operator's error log).
+#[tokio::test]
+async fn hostile_requests_get_4xx_and_never_log_at_warn_or_error() {
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let t = TestApp::new();
+    let api = "/api/v1/tenants/alpha";
+    let o = Some(Who::Owner);
+    let put = t.put_file(&format!("{api}/files/a.txt"), o, b"abc").await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let raw = |method: Method, uri: String, who: Option<Who>| t.request(method, &uri, who);
+    let requests: Vec<Request<Body>> = vec![
+        raw(Method::GET, format!("{api}/search?q=a%00b"), o)
+            .body(Body::empty())
+            .unwrap(),
+        raw(
+            Method::GET,
+            format!("{api}/files/..%2f..%2fetc%2fpasswd"),
+            o,
+        )
+        .body(Body::empty())
+        .unwrap(),
+        raw(Method::GET, "/api/v1/tenants/nosuch/tree".into(), o)
+            .body(Body::empty())
+            .unwrap(),
+        raw(Method::PUT, format!("{api}/files/b.txt"), Some(Who::Viewer))
+            .body(Body::from("x"))
+            .unwrap(),
+        raw(Method::GET, format!("{api}/files/a.txt"), o)
+            .header("range", "bytes=999999-")
+            .body(Body::empty())
+            .unwrap(),
+        raw(Method::PUT, format!("{api}/files/a.txt"), o)
+            .header("if-match", "\"not-the-etag\"")
+            .body(Body::from("y"))
+            .unwrap(),
+        raw(Method::POST, format!("{api}/records/clients"), o)
+            .header("content-type", "application/json")
+            .body(Body::from("{\"name\": "))
+            .unwrap(),
+        raw(Method::POST, format!("{api}/records/clients"), o)
+            .header("content-type", "text/plain")
+            .body(Body::from("{}"))
+            .unwrap(),
+        raw(Method::POST, format!("{api}/records/clients"), o)
+            .header("content-type", "application/json")
+            .body(Body::from(format!(
+                "{{\"notes\": \"{}\"}}",
+                "x".repeat(2 * 1024 * 1024)
+            )))
+            .unwrap(),
+        raw(Method::POST, "/api/v1/auth/login".into(), None)
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"email": "owner@test.example", "password": "wrong wrong wrong"}"#,
+            ))
+            .unwrap(),
+        raw(Method::GET, format!("{api}/tree"), None)
+            .body(Body::empty())
+            .unwrap(),
+    ];
+    for req in requests {
+        let what = format!("{} {}", req.method(), req.uri());
+        let r = t.send(req).await;
+        assert!(r.status.is_client_error(), "{what}: {}", r.status);
+    }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.is_empty(), "4xx answers were logged:\n{text}");
+    // The capture works: an error on this thread is seen.
+    tracing::error!("a real error");
+    assert!(String::from_utf8_lossy(&log.0.lock().unwrap()).contains("a real error"));
+}
