@@ -197,15 +197,10 @@ fn probe_rss() {
         let v = open_vault(&coffer, &op, &t);
         put_large(&v, &op, "big.dat", mib << 20, &mut rng, text);
         let before = status_kib("self", "VmHWM:");
-        let snap = coffer::export::Snapshot::take(&v, &t, coffer.audit(), None).unwrap();
-        coffer::export::write_archive(
-            &snap,
-            &v,
-            coffer.audit(),
-            std::io::sink(),
-            Default::default(),
-        )
-        .unwrap();
+        let snap = coffer.snapshot(&v.0, None).unwrap();
+        coffer
+            .export(&v.0, &snap, std::io::sink(), Default::default(), 0)
+            .unwrap();
         println!(
             "probe {slug} {mib}MiB: peak_rss before={before}KiB after={}KiB rss_now={}KiB",
             status_kib("self", "VmHWM:"),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod db;
 pub mod demo;
+pub mod digest;
 pub mod export;
 pub mod http;
 pub mod names;

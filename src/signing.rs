@@ -96,7 +96,7 @@ impl SigningKey {
 
 /// The first 16 hex digits of the SHA-256 of a hex public key.
 pub fn key_id(public_key_hex: &str) -> String {
-    crate::audit::sha256_hex(public_key_hex)[..16].to_owned()
+    crate::digest::sha256_hex(public_key_hex)[..16].to_owned()
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::clock::{self, SharedClock};
 use crate::db::{self, DbError, Migration, migration};
@@ -350,9 +349,7 @@ impl Row {
     }
 }
 
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
+pub use crate::digest::sha256_hex;
 
 #[cfg(test)]
 mod tests {

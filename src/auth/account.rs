@@ -382,23 +382,30 @@ impl Auth {
 
     /// Deletes the principal's own account after checking the password. Needs a session
     /// (a program's token cannot delete a person's account). Returns the tenants it was
-    /// the only owner of, now due for purge (see `erase_account`).
+    /// the only owner of, now cancelled (see `erase_account`).
     pub fn delete_account(
         &self,
         principal: &Principal,
         password_text: &str,
         ip: Option<String>,
+        grace: time::Duration,
     ) -> Result<Vec<TenantId>, AuthError> {
         principal.require_session()?;
         let user = principal.user();
         self.check_password(user, password_text, ip.as_deref())?;
-        self.erase_account(&principal.caller(ip), user)
+        self.erase_account(&principal.caller(ip), user, grace)
     }
 
     /// Deletes an account (P12; `ControlPlane::delete_user`) and the messages still waiting
-    /// for it in the outbox. Returns the tenants it was the only owner of, due for purge.
-    pub fn erase_account(&self, caller: &Caller, user: &User) -> Result<Vec<TenantId>, AuthError> {
-        let orphaned = self.control.delete_user(caller, user.id)?;
+    /// for it in the outbox. Returns the tenants it was the only owner of, now cancelled
+    /// and purged after `grace`.
+    pub fn erase_account(
+        &self,
+        caller: &Caller,
+        user: &User,
+        grace: time::Duration,
+    ) -> Result<Vec<TenantId>, AuthError> {
+        let orphaned = self.control.delete_user(caller, user.id, grace)?;
         if let Ok(email) = Email::parse(&user.email) {
             self.mailer.forget(&email)?;
         }

@@ -119,23 +119,29 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                 .control()
                 .user_by_email(&parsed)?
                 .with_context(|| format!("no user {email}"))?;
-            let orphaned = coffer.auth().erase_account(&operator(), &user)?;
-            let mut purged = Vec::new();
-            for tenant in &orphaned {
-                // A legal hold keeps a tenant: it stays cancelled until released.
-                match coffer.purge_tenant(&operator(), *tenant) {
-                    Ok(_) => purged.push(tenant.to_string()),
-                    Err(e) => eprintln!("tenant {tenant} not purged yet: {e}"),
-                }
+            let orphaned = coffer
+                .auth()
+                .erase_account(&operator(), &user, coffer.purge_grace())?;
+            // Tenants the account owned alone are cancelled: their other members may
+            // export them until the purge date, then the lifecycle pass purges them.
+            let mut cancelled = Vec::new();
+            for id in &orphaned {
+                let tenant = coffer.control().tenant(*id)?.context("tenant row")?;
+                cancelled.push(serde_json::json!({ "tenant": id.to_string(),
+                    "slug": tenant.slug, "purge_after": tenant.lifecycle.purge_after }));
             }
             if g.json {
-                print_json(
-                    &serde_json::json!({ "deleted": user.id.to_string(), "tenants_purged": purged }),
-                )?;
+                print_json(&serde_json::json!({ "deleted": user.id.to_string(),
+                    "tenants_cancelled": cancelled }))?;
             } else {
                 println!("deleted account {} ({})", email, user.id);
-                for id in purged {
-                    println!("purged tenant {id} (coffer tenant receipt {id})");
+                for c in &cancelled {
+                    println!(
+                        "cancelled tenant {} ({}): purged after {}",
+                        c["slug"].as_str().unwrap_or(""),
+                        c["tenant"].as_str().unwrap_or(""),
+                        c["purge_after"].as_str().unwrap_or("(held)")
+                    );
                 }
             }
         }

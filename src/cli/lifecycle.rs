@@ -7,18 +7,10 @@ use clap::Subcommand;
 
 use super::{Global, load_config, open, operator, print_json, tenant};
 use crate::coffer::Coffer;
-use crate::control::rules::Transition;
 use crate::http::dto::{LifecycleOut, TenantOut};
 use crate::names::TenantId;
 
-/// A lifecycle step an operator asks for on one tenant.
-#[derive(Debug, Clone, Copy)]
-pub enum Step {
-    Change(Transition),
-    Delete,
-    Hold,
-    Release,
-}
+pub use crate::coffer::OperatorStep as Step;
 
 #[derive(Subcommand, Debug)]
 pub enum LifecycleCommand {
@@ -33,22 +25,7 @@ pub enum LifecycleCommand {
 
 pub fn tenant_step(g: &Global, coffer: &Coffer, raw_slug: &str, step: Step) -> anyhow::Result<()> {
     let t = tenant(coffer, raw_slug)?;
-    let control = coffer.control();
-    let caller = operator();
-    let (changed, receipt) = match step {
-        Step::Change(change) => (
-            control.change_state(&caller, t.id, change, coffer.purge_grace())?,
-            None,
-        ),
-        Step::Hold => (control.set_legal_hold(&caller, t.id, true)?, None),
-        Step::Release => (control.set_legal_hold(&caller, t.id, false)?, None),
-        Step::Delete => {
-            control.request_deletion(&caller, t.id)?;
-            let receipt = coffer.purge_tenant(&caller, t.id)?;
-            let gone = control.tenant(t.id)?.context("tenant row")?;
-            (gone, Some(receipt))
-        }
-    };
+    let (changed, receipt) = coffer.operator_step(&operator(), t.id, step)?;
     if g.json {
         return print_json(&LifecycleOut {
             tenant: TenantOut::from(&changed),

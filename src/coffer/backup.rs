@@ -9,6 +9,13 @@
 //! event), the keys and the marker, and `BACKUP.json` at the very end: a set without it is
 //! incomplete and never used. Every root ever written is remembered in the control plane,
 //! so rotation (`backup_retention_days`) and purges reach every set.
+//!
+//! A backup and a purge's removal from the backups exclude each other (the `backups`
+//! lease), so no set can be written with a tenant whose purge has already cleared the
+//! sets. A root carries a `COFFER-BACKUPS` marker: a registered root that cannot be
+//! opened, or lacks its marker (an unmounted disk shows its empty mount point), fails the
+//! purge step, which the lifecycle pass retries; a purge never issues its receipt while a
+//! copy may survive somewhere it could not look.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +34,13 @@ use crate::vault::layout::{DataRoot, DataRootPath};
 const SET_PREFIX: &str = "coffer-backup-";
 /// The manifest that marks a set complete.
 pub const MANIFEST: &str = "BACKUP.json";
+/// The marker of a backup root (written when the root is first used).
+const ROOT_MARKER: &str = "COFFER-BACKUPS";
+/// The lease that a backup and a purge's removal from the backups share.
+const BACKUP_LEASE: &str = "backups";
+/// How long a backup may hold the lease (a holder that died on this host frees it at
+/// once; see `ControlPlane::take_lease`).
+const BACKUP_LEASE_TTL: time::Duration = time::Duration::hours(24);
 
 /// `BACKUP.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +88,33 @@ impl Coffer {
 
     /// Writes a backup set under `root` (default: `default_backup_root`), then rotates.
     pub fn backup(&self, root: Option<&Path>) -> Result<BackupReport, CofferError> {
+        self.with_backup_lease("a backup is already being written", || {
+            self.write_backup_set(root)
+        })
+    }
+
+    /// Runs `work` holding the backups lease, or answers `Busy` with `busy` when another
+    /// process holds it.
+    fn with_backup_lease<T>(
+        &self,
+        busy: &str,
+        work: impl FnOnce() -> Result<T, CofferError>,
+    ) -> Result<T, CofferError> {
+        let holder = crate::control::lease_holder();
+        if !self
+            .control
+            .take_lease(BACKUP_LEASE, &holder, BACKUP_LEASE_TTL)?
+        {
+            return Err(CofferError::Busy(busy.to_owned()));
+        }
+        let result = work();
+        let released = self.control.release_lease(BACKUP_LEASE, &holder);
+        let out = result?;
+        released?;
+        Ok(out)
+    }
+
+    fn write_backup_set(&self, root: Option<&Path>) -> Result<BackupReport, CofferError> {
         let root_path =
             absolute(root.map_or_else(|| self.default_backup_root(), Path::to_path_buf))?;
         let root_dir = open_or_create(&root_path)?;
@@ -197,55 +238,86 @@ impl Coffer {
     }
 
     /// A purge's step: removes a tenant from every backup set (its vault copy, its rows in
-    /// the set's control plane, its names in the set's audit log). Returns how many sets
-    /// held it. Idempotent.
+    /// the set's control plane, its names in the set's audit log), incomplete sets
+    /// included. Returns how many complete sets held it. Idempotent. Fails (and the purge
+    /// waits) while a backup is being written or a registered root is unreachable.
     pub(crate) fn forget_tenant_in_backups(&self, tenant: TenantId) -> Result<usize, CofferError> {
-        let id = tenant.to_string();
-        let mut sets = 0;
-        for (root_path, root) in self.backup_roots()? {
-            for name in set_names(&root)? {
-                let Ok(mut manifest) = read_manifest(&root, &name) else {
-                    continue;
-                };
-                let set = root.open_dir(&name)?;
-                let held = manifest.tenants.iter().any(|t| t.id == id);
-                if let Ok(tenants) = set.open_dir("tenants")
-                    && tenants.symlink_metadata(&id).is_ok()
-                {
-                    tenants.remove_dir_all(&id)?;
-                    sync_dir(&tenants)?;
+        self.with_backup_lease(
+            "a backup is being written; the purge removes the tenant from it afterwards",
+            || {
+                let mut sets = 0;
+                for (root_path, root) in self.backup_roots()? {
+                    for name in set_names(&root)? {
+                        if self.forget_tenant_in_set(tenant, &root_path, &root, &name)? {
+                            sets += 1;
+                        }
+                    }
                 }
-                let set_path = root_path.join(&name);
-                ControlPlane::open(
-                    &set_path.join("control.db"),
-                    AuditLog::open_in_memory()?,
-                    self.clock.clone(),
-                )?
-                .erase_tenant_copy(tenant)?;
-                AuditLog::open(&set_path.join("audit.db"), self.clock.clone())?
-                    .redact_tenant_targets(tenant)?;
-                if held {
-                    manifest.tenants.retain(|t| t.id != id);
-                    manifest.purged_tenants.push(id.clone());
-                    write_manifest(&set, &manifest)?;
-                }
-                // Counted also when an interrupted purge already cleared this set.
-                if manifest.purged_tenants.contains(&id) {
-                    sets += 1;
-                }
-            }
-        }
-        Ok(sets)
+                Ok(sets)
+            },
+        )
     }
 
-    /// Every backup root ever written to that still exists, opened.
+    /// Removes `tenant` from the set `name`; whether the set is complete and lists the
+    /// tenant as purged (also when an interrupted purge already cleared it).
+    fn forget_tenant_in_set(
+        &self,
+        tenant: TenantId,
+        root_path: &Path,
+        root: &Dir,
+        name: &str,
+    ) -> Result<bool, CofferError> {
+        let id = tenant.to_string();
+        let set = root.open_dir(name)?;
+        if let Ok(tenants) = set.open_dir("tenants")
+            && tenants.symlink_metadata(&id).is_ok()
+        {
+            tenants.remove_dir_all(&id)?;
+            sync_dir(&tenants)?;
+        }
+        // An incomplete set (a backup that died) may lack either database.
+        let set_path = root_path.join(name);
+        if set.is_file("control.db") {
+            ControlPlane::open(
+                &set_path.join("control.db"),
+                AuditLog::open_in_memory()?,
+                self.clock.clone(),
+            )?
+            .erase_tenant_copy(tenant)?;
+        }
+        if set.is_file("audit.db") {
+            AuditLog::open(&set_path.join("audit.db"), self.clock.clone())?
+                .redact_tenant_targets(tenant)?;
+        }
+        let Ok(mut manifest) = read_manifest(root, name) else {
+            return Ok(false);
+        };
+        if manifest.tenants.iter().any(|t| t.id == id) {
+            manifest.tenants.retain(|t| t.id != id);
+            manifest.purged_tenants.push(id.clone());
+            write_manifest(&set, &manifest)?;
+        }
+        Ok(manifest.purged_tenants.contains(&id))
+    }
+
+    /// Every backup root ever written to, opened. A root that cannot be opened or has
+    /// lost its marker is an error: a copy could survive there unseen.
     fn backup_roots(&self) -> Result<Vec<(PathBuf, Dir)>, CofferError> {
         let mut roots = Vec::new();
         for path in self.control.backup_roots()? {
             let path = PathBuf::from(path);
-            if let Ok(root) = DataRoot::open_ambient(&path, false) {
-                roots.push((path, root.dir().try_clone()?));
+            let unreachable = |why: String| {
+                CofferError::Busy(format!(
+                    "backup root {} is unreachable ({why}); it must be reachable before a purge can finish",
+                    path.display()
+                ))
+            };
+            let root =
+                DataRoot::open_ambient(&path, false).map_err(|e| unreachable(e.to_string()))?;
+            if !root.dir().is_file(ROOT_MARKER) {
+                return Err(unreachable("its COFFER-BACKUPS marker is missing".into()));
             }
+            roots.push((path, root.dir().try_clone()?));
         }
         Ok(roots)
     }
@@ -259,9 +331,21 @@ fn absolute(path: PathBuf) -> std::io::Result<PathBuf> {
     }
 }
 
-/// Opens a backup root, creating it (mode 0700) if absent.
+/// Opens a backup root, creating it (mode 0700) and its marker if absent.
 fn open_or_create(path: &Path) -> std::io::Result<Dir> {
-    DataRoot::open_ambient(path, true)?.dir().try_clone()
+    let dir = DataRoot::open_ambient(path, true)?.dir().try_clone()?;
+    if !dir.is_file(ROOT_MARKER) {
+        let mut options = cap_std::fs::OpenOptions::new();
+        cap_std::fs::OpenOptionsExt::mode(options.write(true).create(true), 0o600);
+        let mut marker = dir.open_with(ROOT_MARKER, &options)?;
+        std::io::Write::write_all(
+            &mut marker,
+            b"A Coffer backup root: sets of coffer-backup-<time>/ (see the README, Backups).\n",
+        )?;
+        marker.sync_all()?;
+        sync_dir(&dir)?;
+    }
+    Ok(dir)
 }
 
 fn set_names(root: &Dir) -> std::io::Result<Vec<String>> {

@@ -5,7 +5,7 @@
 //! dies is simply done again by the next.
 //!
 //! A pass: purges that are due (or were interrupted), trash expiry after
-//! `trash_retention_days` (not under a legal hold), pruning of expired sessions and
+//! `trash_retention_days` (active tenants only, not under a legal hold), pruning of expired sessions and
 //! reset tokens, rotation of backup sets older than `backup_retention_days`, pruning of
 //! audit events older than `audit_retention_days`, and a signed checkpoint of the chain's
 //! head (so rows cut from its end later are detected).
@@ -17,7 +17,21 @@ use time::Duration;
 
 use super::{Coffer, CofferError};
 use crate::audit::Caller;
-use crate::control::TenantState;
+use crate::control::rules::Transition;
+use crate::control::{Tenant, TenantState};
+use crate::names::TenantId;
+use crate::signing::Signed;
+
+/// A lifecycle step an operator asks for on one tenant (the CLI and the operator API
+/// both run it through `Coffer::operator_step`).
+#[derive(Debug, Clone, Copy)]
+pub enum OperatorStep {
+    Change(Transition),
+    /// Delete at once: the deletion is requested and the purge runs now.
+    Delete,
+    Hold,
+    Release,
+}
 
 /// The lease's name in the control plane.
 const LEASE: &str = "lifecycle";
@@ -56,8 +70,10 @@ impl Coffer {
             now: crate::clock::stamp(self.clock.as_ref()),
             ..Default::default()
         };
-        let holder = uuid::Uuid::new_v4().simple().to_string();
+        let holder = crate::control::lease_holder();
         if !self.control.take_lease(LEASE, &holder, LEASE_TTL)? {
+            let owner = self.control.lease_owner(LEASE)?.unwrap_or_default();
+            tracing::warn!(held_by = %owner, "another lifecycle pass is running; skipped");
             return Ok(report);
         }
         report.ran = true;
@@ -86,8 +102,10 @@ impl Coffer {
             self.clock.now() - Duration::days(i64::from(self.config.trash_retention_days)),
         );
         for tenant in self.control.tenants()? {
-            let live = matches!(tenant.state, TenantState::Active | TenantState::Restricted);
-            if !live || tenant.lifecycle.legal_hold_at.is_some() {
+            // Only an active tenant's trash expires: a restricted tenant's data is kept
+            // as it is (deleting it is processing, GDPR Art. 18), a cancelled one is
+            // frozen until its purge, and a legal hold keeps everything.
+            if tenant.state != TenantState::Active || tenant.lifecycle.legal_hold_at.is_some() {
                 continue;
             }
             let expired = self
@@ -132,11 +150,44 @@ impl Coffer {
                         failures = report.failures.len(),
                         "lifecycle pass"
                     ),
-                    Ok(Ok(_)) => tracing::debug!("lifecycle pass skipped: another holds the lease"),
+                    // Skipped: `run_lifecycle` has said who holds the lease.
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "lifecycle pass failed"),
                     Err(e) => tracing::error!(error = %e, "lifecycle pass panicked"),
                 }
             }
         });
+    }
+}
+
+impl Coffer {
+    /// Runs an operator's lifecycle step on `tenant`: a state change, a legal hold or its
+    /// release, or an immediate deletion, which returns the signed deletion receipt. A
+    /// deletion is requested (cancelled, purge due now) and then purged; if a purge of the
+    /// tenant is already running, the request stands, that purge finishes it, and the
+    /// error says so.
+    pub fn operator_step(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        step: OperatorStep,
+    ) -> Result<(Tenant, Option<Signed>), CofferError> {
+        let control = self.control();
+        Ok(match step {
+            OperatorStep::Change(change) => (
+                control.change_state(caller, tenant, change, self.purge_grace())?,
+                None,
+            ),
+            OperatorStep::Hold => (control.set_legal_hold(caller, tenant, true)?, None),
+            OperatorStep::Release => (control.set_legal_hold(caller, tenant, false)?, None),
+            OperatorStep::Delete => {
+                control.request_deletion(caller, tenant)?;
+                let receipt = self.purge_tenant(caller, tenant)?;
+                let gone = control
+                    .tenant(tenant)?
+                    .ok_or_else(|| CofferError::Control(crate::control::ControlError::NotFound))?;
+                (gone, Some(receipt))
+            }
+        })
     }
 }

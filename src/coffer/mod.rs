@@ -12,6 +12,7 @@ mod backup;
 mod lifecycle;
 mod purge;
 mod restore;
+mod usage;
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -32,9 +33,10 @@ use crate::signing::SigningKey;
 use crate::vault::layout::{DataRoot, DataRootPath, LAYOUT_VERSION, SqliteFile};
 use crate::vault::{VaultError, VaultStore};
 pub use backup::{BackupManifest, BackupReport, BackupTenant};
-pub use lifecycle::LifecycleReport;
+pub use lifecycle::{LifecycleReport, OperatorStep};
 pub use purge::PurgeStep;
 pub use restore::{BackupCheck, RestoreReport, restore_backup, verify_backup};
+pub use usage::UsageReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CofferError {
@@ -56,6 +58,10 @@ pub enum CofferError {
     Auth(#[from] AuthError),
     #[error("sign-up is disabled on this server")]
     SignupDisabled,
+    /// Another process holds the work's lease (a purge of the same tenant, a backup being
+    /// written); the step is safe to retry, and the lifecycle pass does.
+    #[error("{0}; try again shortly")]
+    Busy(String),
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -334,6 +340,22 @@ impl Coffer {
             &self.audit,
             audit_until_seq,
         )
+    }
+
+    /// The size of the archive `snapshot` names, by a dry run of the same deterministic
+    /// archive into a counter. It delivers nothing, so it is not an export to audit.
+    pub fn archive_size(
+        &self,
+        access: &TenantAccess,
+        snapshot: &Snapshot,
+    ) -> Result<u64, ExportError> {
+        let mut sink = crate::export::CountingSink::default();
+        let options = ExportOptions {
+            strict: true,
+            progress: None,
+        };
+        crate::export::write_archive(snapshot, access.vault(), &self.audit, &mut sink, options)?;
+        Ok(sink.bytes())
     }
 
     /// Runs an export into `sink`, with its audit events: `export.start` before the first

@@ -86,17 +86,14 @@ impl Coffer {
         tenant: TenantId,
         stop: Option<PurgeStep>,
     ) -> Result<Option<Signed>, CofferError> {
-        let (lease, holder) = (
-            format!("purge:{tenant}"),
-            uuid::Uuid::new_v4().simple().to_string(),
-        );
+        let (lease, holder) = (format!("purge:{tenant}"), crate::control::lease_holder());
         if !self
             .control
             .take_lease(&lease, &holder, time::Duration::hours(1))?
         {
-            return Err(
-                ControlError::Forbidden(format!("a purge of {tenant} is already running")).into(),
-            );
+            return Err(CofferError::Busy(format!(
+                "a purge of {tenant} is already running"
+            )));
         }
         let result = self.purge_steps(caller, tenant, stop);
         let released = self.control.release_lease(&lease, &holder);

@@ -24,7 +24,7 @@ pub struct PurgeFacts {
 }
 
 impl ControlPlane {
-    fn stamp_in(&self, by: Duration) -> String {
+    pub(super) fn stamp_in(&self, by: Duration) -> String {
         crate::db::timestamp(self.clock.now() + by)
     }
 
@@ -81,25 +81,27 @@ impl ControlPlane {
         self.write(|tx, now| {
             let current = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             if current.lifecycle.legal_hold_at.is_some() {
-                return Err(ControlError::LegalHold);
+                return Err(ControlError::LegalHold(current.state));
             }
             let event = self
-                .cancel_for_deletion(tx, caller, &current, now)?
+                .cancel_for_deletion(tx, caller, &current, now, now)?
                 .ok_or(ControlError::WrongState(current.state))?;
             let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             Ok((changed, vec![event]))
         })
     }
 
-    /// Inside a transaction: cancels `tenant` with its purge due `now` (a deletion request,
-    /// or its only owner deleted their account). Returns the state-change event, or `None`
-    /// if its purge has already begun.
+    /// Inside a transaction: cancels `tenant` with its purge due at `purge_after` (now for
+    /// a deletion request; after the grace period when its only owner deleted their
+    /// account, so that its other members may still export it). Returns the state-change
+    /// event, or `None` if its purge has already begun.
     pub(super) fn cancel_for_deletion(
         &self,
         tx: &dyn super::store::ControlTx,
         caller: &Caller,
         tenant: &Tenant,
         now: &str,
+        purge_after: &str,
     ) -> Result<Option<crate::audit::AuditEvent>, ControlError> {
         let to = match tenant.state {
             TenantState::Active | TenantState::Restricted => TenantState::Cancelled,
@@ -109,11 +111,11 @@ impl ControlPlane {
         let mut lifecycle = tenant.lifecycle.clone();
         lifecycle.state_changed_at = now.to_owned();
         lifecycle.cancelled_at.get_or_insert_with(|| now.to_owned());
-        lifecycle.purge_after = Some(now.to_owned());
+        lifecycle.purge_after = Some(purge_after.to_owned());
         tx.set_lifecycle(tenant.id, to, &lifecycle)?;
         Ok(Some(state_event(caller, tenant.id).detail(
             serde_json::json!({
-            "from": tenant.state.as_str(), "to": to.as_str(), "purge_after": now,
+            "from": tenant.state.as_str(), "to": to.as_str(), "purge_after": purge_after,
             "deletion_requested": true }),
         )))
     }
@@ -178,7 +180,7 @@ impl ControlPlane {
                 return Ok((current, Vec::new()));
             }
             if current.lifecycle.legal_hold_at.is_some() {
-                return Err(ControlError::LegalHold);
+                return Err(ControlError::LegalHold(current.state));
             }
             let due = current
                 .lifecycle
@@ -261,25 +263,39 @@ impl ControlPlane {
         self.read(|tx| tx.purge(tenant))
     }
 
-    /// Takes the lease `name` for `holder` for `ttl`, if it is free, expired, or already
-    /// the holder's. Leases keep two schedulers (two processes) from running the same pass.
+    /// Takes the lease `name` for `holder` (from `lease_holder`) for `ttl`, if it is
+    /// free, already the holder's, expired, or held by a process of this host that has
+    /// died. Leases keep two processes from running the same pass or purge. Expiry is
+    /// wall time, never the injected clock: a drill run with `--now` in the future must
+    /// not leave a lease that blocks the real scheduler until that future, and a process
+    /// killed mid-pass does not block the next one for the whole `ttl`.
     pub fn take_lease(
         &self,
         name: &str,
         holder: &str,
         ttl: Duration,
     ) -> Result<bool, ControlError> {
-        let expires = self.stamp_in(ttl);
-        self.write_bookkeeping(|tx, now| {
+        let wall_now = crate::db::timestamp(time::OffsetDateTime::now_utc());
+        let expires = crate::db::timestamp(time::OffsetDateTime::now_utc() + ttl);
+        self.write_bookkeeping(|tx, _| {
             let free = match tx.lease(name)? {
                 None => true,
-                Some((current, expires_at)) => current == holder || expires_at.as_str() <= now,
+                Some((current, expires_at)) => {
+                    current == holder
+                        || expires_at.as_str() <= wall_now.as_str()
+                        || holder_is_dead(&current)
+                }
             };
             if free {
                 tx.put_lease(name, holder, &expires)?;
             }
             Ok((free, Vec::new()))
         })
+    }
+
+    /// Who holds `name` now, if anyone (for messages).
+    pub fn lease_owner(&self, name: &str) -> Result<Option<String>, ControlError> {
+        self.read(|tx| Ok(tx.lease(name)?.map(|(holder, _)| holder)))
     }
 
     pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), ControlError> {
@@ -354,4 +370,45 @@ impl ControlPlane {
 /// The `tenant.state_change` event; its detail names `from` and `to`.
 fn state_event(caller: &Caller, tenant: TenantId) -> crate::audit::AuditEvent {
     caller.event(AuditAction::TenantStateChange).tenant(tenant)
+}
+
+/// A lease holder's name: this host, this process, and a tag unique to the taker
+/// (`host:pid:tag`), so that a lease left by a process that died can be recognised.
+pub fn lease_holder() -> String {
+    format!(
+        "{}:{}:{}",
+        host_name(),
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether `holder` names a process of this host that no longer runs. A holder of
+/// another host (or in another format) is never judged dead: its lease expires instead.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.splitn(3, ':');
+    let (Some(host), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    if host != host_name() || pid == std::process::id() as i32 {
+        return false;
+    }
+    match rustix::process::Pid::from_raw(pid) {
+        // Signal 0 checks existence; ESRCH means no such process.
+        Some(pid) => matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => false,
+    }
 }

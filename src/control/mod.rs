@@ -25,7 +25,7 @@ use crate::audit::{Actor, AuditAction, AuditError, AuditEvent, AuditLog, Caller,
 use crate::clock::{self, SharedClock};
 use crate::db::DbError;
 use crate::names::{Email, TenantId, TenantSlug, UserId};
-pub use lifecycle::PurgeFacts;
+pub use lifecycle::{PurgeFacts, lease_holder};
 pub use model::{
     ApiToken, Authority, Lifecycle, LoginEvent, Member, MemberChange, Membership, NewTenant,
     NewUser, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState, TokenScope,
@@ -56,8 +56,9 @@ pub enum ControlError {
     Forbidden(String),
     #[error("not possible while the tenant is {}", .0.as_str())]
     WrongState(TenantState),
+    /// Carries the tenant's current state, which the refusal shows.
     #[error("a legal hold is in place: purge and trash expiry wait until it is released")]
-    LegalHold,
+    LegalHold(TenantState),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("control database error: {0}")]
@@ -358,13 +359,16 @@ impl ControlPlane {
     /// Deletes an account (P12): its name, e-mail and password hash are anonymised at
     /// once (the row stays as the pseudonymous id the audit log names), its sessions,
     /// tokens and memberships go (each removal an event of its tenant), and every tenant
-    /// it was the only owner of is cancelled with its purge due now (a legal hold still
-    /// keeps it). Returns those tenants, for the caller to purge.
+    /// it was the only owner of is cancelled, its purge due after `grace` (its other
+    /// members may export it meanwhile; a legal hold still keeps it). Returns those
+    /// tenants.
     pub fn delete_user(
         &self,
         caller: &Caller,
         user: UserId,
+        grace: time::Duration,
     ) -> Result<Vec<TenantId>, ControlError> {
+        let purge_after = self.stamp_in(grace);
         self.write(|tx, now| {
             tx.user(user)?.ok_or(ControlError::NotFound)?;
             let memberships = tx.memberships(user)?;
@@ -381,7 +385,9 @@ impl ControlPlane {
                 );
                 let sole_owner = m.role == Role::Owner && tx.owner_count(m.tenant_id)? <= 1;
                 if sole_owner && let Some(tenant) = tx.tenant(m.tenant_id)? {
-                    if let Some(event) = self.cancel_for_deletion(tx, caller, &tenant, now)? {
+                    if let Some(event) =
+                        self.cancel_for_deletion(tx, caller, &tenant, now, &purge_after)?
+                    {
                         events.push(event);
                     }
                     orphaned.push(tenant.id);

@@ -25,9 +25,29 @@ use crate::audit::AuditLog;
 use crate::control::Tenant;
 use crate::vault::index::{Entry, Record};
 use crate::vault::{Vault, VaultError};
-pub use archive::write_archive;
+pub(crate) use archive::write_archive;
 pub use records::RecordLine;
 pub use verify::{VerifyReport, verify};
+
+/// A `Write` that only counts: the size of an archive without keeping it.
+#[derive(Debug, Default)]
+pub struct CountingSink(u64);
+
+impl CountingSink {
+    pub fn bytes(&self) -> u64 {
+        self.0
+    }
+}
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0 += data.len() as u64;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 pub const FORMAT: &str = "coffer-export";
 pub const FORMAT_VERSION: u32 = 1;

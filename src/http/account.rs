@@ -156,6 +156,7 @@ pub async fn me(
 }
 
 pub async fn delete_me(
+    State(coffer): State<Coffer>,
     State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
     State(cookie): State<CookieName>,
@@ -164,11 +165,12 @@ pub async fn delete_me(
     JsonBody(body): JsonBody<PasswordIn>,
 ) -> Result<Response, ApiError> {
     let turn = gate.enter().await?;
-    // Tenants the account owned alone are now cancelled with their purge due: the next
-    // lifecycle pass purges them (within `lifecycle_interval_secs`).
+    // Tenants the account owned alone are now cancelled: their other members may export
+    // them during the grace period, then the lifecycle pass purges them.
+    let grace = coffer.purge_grace();
     blocking(move || {
         let _turn = turn;
-        Ok(auth.delete_account(&principal, &body.password, ip)?)
+        Ok(auth.delete_account(&principal, &body.password, ip, grace)?)
     })
     .await?;
     Ok(with_cookie(

@@ -93,6 +93,7 @@ error_codes! {
     MetricsUnavailable => "metrics-unavailable",
     TooManyUploads => "too-many-uploads",
     TooManyExports => "too-many-exports",
+    Busy => "busy",
     TooManyLogins => "too-many-logins",
     DiskFull => "disk-full",
     TenantRestricted => "tenant-restricted",
@@ -403,7 +404,9 @@ impl From<ControlError> for ApiError {
             ControlError::WrongState(state) => {
                 return ApiError::new(S::CONFLICT, C::WrongState, e.to_string()).with_state(*state);
             }
-            ControlError::LegalHold => (S::CONFLICT, C::LegalHold),
+            ControlError::LegalHold(state) => {
+                return ApiError::new(S::CONFLICT, C::LegalHold, e.to_string()).with_state(*state);
+            }
             ControlError::Sqlite(s) if crate::db::is_full(s) => return ApiError::disk_full(),
             ControlError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             ControlError::Db(_) | ControlError::Sqlite(_) | ControlError::Audit(_) => {
@@ -425,6 +428,12 @@ impl From<CofferError> for ApiError {
                 ErrorCode::SignupDisabled,
                 e.to_string(),
             ),
+            CofferError::Busy(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Busy,
+                e.to_string(),
+            )
+            .with_retry_after(std::time::Duration::from_secs(30)),
             other => ApiError::internal(other),
         }
     }
@@ -561,6 +570,7 @@ mod tests {
             (C::MetricsUnavailable, "metrics-unavailable"),
             (C::TooManyUploads, "too-many-uploads"),
             (C::TooManyExports, "too-many-exports"),
+            (C::Busy, "busy"),
             (C::TooManyLogins, "too-many-logins"),
             (C::DiskFull, "disk-full"),
             (C::TenantRestricted, "tenant-restricted"),

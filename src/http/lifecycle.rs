@@ -12,7 +12,7 @@ use super::authorize::{Access, Signed};
 use super::dto::{LifecycleIn, LifecycleOut};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ClientIp, JsonBody, blocking};
-use crate::coffer::Coffer;
+use crate::coffer::{Coffer, OperatorStep};
 use crate::control::rules::Transition;
 use crate::names::{TenantId, TenantSlug};
 
@@ -55,25 +55,13 @@ pub async fn admin_change(
         let tenant = control
             .tenant_by_slug(&slug)?
             .ok_or_else(ApiError::not_found)?;
-        let (tenant, receipt) = match body.action.as_str() {
-            "hold" => (control.set_legal_hold(&caller, tenant.id, true)?, None),
-            "release" => (control.set_legal_hold(&caller, tenant.id, false)?, None),
-            "delete" => {
-                control.request_deletion(&caller, tenant.id)?;
-                let receipt = coffer.purge_tenant(&caller, tenant.id)?;
-                (
-                    control.tenant(tenant.id)?.ok_or_else(ApiError::not_found)?,
-                    Some(receipt),
-                )
-            }
-            action => {
-                let change = Transition::parse(action).ok_or_else(unknown_action)?;
-                (
-                    control.change_state(&caller, tenant.id, change, coffer.purge_grace())?,
-                    None,
-                )
-            }
+        let step = match body.action.as_str() {
+            "hold" => OperatorStep::Hold,
+            "release" => OperatorStep::Release,
+            "delete" => OperatorStep::Delete,
+            action => OperatorStep::Change(Transition::parse(action).ok_or_else(unknown_action)?),
         };
+        let (tenant, receipt) = coffer.operator_step(&caller, tenant.id, step)?;
         Ok(LifecycleOut {
             tenant: (&tenant).into(),
             receipt,

@@ -28,7 +28,7 @@ use super::ranges::{RangeRequest, unsatisfiable};
 use crate::auth::TenantAccess;
 use crate::coffer::Coffer;
 use crate::export::import::ConflictPolicy;
-use crate::export::{ExportError, ExportOptions, Snapshot, write_archive};
+use crate::export::{CountingSink, ExportError, ExportOptions, Snapshot};
 
 const CHUNK: usize = 256 * 1024;
 /// Chunks buffered between the archive writer and the socket: bounds memory.
@@ -86,19 +86,6 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Counts bytes (for the size of an archive that must be known before a range).
-struct CountingSink(u64);
-
-impl Write for CountingSink {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0 += data.len() as u64;
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The full size of the archive `snapshot` names: known from an earlier complete
 /// download, or counted by a dry run of the same deterministic archive.
 async fn archive_size(
@@ -117,14 +104,7 @@ async fn archive_size(
         if snap.etag != tag {
             return Err(ExportError::Changed.into());
         }
-        let mut sink = CountingSink(0);
-        let options = ExportOptions {
-            strict: true,
-            progress: None,
-        };
-        // A dry run to learn the size delivers nothing, so it is not an export to audit.
-        write_archive(&snap, access.vault(), coffer.audit(), &mut sink, options)?;
-        Ok(sink.0)
+        Ok(coffer.archive_size(&access, &snap)?)
     })
     .await
 }
@@ -153,6 +133,9 @@ pub async fn export(
         (Some(_), Some(tag)) => Snapshot::cursor_of_etag(tag),
         _ => None,
     };
+    // The slot comes first: a snapshot holds every entry and record of the vault in
+    // memory, and so does the dry run that sizes a resumed range.
+    let slot = bodies.admit_export(access.tenant().id)?;
     let snapshot = {
         let (coffer, access) = (coffer.clone(), access.clone());
         blocking(move || Ok(coffer.snapshot(&access, resume_cursor)?)).await?
@@ -179,8 +162,6 @@ pub async fn export(
             .map_err(ApiError::internal);
     }
 
-    // The slot covers the dry run that sizes a resumed range as well as the archive.
-    let slot = bodies.admit_export(access.tenant().id)?;
     let (skip, limit, status) = match range.filter(|_| resuming) {
         Some(range) => {
             let size = archive_size(&coffer, &access, &snapshot, &sizes).await?;
@@ -247,7 +228,7 @@ impl ExportJob {
                 remaining: limit,
                 buf: Vec::with_capacity(CHUNK),
             };
-            let mut counter = CountingSink(0);
+            let mut counter = CountingSink::default();
             let result = {
                 let mut tee = Tee {
                     a: &mut writer,
@@ -267,9 +248,20 @@ impl ExportJob {
             match result {
                 Ok(_) => {
                     if skip == 0 && limit.is_none() {
-                        sizes.insert(snapshot.etag.clone(), counter.0);
+                        sizes.insert(snapshot.etag.clone(), counter.bytes());
                     }
                     let _ = tx.blocking_send(Msg::Done);
+                }
+                // A client that went away or stopped reading is its own business (and
+                // must not flood the log); anything else is the server's.
+                Err(ExportError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::BrokenPipe | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    tracing::debug!(error = %e, "export ended: the client went away");
+                    let _ = tx.blocking_send(Msg::Failed(e.to_string()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "export failed mid-stream; aborting the response");

@@ -111,38 +111,39 @@ pub async fn usage(
     State(coffer): State<Coffer>,
     Access(access): Access,
 ) -> Result<Json<UsageOut>, ApiError> {
-    blocking(move || Ok(Json(usage_of(&coffer, &access)?))).await
+    blocking(move || Ok(Json(usage_of(&coffer, access.tenant())?))).await
 }
 
-/// Any tenant's usage (operators, P16): the same document as the tenant's own.
+/// Any tenant's usage (operators, P16), by slug or, for a purged tenant whose billing
+/// records remain, by id: the same document as the tenant's own. No access to the
+/// tenant's content is issued for it.
 pub async fn admin_usage(
     State(coffer): State<Coffer>,
-    Path(slug): Path<String>,
+    Path(tenant): Path<String>,
 ) -> Result<Json<UsageOut>, ApiError> {
-    let slug = crate::names::TenantSlug::parse(&slug).map_err(|_| ApiError::not_found())?;
     blocking(move || {
-        // Counters only: the operator reads no content through this access.
-        let access = coffer
-            .auth()
-            .operator_access(&crate::audit::Caller::system(), &slug)?;
-        Ok(Json(usage_of(&coffer, &access)?))
+        let control = coffer.control();
+        let found = match crate::names::TenantId::parse(&tenant) {
+            Ok(id) => control.tenant(id)?,
+            Err(_) => match crate::names::TenantSlug::parse(&tenant) {
+                Ok(slug) => control.tenant_by_slug(&slug)?,
+                Err(_) => None,
+            },
+        };
+        let tenant = found.ok_or_else(ApiError::not_found)?;
+        Ok(Json(usage_of(&coffer, &tenant)?))
     })
     .await
 }
 
-/// A tenant's usage: its vault's counters, metered usage for 90 days, recent logins.
-fn usage_of(coffer: &Coffer, access: &crate::auth::TenantAccess) -> Result<UsageOut, ApiError> {
-    let counters = access.vault().usage()?.into_iter().collect();
-    let control = coffer.control();
-    let logins = control.tenant_logins(access.tenant().id, 100)?;
-    let since = crate::db::timestamp(coffer.clock().now() - time::Duration::days(90));
-    let metered = control.usage(access.tenant().id, &since[..10])?;
+fn usage_of(coffer: &Coffer, tenant: &crate::control::Tenant) -> Result<UsageOut, ApiError> {
+    let report = coffer.usage_report(tenant)?;
     Ok(UsageOut {
-        tenant: access.tenant().slug.clone(),
-        quota_bytes: access.tenant().quota_bytes,
-        counters,
-        metered: metered.iter().map(Into::into).collect(),
-        recent_logins: logins.iter().map(Into::into).collect(),
+        tenant: tenant.slug.clone(),
+        quota_bytes: tenant.quota_bytes,
+        counters: report.counters.into_iter().collect(),
+        metered: report.metered.iter().map(Into::into).collect(),
+        recent_logins: report.logins.iter().map(Into::into).collect(),
     })
 }
 

@@ -231,3 +231,75 @@ fn a_purge_removes_the_tenant_from_every_backup_set() {
         assert_eq!(check.tenants, 1);
     }
 }
+
+/// A purge never finishes while a copy could survive unseen: not while a backup is being
+/// written (the backups lease), not while a registered root is unreachable (its marker
+/// gone, as on an unmounted disk), and an incomplete set (a backup that died) is cleared
+/// too. Each refusal is `Busy`; the purge then resumes and finishes.
+#[test]
+fn a_purge_waits_for_running_backups_and_unreachable_roots_and_clears_incomplete_sets() {
+    let world = World::new();
+    let op = operator();
+    write(&world, &world.alpha, "clients/plans.txt", b"alpha's data");
+    let base = world.data_dir().parent().unwrap().to_owned();
+    let (root_a, root_b) = (base.join("backups-a"), base.join("backups-b"));
+    let complete = world.coffer.backup(Some(&root_a)).unwrap().set;
+    let died = world.coffer.backup(Some(&root_b)).unwrap().set;
+    std::fs::remove_file(died.join("BACKUP.json")).unwrap();
+    let id = world.alpha.id.to_string();
+    world
+        .coffer
+        .control()
+        .request_deletion(&op, world.alpha.id)
+        .unwrap();
+    let busy = |r: Result<coffer::signing::Signed, coffer::coffer::CofferError>| {
+        matches!(r, Err(coffer::coffer::CofferError::Busy(_)))
+    };
+
+    // A backup is being written (another process holds the lease).
+    let writer = "another-host:77:backup";
+    let hour = time::Duration::hours(1);
+    assert!(
+        world
+            .coffer
+            .control()
+            .take_lease("backups", writer, hour)
+            .unwrap()
+    );
+    assert!(busy(world.coffer.purge_tenant(&op, world.alpha.id)));
+    assert!(
+        world.coffer.backup(Some(&root_a)).is_err(),
+        "two backups at once"
+    );
+    world
+        .coffer
+        .control()
+        .release_lease("backups", writer)
+        .unwrap();
+
+    // Root b's disk is not mounted: its marker is gone.
+    let marker = root_b.join("COFFER-BACKUPS");
+    let saved = std::fs::read(&marker).unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    assert!(busy(world.coffer.purge_tenant(&op, world.alpha.id)));
+    assert!(
+        complete.join("tenants").join(&id).exists(),
+        "a set was cleared before every root was reachable"
+    );
+    std::fs::write(&marker, saved).unwrap();
+
+    // Everything reachable: the purge finishes, and no set holds alpha, complete or not.
+    let receipt = world.coffer.purge_tenant(&op, world.alpha.id).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&receipt.document).unwrap();
+    assert_eq!(doc["destroyed"]["backup_copies"], 1, "the complete set");
+    for set in [&complete, &died] {
+        assert!(!set.join("tenants").join(&id).exists(), "{}", set.display());
+        let control = rusqlite::Connection::open(set.join("control.db")).unwrap();
+        let slug: String = control
+            .query_row("SELECT slug FROM tenants WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(slug, format!("purged-{id}"));
+    }
+}

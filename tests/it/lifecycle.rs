@@ -287,7 +287,7 @@ fn the_purge_waits_for_its_date_and_for_a_legal_hold() {
     let refused = coffer.control().request_deletion(&op, world.alpha.id);
     assert!(matches!(
         refused,
-        Err(coffer::control::ControlError::LegalHold)
+        Err(coffer::control::ControlError::LegalHold(_))
     ));
     coffer
         .control()
@@ -504,20 +504,40 @@ fn one_pass_at_a_time_and_expired_sessions_are_pruned() {
     let clock = ManualClock::starting_now();
     let t = TestApp::with_world(World::with_clock(Config::default(), clock.clone()));
     let coffer = &t.world.coffer;
+    let hour = time::Duration::hours(1);
+    let elsewhere = "another-host:4242:pass";
     assert!(
         coffer
             .control()
-            .take_lease(
-                "lifecycle",
-                "another-process",
-                days(0) + time::Duration::hours(1)
-            )
+            .take_lease("lifecycle", elsewhere, hour)
             .unwrap()
     );
     assert!(!coffer.run_lifecycle().unwrap().ran);
+    // Leases expire on wall time: the injected clock (a drill's `--now`) moves nothing.
     clock.advance(time::Duration::hours(2));
+    assert!(!coffer.run_lifecycle().unwrap().ran);
+    coffer
+        .control()
+        .release_lease("lifecycle", elsewhere)
+        .unwrap();
+    // A lease left by a process of this host that died is taken over at once.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let host = coffer::control::lease_holder()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dead = format!("{host}:{dead_pid}:crashed-pass");
+    assert!(
+        coffer
+            .control()
+            .take_lease("lifecycle", &dead, hour)
+            .unwrap()
+    );
     let report = coffer.run_lifecycle().unwrap();
-    assert!(report.ran);
+    assert!(report.ran, "a dead holder's lease blocked the pass");
     assert_eq!(report.sessions_pruned, 0);
     clock.advance(days(9)); // sessions last 7 days; pruning keeps a day's margin
     let report = coffer.run_lifecycle().unwrap();

@@ -201,13 +201,26 @@ fn issue8_one_tenant_cannot_take_every_upload_slot() {
         .unwrap();
         s
     };
-    // Two stall in alpha, holding its two slots; a third is refused at once.
-    let mut alpha: Vec<TcpStream> = (0..2).map(|i| stall("alpha", Who::Owner, i)).collect();
-    let mut third = stall("alpha", Who::Owner, 2);
-    let mut text = [0u8; 1024];
-    let n = third.read(&mut text).unwrap();
-    let text = String::from_utf8_lossy(&text[..n]);
-    // Which of the three is refused depends on scheduling: whichever answered first.
+    // Three uploads into alpha: two stall, holding its two slots; the third is refused
+    // at once. Which one is the third depends on scheduling: each reader reports.
+    let (answered_tx, answered) = std::sync::mpsc::channel::<String>();
+    let alpha: Vec<TcpStream> = (0..3)
+        .map(|i| {
+            let s = stall("alpha", Who::Owner, i);
+            let mut reader = s.try_clone().unwrap();
+            let tx = answered_tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                if let Ok(n) = reader.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            });
+            s
+        })
+        .collect();
+    let text = answered.recv_timeout(Duration::from_secs(60)).unwrap();
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(
         text.contains("too-many-uploads") && text.contains("for this tenant"),
@@ -221,7 +234,11 @@ fn issue8_one_tenant_cannot_take_every_upload_slot() {
         201,
         "another tenant's upload was refused"
     );
-    for s in alpha.iter_mut() {
+    assert!(
+        answered.try_recv().is_err(),
+        "only the third upload is answered"
+    );
+    for s in &alpha {
         let _ = s.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -240,7 +240,7 @@ async fn audit_reading_filters_by_action_actor_and_time_and_pages() {
 }
 
 #[tokio::test]
-async fn deleting_an_account_anonymises_it_and_purges_the_tenants_it_owned_alone() {
+async fn deleting_an_account_anonymises_it_and_cancels_the_tenants_it_owned_alone() {
     let t = TestApp::new();
     let stranger = t
         .world
@@ -310,9 +310,10 @@ async fn deleting_an_account_anonymises_it_and_purges_the_tenants_it_owned_alone
         .collect();
     assert_eq!(outbox.len(), 1);
     assert!(outbox[0].contains(&Who::Owner.email()));
-    // Bravo, which the stranger owned alone, is cancelled for purge now; the pass (or the
-    // background purge the request started) finishes it.
-    let _ = t.world.coffer.run_lifecycle().unwrap();
+    // Bravo, which the stranger owned alone, is cancelled (cancel, then purge): it is
+    // purged after the grace period, not before, so its other members could export it.
+    let report = t.world.coffer.run_lifecycle().unwrap();
+    assert!(report.purged.is_empty(), "{report:?}");
     let bravo = t
         .world
         .coffer
@@ -320,7 +321,11 @@ async fn deleting_an_account_anonymises_it_and_purges_the_tenants_it_owned_alone
         .tenant(t.world.bravo.id)
         .unwrap()
         .unwrap();
-    assert_eq!(bravo.state, TenantState::Purged);
+    assert_eq!(bravo.state, TenantState::Cancelled);
+    let due = bravo.lifecycle.purge_after.as_deref().unwrap();
+    let in_29_days =
+        coffer::db::timestamp(time::OffsetDateTime::now_utc() + time::Duration::days(29));
+    assert!(due > in_29_days.as_str(), "purge due {due}");
     let alpha_events = t
         .world
         .coffer

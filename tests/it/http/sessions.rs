@@ -160,8 +160,10 @@ async fn logout_password_change_and_account_deletion_revoke_at_once() {
         .unwrap()
         .unwrap();
     assert_eq!(alpha.state, coffer::control::TenantState::Cancelled);
+    // Cancelled, not purged at once: the grace period lets anyone left export it.
+    assert!(alpha.lifecycle.purge_after.is_some());
     assert!(
-        t.world
+        !t.world
             .coffer
             .control()
             .due_purges()
