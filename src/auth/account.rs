@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::password::{self, Verified};
+use super::throttle;
 use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, session, sha256_hex};
 use crate::audit::{Actor, Caller};
 use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, TokenScope, User};
@@ -81,10 +82,10 @@ impl Auth {
     /// Counts a sign-up from `ip`, refusing it (`Throttled`) past `SIGNUP_LIMIT` per window:
     /// each sign-up makes a tenant, so one address cannot make thousands.
     pub fn count_signup(&self, ip: Option<&str>) -> Result<(), AuthError> {
-        let key = format!("signup:{}", ip.unwrap_or("unknown"));
+        let key = throttle::client_key("signup", ip);
         let attempt = self
             .throttle
-            .begin(&[(&key, super::throttle::SIGNUP_LIMIT)], Instant::now())
+            .begin(&[(&key, throttle::SIGNUP_LIMIT)], Instant::now())
             .map_err(AuthError::Throttled)?;
         attempt.failed(); // every sign-up counts, like a failure
         Ok(())
@@ -101,8 +102,8 @@ impl Auth {
         let (account_key, ip_key) = throttle_keys(email, ip);
         self.throttle.would_refuse(
             &[
-                (&account_key, super::throttle::ACCOUNT_LIMIT),
-                (&ip_key, super::throttle::IP_LIMIT),
+                (&account_key, throttle::ACCOUNT_LIMIT),
+                (&ip_key, throttle::IP_LIMIT),
             ],
             now,
         )
@@ -121,8 +122,8 @@ impl Auth {
         let (account_key, ip_key) = throttle_keys(email, ip);
         let attempt = match self.throttle.begin(
             &[
-                (&account_key, super::throttle::ACCOUNT_LIMIT),
-                (&ip_key, super::throttle::IP_LIMIT),
+                (&account_key, throttle::ACCOUNT_LIMIT),
+                (&ip_key, throttle::IP_LIMIT),
             ],
             now,
         ) {
@@ -211,8 +212,8 @@ impl Auth {
             .throttle
             .begin(
                 &[
-                    (&account_key, super::throttle::ACCOUNT_LIMIT),
-                    (&ip_key, super::throttle::IP_LIMIT),
+                    (&account_key, throttle::ACCOUNT_LIMIT),
+                    (&ip_key, throttle::IP_LIMIT),
                 ],
                 Instant::now(),
             )
@@ -249,8 +250,24 @@ impl Auth {
         self.start_session(&caller, user.clone(), ip, user_agent)
     }
 
-    /// Starts a password reset. Says nothing about whether the account exists.
+    /// Starts a password reset. Says nothing about whether the account exists. Limited
+    /// per client address and per account (`Throttled`): each request sends mail and
+    /// writes a row, so nobody can mail-bomb an account or fill the disk with them.
     pub fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        let (ip_key, account_key) = (
+            throttle::client_key("reset-ip", ip),
+            throttle::account_key("reset-acct", email),
+        );
+        self.throttle
+            .begin(
+                &[
+                    (&ip_key, throttle::RESET_REQUEST_IP_LIMIT),
+                    (&account_key, throttle::RESET_REQUEST_LIMIT),
+                ],
+                Instant::now(),
+            )
+            .map_err(AuthError::Throttled)?
+            .failed(); // every request counts
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
@@ -273,8 +290,25 @@ impl Auth {
         Ok(())
     }
 
+    /// Checks a reset token before any password is hashed: `BadResetToken` for one that
+    /// cannot complete a reset (counted per client address), `Throttled` past
+    /// `RESET_GUESS_LIMIT` wrong tokens. A guessing client never takes a hashing slot.
+    pub fn check_reset_token(&self, token: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        let key = throttle::client_key("reset-guess", ip);
+        let attempt = self
+            .throttle
+            .begin(&[(&key, throttle::RESET_GUESS_LIMIT)], Instant::now())
+            .map_err(AuthError::Throttled)?;
+        if token.len() > 128 || !self.control.reset_token_usable(&sha256_hex(token))? {
+            attempt.failed();
+            return Err(AuthError::BadResetToken);
+        }
+        Ok(())
+    }
+
     /// Completes a reset: sets the password and ends every session of the user.
     pub fn confirm_reset(&self, token: &str, new: &str, ip: Option<&str>) -> Result<(), AuthError> {
+        self.check_reset_token(token, ip)?;
         let hash = password::hash(new)?;
         match self.control.complete_reset(ip, &sha256_hex(token), &hash) {
             Ok(_) => Ok(()),
@@ -421,7 +455,7 @@ impl Auth {
 /// The throttle's keys for a login: the account (as typed, folded) and the client address.
 fn throttle_keys(email: &str, ip: Option<&str>) -> (String, String) {
     (
-        format!("acct:{}", email.trim().to_lowercase()),
-        format!("ip:{}", ip.unwrap_or("unknown")),
+        throttle::account_key("acct", email),
+        throttle::client_key("ip", ip),
     )
 }

@@ -592,6 +592,13 @@ impl ControlPlane {
 
     /// Uses a reset token: sets the password and ends every session of its user, or
     /// `NotFound` if the token is unknown, used or expired.
+    /// Whether a reset token could complete a reset now (checked before a new password
+    /// is hashed, so a guessed token costs no hashing).
+    pub fn reset_token_usable(&self, token_hash: &str) -> Result<bool, ControlError> {
+        let now = crate::db::timestamp(self.clock.now());
+        self.read(|tx| tx.reset_usable(token_hash, &now))
+    }
+
     pub fn complete_reset(
         &self,
         ip: Option<&str>,

@@ -82,6 +82,8 @@ pub trait ControlTx: LifecycleTx + RightsTx + UsageTx {
         expires_at: &str,
         now: &str,
     ) -> Result<(), ControlError>;
+    /// Whether a reset token is unused and unexpired (nothing changes).
+    fn reset_usable(&self, token_hash: &str, now: &str) -> Result<bool, ControlError>;
     /// Marks a reset token used and returns its user, if it is unused and unexpired.
     fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError>;
 

@@ -226,6 +226,9 @@ pub async fn confirm_reset(
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<ConfirmResetIn>,
 ) -> Result<StatusCode, ApiError> {
+    // A wrong token is refused before the request waits for a hashing slot.
+    let check = (auth.clone(), body.token.clone(), ip.clone());
+    blocking(move || Ok(check.0.check_reset_token(&check.1, check.2.as_deref())?)).await?;
     let turn = gate.enter().await?;
     blocking(move || {
         let _turn = turn;

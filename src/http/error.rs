@@ -465,6 +465,8 @@ impl From<AuthError> for ApiError {
                 };
             }
             AuthError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
+            AuthError::Io(io) if crate::db::io_is_full(io) => return ApiError::disk_full(),
+            AuthError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             AuthError::Audit(_) | AuthError::Io(_) => return ApiError::internal(e),
         };
         ApiError::new(status, code, e.to_string())

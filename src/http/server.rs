@@ -8,7 +8,8 @@
 //!   listen backlog rather than take descriptors the vaults need. At most
 //!   `max_connections_per_ip` come from one client address.
 //! - The soft descriptor limit is raised to the hard one at start, and the connection cap
-//!   derived from it leaves room for the vault cache and the databases.
+//!   derived from it leaves room for the vault cache and the databases. One address (an
+//!   IPv6 /64) holds at most a quarter of the connections.
 //! - An accept error (descriptors exhausted) backs off instead of spinning.
 //! - A client that takes nothing of a response for `response_write_timeout_secs` is
 //!   disconnected (`WriteDeadline`), so an unread download or export holds nothing.
@@ -96,7 +97,20 @@ pub async fn serve(
         .keep_alive(true);
     let write_deadline = Duration::from_secs(config.response_write_timeout_secs.max(1));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tracing::info!(max_connections = cap, "accepting connections");
+    // One address (an IPv6 /64) never holds more than a quarter of all connections,
+    // whatever the configured per-address cap.
+    let per_ip_cap = config.max_connections_per_ip.min((cap / 4).max(1));
+    if cap < 256 {
+        tracing::warn!(
+            max_connections = cap,
+            "few connections fit in the descriptor limit; raise it (LimitNOFILE) or lower vault_cache_capacity"
+        );
+    }
+    tracing::info!(
+        max_connections = cap,
+        max_per_address = per_ip_cap,
+        "accepting connections"
+    );
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -127,9 +141,10 @@ pub async fn serve(
         let max_per_ip = if proxies.iter().any(|net| net.contains(&peer.ip())) {
             usize::MAX
         } else {
-            config.max_connections_per_ip
+            per_ip_cap
         };
-        let Some(slot) = admit(&per_ip, permit, peer.ip(), max_per_ip) else {
+        let client = crate::auth::throttle::client_group(peer.ip());
+        let Some(slot) = admit(&per_ip, permit, client, max_per_ip) else {
             continue;
         };
         // Small responses on a keep-alive connection must not wait for a delayed ACK.

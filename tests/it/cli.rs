@@ -297,12 +297,18 @@ fn lifecycle_backup_and_rights_commands() {
     let backups = tmp.path().join("backups");
     let out = ok(&run(&["backup", "--to", backups.to_str().unwrap()]));
     assert!(out.contains("1 tenants, 1 files"), "{out}");
+    // The root holds the set and its COFFER-BACKUPS marker.
     let set = std::fs::read_dir(&backups)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("coffer-backup-")
+        })
+        .unwrap();
+    assert!(backups.join("COFFER-BACKUPS").is_file());
     ok(&run(&["backup", "--verify", set.to_str().unwrap()]));
     let restored = tmp.path().join("restored");
     ok(&coffer(

@@ -130,27 +130,30 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(staged(), 0, "the failed upload left staging debris");
 
-    // An import of a 3 MiB archive with 1 MiB left: the disk fills while it is spooled
-    // or unpacked; nothing of it appears.
-    leave_free(&ballast, MIB as u64);
-    let archive = build(&[
-        RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
-        RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
-    ]);
-    let r = t
-        .send(
-            t.request(Method::POST, &format!("{api}/import"), o)
-                .header("content-type", "application/zip")
-                .body(Body::from(archive))
-                .unwrap(),
-        )
-        .await;
-    assert!(disk_full(&r), "import: {} {:?}", r.status, r.json());
-    for name in ["imported/a.bin", "imported/b.bin"] {
-        let gone = t.call(Method::GET, &format!("{api}/files/{name}"), o).await;
-        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{name}");
+    // An import of a 3 MiB archive: with 1 MiB left the disk fills while the archive is
+    // spooled; with 4.5 MiB left the spool fits and the disk fills while it is unpacked
+    // into staging. Either way nothing of it appears.
+    for free in [MIB as u64, 9 * MIB as u64 / 2] {
+        leave_free(&ballast, free);
+        let archive = build(&[
+            RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
+            RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
+        ]);
+        let r = t
+            .send(
+                t.request(Method::POST, &format!("{api}/import"), o)
+                    .header("content-type", "application/zip")
+                    .body(Body::from(archive))
+                    .unwrap(),
+            )
+            .await;
+        assert!(disk_full(&r), "import: {} {:?}", r.status, r.json());
+        for name in ["imported/a.bin", "imported/b.bin"] {
+            let gone = t.call(Method::GET, &format!("{api}/files/{name}"), o).await;
+            assert_eq!(gone.status, StatusCode::NOT_FOUND, "{name}");
+        }
+        assert_eq!(staged(), 0, "the failed import left staging debris");
     }
-    assert_eq!(staged(), 0, "the failed import left staging debris");
 
     // A 600 KiB record with 64 KiB left: the index fills while it writes.
     leave_free(&ballast, 64 * 1024);
@@ -242,6 +245,28 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
             &format!("{api}/records/clients?id=c2"),
             o,
             body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let archive = build(&[
+        RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
+        RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
+    ]);
+    let r = t
+        .send(
+            t.request(Method::POST, &format!("{api}/import"), o)
+                .header("content-type", "application/zip")
+                .body(Body::from(archive))
+                .unwrap(),
+        )
+        .await;
+    assert!(r.status.is_success(), "import: {} {:?}", r.status, r.json());
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/tokens",
+            o,
+            serde_json::json!({ "tenant": "alpha", "role": "viewer", "name": "after" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);

@@ -96,6 +96,60 @@ fn issue8_a_file_under_a_file_never_bricks_the_tenant() {
     assert!(!out.is_empty());
 }
 
+/// Recovery finishes whatever rows it finds: pending writes it cannot apply (a path
+/// under a file, a path that is not a vault path, one that escapes) and pending events
+/// that are not JSON are dropped and reported by count, and the vault opens and serves.
+/// Without the drop-and-report, the first of these made every later open fail (issue 8).
+#[test]
+fn issue8_recovery_drops_rows_it_cannot_apply_and_the_vault_serves() {
+    let w = World::new();
+    let v = w.vault(&w.alpha);
+    v.write_file(
+        &operator(),
+        &p("notes.txt"),
+        &mut &b"notes"[..],
+        &Precondition::None,
+    )
+    .unwrap();
+    drop(v);
+    let index = rusqlite::Connection::open(w.vault_dir(&w.alpha).join("index.db")).unwrap();
+    for bad in ["notes.txt/child.txt", "../../outside", "a\u{0}b", ""] {
+        index
+            .execute(
+                "INSERT INTO pending_writes (path, started_at) VALUES (?1, 'x')",
+                [bad],
+            )
+            .unwrap();
+    }
+    index
+        .execute(
+            "INSERT INTO pending_events (id, event, expect) VALUES ('e1', '{not json', '[')",
+            [],
+        )
+        .unwrap();
+    drop(index);
+    reopen_and_check(&w, "after bad pending rows");
+    assert_eq!(pending_rows(&w), 0, "recovery left rows behind");
+    let v = w.vault(&w.alpha);
+    assert_eq!(v.stat(&p("notes.txt")).unwrap().size, 5);
+    let events = w
+        .coffer
+        .audit()
+        .events_for_tenant(w.alpha.id, 0, 1000)
+        .unwrap();
+    let repair = events
+        .iter()
+        .find(|e| e.action == "vault.reconcile")
+        .expect("the repair is reported");
+    let detail = repair.detail.as_ref().unwrap();
+    assert!(detail["dropped_paths"].as_u64().unwrap() >= 3, "{detail}");
+    assert_eq!(detail["events_dropped"], 1, "{detail}");
+    assert!(
+        !serde_json::to_string(detail).unwrap().contains("outside"),
+        "the report names no path: {detail}"
+    );
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Write(String),

@@ -586,6 +586,16 @@ impl ControlTx for Tx<'_> {
         Ok(())
     }
 
+    fn reset_usable(&self, token_hash: &str, now: &str) -> Result<bool, ControlError> {
+        let found: Option<i64> = self.one(
+            "SELECT 1 FROM password_resets
+             WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![token_hash, now],
+            |r| r.get(0),
+        )?;
+        Ok(found.is_some())
+    }
+
     fn consume_reset(&self, token_hash: &str, now: &str) -> Result<Option<UserId>, ControlError> {
         let user: Option<String> = self.one(
             "UPDATE password_resets SET used_at = ?2

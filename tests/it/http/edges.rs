@@ -430,3 +430,68 @@ async fn hostile_requests_get_4xx_and_never_log_at_warn_or_error() {
     tracing::error!("a real error");
     assert!(String::from_utf8_lossy(&log.0.lock().unwrap()).contains("a real error"));
 }
+
+/// Password resets cannot be used to spend the server's hashing or mail: a wrong token is
+/// refused before any hashing slot is waited for (the only one is held here), wrong
+/// tokens from one address are throttled, and reset requests are limited per address.
+#[tokio::test]
+async fn reset_guesses_and_requests_are_limited_and_never_wait_for_hashing() {
+    let config = coffer::config::Config {
+        max_concurrent_password_hashes: 1,
+        password_queue_secs: 3600,
+        ..Default::default()
+    };
+    let t = TestApp::with_world(crate::support::World::with_config(config));
+    let gate = PasswordGate::from_ref(&t.state);
+    let _held = gate.enter().await.unwrap();
+    let confirm = |i: usize| serde_json::json!({ "token": format!("guess-{i}"), "new_password": "a brand new passphrase" });
+    let limit = coffer::auth::throttle::RESET_GUESS_LIMIT;
+    for i in 0..limit {
+        let r = tokio::time::timeout(
+            Duration::from_secs(60),
+            t.json(
+                Method::POST,
+                "/api/v1/auth/password-reset/confirm",
+                None,
+                confirm(i),
+            ),
+        )
+        .await
+        .expect("a wrong reset token waited for the hashing slot");
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "bad-reset-token".into())
+        );
+    }
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            confirm(99),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!r.header("retry-after").is_empty());
+
+    let ask = serde_json::json!({ "email": Who::Viewer.email() });
+    for _ in 0..coffer::auth::throttle::RESET_REQUEST_LIMIT {
+        let r = t
+            .json(
+                Method::POST,
+                "/api/v1/auth/password-reset",
+                None,
+                ask.clone(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    let r = t
+        .json(Method::POST, "/api/v1/auth/password-reset", None, ask)
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let mails = std::fs::read_dir(t.world.data_dir().join("outbox"))
+        .unwrap()
+        .count();
+    assert_eq!(mails, coffer::auth::throttle::RESET_REQUEST_LIMIT);
+}

@@ -501,3 +501,47 @@ async fn issue8_tokens_expire() {
     clock.advance(time::Duration::hours(25));
     assert_eq!(me(token).await, StatusCode::UNAUTHORIZED);
 }
+
+/// The global connection cap, with raw sockets: past it, a new connection waits in the
+/// listen backlog (answered only once another closes), never refused or served beyond
+/// the cap. The test's address is a trusted proxy, so only the global cap applies.
+#[test]
+fn issue8_connections_beyond_the_global_cap_wait_for_a_free_one() {
+    let server = Server::start(
+        Config {
+            max_connections: 2,
+            trusted_proxies: vec!["127.0.0.1/32".into()],
+            header_read_timeout_secs: 600,
+            ..Config::default()
+        },
+        16,
+    );
+    let ask = |s: &mut TcpStream| {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+    };
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = server.connect();
+            ask(&mut s);
+            assert_eq!(status_of(&mut s), 200);
+            s
+        })
+        .collect();
+    let mut waiting = server.connect();
+    ask(&mut waiting);
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let early = waiting.read(&mut buf);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a third connection was served past the cap: {early:?}"
+    );
+    drop(held.pop());
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(status_of(&mut waiting), 200, "served once a slot was free");
+}

@@ -129,11 +129,16 @@ fn probe(route: &Route) -> Option<Probe> {
         ("GET", "/api/v1/admin/audit") => p(route.path, S::OK),
         ("POST", "/api/v1/auth/me/delete") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/password") => with_body(route.path, unknown_field, S::BAD_REQUEST),
-        ("POST", "/api/v1/auth/password-reset") => with_body(
-            route.path,
-            serde_json::json!({ "email": "nobody@nowhere.example" }),
-            S::ACCEPTED,
-        ),
+        ("POST", "/api/v1/auth/password-reset") => {
+            // A fresh address each time: requests for one account are limited.
+            static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            with_body(
+                route.path,
+                serde_json::json!({ "email": format!("nobody{n}@nowhere.example") }),
+                S::ACCEPTED,
+            )
+        }
         ("POST", "/api/v1/auth/password-reset/confirm") => with_body(
             route.path,
             serde_json::json!({ "token": "nope", "new_password": "a long enough password" }),
