@@ -67,7 +67,8 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
         let addr = listener.local_addr()?;
         coffer.spawn_lifecycle_scheduler();
         let state = crate::http::AppState::new(coffer.clone())?;
-        state.meter().spawn_flusher(coffer);
+        let meter = state.meter().clone();
+        meter.spawn_flusher(coffer.clone());
         println!("Coffer is serving on http://{addr}/ (API docs: http://{addr}/api/v1/docs)");
         if let Some(lines) = banner {
             println!("Demo logins:");
@@ -77,6 +78,12 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
         }
         tracing::info!(%addr, "listening");
         crate::http::serve(state, listener, shutdown_signal()).await?;
+        // The last counts since the previous flush: a deploy or a SIGTERM loses none.
+        match tokio::task::spawn_blocking(move || meter.flush(&coffer)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the last usage counts were not written"),
+            Err(e) => tracing::warn!(error = %e, "the last usage flush panicked"),
+        }
         tracing::info!("stopped");
         Ok(())
     })

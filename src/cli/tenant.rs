@@ -145,12 +145,17 @@ fn show(g: &Global, coffer: &crate::coffer::Coffer, raw: &str) -> anyhow::Result
     let access = access(coffer, raw)?;
     let t = access.tenant();
     let members = coffer.control().members(t.id)?;
-    let usage = access.vault().usage()?;
+    let report = coffer.usage_report(t)?;
     if g.json {
         print_json(&serde_json::json!({
             "tenant": TenantOut::from(t),
             "members": members.iter().map(MemberOut::from).collect::<Vec<_>>(),
-            "usage": usage.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "usage": report.counters.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "metered": report.metered.iter().map(|u| serde_json::json!({
+                "day": u.day, "metric": u.metric, "value": u.value })).collect::<Vec<_>>(),
+            "recent_logins": report.logins.iter().map(|l| serde_json::json!({
+                "email": l.email, "at": l.at, "ip": l.ip, "success": l.success }))
+                .collect::<Vec<_>>(),
         }))?;
         return Ok(());
     }
@@ -165,11 +170,23 @@ fn show(g: &Global, coffer: &crate::coffer::Coffer, raw: &str) -> anyhow::Result
             .map_or("unlimited".to_owned(), |q| format!("{q} bytes")),
         t.created_at
     );
-    for (name, value) in usage {
+    for (name, value) in &report.counters {
         println!("usage:   {name} = {value}");
     }
     for m in members {
         println!("member:  {} ({})", m.email, m.role.as_str());
+    }
+    for u in &report.metered {
+        println!("metered: {} {} = {}", u.day, u.metric, u.value);
+    }
+    for l in &report.logins {
+        let outcome = if l.success { "ok" } else { "failed" };
+        println!(
+            "login:   {} {} from {} ({outcome})",
+            l.at,
+            l.email,
+            l.ip.as_deref().unwrap_or("unknown")
+        );
     }
     Ok(())
 }

@@ -261,16 +261,22 @@ impl Coffer {
         match self.control.create_tenant(caller, id, &new) {
             Ok((tenant, _owner)) => Ok(tenant),
             Err(e) => {
+                // The compensation (the new, empty vault goes) is audited with the failure.
+                // Neither may hide the original error; what cannot be recorded is logged.
                 let removed = self.vaults.remove_unregistered(id);
-                let _ = self.audit.append(
-                    &caller
-                        .event(AuditAction::TenantCreate)
-                        .target(new.slug.as_str())
-                        .outcome(Outcome::Failure)
-                        .detail(serde_json::json!({
-                            "reason": e.to_string(),
-                            "vault_removed": removed.is_ok() })),
-                );
+                if let Err(why) = &removed {
+                    tracing::error!(tenant = %id, error = %why, "the vault of a failed tenant creation could not be removed");
+                }
+                let failure = caller
+                    .event(AuditAction::TenantCreate)
+                    .target(new.slug.as_str())
+                    .outcome(Outcome::Failure)
+                    .detail(serde_json::json!({
+                        "reason": e.to_string(), "tenant": id.to_string(),
+                        "vault_removed": removed.is_ok() }));
+                if let Err(why) = self.audit.append(&failure) {
+                    tracing::warn!(tenant = %id, error = %why, "a failed tenant creation could not be audited");
+                }
                 Err(e.into())
             }
         }

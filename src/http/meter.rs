@@ -1,8 +1,8 @@
 //! API calls per feature (P16): every request authorized on a tenant route counts one for
 //! its permission's feature (`api.files_read`, ...), in memory, without a database write
 //! on the request's path; the counts are flushed into the control plane's usage table by
-//! `coffer serve` every minute (and by tests on demand). A crash loses at most the last
-//! minute's counts, never a request.
+//! `coffer serve` every minute, once more when it stops (and by tests on demand). A crash
+//! (not a stop) loses at most the last minute's counts, never a request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -242,6 +242,80 @@ fn work(
     }
 }
 
+/// A data root with the tenant `crash` and an owner's API token for it.
+fn seed_owner_token(data: &std::path::Path) -> String {
+    let (coffer, _) = coffer::coffer::Coffer::init(data, Config::default()).unwrap();
+    let op = operator();
+    let tenant = coffer
+        .create_tenant(&op, new_tenant("crash", None))
+        .unwrap();
+    let user = coffer
+        .control()
+        .create_user(
+            &op,
+            &NewUser {
+                email: Email::parse("load@crash.example").unwrap(),
+                name: "Load".into(),
+                password_hash: None,
+                is_operator: false,
+            },
+        )
+        .unwrap();
+    let access = coffer
+        .auth()
+        .operator_access(&op, &TenantSlug::parse("crash").unwrap())
+        .unwrap();
+    access
+        .change_member(coffer.control(), user.id, Role::Owner, MemberChange::Add)
+        .unwrap();
+    coffer
+        .auth()
+        .issue_token(user.id, &tenant, Role::Owner, "load", None, &op)
+        .unwrap()
+        .0
+}
+
+/// A server stopped by SIGTERM (a deploy) writes the API calls it counted since its last
+/// flush: none of the usage a tenant is billed for is lost (issue 9).
+#[test]
+fn a_stopped_server_writes_its_last_usage_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let token = seed_owner_token(&data);
+    let (mut child, addr) = start_server(&data);
+    let auth = format!("Bearer {token}");
+    for _ in 0..3 {
+        let r = request(
+            addr,
+            "GET",
+            "/api/v1/tenants/crash/tree",
+            &[("authorization", &auth)],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success(), "a clean stop");
+    let (coffer, _) = coffer::coffer::Coffer::init(&data, Config::default()).unwrap();
+    let tenant = coffer
+        .control()
+        .tenant_by_slug(&TenantSlug::parse("crash").unwrap())
+        .unwrap()
+        .unwrap();
+    let usage = coffer.control().usage(tenant.id, "2000-01-01").unwrap();
+    let reads: u64 = usage
+        .iter()
+        .filter(|u| u.metric == "api.files_read")
+        .map(|u| u.value)
+        .sum();
+    assert_eq!(reads, 3, "{usage:?}");
+}
+
 fn start_server(data: &std::path::Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args(["--data-dir"])
@@ -402,37 +476,7 @@ fn issue8_kill9_never_loses_an_acknowledged_write() {
         .unwrap_or(412_062_510);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let token = {
-        let (coffer, _) = coffer::coffer::Coffer::init(&data, Config::default()).unwrap();
-        let op = operator();
-        let tenant = coffer
-            .create_tenant(&op, new_tenant("crash", None))
-            .unwrap();
-        let user = coffer
-            .control()
-            .create_user(
-                &op,
-                &NewUser {
-                    email: Email::parse("load@crash.example").unwrap(),
-                    name: "Load".into(),
-                    password_hash: None,
-                    is_operator: false,
-                },
-            )
-            .unwrap();
-        let access = coffer
-            .auth()
-            .operator_access(&op, &TenantSlug::parse("crash").unwrap())
-            .unwrap();
-        access
-            .change_member(coffer.control(), user.id, Role::Owner, MemberChange::Add)
-            .unwrap();
-        coffer
-            .auth()
-            .issue_token(user.id, &tenant, Role::Owner, "load", None, &op)
-            .unwrap()
-            .0
-    };
+    let token = seed_owner_token(&data);
     let mut rng = Rng(seed);
     let mut ends: Vec<WorkerEnd> = (0..WORKERS)
         .map(|_| WorkerEnd {

@@ -495,3 +495,44 @@ async fn reset_guesses_and_requests_are_limited_and_never_wait_for_hashing() {
         .count();
     assert_eq!(mails, coffer::auth::throttle::RESET_REQUEST_LIMIT);
 }
+
+/// A tenant creation that fails after its vault was made (sign-up with an e-mail already
+/// taken) leaves no vault behind, and the compensation is audited with the failure.
+#[tokio::test]
+async fn a_failed_signup_leaves_no_vault_and_audits_the_cleanup() {
+    let t = TestApp::new();
+    let tenants = t.world.data_dir().join("tenants");
+    let before = std::fs::read_dir(&tenants).unwrap().count();
+    let body = serde_json::json!({ "email": Who::Owner.email(),
+        "password": "shop owner passphrase", "tenant_slug": "fresh-shop" });
+    let r = t
+        .json(Method::POST, "/api/v1/auth/signup", None, body)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.json());
+    assert_eq!(std::fs::read_dir(&tenants).unwrap().count(), before);
+    let slug = coffer::names::TenantSlug::parse("fresh-shop").unwrap();
+    assert!(
+        t.world
+            .coffer
+            .control()
+            .tenant_by_slug(&slug)
+            .unwrap()
+            .is_none()
+    );
+    let events = t
+        .world
+        .coffer
+        .audit()
+        .query(&coffer::audit::EventQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .unwrap();
+    let failure = events
+        .iter()
+        .rev()
+        .find(|e| e.action == "tenant.create")
+        .unwrap();
+    assert_eq!(failure.outcome, "failure");
+    assert_eq!(failure.detail.as_ref().unwrap()["vault_removed"], true);
+}
