@@ -480,29 +480,30 @@ fn main() {
     }
 }
 
-/// What grew once warm: the highest RSS of the last quarter against the highest of the
-/// second quarter (allowing 20% and 16 MiB for caches still filling and allocator
-/// noise), and descriptors at the end against the second quarter's highest (allowing 16
-/// for connections that happen to be open at the sample).
+/// What grew once warm. A cache filling up grows fast and then levels off; a leak keeps
+/// growing. So RSS must grow in the second half of the run by less than a quarter of
+/// what it grew in the first half (or by under 16 MiB, allocator noise), and the
+/// descriptors at the end may not exceed the first half's highest by more than 16
+/// (connections that happen to be open at the sample).
 fn growth(samples: &[(u64, u64, usize)]) -> Vec<String> {
     let n = samples.len();
     if n < 8 {
         return vec![format!("only {n} samples: run longer to judge flatness")];
     }
-    let quarter = |q: usize| &samples[n * q / 4..n * (q + 1) / 4];
-    let max_rss = |s: &[(u64, u64, usize)]| s.iter().map(|x| x.1).max().unwrap_or(0);
-    let max_fds = |s: &[(u64, u64, usize)]| s.iter().map(|x| x.2).max().unwrap_or(0);
-    let (warm_rss, late_rss) = (max_rss(quarter(1)), max_rss(quarter(3)));
-    let (warm_fds, end_fds) = (max_fds(quarter(1)), samples[n - 1].2);
+    let (first, mid, last) = (samples[0].1, samples[n / 2].1, samples[n - 1].1);
+    let early = mid.saturating_sub(first);
+    let late = last.saturating_sub(mid);
     let mut leaks = Vec::new();
-    if late_rss as f64 > warm_rss as f64 * 1.2 + 16.0 * 1024.0 {
+    if late > 16 * 1024 && late * 4 > early {
         leaks.push(format!(
-            "RSS {warm_rss} KiB once warm, {late_rss} KiB at the end"
+            "RSS still growing: {first} KiB at the start, {mid} KiB halfway, {last} KiB at the end"
         ));
     }
+    let warm_fds = samples[..n / 2].iter().map(|x| x.2).max().unwrap_or(0);
+    let end_fds = samples[n - 1].2;
     if end_fds > warm_fds + 16 {
         leaks.push(format!(
-            "descriptors {warm_fds} once warm, {end_fds} at the end"
+            "descriptors {warm_fds} in the first half, {end_fds} at the end"
         ));
     }
     leaks

@@ -163,18 +163,9 @@ impl AuditLog {
             first_seq: 1,
             checkpoints: checkpoints.len(),
         };
-        for cp in &checkpoints {
-            let signed_ok = match trusted_key {
-                Some(key) => cp.signed.verifies_with(key),
-                None => cp.signed.verifies(),
-            };
-            if !signed_ok || cp.document().is_none() {
-                report.broken = Some((
-                    cp.seq,
-                    "checkpoint signature or document is not valid".into(),
-                ));
-                return Ok(report);
-            }
+        if let Some(seq) = first_invalid_checkpoint(&checkpoints, trusted_key) {
+            report.broken = Some((seq, "checkpoint signature or document is not valid".into()));
+            return Ok(report);
         }
         // The chain starts after the newest pruning checkpoint, from its hash.
         let (mut expected_seq, mut expected_prev) = checkpoints
@@ -279,4 +270,16 @@ fn row_problem(
     } else {
         None
     }
+}
+
+/// The first checkpoint whose signature (by `trusted_key`, or the key it names) or
+/// document does not hold.
+fn first_invalid_checkpoint(checkpoints: &[Checkpoint], trusted_key: Option<&str>) -> Option<i64> {
+    checkpoints.iter().find_map(|cp| {
+        let signed_ok = match trusted_key {
+            Some(key) => cp.signed.verifies_with(key),
+            None => cp.signed.verifies(),
+        };
+        (!signed_ok || cp.document().is_none()).then_some(cp.seq)
+    })
 }

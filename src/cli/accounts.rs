@@ -113,37 +113,41 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             print_json(&document)?;
         }
-        UserCommand::Delete { email } => {
-            let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
-            let user = coffer
-                .control()
-                .user_by_email(&parsed)?
-                .with_context(|| format!("no user {email}"))?;
-            let orphaned = coffer
-                .auth()
-                .erase_account(&operator(), &user, coffer.purge_grace())?;
-            // Tenants the account owned alone are cancelled: their other members may
-            // export them until the purge date, then the lifecycle pass purges them.
-            let mut cancelled = Vec::new();
-            for id in &orphaned {
-                let tenant = coffer.control().tenant(*id)?.context("tenant row")?;
-                cancelled.push(serde_json::json!({ "tenant": id.to_string(),
-                    "slug": tenant.slug, "purge_after": tenant.lifecycle.purge_after }));
-            }
-            if g.json {
-                print_json(&serde_json::json!({ "deleted": user.id.to_string(),
-                    "tenants_cancelled": cancelled }))?;
-            } else {
-                println!("deleted account {} ({})", email, user.id);
-                for c in &cancelled {
-                    println!(
-                        "cancelled tenant {} ({}): purged after {}",
-                        c["slug"].as_str().unwrap_or(""),
-                        c["tenant"].as_str().unwrap_or(""),
-                        c["purge_after"].as_str().unwrap_or("(held)")
-                    );
-                }
-            }
+        UserCommand::Delete { email } => delete_user(g, &coffer, &email)?,
+    }
+    Ok(())
+}
+
+/// `coffer user delete EMAIL`: the account is erased at once; the tenants it owned
+/// alone are cancelled (their other members may export them until the purge date, then
+/// the lifecycle pass purges them).
+fn delete_user(g: &Global, coffer: &crate::coffer::Coffer, email: &str) -> anyhow::Result<()> {
+    let parsed = Email::parse(email).with_context(|| format!("e-mail {email:?}"))?;
+    let user = coffer
+        .control()
+        .user_by_email(&parsed)?
+        .with_context(|| format!("no user {email}"))?;
+    let orphaned = coffer
+        .auth()
+        .erase_account(&operator(), &user, coffer.purge_grace())?;
+    let mut cancelled = Vec::new();
+    for id in &orphaned {
+        let tenant = coffer.control().tenant(*id)?.context("tenant row")?;
+        cancelled.push(serde_json::json!({ "tenant": id.to_string(),
+            "slug": tenant.slug, "purge_after": tenant.lifecycle.purge_after }));
+    }
+    if g.json {
+        print_json(&serde_json::json!({ "deleted": user.id.to_string(),
+            "tenants_cancelled": cancelled }))?;
+    } else {
+        println!("deleted account {} ({})", email, user.id);
+        for c in &cancelled {
+            println!(
+                "cancelled tenant {} ({}): purged after {}",
+                c["slug"].as_str().unwrap_or(""),
+                c["tenant"].as_str().unwrap_or(""),
+                c["purge_after"].as_str().unwrap_or("(held)")
+            );
         }
     }
     Ok(())

@@ -157,29 +157,21 @@ impl Coffer {
             purged_tenants: Vec::new(),
         };
         for tenant in copy.tenants()?.into_iter().filter(|t| !t.state.is_gone()) {
-            let id = tenant.id.to_string();
-            tenants_dir.create_dir(&id)?;
-            let out = tenants_dir.open_dir(&id)?;
-            let previous_dir = previous_tenants.as_ref().and_then(|d| d.open_dir(&id).ok());
-            let previous_index = previous
-                .as_ref()
-                .map(|p| root_path.join(p).join("tenants").join(&id).join("index.db"));
-            let stats: SnapshotStats =
-                self.vaults
-                    .open(tenant.id)?
-                    .snapshot_into(&SnapshotTarget {
-                        dir: &out,
-                        ambient: &set_path.join("tenants").join(&id),
-                        previous: previous_dir.as_ref(),
-                        previous_index: previous_index.as_deref(),
-                    })?;
+            let previous_set = previous.as_ref().map(|p| root_path.join(p));
+            let stats = self.back_up_vault(
+                tenant.id,
+                &tenants_dir,
+                &set_path,
+                previous_tenants.as_ref(),
+                previous_set.as_deref(),
+            )?;
             report.tenants += 1;
             report.files += stats.files;
             report.bytes += stats.bytes;
             report.linked += stats.linked;
             report.copied_bytes += stats.copied_bytes;
             manifest.tenants.push(BackupTenant {
-                id,
+                id: tenant.id.to_string(),
                 files: stats.files,
                 bytes: stats.bytes,
                 trash_items: stats.trash_items,
@@ -205,6 +197,29 @@ impl Coffer {
             ))?;
         report.rotated = self.rotate_backups()?;
         Ok(report)
+    }
+
+    /// Copies one vault into the set at `set_path` (its `tenants/` open as `tenants_dir`),
+    /// as of one moment, hard-linking files unchanged since the previous set.
+    fn back_up_vault(
+        &self,
+        tenant: TenantId,
+        tenants_dir: &Dir,
+        set_path: &Path,
+        previous_tenants: Option<&Dir>,
+        previous_set: Option<&Path>,
+    ) -> Result<SnapshotStats, CofferError> {
+        let id = tenant.to_string();
+        tenants_dir.create_dir(&id)?;
+        let out = tenants_dir.open_dir(&id)?;
+        let previous_dir = previous_tenants.and_then(|d| d.open_dir(&id).ok());
+        let previous_index = previous_set.map(|p| p.join("tenants").join(&id).join("index.db"));
+        Ok(self.vaults.open(tenant)?.snapshot_into(&SnapshotTarget {
+            dir: &out,
+            ambient: &set_path.join("tenants").join(&id),
+            previous: previous_dir.as_ref(),
+            previous_index: previous_index.as_deref(),
+        })?)
     }
 
     /// Removes every set (in every root ever used) older than `backup_retention_days`,

@@ -121,18 +121,9 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => {
-                    backoff = Duration::from_millis(10);
-                    a
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off, the condition clears as connections end.
-                    tracing::warn!(error = %e, "accept failed; backing off");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
+            accepted = accept(&listener, &mut backoff) => match accepted {
+                Some(a) => a,
+                None => continue,
             },
             () = &mut shutdown => break,
         };
@@ -172,6 +163,28 @@ pub async fn serve(
     touches.abort();
     flush_touches(auth).await;
     Ok(())
+}
+
+/// One accepted connection, or `None` after an accept error (descriptors exhausted and
+/// the like), having backed off first: the condition clears as connections end, and the
+/// loop must not spin meanwhile. The back-off doubles up to a second and resets on
+/// success.
+async fn accept(
+    listener: &TcpListener,
+    backoff: &mut Duration,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(accepted) => {
+            *backoff = Duration::from_millis(10);
+            Some(accepted)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "accept failed; backing off");
+            tokio::time::sleep(*backoff).await;
+            *backoff = (*backoff * 2).min(Duration::from_secs(1));
+            None
+        }
+    }
 }
 
 /// How often noted session and token usage is written.
