@@ -42,7 +42,11 @@ fn reserved_descriptors(config: &Config) -> usize {
 /// Raises the soft descriptor limit to the hard one and returns the connection cap:
 /// the configured one, or what the limit leaves after the reserve.
 pub fn connection_cap(config: &Config) -> usize {
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+    // Where raising is not allowed (a sandbox filtering setrlimit), the current limit
+    // stands: systemd's LimitNOFILE has usually set it already.
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .unwrap_or(1024) as usize;
     let derived = limit.saturating_sub(reserved_descriptors(config)).max(16);
     match config.max_connections {
         0 => derived,

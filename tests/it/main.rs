@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod control;
 mod crash;
+mod deploy;
 mod diskfull;
 mod fuzz_corpus;
 pub mod http;
