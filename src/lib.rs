@@ -17,6 +17,7 @@ pub mod demo;
 pub mod digest;
 pub mod export;
 pub mod http;
+pub mod inspect;
 pub mod names;
 pub mod signing;
 pub mod vault;

@@ -1,5 +1,6 @@
 //! `coffer audit verify [--checkpoint FILE]` and `coffer audit checkpoint -o FILE`: the
-//! auditor's hold on the log (see the README, "Audit").
+//! auditor's hold on the log; `coffer audit isolation [--deep]`: the isolation report
+//! over the whole data root (see the README, "Audit").
 
 use std::path::PathBuf;
 
@@ -22,6 +23,12 @@ pub enum AuditCommand {
     Checkpoint {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
+    },
+    /// Check tenant isolation over the whole data root (read-only); one line per
+    /// finding, non-zero exit on any. --deep also rehashes every file.
+    Isolation {
+        #[arg(long)]
+        deep: bool,
     },
 }
 
@@ -66,6 +73,37 @@ pub fn audit_command(g: &Global, cmd: AuditCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        AuditCommand::Isolation { deep } => isolation(g, &coffer, deep)?,
+    }
+    Ok(())
+}
+
+/// Prints the isolation report; fails when it has findings.
+fn isolation(g: &Global, coffer: &crate::coffer::Coffer, deep: bool) -> anyhow::Result<()> {
+    let report = coffer.isolation_audit(deep)?;
+    if g.json {
+        print_json(&report)?;
+    } else {
+        for f in &report.findings {
+            println!(
+                "{}\t{}\t{}\t{} (fix: {})",
+                f.tenant.as_deref().unwrap_or("(data root)"),
+                f.check,
+                f.path,
+                f.detail,
+                f.hint
+            );
+        }
+        println!(
+            "{} tenants, {} files checked{}: {} findings",
+            report.tenants_checked,
+            report.files_checked,
+            if deep { " (hashes included)" } else { "" },
+            report.findings.len()
+        );
+    }
+    if !report.findings.is_empty() {
+        bail!("{} isolation findings", report.findings.len());
     }
     Ok(())
 }

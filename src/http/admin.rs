@@ -2,8 +2,9 @@
 //! accounts; they read no tenant content here (they are not members of tenants).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use serde::Deserialize;
 
 use super::authorize::Signed;
 use super::dto::{CreateTenantIn, TenantCreatedOut, TenantsOut, UsersOut};
@@ -74,4 +75,19 @@ pub async fn list_users(State(coffer): State<Coffer>) -> Result<Json<UsersOut>, 
     Ok(Json(UsersOut {
         users: users.iter().map(Into::into).collect(),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationQuery {
+    #[serde(default)]
+    deep: bool,
+}
+
+/// The isolation report (`coffer audit isolation`), read-only, for operators.
+pub async fn isolation(
+    State(coffer): State<Coffer>,
+    Query(query): Query<IsolationQuery>,
+) -> Result<Json<crate::inspect::IsolationReport>, ApiError> {
+    blocking(move || Ok(Json(coffer.isolation_audit(query.deep)?))).await
 }

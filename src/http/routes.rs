@@ -72,6 +72,7 @@ routes! {
     POST "/api/v1/admin/tenants", Platform, "Create a tenant (operators)" => admin::create_tenant;
     GET "/api/v1/admin/users", Platform, "All users (operators)" => admin::list_users;
     GET "/api/v1/admin/audit", Platform, "Every audit event (filters: since, until, action, actor)" => rights::all_events;
+    GET "/api/v1/admin/audit/isolation", Platform, "The isolation report over the whole data root (deep=true rehashes every file; operators)" => admin::isolation;
     POST "/api/v1/admin/tenants/{tenant}/lifecycle", Platform, "Any tenant's lifecycle, legal hold, or deletion with a signed receipt (operators)" => lifecycle::admin_change;
     GET "/api/v1/admin/tenants/{tenant}/usage", Platform, "Any tenant's usage: counters, metered calls and AI tokens, logins (operators)" => tenants::admin_usage;
     GET "/api/v1/admin/tenants/{tenant}/receipt", Platform, "A purged tenant's signed deletion receipt, by tenant id (operators)" => lifecycle::receipt;

@@ -14,6 +14,7 @@ mod deploy;
 mod diskfull;
 mod fuzz_corpus;
 pub mod http;
+mod isolation;
 mod layout_spec;
 mod lifecycle;
 mod names;

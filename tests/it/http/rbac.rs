@@ -127,6 +127,7 @@ fn probe(route: &Route) -> Option<Probe> {
             p("/api/v1/auth/sessions/nosuchsession", S::NOT_FOUND)
         }
         ("GET", "/api/v1/admin/audit") => p(route.path, S::OK),
+        ("GET", "/api/v1/admin/audit/isolation") => p(route.path, S::OK),
         ("POST", "/api/v1/auth/me/delete") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/password") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/password-reset") => {

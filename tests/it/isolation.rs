@@ -1,0 +1,213 @@
+//! `coffer audit isolation`: a clean data root has no findings; each kind of finding,
+//! planted, is named with its check and its tenant (never another tenant's); the report
+//! reaches operators over the API and the CLI exits non-zero on findings.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use axum::http::{Method, StatusCode};
+use coffer::inspect::Finding;
+use coffer::vault::Precondition;
+use coffer::vault::path::VaultPath;
+
+use crate::http::{TestApp, Who};
+use crate::support::{World, operator};
+
+fn put(world: &World, t: &coffer::control::Tenant, path: &str, bytes: &[u8]) {
+    world
+        .vault(t)
+        .write_file(
+            &operator(),
+            &VaultPath::parse(path).unwrap(),
+            &mut &bytes[..],
+            &Precondition::None,
+        )
+        .unwrap();
+}
+
+fn has(findings: &[Finding], tenant: Option<&str>, check: &str, path_end: &str) -> bool {
+    findings
+        .iter()
+        .any(|f| f.tenant.as_deref() == tenant && f.check == check && f.path.ends_with(path_end))
+}
+
+#[test]
+fn a_clean_data_root_has_no_findings_and_each_planted_one_is_named() {
+    let world = World::new();
+    put(&world, &world.alpha, "clients/ada.txt", &[b'a'; 200]);
+    put(&world, &world.alpha, "notes.txt", b"short");
+    put(&world, &world.bravo, "bravo.txt", &[b'b'; 200]);
+    let clean = world.coffer.isolation_audit(true).unwrap();
+    assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
+    assert_eq!(clean.tenants_checked, 2);
+    assert!(clean.files_checked >= 3);
+
+    let root = world.data_dir();
+    let alpha = world.vault_dir(&world.alpha);
+    let (a, b) = (world.alpha.slug.as_str(), world.bravo.slug.as_str());
+    // In alpha's vault: a link out, a FIFO, a hard link, a loose mode, a stray top entry,
+    // a file nobody indexed, an indexed file gone, one whose size changed, one whose bytes
+    // changed (same size).
+    std::os::unix::fs::symlink("/etc/passwd", alpha.join("files/escape")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(alpha.join(".staging/pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::hard_link(alpha.join("files/notes.txt"), alpha.join(".trash/linked")).unwrap();
+    std::fs::set_permissions(
+        alpha.join("files/clients"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(alpha.join("stray.txt"), b"?").unwrap();
+    std::fs::write(alpha.join("files/unindexed.txt"), b"who put me here").unwrap();
+    std::fs::remove_file(world.vault_dir(&world.bravo).join("files/bravo.txt")).unwrap();
+    std::fs::write(alpha.join("files/clients/ada.txt"), [b'z'; 200]).unwrap();
+    // At the root: a stray entry, a directory that is no tenant's, one whose name is no id.
+    std::fs::write(root.join("notes-from-ops.txt"), b"").unwrap();
+    std::fs::create_dir(root.join("tenants/0123456789abcdef0123456789abcdef")).unwrap();
+    std::fs::create_dir(root.join("tenants/not-an-id")).unwrap();
+
+    let found = world.coffer.isolation_audit(true).unwrap().findings;
+    for (tenant, check, path) in [
+        (Some(a), "special-file", "files/escape"),
+        (Some(a), "special-file", ".staging/pipe"),
+        (Some(a), "hard-link", ".trash/linked"),
+        (Some(a), "hard-link", "files/notes.txt"),
+        (Some(a), "mode", "files/clients"),
+        (Some(a), "unexpected-entry", "stray.txt"),
+        (Some(a), "unindexed-file", "files/unindexed.txt"),
+        (Some(a), "hash-mismatch", "files/clients/ada.txt"),
+        (Some(b), "missing-file", "files/bravo.txt"),
+        (None, "unexpected-entry", "notes-from-ops.txt"),
+        (
+            Some("0123456789abcdef0123456789abcdef"),
+            "orphan-vault",
+            "tenants/0123456789abcdef0123456789abcdef",
+        ),
+        (Some("not-an-id"), "orphan-vault", "tenants/not-an-id"),
+    ] {
+        assert!(
+            has(&found, tenant, check, path),
+            "{tenant:?} {check} {path} not in {found:#?}"
+        );
+    }
+    // Nothing of alpha's is reported as bravo's, and bravo has only its own finding.
+    let bravo: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.tenant.as_deref() == Some(b))
+        .collect();
+    assert_eq!(bravo.len(), 1, "{bravo:#?}");
+    // Without --deep the changed bytes (same size) go unseen; the rest stays.
+    let shallow = world.coffer.isolation_audit(false).unwrap().findings;
+    assert!(!shallow.iter().any(|f| f.check == "hash-mismatch"));
+    assert!(has(&shallow, Some(a), "special-file", "files/escape"));
+
+    // A vault whose marker names another tenant, and a live tenant without a vault.
+    let marker = std::fs::read_to_string(alpha.join("VAULT")).unwrap();
+    std::fs::write(
+        alpha.join("VAULT"),
+        marker.replace(&world.alpha.id.to_string(), &world.bravo.id.to_string()),
+    )
+    .unwrap();
+    let bravo_dir = world.vault_dir(&world.bravo);
+    std::fs::rename(&bravo_dir, root.join("tenants/not-an-id/moved")).unwrap();
+    let found = world.coffer.isolation_audit(false).unwrap().findings;
+    assert!(
+        has(&found, Some(a), "marker-mismatch", "VAULT"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            &found,
+            Some(b),
+            "missing-vault",
+            &world.bravo.id.to_string()
+        ),
+        "{found:#?}"
+    );
+    // Put things back so the world's own checks on drop see a sane root.
+    std::fs::rename(root.join("tenants/not-an-id/moved"), &bravo_dir).unwrap();
+    std::fs::write(alpha.join("VAULT"), marker).unwrap();
+    for p in [
+        "files/escape",
+        ".staging/pipe",
+        ".trash/linked",
+        "stray.txt",
+        "files/unindexed.txt",
+    ] {
+        std::fs::remove_file(alpha.join(p)).unwrap();
+    }
+}
+
+#[test]
+fn vault_content_in_the_metadata_is_found() {
+    let world = World::new();
+    let secret = b"A-CLIENT-SECRET-THAT-ONLY-THE-VAULT-MAY-HOLD-0123456789abcdefghijklmnop";
+    put(&world, &world.alpha, "secret.txt", secret);
+    assert!(
+        world
+            .coffer
+            .isolation_audit(false)
+            .unwrap()
+            .findings
+            .is_empty()
+    );
+    // A control-plane row that (wrongly) holds the file's bytes.
+    let control = rusqlite::Connection::open(world.data_dir().join("control.db")).unwrap();
+    control
+        .execute(
+            "UPDATE tenants SET name = ?1 WHERE slug = 'alpha'",
+            [std::str::from_utf8(secret).unwrap()],
+        )
+        .unwrap();
+    drop(control);
+    let found = world.coffer.isolation_audit(false).unwrap().findings;
+    assert!(
+        found
+            .iter()
+            .any(|f| f.check == "content-in-metadata" && f.path == "control.db"),
+        "{found:#?}"
+    );
+}
+
+#[tokio::test]
+async fn operators_read_the_report_and_the_cli_fails_on_findings() {
+    let t = TestApp::new();
+    let r = t
+        .call(
+            Method::GET,
+            "/api/v1/admin/audit/isolation?deep=true",
+            Some(Who::Operator),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["findings"], serde_json::json!([]));
+    assert!(
+        r.json().get("data_root").is_none(),
+        "no host path on the wire"
+    );
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--data-dir")
+            .arg(t.world.data_dir())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let clean = cli(&["audit", "isolation"]);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    std::fs::write(t.world.vault_dir(&t.world.alpha).join("stray.txt"), b"?").unwrap();
+    let dirty = cli(&["audit", "isolation", "--json"]);
+    assert!(!dirty.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&dirty.stdout).unwrap();
+    assert_eq!(report["findings"][0]["check"], "unexpected-entry");
+    std::fs::remove_file(t.world.vault_dir(&t.world.alpha).join("stray.txt")).unwrap();
+}
