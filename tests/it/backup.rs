@@ -7,22 +7,9 @@ use std::path::{Path, PathBuf};
 use coffer::clock::ManualClock;
 use coffer::coffer::{Coffer, restore_backup, verify_backup};
 use coffer::config::Config;
-use coffer::vault::Precondition;
 use coffer::vault::path::{CollectionName, VaultPath};
 
 use crate::support::{World, operator, sha256_hex};
-
-fn write(world: &World, t: &coffer::control::Tenant, path: &str, bytes: &[u8]) {
-    world
-        .vault(t)
-        .write_file(
-            &operator(),
-            &VaultPath::parse(path).unwrap(),
-            &mut &bytes[..],
-            &Precondition::None,
-        )
-        .unwrap();
-}
 
 /// Every file of a vault as the vault layer reads it: path → SHA-256.
 fn contents(coffer: &Coffer, slug: &str) -> Vec<(String, String)> {
@@ -68,14 +55,9 @@ fn sets(root: &Path) -> Vec<PathBuf> {
 fn a_backup_restores_into_a_working_root_and_the_next_one_costs_what_changed() {
     let world = World::new();
     let op = operator();
-    write(
-        &world,
-        &world.alpha,
-        "invoices/2026/march.pdf",
-        &vec![7u8; 200_000],
-    );
-    write(&world, &world.alpha, "notes.txt", b"first");
-    write(&world, &world.bravo, "photo.jpg", &vec![9u8; 50_000]);
+    world.put(&world.alpha, "invoices/2026/march.pdf", &vec![7u8; 200_000]);
+    world.put(&world.alpha, "notes.txt", b"first");
+    world.put(&world.bravo, "photo.jpg", &vec![9u8; 50_000]);
     let v = world.vault(&world.alpha);
     let clients = CollectionName::parse("clients").unwrap();
     v.create_record(
@@ -92,7 +74,7 @@ fn a_backup_restores_into_a_working_root_and_the_next_one_costs_what_changed() {
 
     let first = world.coffer.backup(Some(&root)).unwrap();
     assert_eq!((first.tenants, first.files, first.linked), (2, 2, 0));
-    write(&world, &world.alpha, "new.txt", b"changed since");
+    world.put(&world.alpha, "new.txt", b"changed since");
     let second = world.coffer.backup(Some(&root)).unwrap();
     assert_eq!(second.files, 3);
     assert_eq!(
@@ -138,7 +120,7 @@ fn a_backup_restores_into_a_working_root_and_the_next_one_costs_what_changed() {
 #[test]
 fn verify_finds_a_damaged_file_and_restore_refuses_the_set() {
     let world = World::new();
-    write(&world, &world.alpha, "contract.pdf", b"the signed contract");
+    world.put(&world.alpha, "contract.pdf", b"the signed contract");
     let root = world.data_dir().parent().unwrap().join("backups");
     let set = world.coffer.backup(Some(&root)).unwrap().set;
     let copy = set
@@ -177,13 +159,8 @@ fn rotation_keeps_no_set_past_its_retention() {
 fn a_purge_removes_the_tenant_from_every_backup_set() {
     let world = World::new();
     let op = operator();
-    write(
-        &world,
-        &world.alpha,
-        "clients/secret-plans.txt",
-        b"alpha's data",
-    );
-    write(&world, &world.bravo, "keep.txt", b"bravo's data");
+    world.put(&world.alpha, "clients/secret-plans.txt", b"alpha's data");
+    world.put(&world.bravo, "keep.txt", b"bravo's data");
     let roots = ["backups-a", "backups-b"].map(|n| world.data_dir().parent().unwrap().join(n));
     let sets: Vec<PathBuf> = roots
         .iter()
@@ -240,7 +217,7 @@ fn a_purge_removes_the_tenant_from_every_backup_set() {
 fn a_purge_waits_for_running_backups_and_unreachable_roots_and_clears_incomplete_sets() {
     let world = World::new();
     let op = operator();
-    write(&world, &world.alpha, "clients/plans.txt", b"alpha's data");
+    world.put(&world.alpha, "clients/plans.txt", b"alpha's data");
     let base = world.data_dir().parent().unwrap().to_owned();
     let (root_a, root_b) = (base.join("backups-a"), base.join("backups-b"));
     let complete = world.coffer.backup(Some(&root_a)).unwrap().set;

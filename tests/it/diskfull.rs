@@ -82,6 +82,25 @@ fn disk_full(r: &crate::http::Reply) -> bool {
 
 const MIB: usize = 1024 * 1024;
 
+/// An import into alpha of a 3 MiB archive that no compressor shrinks.
+async fn import(t: &TestApp) -> crate::http::Reply {
+    let archive = build(&[
+        RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
+        RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
+    ]);
+    t.send(
+        t.request(
+            Method::POST,
+            "/api/v1/tenants/alpha/import",
+            Some(Who::Owner),
+        )
+        .header("content-type", "application/zip")
+        .body(Body::from(archive))
+        .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
     let mounted = std::sync::Mutex::new(None);
@@ -135,18 +154,7 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
     // into staging. Either way nothing of it appears.
     for free in [MIB as u64, 9 * MIB as u64 / 2] {
         leave_free(&ballast, free);
-        let archive = build(&[
-            RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
-            RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
-        ]);
-        let r = t
-            .send(
-                t.request(Method::POST, &format!("{api}/import"), o)
-                    .header("content-type", "application/zip")
-                    .body(Body::from(archive))
-                    .unwrap(),
-            )
-            .await;
+        let r = import(&t).await;
         assert!(disk_full(&r), "import: {} {:?}", r.status, r.json());
         for name in ["imported/a.bin", "imported/b.bin"] {
             let gone = t.call(Method::GET, &format!("{api}/files/{name}"), o).await;
@@ -248,18 +256,7 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let archive = build(&[
-        RawEntry::file("imported/a.bin", incompressible(MIB, 13)),
-        RawEntry::file("imported/b.bin", incompressible(2 * MIB, 17)),
-    ]);
-    let r = t
-        .send(
-            t.request(Method::POST, &format!("{api}/import"), o)
-                .header("content-type", "application/zip")
-                .body(Body::from(archive))
-                .unwrap(),
-        )
-        .await;
+    let r = import(&t).await;
     assert!(r.status.is_success(), "import: {} {:?}", r.status, r.json());
     let r = t
         .json(

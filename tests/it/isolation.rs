@@ -7,23 +7,9 @@ use std::process::Command;
 
 use axum::http::{Method, StatusCode};
 use coffer::inspect::Finding;
-use coffer::vault::Precondition;
-use coffer::vault::path::VaultPath;
 
 use crate::http::{TestApp, Who};
-use crate::support::{World, operator};
-
-fn put(world: &World, t: &coffer::control::Tenant, path: &str, bytes: &[u8]) {
-    world
-        .vault(t)
-        .write_file(
-            &operator(),
-            &VaultPath::parse(path).unwrap(),
-            &mut &bytes[..],
-            &Precondition::None,
-        )
-        .unwrap();
-}
+use crate::support::World;
 
 fn has(findings: &[Finding], tenant: Option<&str>, check: &str, path_end: &str) -> bool {
     findings
@@ -34,9 +20,9 @@ fn has(findings: &[Finding], tenant: Option<&str>, check: &str, path_end: &str) 
 #[test]
 fn a_clean_data_root_has_no_findings_and_each_planted_one_is_named() {
     let world = World::new();
-    put(&world, &world.alpha, "clients/ada.txt", &[b'a'; 200]);
-    put(&world, &world.alpha, "notes.txt", b"short");
-    put(&world, &world.bravo, "bravo.txt", &[b'b'; 200]);
+    world.put(&world.alpha, "clients/ada.txt", &[b'a'; 200]);
+    world.put(&world.alpha, "notes.txt", b"short");
+    world.put(&world.bravo, "bravo.txt", &[b'b'; 200]);
     let clean = world.coffer.isolation_audit(true).unwrap();
     assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
     assert_eq!(clean.tenants_checked, 2);
@@ -147,7 +133,7 @@ fn a_clean_data_root_has_no_findings_and_each_planted_one_is_named() {
 fn vault_content_in_the_metadata_is_found() {
     let world = World::new();
     let secret = b"A-CLIENT-SECRET-THAT-ONLY-THE-VAULT-MAY-HOLD-0123456789abcdefghijklmnop";
-    put(&world, &world.alpha, "secret.txt", secret);
+    world.put(&world.alpha, "secret.txt", secret);
     assert!(
         world
             .coffer

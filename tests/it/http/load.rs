@@ -98,6 +98,21 @@ fn status_of(s: &mut TcpStream) -> u16 {
         .unwrap_or(0)
 }
 
+/// Sends the first answer the server gives on `s` (if any) to `answers`, from a thread
+/// of its own: which of several stalled requests is answered depends on scheduling.
+fn report_answer(s: &TcpStream, answers: &std::sync::mpsc::Sender<String>) {
+    let mut reader = s.try_clone().unwrap();
+    let tx = answers.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        if let Ok(n) = reader.read(&mut buf)
+            && n > 0
+        {
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+}
+
 /// Whether the server has closed the connection (a read ends with nothing).
 fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut buf = [0u8; 512];
@@ -139,16 +154,7 @@ fn issue8_stalled_uploads_beyond_the_cap_never_freeze_the_server() {
         )
         .unwrap();
         // Which four are admitted depends on scheduling; each reader reports an answer.
-        let mut reader = s.try_clone().unwrap();
-        let tx = answered_tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            if let Ok(n) = reader.read(&mut buf)
-                && n > 0
-            {
-                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        });
+        report_answer(&s, &answered_tx);
         stalled.push(s);
     }
     // Eight are answered 503 with Retry-After at once; four stall, holding their slots.
@@ -207,16 +213,7 @@ fn issue8_one_tenant_cannot_take_every_upload_slot() {
     let alpha: Vec<TcpStream> = (0..3)
         .map(|i| {
             let s = stall("alpha", Who::Owner, i);
-            let mut reader = s.try_clone().unwrap();
-            let tx = answered_tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                if let Ok(n) = reader.read(&mut buf)
-                    && n > 0
-                {
-                    let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            });
+            report_answer(&s, &answered_tx);
             s
         })
         .collect();

@@ -103,6 +103,18 @@ impl World {
     }
 
     /// The operator's access to a tenant's vault.
+    /// Stores `bytes` at `path` in `t`'s vault as the operator.
+    pub fn put(&self, t: &Tenant, path: &str, bytes: &[u8]) {
+        self.vault(t)
+            .write_file(
+                &operator(),
+                &coffer::vault::path::VaultPath::parse(path).unwrap(),
+                &mut &bytes[..],
+                &coffer::vault::Precondition::None,
+            )
+            .unwrap();
+    }
+
     pub fn vault(&self, t: &Tenant) -> VaultHandle {
         VaultHandle(self.access(t))
     }
