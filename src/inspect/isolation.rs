@@ -4,7 +4,7 @@
 //!
 //! - every vault directory belongs to a live tenant (or a tombstone being purged, as
 //!   `<id>.purging`) and every live tenant has its vault;
-//! - each vault's `VAULT` marker names its own tenant;
+//! - each vault's `VAULT` marker and its index (`vault_identity`) name its own tenant;
 //! - only the entries the layout spec allows, at the data root and at each vault's top;
 //! - no symlink, hard link, FIFO, socket or device anywhere (backup sets aside: they
 //!   hard-link unchanged files on purpose and are checked by `backup --verify`);
@@ -411,6 +411,21 @@ fn check_vault(audit: &mut Audit<'_>, tenant: &Tenant, dir: &Path) -> Result<(),
         }
     };
     integrity(audit, Some(slug), &index_path, &conn);
+    let recorded: Option<String> = conn
+        .query_row("SELECT tenant_id FROM vault_identity", [], |r| r.get(0))
+        .ok();
+    if recorded.as_deref() != Some(id.as_str()) {
+        audit.find(
+            Some(slug),
+            "index-mismatch",
+            &index_path,
+            format!(
+                "the index records tenant {}",
+                recorded.as_deref().unwrap_or("(none)")
+            ),
+            "this index belongs to another vault: take the tenant offline and compare with backups",
+        );
+    }
     compare_index_with_disk(audit, slug, dir, &conn)?;
     sample_records(audit, &conn);
     Ok(())

@@ -244,6 +244,13 @@ impl Vault {
         let dir = VaultDir::open(tenants, &tenant.to_string())?;
         dir.check_index_file()?;
         let index = Index::open(&root.sqlite_path(SqliteFile::TenantIndex(tenant)))?;
+        // An index copied in from another tenant's vault would serve that tenant's
+        // records and file list here: refused.
+        if !index.claim_identity(&tenant.to_string())? {
+            return Err(VaultError::Damaged(
+                "index.db belongs to another tenant".into(),
+            ));
+        }
         let vault = Vault {
             tenant,
             dir,

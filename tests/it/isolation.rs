@@ -101,7 +101,26 @@ fn a_clean_data_root_has_no_findings_and_each_planted_one_is_named() {
     .unwrap();
     let bravo_dir = world.vault_dir(&world.bravo);
     std::fs::rename(&bravo_dir, root.join("tenants/not-an-id/moved")).unwrap();
+    // ...and whose index records another tenant: reported, and refused on open.
+    let index = rusqlite::Connection::open(alpha.join("index.db")).unwrap();
+    let set_identity = |id: String| {
+        index
+            .execute("UPDATE vault_identity SET tenant_id = ?1", [id])
+            .unwrap()
+    };
+    assert_eq!(set_identity(world.bravo.id.to_string()), 1);
+    world.coffer.vault_store_unchecked().evict(world.alpha.id);
+    let refused = world.coffer.auth().operator_access(
+        &crate::support::operator(),
+        &coffer::names::TenantSlug::parse(a).unwrap(),
+    );
+    assert!(refused.is_err(), "an index of another tenant was served");
     let found = world.coffer.isolation_audit(false).unwrap().findings;
+    assert!(
+        has(&found, Some(a), "index-mismatch", "index.db"),
+        "{found:#?}"
+    );
+    set_identity(world.alpha.id.to_string());
     assert!(
         has(&found, Some(a), "marker-mismatch", "VAULT"),
         "{found:#?}"

@@ -24,6 +24,7 @@ pub use records::fts_phrase_query;
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "tenant", "0001_index.sql"),
     migration!(2, "tenant", "0002_pending_events.sql"),
+    migration!(3, "tenant", "0003_vault_identity.sql"),
 ];
 
 /// Runs inside a write transaction just before it commits (the `Vault` appends the
@@ -177,6 +178,19 @@ impl Index {
         Ok(Index {
             conn: db::open_in_memory(MIGRATIONS)?,
         })
+    }
+
+    /// The tenant id this index records, written on first use: `Ok(false)` if it names
+    /// another tenant.
+    pub fn claim_identity(&self, tenant: &str) -> Result<bool, IndexError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO vault_identity (singleton, tenant_id) VALUES (1, ?1)",
+            [tenant],
+        )?;
+        let recorded: String =
+            self.conn
+                .query_row("SELECT tenant_id FROM vault_identity", [], |r| r.get(0))?;
+        Ok(recorded == tenant)
     }
 
     fn write_tx(&mut self) -> Result<Transaction<'_>, IndexError> {
