@@ -93,6 +93,7 @@ pub async fn serve(
     let per_ip = Arc::new(PerIp::default());
     let proxies: Vec<ipnet::IpNet> = state.trusted_proxies().to_vec();
     let touches = spawn_touch_flusher(state.coffer().auth().clone());
+    let upkeep = spawn_metrics_upkeep();
     let auth = state.coffer().auth().clone();
     let router = super::app(state);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -165,6 +166,7 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period; closing");
     }
     touches.abort();
+    upkeep.abort();
     flush_touches(auth).await;
     Ok(())
 }
@@ -189,6 +191,23 @@ async fn accept(
             None
         }
     }
+}
+
+/// Drains the metrics recorder's histogram samples into its summaries every few
+/// seconds. The recorder keeps every latency sample until then, so without this a
+/// server nobody scrapes would grow by every request it answers.
+fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(handle) = super::ops::metrics_handle() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// How often noted session and token usage is written.
