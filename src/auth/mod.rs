@@ -477,14 +477,9 @@ impl Auth {
             .ok_or(AuthError::NotFound)?;
         let caller = principal.caller(ip);
         if !allowed {
-            self.audit.append(
-                &caller
-                    .event(AuditAction::AccessDenied)
-                    .tenant(tenant.id)
-                    .outcome(Outcome::Denied)
-                    .detail(serde_json::json!({ "permission": format!("{permission:?}"),
-                        "role": role.as_str() })),
-            )?;
+            let why = serde_json::json!({ "permission": format!("{permission:?}"),
+                "role": role.as_str() });
+            self.audit_denial(&caller, tenant.id, why)?;
             return Err(AuthError::Forbidden("not allowed for your role".into()));
         }
         let program = matches!(principal.0, Credential::Token { .. });
@@ -492,14 +487,9 @@ impl Auth {
             if state.is_gone() {
                 return Err(AuthError::NotFound);
             }
-            self.audit.append(
-                &caller
-                    .event(AuditAction::AccessDenied)
-                    .tenant(tenant.id)
-                    .outcome(Outcome::Denied)
-                    .detail(serde_json::json!({ "permission": format!("{permission:?}"),
-                        "state": state.as_str(), "program": program })),
-            )?;
+            let why = serde_json::json!({ "permission": format!("{permission:?}"),
+                "state": state.as_str(), "program": program });
+            self.audit_denial(&caller, tenant.id, why)?;
             return Err(AuthError::TenantState(state));
         }
         let vault = self.open_vault(&tenant)?;
@@ -510,6 +500,23 @@ impl Auth {
             caller,
             vault,
         })
+    }
+
+    /// Records a refused access to `tenant` (`why`: the permission and what refused it).
+    fn audit_denial(
+        &self,
+        caller: &Caller,
+        tenant: crate::names::TenantId,
+        why: serde_json::Value,
+    ) -> Result<(), AuthError> {
+        self.audit.append(
+            &caller
+                .event(AuditAction::AccessDenied)
+                .tenant(tenant)
+                .outcome(Outcome::Denied)
+                .detail(why),
+        )?;
+        Ok(())
     }
 
     /// Access for an operator at the command line, who has the data root's files in hand
