@@ -93,7 +93,31 @@ pub struct Config {
     /// How often `coffer serve` runs the lifecycle pass (0: never; use
     /// `coffer lifecycle run` from cron instead).
     pub lifecycle_interval_secs: u64,
+    /// PEM certificate chain (leaf first) for TLS on `listen`. With `tls_key_file`,
+    /// `coffer serve` terminates TLS itself; both are re-read on SIGHUP and when their
+    /// modification times change. Without them, put Coffer behind a TLS proxy.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`. Mode 0600 or 0400.
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// Also accept TLS 1.2 (only for clients that cannot do 1.3; off by default).
+    pub tls_allow_tls12: bool,
+    /// `Strict-Transport-Security` max-age sent under TLS (0: none).
+    pub hsts_max_age_secs: u64,
+    /// A separate address serving only `/metrics` (keep it on loopback or a private
+    /// network). Without it and without `metrics_token`, `/metrics` is not served.
+    pub metrics_listen: Option<String>,
+    /// A bearer token (at least 32 characters) that lets a scraper read `/metrics` on
+    /// the main address.
+    pub metrics_token: Option<String>,
+    /// Days a browser session lasts (1 to 7).
+    pub session_days: u32,
 }
+
+/// Shortest `metrics_token` accepted (a guessable token would make metrics public).
+pub const MIN_METRICS_TOKEN_CHARS: usize = 32;
+
+/// Longest browser session a configuration may set (the policy's ceiling).
+pub const MAX_SESSION_DAYS: u32 = 7;
 
 /// Largest single file by default: 16 GiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024 * 1024;
@@ -133,6 +157,13 @@ impl Default for Config {
             backup_retention_days: 90,
             backup_dir: None,
             lifecycle_interval_secs: 600,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_allow_tls12: false,
+            hsts_max_age_secs: 2 * 365 * 24 * 3600,
+            metrics_listen: None,
+            metrics_token: None,
+            session_days: 7,
         }
     }
 }
@@ -214,6 +245,23 @@ impl Config {
     /// would refuse everything.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.trusted_proxy_networks()?;
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert_file and tls_key_file go together: set both or neither".into(),
+            ));
+        }
+        if let Some(token) = &self.metrics_token
+            && token.len() < MIN_METRICS_TOKEN_CHARS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "metrics_token must be at least {MIN_METRICS_TOKEN_CHARS} characters"
+            )));
+        }
+        if !(1..=MAX_SESSION_DAYS).contains(&self.session_days) {
+            return Err(ConfigError::Invalid(format!(
+                "session_days must be 1 to {MAX_SESSION_DAYS}"
+            )));
+        }
         for (name, value) in [
             ("max_connections_per_ip", self.max_connections_per_ip),
             ("max_concurrent_uploads", self.max_concurrent_uploads),
@@ -233,6 +281,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Whether `coffer serve` terminates TLS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert_file.is_some()
     }
 
     /// The vault limits this configuration sets.

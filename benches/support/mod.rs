@@ -35,7 +35,16 @@ pub fn mib_s(bytes: u64, d: std::time::Duration) -> f64 {
 /// and the address it printed.
 pub fn start_server(data: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+    // COFFER_BENCH_WRAP runs the server under a profiler, e.g. `heaptrack`.
+    let mut command = match std::env::var_os("COFFER_BENCH_WRAP") {
+        Some(wrapper) => {
+            let mut c = std::process::Command::new(wrapper);
+            c.arg(env!("CARGO_BIN_EXE_coffer"));
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_coffer")),
+    };
+    let mut child = command
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -44,16 +53,20 @@ pub fn start_server(data: &std::path::Path) -> (std::process::Child, std::net::S
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+    // The banner is the first line naming the address (a wrapper may print its own
+    // first); the rest of stdout is drained so the server never blocks on it.
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("http://")
+                .nth(1)
+                .and_then(|s| s.split('/').next())
+                .and_then(|s| s.parse().ok())
+        })
+        .expect("the server printed no banner");
+    std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::password::{self, Verified};
 use super::throttle;
-use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, session, sha256_hex};
+use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, sha256_hex};
 use crate::audit::{Actor, Caller};
 use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, TokenScope, User};
 use crate::names::{Email, TenantId, UserId};
@@ -39,12 +39,12 @@ impl Auth {
     fn new_session_token(&self, user: &User) -> Result<(String, String, String, i64), AuthError> {
         let sid = random_hex(16)?;
         let now = self.now_unix();
-        let exp = now + session::SESSION_TTL_SECS;
+        let exp = now + self.session_ttl_secs;
         let token = self
             .keys
             .issue(&user.id.to_string(), &sid, now, exp)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        Ok((sid, token, Self::stamp_at(exp), session::SESSION_TTL_SECS))
+        Ok((sid, token, Self::stamp_at(exp), self.session_ttl_secs))
     }
 
     fn session_for(&self, user: User, sid: &str, token: String, max_age: i64) -> NewSession {

@@ -230,6 +230,8 @@ pub struct AuthParts {
     pub clock: SharedClock,
     pub secret: Vec<u8>,
     pub mailer: Arc<dyn Mailer>,
+    /// How long a browser session lasts, in seconds (at most `SESSION_TTL_SECS`).
+    pub session_ttl_secs: i64,
 }
 
 /// Authentication and authorization over one data root.
@@ -242,6 +244,7 @@ pub struct Auth {
     throttle: LoginThrottle,
     mailer: Arc<dyn Mailer>,
     cache: cache::AuthCache,
+    session_ttl_secs: i64,
 }
 
 fn random_hex(bytes: usize) -> Result<String, AuthError> {
@@ -263,6 +266,7 @@ impl Auth {
             throttle: LoginThrottle::default(),
             mailer: parts.mailer,
             cache: cache::AuthCache::new(),
+            session_ttl_secs: parts.session_ttl_secs.clamp(60, session::SESSION_TTL_SECS),
         })
     }
 

@@ -37,7 +37,12 @@ pub enum Verified {
 
 /// OWASP's argon2id minimum: m = 19 MiB, t = 2, p = 1.
 fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, parameters())
+}
+
+/// The argon2id parameters of every new hash (the deployment audit reads them).
+pub fn parameters() -> Params {
+    Params::DEFAULT
 }
 
 /// Hashes a new password (checking its length first) into a PHC string.

@@ -11,6 +11,9 @@ use crate::control::{ApiToken, Role, TenantState, TokenScope};
 pub enum Permission {
     /// Anyone, signed in or not (login, health checks, the API description).
     Public,
+    /// A metrics scraper: any request on the separate `metrics_listen` address, or one
+    /// bearing `metrics_token` on the main one. Nobody else, signed in or not.
+    Metrics,
     /// Any signed-in user, acting on their own account.
     Authenticated,
     /// A platform operator: manages tenants and users, reads no tenant content.

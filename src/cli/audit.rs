@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use super::{Global, open, print_json};
 use crate::audit::Checkpoint;
+use crate::inspect::deployment::{self, Severity, Status};
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -29,6 +30,14 @@ pub enum AuditCommand {
     Isolation {
         #[arg(long)]
         deep: bool,
+    },
+    /// Check the deployment before it takes traffic (the unit's ExecStartPre): one line
+    /// per check with its severity, result and fix; non-zero exit when a check at or
+    /// above --fail-on fails.
+    Deployment {
+        /// Lowest severity whose failure fails the command.
+        #[arg(long, value_enum, default_value = "low")]
+        fail_on: Severity,
     },
 }
 
@@ -74,6 +83,7 @@ pub fn audit_command(g: &Global, cmd: AuditCommand) -> anyhow::Result<()> {
             }
         }
         AuditCommand::Isolation { deep } => isolation(g, &coffer, deep)?,
+        AuditCommand::Deployment { fail_on } => deployment(g, &coffer, fail_on)?,
     }
     Ok(())
 }
@@ -104,6 +114,51 @@ fn isolation(g: &Global, coffer: &crate::coffer::Coffer, deep: bool) -> anyhow::
     }
     if !report.findings.is_empty() {
         bail!("{} isolation findings", report.findings.len());
+    }
+    Ok(())
+}
+
+/// Prints the deployment report; fails when a check at `fail_on` or above failed.
+fn deployment(g: &Global, coffer: &crate::coffer::Coffer, fail_on: Severity) -> anyhow::Result<()> {
+    let mut state = crate::http::AppState::new(coffer.clone())?;
+    if coffer.config().serves_tls() {
+        state = state.with_tls();
+    }
+    let edge = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::http::probe_edge(state));
+    let report = deployment::evaluate(&deployment::Facts::gather(coffer, edge)?);
+    if g.json {
+        print_json(&report)?;
+    } else {
+        for c in &report.checks {
+            let status = match c.status {
+                Status::Pass => "pass",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+            };
+            println!(
+                "{status}\t{:<8}\t{:<24}\t{}",
+                format!("{:?}", c.severity).to_lowercase(),
+                c.id,
+                c.detail
+            );
+            if c.status != Status::Pass {
+                println!("\t\t\t\tfix: {}", c.fix);
+            }
+        }
+        println!(
+            "{} checks: {} passed, {} warnings, {} failed",
+            report.checks.len(),
+            report.passed,
+            report.warnings,
+            report.failed
+        );
+    }
+    let failing = report.failures_at_least(fail_on);
+    if failing > 0 {
+        bail!("{failing} deployment checks failed at {fail_on:?} severity or above");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use super::{Global, load_config, open, print_json};
 use crate::coffer::Coffer;
+use crate::http::tls::Certificates;
 
 pub fn init(g: &Global) -> anyhow::Result<()> {
     let (coffer, created) = Coffer::init(&g.data_dir, load_config(g)?)?;
@@ -65,11 +66,31 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        let tls = Certificates::from_config(coffer.config())?;
+        let mut state = crate::http::AppState::new(coffer.clone())?;
+        if let Some(certs) = &tls {
+            state = state.with_tls();
+            tracing::info!(fingerprint = %certs.fingerprint(), "TLS certificate loaded");
+        }
+        if let Some(metrics) = &coffer.config().metrics_listen {
+            let listener = tokio::net::TcpListener::bind(metrics)
+                .await
+                .with_context(|| format!("cannot listen on {metrics} (metrics_listen)"))?;
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve_metrics(state, listener).await {
+                    tracing::error!(error = %e, "the metrics address stopped");
+                }
+            });
+        }
         coffer.spawn_lifecycle_scheduler();
-        let state = crate::http::AppState::new(coffer.clone())?;
         let meter = state.meter().clone();
         meter.spawn_flusher(coffer.clone());
-        println!("Coffer is serving on http://{addr}/ (API docs: http://{addr}/api/v1/docs)");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!(
+            "Coffer is serving on {scheme}://{addr}/ (API docs: {scheme}://{addr}/api/v1/docs)"
+        );
         if let Some(lines) = banner {
             println!("Demo logins:");
             for line in lines {
@@ -77,7 +98,7 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
             }
         }
         tracing::info!(%addr, "listening");
-        crate::http::serve(state, listener, shutdown_signal()).await?;
+        crate::http::serve(state, listener, tls, shutdown_signal()).await?;
         // The last counts since the previous flush: a deploy or a SIGTERM loses none.
         match tokio::task::spawn_blocking(move || meter.flush(&coffer)).await {
             Ok(Ok(())) => {}

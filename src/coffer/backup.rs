@@ -222,6 +222,19 @@ impl Coffer {
         })?)
     }
 
+    /// When the newest complete set (in every root ever used) was made, RFC 3339.
+    pub fn newest_backup(&self) -> Result<Option<String>, CofferError> {
+        let mut newest = None;
+        for (_, root) in self.backup_roots()? {
+            for name in set_names(&root)? {
+                if let Ok(manifest) = read_manifest(&root, &name) {
+                    newest = newest.max(Some(manifest.created_at));
+                }
+            }
+        }
+        Ok(newest)
+    }
+
     /// Removes every set (in every root ever used) older than `backup_retention_days`,
     /// and incomplete sets more than a day old (a backup that died).
     pub fn rotate_backups(&self) -> Result<Vec<PathBuf>, CofferError> {

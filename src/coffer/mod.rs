@@ -174,6 +174,7 @@ impl Coffer {
             clock: clock.clone(),
             secret,
             mailer,
+            session_ttl_secs: i64::from(config.session_days) * 24 * 3600,
         })?);
         Ok(Coffer {
             root,

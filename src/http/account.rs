@@ -32,7 +32,7 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         .map(|s| s.chars().take(256).collect())
 }
 
-fn session_cookie(name: CookieName, token: &str, max_age: i64) -> HeaderValue {
+pub(super) fn session_cookie(name: CookieName, token: &str, max_age: i64) -> HeaderValue {
     let value = format!(
         "{}={token}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}",
         name.0

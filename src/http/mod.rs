@@ -25,6 +25,7 @@ pub mod rights;
 pub mod routes;
 mod server;
 mod tenants;
+pub mod tls;
 mod write_deadline;
 
 use std::collections::HashMap;
@@ -45,9 +46,12 @@ pub use authorize::{bearer_token, session_cookie};
 use error::{ApiError, PROBLEM_JSON};
 pub use ops::openapi_document;
 pub use routes::{ROUTES, Route};
-pub use server::{connection_cap, serve};
+pub use server::{connection_cap, serve, serve_metrics};
 
 pub const SESSION_COOKIE: &str = "coffer_session";
+/// The session cookie's name under TLS: the `__Host-` prefix makes browsers refuse it
+/// unless it is `Secure`, has `Path=/` and no `Domain`, so no sibling host can set it.
+pub const TLS_SESSION_COOKIE: &str = "__Host-coffer_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Sizes of complete export archives by ETag, so a resumed download can say
@@ -78,6 +82,8 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
     /// Cookie name: `__Host-coffer_session` when served over TLS.
     cookie_name: &'static str,
+    /// `Strict-Transport-Security` value, when served over TLS.
+    hsts: Option<HeaderValue>,
     export_sizes: ExportSizes,
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     bodies: bodies::Bodies,
@@ -96,10 +102,23 @@ impl AppState {
             coffer,
             metrics: ops::metrics_handle(),
             cookie_name: SESSION_COOKIE,
+            hsts: None,
             export_sizes: ExportSizes::default(),
             trusted_proxies,
             meter: meter::UsageMeter::default(),
         })
+    }
+
+    /// The state for a server that terminates TLS itself: the `__Host-` cookie and,
+    /// unless `hsts_max_age_secs` is 0, HSTS on every response.
+    pub fn with_tls(mut self) -> AppState {
+        self.cookie_name = TLS_SESSION_COOKIE;
+        let max_age = self.coffer.config().hsts_max_age_secs;
+        self.hsts = (max_age > 0).then(|| {
+            HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains"))
+                .expect("digits are a valid header value")
+        });
+        self
     }
 
     /// API calls counted per tenant and feature, not yet written.
@@ -157,6 +176,42 @@ impl FromRef<AppState> for CookieName {
     }
 }
 
+/// What the deployment audit asks of this edge, in-process: the headers of an
+/// anonymous cross-origin request, what an anonymous `/metrics` answers, and the
+/// `Set-Cookie` a sign-in sends.
+pub async fn probe_edge(state: AppState) -> crate::inspect::deployment::facts::EdgeFacts {
+    use tower::ServiceExt;
+    let cookie = account::session_cookie(CookieName(state.cookie_name), "probe", 60);
+    let router = app(state);
+    let get = |path: &str| {
+        axum::http::Request::get(path)
+            .header(header::HOST, "coffer.invalid")
+            .header(header::ORIGIN, "https://deployment-audit.invalid")
+            .body(axum::body::Body::empty())
+            .expect("a static request")
+    };
+    let health = router.clone().oneshot(get("/healthz")).await;
+    let metrics = router.oneshot(get("/metrics")).await;
+    let headers = health
+        .map(|r| {
+            r.headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::inspect::deployment::facts::EdgeFacts {
+        headers,
+        metrics_status: metrics.map_or(0, |r| r.status().as_u16()),
+        session_cookie: String::from_utf8_lossy(cookie.as_bytes()).into_owned(),
+    }
+}
+
 /// The application: every route of `ROUTES` behind its `authorize` layer, plus the
 /// cross-cutting layers (request ids, tracing, metrics, security headers, problem bodies).
 pub fn app(state: AppState) -> Router {
@@ -177,7 +232,10 @@ pub fn app(state: AppState) -> Router {
             ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
         })
         .layer(middleware::from_fn(problem_bodies))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.hsts.clone(),
+            security_headers,
+        ))
         .layer(middleware::from_fn(ops::track_metrics))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
@@ -204,9 +262,16 @@ pub fn app(state: AppState) -> Router {
 
 /// Security headers on every response. API responses are JSON that no browser should
 /// render or frame; file downloads set a stricter policy of their own.
-async fn security_headers(req: Request, next: Next) -> Response {
+async fn security_headers(
+    State(hsts): State<Option<HeaderValue>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    if let Some(hsts) = hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),

@@ -88,6 +88,7 @@ fn roles_for(p: TenantPermission) -> Vec<&'static str> {
 fn describe(permission: Permission) -> String {
     match permission {
         Permission::Public => "public".to_owned(),
+        Permission::Metrics => "metrics scraper (metrics address or metrics token)".to_owned(),
         Permission::Authenticated => "any signed-in user".to_owned(),
         Permission::Platform => "platform operator".to_owned(),
         Permission::Tenant(p) => format!("{p:?}: {}", roles_for(p).join(", ")),
@@ -112,6 +113,7 @@ pub fn openapi_document() -> serde_json::Value {
             .collect();
         let security = match route.permission {
             Permission::Public => serde_json::json!([]),
+            Permission::Metrics => serde_json::json!([{ "bearerAuth": [] }]),
             Permission::Platform => serde_json::json!([{ "cookieAuth": [] }]),
             _ => serde_json::json!([{ "cookieAuth": [] }, { "bearerAuth": [] }]),
         };

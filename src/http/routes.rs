@@ -42,12 +42,12 @@ macro_rules! routes {
     (@method DELETE) => { delete };
 }
 
-use Permission::{Authenticated, Platform, Public, Tenant};
+use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
 
 routes! {
     GET "/healthz", Public, "Liveness: the process is up" => ops::healthz;
     GET "/readyz", Public, "Readiness: databases answer" => ops::readyz;
-    GET "/metrics", Public, "Prometheus metrics (aggregate counts only)" => ops::metrics;
+    GET "/metrics", Metrics, "Prometheus metrics (aggregate counts only): on the metrics address, or with the metrics token" => ops::metrics;
     GET "/api/v1/openapi.json", Public, "This API's OpenAPI 3.1 description" => ops::openapi;
     GET "/api/v1/docs", Public, "Browsable API documentation" => ops::docs;
 

@@ -14,6 +14,10 @@
 //! - A client that takes nothing of a response for `response_write_timeout_secs` is
 //!   disconnected (`WriteDeadline`), so an unread download or export holds nothing.
 //!
+//! - Under TLS (`tls_cert_file`), a client must finish its handshake within the header
+//!   timeout too; ALPN then chooses HTTP/2 or HTTP/1.1. HTTP/2 streams per connection are
+//!   capped (`H2_MAX_STREAMS`), so one connection cannot multiply itself.
+//!
 //! Plain HTTP speaks HTTP/1.1 only (browsers use HTTP/2 over TLS, where ALPN chooses it
 //! up front), so no connection is held in protocol detection.
 
@@ -24,11 +28,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
+use super::tls::Certificates;
 use super::write_deadline::WriteDeadline;
 use crate::config::Config;
 use crate::db;
@@ -82,12 +87,26 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs the server on `listener` until `shutdown` completes, then stops accepting and
 /// lets open requests finish.
+/// Concurrent requests on one HTTP/2 connection.
+const H2_MAX_STREAMS: u32 = 64;
+
+/// Serves `listener` until `shutdown`: plain HTTP/1.1, or TLS with `tls`.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
+    tls: Option<Arc<Certificates>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.coffer().config().clone();
+    let acceptor = match &tls {
+        Some(certs) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            certs
+                .server_config(config.tls_allow_tls12)
+                .map_err(std::io::Error::other)?,
+        ))),
+        None => None,
+    };
+    let reloader = tls.map(spawn_certificate_reloader);
     let cap = connection_cap(&config);
     let global = Arc::new(Semaphore::new(cap));
     let per_ip = Arc::new(PerIp::default());
@@ -96,10 +115,17 @@ pub async fn serve(
     let upkeep = spawn_metrics_upkeep();
     let auth = state.coffer().auth().clone();
     let router = super::app(state);
+    let header_timeout = Duration::from_secs(config.header_read_timeout_secs.max(1));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs.max(1)))
+        .header_read_timeout(header_timeout)
         .keep_alive(true);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .keep_alive_interval(Some(header_timeout))
+        .keep_alive_timeout(header_timeout);
     let write_deadline = Duration::from_secs(config.response_write_timeout_secs.max(1));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // One address (an IPv6 /64) never holds more than a quarter of all connections,
@@ -146,12 +172,34 @@ pub async fn serve(
         // Small responses on a keep-alive connection must not wait for a delayed ACK.
         let _ = stream.set_nodelay(true);
         let service = connection_service(router.clone(), peer);
-        let io = TokioIo::new(WriteDeadline::new(stream, write_deadline));
-        let conn = http.serve_connection(io, service);
-        let conn = graceful.watch(conn);
+        let stream = WriteDeadline::new(stream, write_deadline);
+        let Some(acceptor) = &acceptor else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (acceptor, watcher) = (acceptor.clone(), graceful.watcher());
+        let (http, http2) = (http.clone(), http2.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
+            let tls = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = TokioIo::new(tls);
+            let ended = if h2 {
+                watcher.watch(http2.serve_connection(io, service)).await
+            } else {
+                watcher.watch(http.serve_connection(io, service)).await
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -167,8 +215,20 @@ pub async fn serve(
     }
     touches.abort();
     upkeep.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     flush_touches(auth).await;
     Ok(())
+}
+
+/// Serves `/metrics` alone on the separate `metrics_listen` address (loopback or a
+/// private network, where the scraper is): no other route answers there.
+pub async fn serve_metrics(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(super::ops::metrics))
+        .with_state(state);
+    axum::serve(listener, router).await
 }
 
 /// One accepted connection, or `None` after an accept error (descriptors exhausted and
@@ -191,6 +251,49 @@ async fn accept(
             None
         }
     }
+}
+
+/// How often the certificate files are checked for a change (a renewal by certbot or
+/// an ACME client is picked up without a signal).
+const CERTIFICATE_POLL: Duration = Duration::from_secs(30);
+
+/// Reloads the certificate on SIGHUP and when its files change. A pair that does not
+/// load is logged and the previous one stays in service.
+fn spawn_certificate_reloader(certs: Arc<Certificates>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).ok();
+        let mut poll = tokio::time::interval(CERTIFICATE_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let forced = tokio::select! {
+                Some(()) = async { match &mut hangup { Some(h) => h.recv().await, None => None } } => true,
+                _ = poll.tick() => false,
+            };
+            let certs = certs.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let reloaded = if forced {
+                    certs.reload().map(|()| true)
+                } else {
+                    certs.reload_if_changed()
+                };
+                (reloaded, certs.fingerprint())
+            })
+            .await;
+            match outcome {
+                Ok((Ok(true), fingerprint)) => {
+                    tracing::info!(%fingerprint, "TLS certificate loaded");
+                }
+                Ok((Ok(false), _)) => {}
+                Ok((Err(e), fingerprint)) => tracing::error!(
+                    error = %e,
+                    %fingerprint,
+                    "TLS certificate not reloaded; the previous one stays in service"
+                ),
+                Err(e) => tracing::error!(error = %e, "certificate reload panicked"),
+            }
+        }
+    })
 }
 
 /// Drains the metrics recorder's histogram samples into its summaries every few

@@ -2,6 +2,7 @@
 //! report of findings (tenant, check id, path, fix hint) that a command prints and an
 //! operator's API route returns. Read-only: an inspection never repairs what it finds.
 
+pub mod deployment;
 pub mod isolation;
 
 pub use isolation::{Finding, IsolationReport};

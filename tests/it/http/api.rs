@@ -4,7 +4,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 
 use super::{TestApp, Who};
+use crate::support::World;
 use crate::support::sha256_hex;
+use coffer::config::Config;
 
 const T: &str = "/api/v1/tenants/alpha";
 
@@ -690,7 +692,38 @@ async fn ops_endpoints_and_problem_bodies() {
     );
     t.call(Method::GET, "/api/v1/auth/me", Some(Who::Member))
         .await;
-    let m = t.call(Method::GET, "/metrics", None).await;
+    // Metrics are not public: 404 for anyone without the token, even an operator.
+    for who in [None, Some(Who::Operator), Some(Who::Owner)] {
+        assert_eq!(
+            t.call(Method::GET, "/metrics", who).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let t = TestApp::with_world(World::with_config(Config {
+        metrics_token: Some("m".repeat(32)),
+        ..Config::default()
+    }));
+    t.call(Method::GET, "/api/v1/auth/me", Some(Who::Member))
+        .await;
+    let scrape = |token: &str| {
+        t.request(Method::GET, "/metrics", None)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        t.send(scrape(&"x".repeat(32))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        t.call(Method::GET, "/metrics", Some(Who::Owner))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "a signed-in user is not a scraper"
+    );
+    let m = t.send(scrape(&"m".repeat(32))).await;
+    assert_eq!(m.status, StatusCode::OK);
     let text = String::from_utf8_lossy(&m.body);
     assert!(text.contains("coffer_http_requests_total"), "{text}");
     assert!(

@@ -39,6 +39,7 @@ impl Server {
         runtime.spawn(coffer::http::serve(
             app.state.clone(),
             listener,
+            None,
             async move {
                 let _ = stopped.await;
             },

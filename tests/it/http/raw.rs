@@ -34,9 +34,14 @@ fn encoded_traversal_and_hostile_bytes_never_escape() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(coffer::http::serve(t.state.clone(), listener, async move {
-        let _ = stop_rx.await;
-    }));
+    let server = runtime.spawn(coffer::http::serve(
+        t.state.clone(),
+        listener,
+        None,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     let before = snapshot(t.world.tmp.path().join("outside").as_path());
     let bravo_before = snapshot(&t.world.vault_dir(&t.world.bravo));
     let cookie = &t.actor(Who::Owner).cookie;

@@ -42,12 +42,11 @@ fn expected_allowed(who: Who, p: TP) -> bool {
 
 /// Independent statement of what each route needs, written from the API's description.
 fn expected_permission(method: &str, path: &str) -> Option<Permission> {
-    use Permission::{Authenticated, Platform, Public, Tenant};
+    use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
     let tenant_route = path.strip_prefix("/api/v1/tenants/{tenant}");
     Some(match (method, path, tenant_route) {
-        (_, "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" | "/api/v1/docs", _) => {
-            Public
-        }
+        (_, "/healthz" | "/readyz" | "/api/v1/openapi.json" | "/api/v1/docs", _) => Public,
+        (_, "/metrics", _) => Metrics,
         (
             "POST",
             "/api/v1/auth/signup"
@@ -266,6 +265,9 @@ fn expected(route: &Route, actor: Option<Who>, authorized: StatusCode) -> Status
         .expect("every route has an expected permission");
     match (need, actor) {
         (Permission::Public, _) => authorized,
+        // No metrics token in this configuration, and this is not the metrics address:
+        // the route does not exist for anyone, signed in or not.
+        (Permission::Metrics, _) => StatusCode::NOT_FOUND,
         (_, None) => StatusCode::UNAUTHORIZED,
         (Permission::Authenticated, Some(_)) => authorized,
         (Permission::Platform, Some(Who::Operator)) => authorized,
