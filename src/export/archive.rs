@@ -61,32 +61,41 @@ fn already_compressed(path: &str) -> bool {
         .is_some_and(|(_, ext)| EXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
+/// Deflate states kept for `deflate_pays` (each ~300 KiB): enough for the exports that
+/// run at once; more are made when needed and dropped after use.
+const PROBES_KEPT: usize = 4;
+
 /// Whether deflate (level 1) saves at least 10% on this sample. The compressor and its
-/// output buffer are reused across calls on a thread: allocating a deflate state per
-/// file made the allocator's heap grow during large exports.
+/// output buffer come from a small shared pool: a deflate state per file made the
+/// allocator's heap grow during large exports, and one per thread (the blocking pool's
+/// threads come and go) kept tens of them alive and churned the allocator.
 fn deflate_pays(sample: &[u8]) -> bool {
-    thread_local! {
-        static PROBE: std::cell::RefCell<(flate2::Compress, Vec<u8>)> = std::cell::RefCell::new((
-            flate2::Compress::new(flate2::Compression::fast(), false),
-            Vec::new(),
-        ));
-    }
+    static PROBES: std::sync::Mutex<Vec<(flate2::Compress, Vec<u8>)>> =
+        std::sync::Mutex::new(Vec::new());
     if sample.len() < 64 {
         return false;
     }
-    PROBE.with(|cell| {
-        let (compress, out) = &mut *cell.borrow_mut();
-        compress.reset();
-        out.clear();
-        // Room for the worst case: fixed-Huffman output of incompressible data grows to
-        // ~9/8 of its input, and zlib-rs asserts (panics) rather than run out of room.
-        out.reserve(sample.len() * 2 + 1024);
-        match compress.compress_vec(sample, out, flate2::FlushCompress::Finish) {
-            Ok(flate2::Status::StreamEnd) => out.len() * 10 < sample.len() * 9,
-            // The output did not fit in the sample's size plus slack: it does not pay.
-            _ => false,
-        }
-    })
+    let (mut compress, mut out) = crate::db::lock(&PROBES).pop().unwrap_or_else(|| {
+        (
+            flate2::Compress::new(flate2::Compression::fast(), false),
+            Vec::new(),
+        )
+    });
+    compress.reset();
+    out.clear();
+    // Room for the worst case: fixed-Huffman output of incompressible data grows to
+    // ~9/8 of its input, and zlib-rs asserts (panics) rather than run out of room.
+    out.reserve(sample.len() * 2 + 1024);
+    let pays = match compress.compress_vec(sample, &mut out, flate2::FlushCompress::Finish) {
+        Ok(flate2::Status::StreamEnd) => out.len() * 10 < sample.len() * 9,
+        // The output did not fit in the sample's size plus slack: it does not pay.
+        _ => false,
+    };
+    let mut probes = crate::db::lock(&PROBES);
+    if probes.len() < PROBES_KEPT {
+        probes.push((compress, out));
+    }
+    pays
 }
 
 /// An RFC 3339 timestamp as a ZIP (DOS) time, clamped to the range ZIP can hold.
