@@ -66,6 +66,10 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        // SIGHUP's handler is in place before anyone learns we are up: tokio keeps a
+        // signal's handler installed for the process's life once one listener was
+        // made, so a reload sent right after the banner never ends the process.
+        let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let tls = Certificates::from_config(coffer.config())?;
         let mut state = crate::http::AppState::new(coffer.clone())?;
         if let Some(certs) = &tls {

@@ -106,7 +106,8 @@ pub async fn serve(
         ))),
         None => None,
     };
-    let reloader = tls.map(spawn_certificate_reloader);
+    // Always: SIGHUP (`systemctl reload`) must never end the process, TLS or not.
+    let reloader = spawn_certificate_reloader(tls);
     let cap = connection_cap(&config);
     let global = Arc::new(Semaphore::new(cap));
     let per_ip = Arc::new(PerIp::default());
@@ -215,9 +216,7 @@ pub async fn serve(
     }
     touches.abort();
     upkeep.abort();
-    if let Some(reloader) = reloader {
-        reloader.abort();
-    }
+    reloader.abort();
     flush_touches(auth).await;
     Ok(())
 }
@@ -257,12 +256,14 @@ async fn accept(
 /// an ACME client is picked up without a signal).
 const CERTIFICATE_POLL: Duration = Duration::from_secs(30);
 
-/// Reloads the certificate on SIGHUP and when its files change. A pair that does not
-/// load is logged and the previous one stays in service.
-fn spawn_certificate_reloader(certs: Arc<Certificates>) -> tokio::task::JoinHandle<()> {
+/// Handles SIGHUP (the default action would end the process) and reloads the
+/// certificate on it and when its files change. A pair that does not load is logged
+/// and the previous one stays in service. Without TLS, SIGHUP is only logged.
+fn spawn_certificate_reloader(certs: Option<Arc<Certificates>>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed before the task first runs: a SIGHUP right after start is handled too.
+    let mut hangup = signal(SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangup = signal(SignalKind::hangup()).ok();
         let mut poll = tokio::time::interval(CERTIFICATE_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -270,7 +271,12 @@ fn spawn_certificate_reloader(certs: Arc<Certificates>) -> tokio::task::JoinHand
                 Some(()) = async { match &mut hangup { Some(h) => h.recv().await, None => None } } => true,
                 _ = poll.tick() => false,
             };
-            let certs = certs.clone();
+            let Some(certs) = certs.clone() else {
+                if forced {
+                    tracing::info!("SIGHUP: no TLS certificate configured, nothing to reload");
+                }
+                continue;
+            };
             let outcome = tokio::task::spawn_blocking(move || {
                 let reloaded = if forced {
                     certs.reload().map(|()| true)

@@ -172,3 +172,42 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.join("c.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.join("k.pem"), made.signing_key.serialize_pem()).unwrap();
+    }
+
+    #[test]
+    fn a_changed_pair_is_picked_up_and_a_broken_one_keeps_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pair(dir.path());
+        let certs =
+            Certificates::load(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
+        let first = certs.fingerprint();
+        assert!(!certs.reload_if_changed().unwrap(), "nothing changed yet");
+        write_pair(dir.path());
+        assert!(certs.reload_if_changed().unwrap());
+        let second = certs.fingerprint();
+        assert_ne!(first, second);
+        std::fs::write(dir.path().join("c.pem"), "not a certificate").unwrap();
+        assert!(certs.reload_if_changed().is_err());
+        assert_eq!(
+            certs.fingerprint(),
+            second,
+            "the previous pair stays in service"
+        );
+        // A key from another pair does not fit.
+        let other = tempfile::tempdir().unwrap();
+        write_pair(other.path());
+        std::fs::copy(other.path().join("c.pem"), dir.path().join("c.pem")).unwrap();
+        let err = certs.reload().unwrap_err().to_string();
+        assert!(err.contains("does not fit"), "{err}");
+        assert_eq!(certs.fingerprint(), second);
+    }
+}

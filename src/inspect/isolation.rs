@@ -216,18 +216,16 @@ fn check_databases(audit: &mut Audit<'_>) -> Result<(), CofferError> {
         }
         drop(conn);
         // By sampling: no sampled vault bytes in the database or its log.
-        let mut bytes = std::fs::read(&path)?;
-        if let Ok(wal) = std::fs::read(path.with_extension("db-wal")) {
-            bytes.extend_from_slice(&wal);
-        }
         // One pass over the bytes, each window looked up among all samples (every
-        // sample is SAMPLE_BYTES long), so the cost does not grow with the tenants.
+        // sample is SAMPLE_BYTES long), so the cost does not grow with the tenants;
+        // read in chunks, so a years-long audit log is never held in memory whole.
         let samples: std::collections::HashSet<&[u8]> =
             audit.samples.iter().map(Vec::as_slice).collect();
-        let found = bytes
-            .windows(SAMPLE_BYTES)
-            .filter(|w| samples.contains(w))
-            .count();
+        let mut found = count_windows_in(&path, &samples)?;
+        let wal = path.with_extension("db-wal");
+        if wal.exists() {
+            found += count_windows_in(&wal, &samples)?;
+        }
         if found > 0 {
             audit.find(
                 None,
@@ -505,9 +503,13 @@ fn compare_index_with_disk(
             }
         }
         if sampled < SAMPLES_PER_VAULT && meta.len() >= 2 * SAMPLE_BYTES as u64 {
-            let bytes = std::fs::read(disk)?;
-            let mid = bytes.len() / 2;
-            audit.samples.push(bytes[mid..mid + SAMPLE_BYTES].to_vec());
+            // The middle SAMPLE_BYTES only: a file may be many GiB.
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = std::fs::File::open(disk)?;
+            file.seek(SeekFrom::Start(meta.len() / 2))?;
+            let mut sample = vec![0u8; SAMPLE_BYTES];
+            file.read_exact(&mut sample)?;
+            audit.samples.push(sample);
             sampled += 1;
         }
     }
@@ -523,6 +525,35 @@ fn compare_index_with_disk(
         }
     }
     Ok(())
+}
+
+/// How many SAMPLE_BYTES-long windows of the file at `path` are among `samples`, read
+/// in 1 MiB chunks that overlap by a window less one byte (so none is missed).
+fn count_windows_in(
+    path: &Path,
+    samples: &std::collections::HashSet<&[u8]>,
+) -> std::io::Result<usize> {
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(CHUNK + SAMPLE_BYTES);
+    let mut found = 0;
+    loop {
+        let kept = buf.len();
+        buf.resize(kept + CHUNK, 0);
+        let n = file.read(&mut buf[kept..])?;
+        buf.truncate(kept + n);
+        if n == 0 {
+            return Ok(found);
+        }
+        found += buf
+            .windows(SAMPLE_BYTES)
+            .filter(|w| samples.contains(w))
+            .count();
+        // Keep the tail that could start a window spanning into the next chunk.
+        let tail = buf.len().saturating_sub(SAMPLE_BYTES - 1);
+        buf.drain(..tail);
+    }
 }
 
 /// A few record bodies, for the metadata check.

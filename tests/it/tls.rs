@@ -23,6 +23,8 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     log: BufReader<ChildStderr>,
+    /// Dropped with the server, which stops the watchdog.
+    _watchdog: std::sync::mpsc::Sender<()>,
 }
 
 impl Drop for Server {
@@ -30,6 +32,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Kills the server if the test is still running after two minutes, so a log line that
+/// never comes fails the test (the server's stderr closes) instead of hanging it.
+fn watchdog(pid: u32) -> std::sync::mpsc::Sender<()> {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            wait.recv_timeout(std::time::Duration::from_secs(120))
+        {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    done
 }
 
 impl Server {
@@ -74,13 +92,19 @@ fn start(data: &std::path::Path, config: &std::path::Path) -> Server {
         .read_line(&mut line)
         .unwrap();
     let addr = line
-        .split("https://")
+        .split("://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no https address in {line:?}"));
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
     let log = BufReader::new(child.stderr.take().unwrap());
-    Server { child, addr, log }
+    let _watchdog = watchdog(child.id());
+    Server {
+        child,
+        addr,
+        log,
+        _watchdog,
+    }
 }
 
 fn client(
@@ -176,8 +200,13 @@ fn serve_terminates_tls_13_with_hsts_host_cookie_alpn_and_reload_on_sighup() {
     use rustls::version::{TLS12, TLS13};
 
     // TLS 1.2 only: refused in the handshake.
-    let refused = connect(server.addr, client(&trusted, &[&TLS12], &[b"http/1.1"]));
-    assert!(refused.is_err(), "a TLS 1.2-only client was served");
+    let refused = connect(server.addr, client(&trusted, &[&TLS12], &[b"http/1.1"]))
+        .err()
+        .expect("a TLS 1.2-only client was served");
+    assert!(
+        refused.to_string().contains("ProtocolVersion"),
+        "refused for another reason: {refused}"
+    );
 
     // TLS 1.3 offering h2 first: HTTP/2 is chosen.
     let h2 = connect(
@@ -235,4 +264,24 @@ fn serve_terminates_tls_13_with_hsts_host_cookie_alpn_and_reload_on_sighup() {
     server.wait_for_log(&["not reloaded", &fingerprint_b]);
     let tls = connect(server.addr, client(&trusted, &[&TLS13], &[b"http/1.1"])).unwrap();
     assert_eq!(leaf(&tls), pem_leaf(&cert_b));
+}
+
+#[test]
+fn sighup_without_tls_is_logged_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Coffer::init(&data, Config::default()).unwrap();
+    let config = dir.path().join("coffer.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut server = start(&data, &config);
+    server.hangup();
+    server.wait_for_log(&["SIGHUP", "nothing to reload"]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(server.child.try_wait().unwrap().is_none());
 }
