@@ -174,6 +174,10 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test writes the operator's TLS files"
+)]
 mod tests {
     use super::*;
 

@@ -201,8 +201,7 @@ fn serve_terminates_tls_13_with_hsts_host_cookie_alpn_and_reload_on_sighup() {
 
     // TLS 1.2 only: refused in the handshake.
     let refused = connect(server.addr, client(&trusted, &[&TLS12], &[b"http/1.1"]))
-        .err()
-        .expect("a TLS 1.2-only client was served");
+        .expect_err("a TLS 1.2-only client was served");
     assert!(
         refused.to_string().contains("ProtocolVersion"),
         "refused for another reason: {refused}"
