@@ -19,11 +19,24 @@ use crate::auth::permission::{Permission, TenantPermission, role_allows};
 use crate::coffer::Coffer;
 use crate::control::Role;
 
-/// The process-wide Prometheus recorder (installed once, on first use).
+/// Latency buckets, in seconds: from a cached authorization to a long export.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The process-wide Prometheus recorder (installed once, on first use). Histograms have
+/// fixed buckets: a scraper can aggregate them across instances, and their memory is
+/// constant (the default summaries kept samples, and grew under the soak).
 pub fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
         .clone()
 }
 

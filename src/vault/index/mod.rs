@@ -158,13 +158,19 @@ fn subtree_bounds(path: &str) -> (String, String) {
     (format!("{path}/"), format!("{path}0"))
 }
 
+/// Page cache per open index, as SQLite spells it (negative: KiB).
+const INDEX_CACHE_KIB: i64 = -512;
+
 impl Index {
     /// Opens the database at `path` (the caller has checked, through the vault's directory
     /// handle, that it is a regular file or absent).
     pub fn open(path: &Path) -> Result<Index, IndexError> {
-        Ok(Index {
-            conn: db::open(path, MIGRATIONS)?,
-        })
+        let conn = db::open(path, MIGRATIONS)?;
+        // Up to `vault_cache_capacity` indexes stay open at once, each with its own page
+        // cache: SQLite's default of 2 MiB each would let 256 open vaults hold 512 MiB.
+        // The OS page cache keeps what falls out of it close.
+        conn.pragma_update(None, "cache_size", INDEX_CACHE_KIB)?;
+        Ok(Index { conn })
     }
 
     /// Opens a copy read-only, as it is (a backup's), without migrating it.
