@@ -2,7 +2,9 @@
 //! concurrent clients of every role doing mixed work over keep-alive connections for a
 //! bounded time. Every answer is checked against what that role must get (a viewer's
 //! upload must be 403, an owner's 201), so the error rate counts wrong answers, not just
-//! 5xx. A sampler reads the server's RSS and open descriptors every few seconds: both must
+//! 5xx. The data set stays bounded (each writer deletes the record it made the round
+//! before, managers empty the trash), so the server's memory must level off; only the
+//! audit log grows, on disk. A sampler reads the server's RSS and open descriptors every few seconds: both must
 //! stay flat once warm.
 //!
 //! Run: `cargo bench --bench soak -- [--seconds N] [--tenants N] [--clients N]`
@@ -194,6 +196,9 @@ struct Client {
     conn: Connection,
     who: Identity,
     tally: Tally,
+    /// The record this client made last round, deleted this round: the data set stays
+    /// bounded, so memory that keeps growing is a leak, not a bigger tenant.
+    last_record: Option<String>,
 }
 
 impl Client {
@@ -281,6 +286,16 @@ impl Client {
                 br#"{"done":true}"#,
                 &[200],
             );
+            if let Some(previous) = self.last_record.replace(id) {
+                self.step(
+                    "record-delete",
+                    "DELETE",
+                    &format!("{base}/records/jobs/{previous}"),
+                    &[],
+                    b"",
+                    &[204],
+                );
+            }
             if round.is_multiple_of(5) {
                 self.step("delete", "DELETE", &name, &[], b"", &[200]);
             }
@@ -321,6 +336,21 @@ impl Client {
                 &[200],
             );
         }
+        if manages && round.is_multiple_of(10) {
+            // Empty the trash the deletes fill (a few items a round; another manager
+            // of the tenant may have purged an item first: 404).
+            let trash = self.step("trash", "GET", &format!("{base}/trash"), &[], b"", &[200]);
+            for id in trash_ids(&trash.body).into_iter().take(40) {
+                self.step(
+                    "purge",
+                    "DELETE",
+                    &format!("{base}/trash/{id}"),
+                    &[],
+                    b"",
+                    &[204, 404],
+                );
+            }
+        }
         let usage: &[u16] = if manages || role == Role::Auditor {
             &[200]
         } else {
@@ -353,6 +383,7 @@ fn client(
         conn: Connection { addr, reader: None },
         who,
         tally: Tally::default(),
+        last_record: None,
     };
     let mut noise = seed | 1;
     let mut round = 0u64;
@@ -369,6 +400,21 @@ fn client(
     for (op, mut l) in client.tally.latencies {
         shared.latencies.entry(op).or_default().append(&mut l);
     }
+}
+
+/// The ids of a trash listing.
+fn trash_ids(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["items"].as_array().map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// The `id` of a created record's JSON answer.

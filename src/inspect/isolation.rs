@@ -401,7 +401,14 @@ fn check_vault(audit: &mut Audit<'_>, tenant: &Tenant, dir: &Path) -> Result<(),
         }
     }
     let index_path = dir.join(VaultEntry::IndexDb.path());
-    let conn = match crate::db::open_read_only(&index_path) {
+    // SQLite opens lazily: the schema read is what finds a file that is not a database.
+    let readable = crate::db::open_read_only(&index_path).and_then(|c| {
+        c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(c)
+    });
+    let conn = match readable {
         Ok(c) => c,
         Err(e) => {
             audit.find(

@@ -179,6 +179,101 @@ fn vault_content_in_the_metadata_is_found() {
     );
 }
 
+#[test]
+fn every_other_kind_of_finding_is_planted_and_named_with_its_tenant() {
+    let mut world = World::new();
+    world.skip_invariants = true; // the audit chain is broken on purpose below
+    let charlie = world
+        .coffer
+        .create_tenant(
+            &crate::support::operator(),
+            crate::support::new_tenant("charlie", None),
+        )
+        .unwrap();
+    world.put(&world.alpha, "grows.txt", &[b'g'; 100]);
+    world.put(&world.bravo, "kept.txt", &[b'k'; 100]);
+    world.put(&charlie, "c.txt", b"c");
+    let (a, b) = (world.alpha.slug.as_str(), world.bravo.slug.as_str());
+    let (alpha, bravo) = (world.vault_dir(&world.alpha), world.vault_dir(&world.bravo));
+    for id in [world.alpha.id, world.bravo.id, charlie.id] {
+        world.coffer.vault_store_unchecked().evict(id);
+    }
+    // alpha: a file that grew outside Coffer, staging debris two hours old, a socket,
+    // and (as root) a file owned by someone else.
+    let mut grows = std::fs::OpenOptions::new()
+        .append(true)
+        .open(alpha.join("files/grows.txt"))
+        .unwrap();
+    std::io::Write::write_all(&mut grows, b"more").unwrap();
+    let old = std::fs::File::create(alpha.join(".staging/0123.part")).unwrap();
+    old.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+        .unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(alpha.join("files/sock")).unwrap();
+    let as_root = rustix::process::geteuid().is_root();
+    if as_root {
+        std::os::unix::fs::chown(alpha.join("files/grows.txt"), Some(65534), None).unwrap();
+    }
+    // bravo: the VAULT marker gone, and an index whose schema no longer matches its
+    // content (what integrity_check reports for a damaged page).
+    std::fs::remove_file(bravo.join("VAULT")).unwrap();
+    let index = rusqlite::Connection::open(bravo.join("index.db")).unwrap();
+    index
+        .execute_batch(
+            "CREATE INDEX planted ON entries(path);
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE INDEX planted ON entries(size)' WHERE name = 'planted';
+             PRAGMA writable_schema = OFF;",
+        )
+        .unwrap();
+    drop(index);
+    // charlie: an index that is not a database.
+    std::fs::write(world.vault_dir(&charlie).join("index.db"), [0x55u8; 8192]).unwrap();
+    // The control plane grows a column that could hold file bodies; the audit chain is
+    // edited after the fact.
+    rusqlite::Connection::open(world.data_dir().join("control.db"))
+        .unwrap()
+        .execute_batch("ALTER TABLE tenants ADD COLUMN attachment BLOB")
+        .unwrap();
+    world
+        .coffer
+        .audit()
+        .raw_connection_unchecked()
+        .execute_batch(
+            "DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else' WHERE seq = 2;",
+        )
+        .unwrap();
+
+    let found = world.coffer.isolation_audit(false).unwrap().findings;
+    let mut expected = vec![
+        (Some(a), "size-mismatch", "files/grows.txt"),
+        (Some(a), "stale-staging", ".staging/0123.part"),
+        (Some(a), "special-file", "files/sock"),
+        (Some(b), "marker-missing", "VAULT"),
+        (Some(b), "integrity", "index.db"),
+        (Some("charlie"), "index-unreadable", "index.db"),
+        (None, "content-column", "control.db"),
+        (None, "audit-chain", "audit.db"),
+    ];
+    if as_root {
+        expected.push((Some(a), "owner", "files/grows.txt"));
+    }
+    for (tenant, check, path) in expected {
+        assert!(
+            has(&found, tenant, check, path),
+            "{tenant:?} {check} {path} not in {found:#?}"
+        );
+    }
+    // Each vault's findings stay its own.
+    for f in &found {
+        if f.path.contains(&world.bravo.id.to_string()) {
+            assert_eq!(f.tenant.as_deref(), Some(b), "{f:?}");
+        }
+        if f.path.contains(&charlie.id.to_string()) {
+            assert_eq!(f.tenant.as_deref(), Some("charlie"), "{f:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn operators_read_the_report_and_the_cli_fails_on_findings() {
     let t = TestApp::new();
