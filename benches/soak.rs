@@ -536,13 +536,21 @@ fn growth(samples: &[(u64, u64, usize)]) -> Vec<String> {
     if n < 8 {
         return vec![format!("only {n} samples: run longer to judge flatness")];
     }
-    let (first, mid, last) = (samples[0].1, samples[n / 2].1, samples[n - 1].1);
-    let early = mid.saturating_sub(first);
-    let late = last.saturating_sub(mid);
+    // Least-squares slopes of RSS over each half (single samples swing by a few MiB
+    // with the exports in flight): growth over the second half must be small, and well
+    // below the first half's warm-up.
+    let (first, second) = samples.split_at(n / 2);
+    let half_secs = (second[second.len() - 1].0 - second[0].0).max(1) as f64;
+    let early = slope_kib_per_sec(first) * half_secs;
+    let late = slope_kib_per_sec(second) * half_secs;
+    println!(
+        "RSS trend: {early:.0} KiB over the first half, {late:.0} KiB over the second ({:.1} KiB/s)",
+        late / half_secs
+    );
     let mut leaks = Vec::new();
-    if late > 16 * 1024 && late * 4 > early {
+    if late > 16.0 * 1024.0 && late * 4.0 > early {
         leaks.push(format!(
-            "RSS still growing: {first} KiB at the start, {mid} KiB halfway, {last} KiB at the end"
+            "RSS still growing: {late:.0} KiB over the second half ({early:.0} KiB over the first)"
         ));
     }
     let warm_fds = samples[..n / 2].iter().map(|x| x.2).max().unwrap_or(0);
@@ -553,4 +561,18 @@ fn growth(samples: &[(u64, u64, usize)]) -> Vec<String> {
         ));
     }
     leaks
+}
+
+/// The least-squares slope of RSS (KiB) over time (s).
+fn slope_kib_per_sec(samples: &[(u64, u64, usize)]) -> f64 {
+    let n = samples.len() as f64;
+    let (sx, sy) = samples
+        .iter()
+        .fold((0.0, 0.0), |(x, y), s| (x + s.0 as f64, y + s.1 as f64));
+    let (mx, my) = (sx / n, sy / n);
+    let (num, den) = samples.iter().fold((0.0, 0.0), |(a, b), s| {
+        let dx = s.0 as f64 - mx;
+        (a + dx * (s.1 as f64 - my), b + dx * dx)
+    });
+    if den == 0.0 { 0.0 } else { num / den }
 }

@@ -183,6 +183,12 @@ async fn authorize_inner(
             ));
         }
     }
+    if let Some(ids) = parts.extensions.get::<super::telemetry::LogIds>() {
+        ids.set(
+            access.as_ref().map(|a| a.tenant().id.to_string()),
+            principal.as_ref().map(|p| p.user().id.to_string()),
+        );
+    }
     if let (Permission::Tenant(feature), Some(access)) = (permission, &access) {
         state.meter().count(access.tenant().id, feature);
     }

@@ -214,6 +214,10 @@ impl Bodies {
     pub fn slots(&self) -> &StreamSlots {
         &self.slots
     }
+
+    pub fn export_slots(&self) -> &StreamSlots {
+        &self.exports
+    }
 }
 
 /// Password hashing is the one step whose memory (argon2id, 19 MiB each) a client can

@@ -287,6 +287,8 @@ impl IntoResponse for ApiError {
         })
         .unwrap_or_default();
         let mut response = (self.status, body).into_response();
+        // For the metrics (errors by code), read by `telemetry::observe`.
+        response.extensions_mut().insert(self.code);
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(retry) = extra.retry_after

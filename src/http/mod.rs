@@ -24,6 +24,7 @@ mod records;
 pub mod rights;
 pub mod routes;
 mod server;
+pub mod telemetry;
 mod tenants;
 pub mod tls;
 mod write_deadline;
@@ -100,7 +101,7 @@ impl AppState {
             bodies: bodies::Bodies::new(coffer.config()),
             passwords: bodies::PasswordGate::new(coffer.config()),
             coffer,
-            metrics: ops::metrics_handle(),
+            metrics: telemetry::metrics_handle(),
             cookie_name: SESSION_COOKIE,
             hsts: None,
             export_sizes: ExportSizes::default(),
@@ -236,7 +237,7 @@ pub fn app(state: AppState) -> Router {
             state.hsts.clone(),
             security_headers,
         ))
-        .layer(middleware::from_fn(ops::track_metrics))
+        .layer(middleware::from_fn(telemetry::observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))

@@ -1,61 +1,17 @@
-//! Operational endpoints: liveness, readiness, Prometheus metrics, and the API
-//! description. The OpenAPI document and the docs page are generated from `ROUTES`, the
+//! Operational endpoints: liveness, readiness, and the API description (metrics are
+//! `telemetry`'s). The OpenAPI document and the docs page are generated from `ROUTES`, the
 //! same table the router is built from, so they cannot drift from what is served.
 
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use axum::Json;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use axum::extract::State;
+use axum::response::Html;
 
-use super::error::{ApiError, ErrorCode};
+use super::ROUTES;
+use super::error::ApiError;
 use super::extract::blocking;
-use super::{AppState, ROUTES};
 use crate::auth::permission::{Permission, TenantPermission, role_allows};
 use crate::coffer::Coffer;
 use crate::control::Role;
-
-/// Latency buckets, in seconds: from a cached authorization to a long export.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
-
-/// The process-wide Prometheus recorder (installed once, on first use). Histograms have
-/// fixed buckets: a scraper can aggregate them across instances, and their memory is
-/// constant (the default summaries kept samples, and grew under the soak).
-pub fn metrics_handle() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets(LATENCY_BUCKETS)
-                .ok()?
-                .install_recorder()
-                .ok()
-        })
-        .clone()
-}
-
-/// Counts requests and their latency per route template and status class.
-pub async fn track_metrics(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().to_string();
-    let start = Instant::now();
-    let response = next.run(req).await;
-    let class = format!("{}xx", response.status().as_u16() / 100);
-    metrics::counter!("coffer_http_requests_total", "route" => route.clone(), "method" => method, "status" => class)
-        .increment(1);
-    metrics::histogram!("coffer_http_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    response
-}
 
 pub async fn healthz() -> &'static str {
     "ok\n"
@@ -67,27 +23,6 @@ pub async fn readyz(State(coffer): State<Coffer>) -> Result<&'static str, ApiErr
         Ok("ready\n")
     })
     .await
-}
-
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let open = state.coffer.open_vaults();
-    metrics::gauge!("coffer_open_vaults").set(open as f64);
-    match &state.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::MetricsUnavailable,
-            "no metrics recorder",
-        )
-        .into_response(),
-    }
 }
 
 fn roles_for(p: TenantPermission) -> Vec<&'static str> {

@@ -7,7 +7,8 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::{
-    AppState, account, admin, files, lifecycle, ops, portability, records, rights, tenants,
+    AppState, account, admin, files, lifecycle, ops, portability, records, rights, telemetry,
+    tenants,
 };
 use crate::auth::permission::{Permission, TenantPermission as TP};
 
@@ -47,7 +48,7 @@ use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
 routes! {
     GET "/healthz", Public, "Liveness: the process is up" => ops::healthz;
     GET "/readyz", Public, "Readiness: databases answer" => ops::readyz;
-    GET "/metrics", Metrics, "Prometheus metrics (aggregate counts only): on the metrics address, or with the metrics token" => ops::metrics;
+    GET "/metrics", Metrics, "Prometheus metrics (aggregate counts only): on the metrics address, or with the metrics token" => telemetry::metrics;
     GET "/api/v1/openapi.json", Public, "This API's OpenAPI 3.1 description" => ops::openapi;
     GET "/api/v1/docs", Public, "Browsable API documentation" => ops::docs;
 

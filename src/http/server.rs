@@ -225,7 +225,7 @@ pub async fn serve(
 /// private network, where the scraper is): no other route answers there.
 pub async fn serve_metrics(state: AppState, listener: TcpListener) -> std::io::Result<()> {
     let router = Router::new()
-        .route("/metrics", axum::routing::get(super::ops::metrics))
+        .route("/metrics", axum::routing::get(super::telemetry::metrics))
         .with_state(state);
     axum::serve(listener, router).await
 }
@@ -307,7 +307,7 @@ fn spawn_certificate_reloader(certs: Option<Arc<Certificates>>) -> tokio::task::
 /// server nobody scrapes would grow by every request it answers.
 fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(handle) = super::ops::metrics_handle() else {
+        let Some(handle) = super::telemetry::metrics_handle() else {
             return;
         };
         let mut tick = tokio::time::interval(Duration::from_secs(5));

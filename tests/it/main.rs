@@ -21,6 +21,6 @@ mod lifecycle;
 mod names;
 mod portability;
 mod robust;
+mod served;
 mod support;
-mod tls;
 mod vault;

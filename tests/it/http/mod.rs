@@ -10,6 +10,7 @@ mod raw;
 mod rbac;
 mod rights;
 mod sessions;
+mod telemetry;
 mod usage;
 
 use std::collections::HashMap;

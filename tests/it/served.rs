@@ -1,6 +1,7 @@
-//! `coffer serve` terminating TLS itself, as a separate process: TLS 1.3 accepted and
+//! `coffer serve` as a separate process, read through its own log: TLS 1.3 accepted and
 //! TLS 1.2 refused, HTTP/2 and HTTP/1.1 by ALPN, HSTS and the `__Host-` session cookie,
-//! and a certificate replaced on SIGHUP (a broken replacement keeps the old one serving).
+//! a certificate replaced on SIGHUP (a broken replacement keeps the old one serving),
+//! SIGHUP without TLS, and the access log (one line per request, ids only, no colour).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -283,4 +284,100 @@ fn sighup_without_tls_is_logged_and_the_server_keeps_serving() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(server.child.try_wait().unwrap().is_none());
+}
+
+/// One plain HTTP/1.1 request on a new connection; the response as text.
+fn plain(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn every_request_has_one_access_line_with_ids_and_no_names_or_colour() {
+    use coffer::control::{MemberChange, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (coffer, _) = Coffer::init(&data, Config::default()).unwrap();
+    let op = operator();
+    let tenant = coffer
+        .create_tenant(&op, crate::support::new_tenant("acme", None))
+        .unwrap();
+    let user = coffer
+        .control()
+        .create_user(
+            &op,
+            &NewUser {
+                email: Email::parse(EMAIL).unwrap(),
+                name: "Ada Lovelace".into(),
+                password_hash: None,
+                is_operator: false,
+            },
+        )
+        .unwrap();
+    coffer
+        .auth()
+        .operator_access(&op, &coffer::names::TenantSlug::parse("acme").unwrap())
+        .unwrap()
+        .change_member(coffer.control(), user.id, Role::Owner, MemberChange::Add)
+        .unwrap();
+    let (token, _) = coffer
+        .auth()
+        .issue_token(user.id, &tenant, Role::Owner, "log test", None, &op)
+        .unwrap();
+    drop(coffer);
+    let config = dir.path().join("coffer.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut server = start(&data, &config);
+    let file = "/api/v1/tenants/acme/files/clients/ada-invoice.txt";
+    let auth = format!("authorization: Bearer {token}\r\n");
+    let put = plain(
+        server.addr,
+        &format!(
+            "PUT {file} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 12\r\nconnection: close\r\n\r\ntwelve bytes"
+        ),
+    );
+    assert!(put.starts_with("HTTP/1.1 201"), "{put}");
+    let get = plain(
+        server.addr,
+        &format!("GET {file} HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"),
+    );
+    assert!(get.ends_with("twelve bytes"), "{get}");
+    let anonymous = plain(
+        server.addr,
+        "GET /api/v1/tenants/acme/tree HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let (tenant_id, user_id) = (tenant.id.to_string(), user.id.to_string());
+    let upload = server.wait_for_log(&["coffer::access", "method=PUT"]);
+    for part in [
+        "route=/api/v1/tenants/{tenant}/files/{*path}",
+        "status=201",
+        "bytes_in=12",
+        &format!("tenant=\"{tenant_id}\""),
+        &format!("user=\"{user_id}\""),
+        "request_id=",
+    ] {
+        assert!(upload.contains(part), "{part} not in {upload}");
+    }
+    // The download's line is written when its body ends, with the bytes sent.
+    let download = server.wait_for_log(&["coffer::access", "method=GET", "status=200"]);
+    assert!(download.contains("bytes_out=12"), "{download}");
+    assert!(
+        download.contains(&format!("user=\"{user_id}\"")),
+        "{download}"
+    );
+    let refused = server.wait_for_log(&["coffer::access", "status=401"]);
+    assert!(refused.contains("user=\"-\""), "{refused}");
+    for line in [&upload, &download, &refused] {
+        assert!(
+            !line.contains('\x1b'),
+            "colour codes in a log that is not a terminal: {line:?}"
+        );
+        for secret in ["ada", "acme", "Lovelace", EMAIL, "invoice"] {
+            assert!(!line.contains(secret), "{secret} logged: {line}");
+        }
+    }
 }
