@@ -52,6 +52,11 @@ pub enum TokenCommand {
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },
+    /// List a tenant's API tokens (all members', or one member's): ids, names, roles,
+    /// dates; never the secrets.
+    List { slug: String, email: Option<String> },
+    /// Revoke a token by its id (from `token list`); takes effect on its next request.
+    Revoke { id: String },
 }
 
 pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
@@ -154,21 +159,104 @@ fn delete_user(g: &Global, coffer: &crate::coffer::Coffer, email: &str) -> anyho
 }
 
 pub fn token_command(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Create {
-        slug,
-        email,
-        role: raw_role,
-        name,
-        expires,
-        scopes,
-    } = cmd;
+    match cmd {
+        TokenCommand::Create {
+            slug,
+            email,
+            role,
+            name,
+            expires,
+            scopes,
+        } => create_token(g, &slug, &email, role, name, expires, &scopes),
+        TokenCommand::List { slug, email } => list_tokens(g, &slug, email.as_deref()),
+        TokenCommand::Revoke { id } => {
+            let coffer = open(g)?;
+            let token = coffer
+                .control()
+                .token(&id)?
+                .with_context(|| format!("no token with id {id}"))?;
+            if token.revoked_at.is_some() {
+                bail!("token {id} is already revoked");
+            }
+            coffer
+                .control()
+                .revoke_token(&operator(), token.user_id, &id)?;
+            if g.json {
+                print_json(&serde_json::json!({ "revoked": id }))?;
+            } else {
+                println!("revoked token {id} ({})", token.name);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Prints the tokens of `slug` (of one member with `email`).
+fn list_tokens(g: &Global, slug: &str, email: Option<&str>) -> anyhow::Result<()> {
+    let coffer = open(g)?;
+    let t = tenant(&coffer, slug)?;
+    let mut members = coffer.control().members(t.id)?;
+    if let Some(email) = email {
+        members.retain(|m| m.email.eq_ignore_ascii_case(email));
+        if members.is_empty() {
+            bail!("{email} is not a member of {}", t.slug);
+        }
+    }
+    let mut rows = Vec::new();
+    for member in &members {
+        for token in coffer.control().tokens_of(member.user_id)? {
+            if token.tenant_id == t.id {
+                rows.push(serde_json::json!({
+                    "id": token.id,
+                    "email": member.email,
+                    "name": token.name,
+                    "role": token.role.as_str(),
+                    "created_at": token.created_at,
+                    "last_used_at": token.last_used_at,
+                    "expires_at": token.expires_at,
+                    "revoked_at": token.revoked_at,
+                }));
+            }
+        }
+    }
+    if g.json {
+        return print_json(&rows);
+    }
+    for r in &rows {
+        let state = match (&r["revoked_at"], &r["expires_at"]) {
+            (serde_json::Value::String(at), _) => format!("revoked {at}"),
+            (_, serde_json::Value::String(at)) => format!("expires {at}"),
+            _ => "no expiry".to_owned(),
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            r["id"].as_str().unwrap_or(""),
+            r["email"].as_str().unwrap_or(""),
+            r["role"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or(""),
+            state
+        );
+    }
+    println!("{} tokens", rows.len());
+    Ok(())
+}
+
+fn create_token(
+    g: &Global,
+    slug: &str,
+    email: &str,
+    raw_role: Option<String>,
+    name: Option<String>,
+    expires: Option<u32>,
+    scopes: &[String],
+) -> anyhow::Result<()> {
     let scopes = scopes
         .iter()
         .map(|s| TokenScope::parse(s).with_context(|| format!("unknown scope {s:?} (ai-usage)")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let coffer = open(g)?;
-    let t = tenant(&coffer, &slug)?;
-    let parsed = Email::parse(&email).with_context(|| format!("e-mail {email:?}"))?;
+    let t = tenant(&coffer, slug)?;
+    let parsed = Email::parse(email).with_context(|| format!("e-mail {email:?}"))?;
     let user = coffer
         .control()
         .user_by_email(&parsed)?

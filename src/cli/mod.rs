@@ -116,6 +116,11 @@ pub enum Command {
     /// Audit-log and isolation checks.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page, or with DIR write one page per command there
+    /// (coffer.1, coffer-tenant.1, coffer-tenant-create.1, ...).
+    Man { dir: Option<PathBuf> },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -154,8 +159,32 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Usage(cmd) => lifecycle::usage_command(g, cmd)?,
         Command::Backup(args) => backup::backup_command(g, args)?,
         Command::Restore { from } => backup::restore_command(g, from)?,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "coffer", &mut std::io::stdout());
+        }
+        Command::Man { dir } => man(dir)?,
     }
     Ok(0)
+}
+
+/// The man page on standard output, or every command's page written into `dir`.
+fn man(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let command = <Cli as clap::CommandFactory>::command();
+    match dir {
+        None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
+        Some(dir) => {
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "the operator's own directory for man pages, not tenant data"
+            )]
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, &dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The operator at this terminal, as an audit actor.

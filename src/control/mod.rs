@@ -274,6 +274,11 @@ impl ControlPlane {
         self.read(|tx| tx.tokens_of(user))
     }
 
+    /// One token by its id (never its secret), revoked or not.
+    pub fn token(&self, id: &str) -> Result<Option<ApiToken>, ControlError> {
+        self.read(|tx| tx.token(id))
+    }
+
     pub fn tenant_logins(
         &self,
         tenant: TenantId,

@@ -367,3 +367,95 @@ fn lifecycle_backup_and_rights_commands() {
     ok(&run(&["user", "delete", "owner@acme.test"]));
     fails_with(&run(&["user", "show", "owner@acme.test"]), "no user");
 }
+
+#[test]
+fn tokens_are_listed_and_revoked_by_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("root");
+    ok(&coffer(&data, &["init"], None));
+    ok(&coffer(&data, &["user", "create", "owner@acme.test"], None));
+    ok(&coffer(
+        &data,
+        &["tenant", "create", "acme", "--owner", "owner@acme.test"],
+        None,
+    ));
+    let secret = ok(&coffer(
+        &data,
+        &[
+            "token",
+            "create",
+            "acme",
+            "owner@acme.test",
+            "--name",
+            "backup robot",
+        ],
+        None,
+    ));
+    assert!(!secret.trim().is_empty());
+    let listed = ok(&coffer(&data, &["--json", "token", "list", "acme"], None));
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let id = rows[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(rows[0]["name"], "backup robot");
+    assert_eq!(rows[0]["revoked_at"], serde_json::Value::Null);
+    assert!(!listed.contains(secret.trim()), "a secret in the listing");
+    let text = ok(&coffer(
+        &data,
+        &["token", "list", "acme", "owner@acme.test"],
+        None,
+    ));
+    assert!(text.contains(&id) && text.contains("1 tokens"), "{text}");
+    fails_with(
+        &coffer(&data, &["token", "list", "acme", "nobody@acme.test"], None),
+        "not a member",
+    );
+    assert!(ok(&coffer(&data, &["token", "revoke", &id], None)).contains("revoked"));
+    let rows: serde_json::Value = serde_json::from_str(&ok(&coffer(
+        &data,
+        &["--json", "token", "list", "acme"],
+        None,
+    )))
+    .unwrap();
+    assert!(rows[0]["revoked_at"].is_string(), "{rows}");
+    fails_with(
+        &coffer(&data, &["token", "revoke", &id], None),
+        "already revoked",
+    );
+    fails_with(
+        &coffer(&data, &["token", "revoke", "no-such-id"], None),
+        "no token with id no-such-id",
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_same_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("never-created");
+    for (shell, marker) in [
+        ("bash", "_coffer()"),
+        ("zsh", "#compdef coffer"),
+        ("fish", "complete -c coffer"),
+    ] {
+        let script = ok(&coffer(&data, &["completions", shell], None));
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("deployment"), "{shell} lacks a subcommand");
+    }
+    let unknown = coffer(&data, &["completions", "tcsh"], None);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("invalid value 'tcsh'"));
+    let page = ok(&coffer(&data, &["man"], None));
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH coffer"),
+        "{page}"
+    );
+    let dir = tmp.path().join("man");
+    ok(&coffer(&data, &["man", dir.to_str().unwrap()], None));
+    for page in [
+        "coffer.1",
+        "coffer-audit-deployment.1",
+        "coffer-token-revoke.1",
+    ] {
+        assert!(dir.join(page).is_file(), "{page} not written");
+    }
+    assert!(!data.exists(), "completions and man touched a data root");
+}
