@@ -1,10 +1,10 @@
 //! `coffer tenant ...` and `coffer member ...`.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::lifecycle::{Step, tenant_step};
-use super::{Global, access, open, operator, print_json, role, slug};
+use super::{Global, access, open, operator, print_json, role, slug, tenant};
 use crate::control::rules::Transition;
 use crate::control::{MemberChange, NewTenant, TenantOwner};
 use crate::http::dto::{MemberOut, TenantOut};
@@ -21,6 +21,15 @@ pub enum TenantCommand {
         #[arg(long)]
         owner: Option<String>,
         /// Storage quota in bytes (default: the configured default).
+        #[arg(long)]
+        quota_bytes: Option<u64>,
+    },
+    /// Rename a tenant or change its quota (takes effect on its next request).
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// New storage quota in bytes.
         #[arg(long)]
         quota_bytes: Option<u64>,
     },
@@ -62,6 +71,35 @@ pub enum MemberCommand {
 pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
     let coffer = open(g)?;
     match cmd {
+        TenantCommand::Update {
+            slug: raw,
+            name,
+            quota_bytes,
+        } => {
+            if name.is_none() && quota_bytes.is_none() {
+                bail!("nothing to change: give --name or --quota-bytes");
+            }
+            let t = tenant(&coffer, &raw)?;
+            let name = name.map(|n| crate::names::display_name(&n)).transpose()?;
+            let updated =
+                coffer
+                    .control()
+                    .update_tenant(&operator(), t.id, name.as_deref(), quota_bytes)?;
+            if g.json {
+                print_json(&serde_json::json!({
+                    "slug": updated.slug, "name": updated.name, "quota_bytes": updated.quota_bytes
+                }))?;
+            } else {
+                println!(
+                    "tenant {}: name {:?}, quota {}",
+                    updated.slug,
+                    updated.name,
+                    updated
+                        .quota_bytes
+                        .map_or("unlimited".to_owned(), |q| format!("{q} bytes"))
+                );
+            }
+        }
         TenantCommand::Create {
             slug: raw,
             name,

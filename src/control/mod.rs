@@ -308,6 +308,32 @@ impl ControlPlane {
 
     // ---- tenants and users ------------------------------------------------------------
 
+    /// Renames a tenant and/or sets its quota (the vault applies a quota on its next
+    /// access: `auth` fits every vault it hands out to the tenant row).
+    pub fn update_tenant(
+        &self,
+        caller: &Caller,
+        id: TenantId,
+        name: Option<&str>,
+        quota_bytes: Option<u64>,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, _| {
+            if !tx.update_tenant(id, name, quota_bytes)? {
+                return Err(ControlError::NotFound);
+            }
+            let tenant = tx.tenant(id)?.ok_or(ControlError::NotFound)?;
+            let event = caller
+                .event(AuditAction::TenantUpdate)
+                .tenant(id)
+                .target(tenant.slug.as_str())
+                .detail(serde_json::json!({
+                    "name_changed": name.is_some(),
+                    "quota_bytes": quota_bytes,
+                }));
+            Ok((tenant, vec![event]))
+        })
+    }
+
     /// Registers a tenant row under `id` (whose vault the caller has just created), with
     /// its owner, in one transaction: the tenant, a new owner account if asked for, and
     /// the owner's membership all exist, or none of them.

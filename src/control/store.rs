@@ -24,6 +24,13 @@ pub trait ControlTx: LifecycleTx + RightsTx + UsageTx {
         quota_bytes: Option<u64>,
         now: &str,
     ) -> Result<(), ControlError>;
+    /// Sets the name and/or the quota of a tenant; false if there is no such tenant.
+    fn update_tenant(
+        &self,
+        id: TenantId,
+        name: Option<&str>,
+        quota_bytes: Option<u64>,
+    ) -> Result<bool, ControlError>;
 
     fn user(&self, id: UserId) -> Result<Option<User>, ControlError>;
     fn user_by_email(&self, email: &Email) -> Result<Option<User>, ControlError>;

@@ -459,3 +459,53 @@ fn completions_and_man_pages_come_from_the_same_definitions() {
     }
     assert!(!data.exists(), "completions and man touched a data root");
 }
+
+#[test]
+fn tenant_update_renames_and_changes_the_quota() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("root");
+    ok(&coffer(&data, &["init"], None));
+    ok(&coffer(&data, &["tenant", "create", "acme"], None));
+    ok(&coffer(
+        &data,
+        &["files", "put", "acme", "a.txt", "-"],
+        Some(b"0123456789"),
+    ));
+    let updated = ok(&coffer(
+        &data,
+        &[
+            "--json",
+            "tenant",
+            "update",
+            "acme",
+            "--name",
+            "Acme Ltd",
+            "--quota-bytes",
+            "15",
+        ],
+        None,
+    ));
+    let updated: serde_json::Value = serde_json::from_str(&updated).unwrap();
+    assert_eq!(updated["name"], "Acme Ltd");
+    assert_eq!(updated["quota_bytes"], 15);
+    // The new quota holds on the next write.
+    fails_with(
+        &coffer(
+            &data,
+            &["files", "put", "acme", "b.txt", "-"],
+            Some(b"0123456789"),
+        ),
+        "quota",
+    );
+    let shown = ok(&coffer(&data, &["--json", "tenant", "show", "acme"], None));
+    assert!(shown.contains("Acme Ltd"), "{shown}");
+    fails_with(
+        &coffer(&data, &["tenant", "update", "acme"], None),
+        "nothing to change",
+    );
+    fails_with(
+        &coffer(&data, &["tenant", "update", "nope", "--name", "X"], None),
+        "no tenant with slug nope",
+    );
+    ok(&coffer(&data, &["audit", "verify"], None));
+}

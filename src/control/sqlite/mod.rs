@@ -239,6 +239,24 @@ impl ControlTx for Tx<'_> {
         )
     }
 
+    fn update_tenant(
+        &self,
+        id: TenantId,
+        name: Option<&str>,
+        quota_bytes: Option<u64>,
+    ) -> Result<bool, ControlError> {
+        let changed = self.conn.execute(
+            "UPDATE tenants SET name = COALESCE(?2, name), quota_bytes = COALESCE(?3, quota_bytes)
+             WHERE id = ?1",
+            params![
+                id.to_string(),
+                name,
+                quota_bytes.map(|q| q.min(i64::MAX as u64) as i64)
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
     fn insert_tenant(
         &self,
         id: TenantId,
