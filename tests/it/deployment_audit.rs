@@ -268,9 +268,17 @@ async fn the_edge_is_probed_for_real_cookie_hsts_metrics_and_cors() {
         signup_enabled: false,
         ..Config::default()
     });
-    let facts = as_on_a_good_host(gather(&plain).await);
+    let mut facts = as_on_a_good_host(gather(&plain).await);
     assert!(facts.edge.session_cookie.starts_with("coffer_session="));
     assert_all_pass(&deployment::evaluate(&facts));
+    // A proxy on another host: plain HTTP on a private address warns; on a public one
+    // it fails, proxy or not.
+    facts.config.listen = "10.0.0.5:8080".into();
+    let report = deployment::evaluate(&facts);
+    assert_eq!(status(&report, "transport-tls"), Status::Warn);
+    facts.config.listen = "203.0.113.7:8080".into();
+    let report = deployment::evaluate(&facts);
+    assert_eq!(status(&report, "transport-tls"), Status::Fail);
 }
 
 #[tokio::test]

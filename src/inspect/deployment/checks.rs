@@ -115,8 +115,16 @@ pub const CHECKS: &[Check] = &[
                 (false, true, true) => Verdict::warn(
                     "loopback without trusted_proxies: a proxy in front works, but every client shares its address (and its login throttle)",
                 ),
+                // A proxy on another host (or a container's published port): plain HTTP
+                // on a private or wildcard address, which only the proxy must reach.
+                (false, false, false) if listen_is_private_or_wildcard(&f.config.listen) => {
+                    Verdict::warn(format!(
+                        "plain HTTP on {} behind a trusted proxy: make sure only the proxy can reach it",
+                        f.config.listen
+                    ))
+                }
                 (false, false, _) => Verdict::fail(format!(
-                    "plain HTTP on {} (not loopback): passwords and cookies cross the network in clear",
+                    "plain HTTP on {} without a trusted proxy: passwords and cookies cross the network in clear",
                     f.config.listen
                 )),
             }
@@ -613,6 +621,10 @@ fn listen_host(listen: &str) -> Option<IpAddr> {
 
 fn listen_is_loopback(listen: &str) -> bool {
     listen_host(listen).is_some_and(|ip| ip.is_loopback())
+}
+
+fn listen_is_private_or_wildcard(listen: &str) -> bool {
+    listen_is_private(listen) || listen_host(listen).is_some_and(|ip| ip.is_unspecified())
 }
 
 /// Loopback, RFC 1918, or IPv6 unique-local.
