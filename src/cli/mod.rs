@@ -125,7 +125,10 @@ pub enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -166,6 +169,34 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Man { dir } => man(dir)?,
     }
     Ok(0)
+}
+
+/// A command line clap refused: help and version as clap prints them; a mistake as one
+/// line, like every other error (what is wrong, the accepted values, where to look),
+/// without clap's usage block and tips. Exit code 2, as clap's own.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let rendered = e.render().to_string();
+    let mut line = String::from("coffer:");
+    for part in rendered.lines().map(str::trim) {
+        if let Some(what) = part.strip_prefix("error:") {
+            line.push_str(what);
+        } else if part.starts_with("[possible values:") {
+            line.push(' ');
+            line.push_str(part);
+        }
+    }
+    eprintln!("{line} (coffer --help)");
+    2
 }
 
 /// The man page on standard output, or every command's page written into `dir`.

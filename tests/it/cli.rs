@@ -440,9 +440,27 @@ fn completions_and_man_pages_come_from_the_same_definitions() {
         assert!(script.contains(marker), "{shell}: {script}");
         assert!(script.contains("deployment"), "{shell} lacks a subcommand");
     }
-    let unknown = coffer(&data, &["completions", "tcsh"], None);
-    assert!(!unknown.status.success());
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("invalid value 'tcsh'"));
+    // A mistake on the command line is one line, with the accepted values.
+    fails_with(
+        &coffer(&data, &["completions", "tcsh"], None),
+        "invalid value 'tcsh' for '<SHELL>' [possible values: bash, elvish, fish, powershell, zsh]",
+    );
+    fails_with(
+        &coffer(&data, &["tenant", "frobnicate"], None),
+        "unrecognized subcommand 'frobnicate'",
+    );
+    fails_with(
+        &coffer(
+            &data,
+            &["audit", "deployment", "--fail-on", "sometimes"],
+            None,
+        ),
+        "invalid value 'sometimes'",
+    );
+    // Help is still clap's, whole, on standard output.
+    let help = ok(&coffer(&data, &["--help"], None));
+    assert!(help.contains("Usage: coffer"), "{help}");
+    assert!(ok(&coffer(&data, &["audit", "--help"], None)).contains("deployment"));
     let page = ok(&coffer(&data, &["man"], None));
     assert!(
         page.starts_with(".ie") || page.contains(".TH coffer"),
