@@ -26,7 +26,7 @@ impl std::fmt::Debug for SigningKey {
 }
 
 /// A JSON document and the server's signature over its exact bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signed {
     /// The signed JSON text, kept as text so that its bytes never change.
     pub document: String,

@@ -21,6 +21,18 @@ macro_rules! actions {
                 match name { $($name => Some(AuditAction::$variant),)* _ => None }
             }
         }
+
+        /// In the API description: one of the names.
+        impl utoipa::PartialSchema for AuditAction {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($name,)*]))
+                    .description(Some("An audit action (the closed set of the layout spec)."))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for AuditAction {}
     };
 }
 

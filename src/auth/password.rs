@@ -9,16 +9,19 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-/// Longest accepted password, in bytes.
+/// Longest password ever hashed or checked, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Shortest accepted new password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest accepted new password, in characters (at most 4 bytes each, so always within
+/// `MAX_PASSWORD_BYTES`): a rule a person and the API description can state.
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
     #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
     TooShort,
-    #[error("password must be at most {MAX_PASSWORD_BYTES} bytes")]
+    #[error("password must be at most {MAX_PASSWORD_CHARS} characters")]
     TooLong,
     #[error("password hashing failed")]
     Hashing,
@@ -47,8 +50,12 @@ pub fn parameters() -> Params {
 
 /// Hashes a new password (checking its length first) into a PHC string.
 pub fn hash(password: &str) -> Result<String, PasswordError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(PasswordError::TooLong);
     }
     hash_unchecked(password)
 }

@@ -268,7 +268,7 @@ fn create_token(
         Some(r) => role(&r)?,
         None => member_role,
     };
-    let (secret, _) = coffer.auth().issue_scoped_token(
+    let (secret, token) = coffer.auth().issue_scoped_token(
         user.id,
         &t,
         role,
@@ -277,6 +277,16 @@ fn create_token(
         &scopes,
         &operator(),
     )?;
+    if g.json {
+        return print_json(&serde_json::json!({
+            "token": secret,
+            "id": token.id,
+            "tenant": t.slug,
+            "email": user.email,
+            "role": token.role.as_str(),
+            "expires_at": token.expires_at,
+        }));
+    }
     println!("{secret}");
     Ok(())
 }

@@ -93,7 +93,7 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
         meter.spawn_flusher(coffer.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
-            "Coffer is serving on {scheme}://{addr}/ (API docs: {scheme}://{addr}/api/v1/docs)"
+            "Coffer is serving on {scheme}://{addr}/ (API reference: {scheme}://{addr}/api/v1/docs/)"
         );
         if let Some(lines) = banner {
             println!("Demo logins:");

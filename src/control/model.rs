@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::names::{Email, TenantId, TenantSlug, UserId};
 
 /// A member's role in one tenant. Ordered from most to least powerful over content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -85,7 +85,7 @@ impl Role {
 }
 
 /// Where a tenant is in its lifecycle (the transitions are `rules::transition`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantState {
     /// In use.
@@ -222,7 +222,7 @@ pub struct ApiToken {
 }
 
 /// An extra permission an API token may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum TokenScope {
     /// Report AI token consumption for the tenant (an AI integration's token).
     #[serde(rename = "ai-usage")]

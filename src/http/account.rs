@@ -17,8 +17,8 @@ use super::CookieName;
 use super::authorize::Signed;
 use super::bodies::PasswordGate;
 use super::dto::{
-    ChangePasswordIn, ConfirmResetIn, CreateTokenIn, LoginIn, NewTokenOut, PasswordIn, ResetIn,
-    SessionInfo, SignupIn, SignupOut, TokensOut,
+    ChangePasswordIn, ConfirmResetIn, CreateTokenIn, LoginIn, NewTokenOut, PasswordChangedOut,
+    PasswordIn, ResetIn, SessionInfo, SignupIn, SignupOut, TokensOut,
 };
 use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
@@ -49,6 +49,16 @@ fn with_cookie(name: CookieName, mut response: Response, session: Option<&NewSes
     response
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/signup", request_body = SignupIn,
+    responses(
+        (status = 201, description = "The user and their tenant; the session cookie is set", body = SignupOut,
+            headers(("set-cookie" = String, description = "The session cookie (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 403, description = "Sign-up is disabled on this server (`signup-disabled`)"),
+        (status = 409, description = "The e-mail address or the slug is taken"),
+        (status = 422, description = "The password is too short or too long (`weak-password`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn signup(
     State(gate): State<PasswordGate>,
     State(coffer): State<Coffer>,
@@ -83,6 +93,15 @@ pub async fn signup(
     Ok(with_cookie(cookie, response, Some(&session)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginIn,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SessionInfo,
+            headers(("set-cookie" = String, description = "The session cookie (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 401, description = "Wrong e-mail address or password (`bad-credentials`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 429, description = "Too many failed attempts for this account or address (`too-many-logins`)"),
+    ))]
 pub async fn login(
     State(gate): State<PasswordGate>,
     State(coffer): State<Coffer>,
@@ -120,6 +139,8 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout",
+    responses((status = 204, description = "Signed out; the cookie is cleared (or the API token in use is revoked)")))]
 pub async fn logout(
     State(auth): State<Arc<Auth>>,
     State(cookie): State<CookieName>,
@@ -134,6 +155,8 @@ pub async fn logout(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me",
+    responses((status = 200, description = "You, your memberships and the session's CSRF token", body = SessionInfo)))]
 pub async fn me(
     State(coffer): State<Coffer>,
     Signed(principal): Signed,
@@ -155,6 +178,13 @@ pub async fn me(
     .await
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/me/delete", request_body = PasswordIn,
+    responses(
+        (status = 204, description = "The account is deleted; tenants you owned alone are cancelled"),
+        (status = 401, description = "Wrong password"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn delete_me(
     State(coffer): State<Coffer>,
     State(gate): State<PasswordGate>,
@@ -180,6 +210,15 @@ pub async fn delete_me(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password", request_body = ChangePasswordIn,
+    responses(
+        (status = 200, description = "Changed; every other session ended and a new session cookie is set", body = PasswordChangedOut,
+            headers(("set-cookie" = String, description = "The new session cookie"))),
+        (status = 401, description = "Wrong current password"),
+        (status = 422, description = "The new password is too short or too long (`weak-password`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn change_password(
     State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
@@ -202,8 +241,10 @@ pub async fn change_password(
         )?)
     })
     .await?;
-    let info = SessionInfo::new(&session, &[]);
-    let body = serde_json::json!({ "user": info.user, "csrf_token": info.csrf_token });
+    let body = PasswordChangedOut {
+        user: (&session.user).into(),
+        csrf_token: session.csrf_token.clone(),
+    };
     Ok(with_cookie(
         cookie,
         Json(body).into_response(),
@@ -211,15 +252,33 @@ pub async fn change_password(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", request_body = ResetIn,
+    responses(
+        (status = 202, description = "If the address has an account, a reset token is on its way (the answer is the same either way)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn request_reset(
     State(auth): State<Arc<Auth>>,
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<ResetIn>,
 ) -> Result<StatusCode, ApiError> {
+    // A malformed address is the caller's typo, said as such; a well-formed one gets the
+    // same answer whether or not it has an account.
+    crate::names::Email::parse(&body.email)
+        .map_err(|e| ApiError::from(e).with_pointer("/email"))?;
     blocking(move || Ok(auth.request_reset(&body.email, ip.as_deref())?)).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", request_body = ConfirmResetIn,
+    responses(
+        (status = 204, description = "The password is set; every session of the account ended"),
+        (status = 400, description = "The token is unknown, used or expired (`bad-reset-token`)"),
+        (status = 422, description = "The new password is too short or too long (`weak-password`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn confirm_reset(
     State(gate): State<PasswordGate>,
     State(auth): State<Arc<Auth>>,
@@ -238,6 +297,8 @@ pub async fn confirm_reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/tokens",
+    responses((status = 200, description = "Your API tokens (never their secrets)", body = TokensOut)))]
 pub async fn list_tokens(
     State(coffer): State<Coffer>,
     Signed(principal): Signed,
@@ -254,6 +315,12 @@ pub async fn list_tokens(
     .await
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/tokens", request_body = CreateTokenIn,
+    responses(
+        (status = 201, description = "The token: its secret is in this answer only", body = NewTokenOut),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn create_token(
     State(auth): State<Arc<Auth>>,
     ClientIp(ip): ClientIp,
@@ -281,6 +348,9 @@ pub async fn create_token(
     .await
 }
 
+#[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}",
+    params(("id" = String, Path, description = "The token's id", max_length = 64)),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke_token(
     State(auth): State<Arc<Auth>>,
     ClientIp(ip): ClientIp,

@@ -14,6 +14,8 @@ use crate::coffer::Coffer;
 use crate::control::{NewTenant, TenantOwner};
 use crate::names::{Email, TenantSlug};
 
+#[utoipa::path(get, path = "/api/v1/admin/tenants",
+    responses((status = 200, description = "Every tenant", body = TenantsOut)))]
 pub async fn list_tenants(State(coffer): State<Coffer>) -> Result<Json<TenantsOut>, ApiError> {
     let tenants = blocking(move || Ok(coffer.control().tenants()?)).await?;
     Ok(Json(TenantsOut {
@@ -21,6 +23,13 @@ pub async fn list_tenants(State(coffer): State<Coffer>) -> Result<Json<TenantsOu
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/tenants", request_body = CreateTenantIn,
+    responses(
+        (status = 201, description = "The new tenant", body = TenantCreatedOut),
+        (status = 409, description = "The slug is taken (`slug-taken`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn create_tenant(
     State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,
@@ -70,6 +79,8 @@ pub async fn create_tenant(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/users",
+    responses((status = 200, description = "Every user", body = UsersOut)))]
 pub async fn list_users(State(coffer): State<Coffer>) -> Result<Json<UsersOut>, ApiError> {
     let users = blocking(move || Ok(coffer.control().users()?)).await?;
     Ok(Json(UsersOut {
@@ -77,14 +88,18 @@ pub async fn list_users(State(coffer): State<Coffer>) -> Result<Json<UsersOut>, 
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IsolationQuery {
+    /// Rehash every file against the index (slow on a large data root).
     #[serde(default)]
     deep: bool,
 }
 
 /// The isolation report (`coffer audit isolation`), read-only, for operators.
+#[utoipa::path(get, path = "/api/v1/admin/audit/isolation", params(IsolationQuery),
+    responses((status = 200, description = "The isolation report: tenants and files checked, findings", body = crate::inspect::IsolationReport)))]
 pub async fn isolation(
     State(coffer): State<Coffer>,
     Query(query): Query<IsolationQuery>,

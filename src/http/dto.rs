@@ -4,6 +4,9 @@
 //! not the API. Every response type is built by a `From` of its domain type.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::openapi::VaultPathText;
 
 use crate::audit::StoredEvent;
 use crate::auth::NewSession;
@@ -16,7 +19,7 @@ use crate::vault::index::{Entry, EntryKind, Record, SearchHit, TrashItem};
 
 // ---- responses ------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserOut {
     pub id: String,
     pub email: String,
@@ -37,7 +40,7 @@ impl From<&User> for UserOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantOut {
     pub id: String,
     pub slug: String,
@@ -75,7 +78,7 @@ impl From<&Tenant> for TenantOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberOut {
     pub user_id: String,
     pub email: String,
@@ -94,7 +97,7 @@ impl From<&Member> for MemberOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MembershipOut {
     pub tenant_id: String,
     pub slug: String,
@@ -113,7 +116,7 @@ impl From<&Membership> for MembershipOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenOut {
     pub id: String,
     pub tenant_id: String,
@@ -144,7 +147,7 @@ impl From<&ApiToken> for TokenOut {
 
 /// One of the user's sessions. `id` is a public handle derived from the session id (the
 /// id itself stays server-side).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionOut {
     pub id: String,
     pub created_at: String,
@@ -174,7 +177,7 @@ pub fn session_handle(sid: &str) -> String {
     crate::audit::sha256_hex(sid)[..32].to_owned()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginOut {
     pub user_id: String,
     pub email: String,
@@ -195,7 +198,7 @@ impl From<&LoginEvent> for LoginOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntryOut {
     pub path: String,
     pub name: String,
@@ -224,7 +227,7 @@ impl From<&Entry> for EntryOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TrashItemOut {
     pub id: String,
     pub original_path: String,
@@ -247,7 +250,7 @@ impl From<&TrashItem> for TrashItemOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordOut {
     pub collection: String,
     pub id: String,
@@ -274,7 +277,7 @@ impl From<&Record> for RecordOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchHitOut {
     pub kind: String,
     #[serde(rename = "ref")]
@@ -292,7 +295,7 @@ impl From<&SearchHit> for SearchHitOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditEventOut {
     pub seq: i64,
     pub at: String,
@@ -325,7 +328,7 @@ impl From<&StoredEvent> for AuditEventOut {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportOut {
     /// `coffer-export` or `plain-zip`.
     pub kind: String,
@@ -358,78 +361,78 @@ impl From<&ImportReport> for ImportOut {
 }
 
 /// One page of a directory listing; `next` is the `after` of the next page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntriesPage {
     pub entries: Vec<EntryOut>,
     pub next: Option<String>,
 }
 
 /// One page of records; `next` is the `cursor` of the next page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordsPage {
     pub records: Vec<RecordOut>,
     pub next: Option<String>,
 }
 
 /// One page of audit events; `next` is the `after` of the next page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEventOut>,
     pub next: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MembersOut {
     pub members: Vec<MemberOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokensOut {
     pub tokens: Vec<TokenOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionsOut {
     pub sessions: Vec<SessionOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantsOut {
     pub tenants: Vec<TenantOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantCreatedOut {
     pub tenant: TenantOut,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UsersOut {
     pub users: Vec<UserOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TrashOut {
     pub items: Vec<TrashItemOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TrashedOut {
     pub trashed: TrashItemOut,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HitsOut {
     pub hits: Vec<SearchHitOut>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CollectionsOut {
     pub collections: Vec<CollectionOut>,
 }
 
 /// The signed-in user (login, sign-up, `GET /auth/me`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     pub user: UserOut,
     pub memberships: Vec<MembershipOut>,
@@ -450,28 +453,35 @@ impl SessionInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SignupOut {
     pub user: UserOut,
     pub tenant: TenantOut,
     pub csrf_token: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// After a password change: the new session's CSRF token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChangedOut {
+    pub user: UserOut,
+    pub csrf_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewTokenOut {
     /// The secret, shown this once: the credential a program keeps.
     pub token: String,
     pub details: TokenOut,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantView {
     pub tenant: TenantOut,
     /// Your role in it.
     pub role: Option<Role>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UsageOut {
     pub tenant: String,
     pub quota_bytes: Option<u64>,
@@ -483,7 +493,7 @@ pub struct UsageOut {
 }
 
 /// One metered figure: `metric` on `day`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MeteredOut {
     pub day: String,
     pub metric: String,
@@ -501,15 +511,24 @@ impl From<&crate::control::UsageRow> for MeteredOut {
 }
 
 /// An AI integration's report of tokens consumed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiUsageIn {
+    /// The model's name: 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        examples("gpt-5-mini")
+    )]
     pub model: String,
+    #[serde(deserialize_with = "whole::number")]
     pub input_tokens: u64,
+    #[serde(deserialize_with = "whole::number")]
     pub output_tokens: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CollectionOut {
     pub name: String,
     pub count: u64,
@@ -517,52 +536,124 @@ pub struct CollectionOut {
 
 // ---- requests -------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// JSON has one kind of number: `10.0` is the integer 10 (JSON Schema says so too), so an
+/// integer field takes an integral number in any spelling, and refuses a fraction or a
+/// value out of its range.
+mod whole {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn integral<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+        n: serde_json::Number,
+    ) -> Result<T, D::Error> {
+        let whole = n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
+        });
+        whole
+            .and_then(|w| T::try_from(w).ok())
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+    }
+
+    pub fn number<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+        integral::<D, T>(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(integral::<D, T>)
+            .transpose()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupIn {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",
+        examples("ada@example.com")
+    )]
     pub email: String,
+    /// Your name (default: empty).
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        examples("Ada Lovelace")
+    )]
     pub name: Option<String>,
+    #[schema(min_length = 10, max_length = 256, examples("correct horse battery"))]
     pub password: String,
+    /// The new tenant's slug: its name in URLs (`/api/v1/tenants/{slug}`).
+    #[schema(
+        min_length = 2,
+        max_length = 63,
+        pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        examples("acme")
+    )]
     pub tenant_slug: String,
+    /// The tenant's display name (default: the slug).
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        examples("Ada Lovelace")
+    )]
     pub tenant_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginIn {
+    #[schema(max_length = 254, examples("ada@example.com"))]
     pub email: String,
+    #[schema(max_length = 1024, examples("correct horse battery"))]
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordIn {
+    /// Your current password, to confirm.
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordIn {
+    #[schema(max_length = 1024)]
     pub current_password: String,
+    #[schema(min_length = 10, max_length = 256, examples("correct horse battery"))]
     pub new_password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetIn {
+    /// The account's address; the answer is the same whether or not it has an account.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",
+        examples("ada@example.com")
+    )]
     pub email: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmResetIn {
+    /// The token from the reset message.
+    #[schema(max_length = 256)]
     pub token: String,
+    #[schema(min_length = 10, max_length = 256, examples("correct horse battery"))]
     pub new_password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenIn {
     pub tenant: String,
@@ -570,67 +661,111 @@ pub struct CreateTokenIn {
     #[serde(default)]
     pub name: Option<String>,
     /// Days until the token stops working (default: never).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::optional")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
     /// Extra permissions: `["ai-usage"]` for an AI integration's token.
     #[serde(default)]
     pub scopes: Vec<TokenScope>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantIn {
+    #[schema(
+        min_length = 2,
+        max_length = 63,
+        pattern = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        examples("acme")
+    )]
     pub slug: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        examples("Acme Plumbing")
+    )]
     pub name: String,
+    /// An existing user who becomes the tenant's owner.
     #[serde(default)]
+    #[schema(max_length = 254, examples("ada@example.com"))]
     pub owner_email: Option<String>,
-    #[serde(default)]
+    /// Storage quota in bytes (default: none).
+    #[serde(default, deserialize_with = "whole::optional")]
     pub quota_bytes: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberIn {
+    /// An existing user's address.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",
+        examples("ada@example.com")
+    )]
     pub email: String,
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeMemberIn {
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MkdirIn {
+    /// The new directory's vault path (parents are created).
+    #[schema(value_type = VaultPathText)]
     pub path: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveIn {
+    #[schema(value_type = VaultPathText)]
     pub from: String,
+    #[schema(value_type = VaultPathText)]
     pub to: String,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreIn {
+    /// Where to restore (default: where it was).
     #[serde(default)]
+    #[schema(value_type = Option<VaultPathText>)]
     pub to: Option<String>,
 }
 
 /// A lifecycle request: `restrict`, `unrestrict`, `cancel`, `reactivate`; operators also
 /// `delete` (cancel and purge now), `hold` and `release` (legal hold).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleIn {
+    #[schema(
+        pattern = "^(restrict|unrestrict|cancel|reactivate)$",
+        examples("restrict")
+    )]
+    pub action: String,
+}
+
+/// An operator's lifecycle request: a tenant's own actions, and `delete` (cancel and
+/// purge now), `hold` and `release` (legal hold).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminLifecycleIn {
+    #[schema(
+        pattern = "^(restrict|unrestrict|cancel|reactivate|delete|hold|release)$",
+        examples("hold")
+    )]
     pub action: String,
 }
 
 /// A tenant after a lifecycle change; a purge adds its signed receipt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LifecycleOut {
     pub tenant: TenantOut,
     #[serde(skip_serializing_if = "Option::is_none")]

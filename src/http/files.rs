@@ -32,10 +32,15 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 const DOWNLOAD_CHUNK: usize = 256 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Entries after this name (the `next` of the previous page).
+    #[param(max_length = 255)]
     after: Option<String>,
+    /// Entries per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -49,7 +54,9 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 /// `If-None-Match: *` and `If-Match: "<sha256>"` as a vault precondition.
 fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
-    if let Some(v) = header_str(headers, header::IF_NONE_MATCH) {
+    // An empty If-None-Match is an empty list of tags (RFC 9110 `#entity-tag`): it matches
+    // nothing, so the condition holds and the upload proceeds.
+    if let Some(v) = header_str(headers, header::IF_NONE_MATCH).filter(|v| !v.trim().is_empty()) {
         if v.trim() == "*" {
             return Ok(Precondition::IfAbsent);
         }
@@ -77,7 +84,14 @@ async fn list(
     dir: Option<VaultPath>,
     page: Page,
 ) -> Result<Json<EntriesPage>, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = super::rights::page_limit(page.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    if page.after.as_ref().is_some_and(|a| a.chars().count() > 255) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "after is a name (at most 255 characters)",
+        )
+        .with_pointer("/after"));
+    }
     let entries = blocking(move || {
         Ok(access
             .vault()
@@ -93,6 +107,8 @@ async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/tree", params(Page),
+    responses((status = 200, description = "One page of the root directory, by name", body = EntriesPage)))]
 pub async fn list_root(
     Access(access): Access,
     Query(page): Query<Page>,
@@ -100,6 +116,11 @@ pub async fn list_root(
     list(access, None, page).await
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/tree/{path}", params(Page),
+    responses(
+        (status = 200, description = "One page of the directory, by name", body = EntriesPage),
+        (status = 409, description = "The path is a file (`not-a-directory`)"),
+    ))]
 pub async fn list_dir(
     Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
@@ -109,6 +130,20 @@ pub async fn list_dir(
     list(access, dir, page).await
 }
 
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/files/{path}",
+    params(
+        ("If-Match" = Option<String>, Header, description = "Replace only this version (its ETag: the quoted SHA-256)", example = "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\""),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, never overwrite", pattern = "^\\*$"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes, streamed. Written durably (fsync) and indexed before the answer."),
+    responses(
+        (status = 201, description = "Created", body = EntryOut, headers(("etag" = String, description = "The new version's quoted SHA-256"))),
+        (status = 200, description = "Replaced", body = EntryOut, headers(("etag" = String, description = "The new version's quoted SHA-256"))),
+        (status = 409, description = "A directory is in the way, or a name differing only in case exists"),
+        (status = 412, description = "The `If-Match` or `If-None-Match` condition failed"),
+        (status = 413, description = "Larger than the file size limit, or over the tenant's quota (`quota-exceeded`, with the numbers)"),
+        (status = 507, description = "The server's disk is full; nothing was kept"),
+    ))]
 pub async fn upload(
     State(coffer): State<Coffer>,
     State(bodies): State<Bodies>,
@@ -204,6 +239,21 @@ fn http_date(rfc3339: &str) -> Option<String> {
     Some(httpdate::fmt_http_date(t.into()))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/files/{path}",
+    params(
+        ("Range" = Option<String>, Header, description = "One byte range", example = "bytes=0-1023"),
+        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if this is still the file's ETag"),
+        ("If-None-Match" = Option<String>, Header, description = "Answer 304 if this is the file's ETag"),
+    ),
+    responses(
+        (status = 200, description = "The file, as an attachment, with its stored type (active types such as HTML and SVG as `application/octet-stream`)", content_type = "*/*", body = Vec<u8>,
+            headers(("etag" = String), ("content-disposition" = String), ("accept-ranges" = String))),
+        (status = 206, description = "The requested range", content_type = "*/*", body = Vec<u8>,
+            headers(("content-range" = String))),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 409, description = "The path is a directory (`is-a-directory`)"),
+        (status = 416, description = "The range is outside the file"),
+    ))]
 pub async fn download(
     Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
@@ -274,6 +324,8 @@ pub async fn download(
         .map_err(ApiError::internal)
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/files/{path}",
+    responses((status = 200, description = "Moved to the trash", body = TrashedOut)))]
 pub async fn remove(
     Access(access): Access,
     Path((_, raw)): Path<(String, String)>,
@@ -285,6 +337,13 @@ pub async fn remove(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/dirs", request_body = MkdirIn,
+    responses(
+        (status = 201, description = "Created (with any missing parents)", body = EntryOut),
+        (status = 409, description = "Something exists at that path"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn mkdir(
     Access(access): Access,
     JsonBody(body): JsonBody<MkdirIn>,
@@ -294,6 +353,13 @@ pub async fn mkdir(
     Ok((StatusCode::CREATED, Json((&entry).into())))
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/move", request_body = MoveIn,
+    responses(
+        (status = 200, description = "Moved", body = EntryOut),
+        (status = 409, description = "The destination exists, or a directory would move into itself"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn rename(
     Access(access): Access,
     JsonBody(body): JsonBody<MoveIn>,
@@ -304,6 +370,8 @@ pub async fn rename(
     Ok(Json((&entry).into()))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/trash",
+    responses((status = 200, description = "Items in the trash, newest first", body = TrashOut)))]
 pub async fn trash_list(Access(access): Access) -> Result<Json<TrashOut>, ApiError> {
     let items = blocking(move || Ok(access.vault().trash_list()?)).await?;
     Ok(Json(TrashOut {
@@ -322,6 +390,15 @@ fn trash_id(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/trash/{id}/restore",
+    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$")),
+    request_body(content = Option<RestoreIn>, description = "Optional: where to restore"),
+    responses(
+        (status = 200, description = "Restored", body = EntryOut),
+        (status = 409, description = "Something exists where it would be restored"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn trash_restore(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -335,7 +412,8 @@ pub async fn trash_restore(
     let restore: RestoreIn = if bytes.is_empty() {
         RestoreIn::default()
     } else if super::extract::is_json(header_str(&headers, header::CONTENT_TYPE)) {
-        super::extract::parse_json(&bytes)?
+        // `null` is JSON's "nothing", like an empty body.
+        super::extract::parse_json::<Option<RestoreIn>>(&bytes)?.unwrap_or_default()
     } else {
         return Err(super::extract::unsupported_media_type());
     };
@@ -350,6 +428,9 @@ pub async fn trash_restore(
     Ok(Json((&entry).into()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/trash/{id}",
+    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$")),
+    responses((status = 204, description = "Deleted for good")))]
 pub async fn trash_purge(
     Access(access): Access,
     Path((_, id)): Path<(String, String)>,

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::authorize::{Access, Signed};
-use super::dto::{LifecycleIn, LifecycleOut};
+use super::dto::{AdminLifecycleIn, LifecycleIn, LifecycleOut};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ClientIp, JsonBody, blocking};
 use crate::coffer::{Coffer, OperatorStep};
@@ -25,6 +25,13 @@ fn unknown_action() -> ApiError {
 }
 
 /// The owner's lifecycle changes (in person: API tokens are refused).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/lifecycle", request_body = LifecycleIn,
+    responses(
+        (status = 200, description = "The tenant in its new state", body = LifecycleOut),
+        (status = 409, description = "Not allowed from the tenant's current state (`wrong-state`, with `state`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn change(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -41,12 +48,19 @@ pub async fn change(
 }
 
 /// An operator's lifecycle changes, legal hold and deletion, for the tenant named by slug.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/lifecycle", request_body = AdminLifecycleIn,
+    responses(
+        (status = 200, description = "The tenant in its new state; a deletion adds its signed receipt", body = LifecycleOut),
+        (status = 409, description = "Not allowed from the tenant's current state, or under legal hold"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn admin_change(
     State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,
     Signed(principal): Signed,
     Path(slug): Path<String>,
-    JsonBody(body): JsonBody<LifecycleIn>,
+    JsonBody(body): JsonBody<AdminLifecycleIn>,
 ) -> Result<Json<LifecycleOut>, ApiError> {
     let slug = TenantSlug::parse(&slug).map_err(|_| ApiError::not_found())?;
     let caller = principal.caller(ip);
@@ -72,6 +86,9 @@ pub async fn admin_change(
 }
 
 /// A purged tenant's signed deletion receipt, by tenant id.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/receipt",
+    params(("tenant" = String, Path, description = "The purged tenant's id", pattern = "^[0-9a-f]{32}$")),
+    responses((status = 200, description = "The signed deletion receipt", body = crate::signing::Signed)))]
 pub async fn receipt(
     State(coffer): State<Coffer>,
     Path(id): Path<String>,

@@ -17,6 +17,7 @@ pub mod extract;
 mod files;
 mod lifecycle;
 pub mod meter;
+pub mod openapi;
 pub(crate) mod ops;
 mod portability;
 pub mod ranges;
@@ -45,7 +46,7 @@ use crate::auth::Auth;
 use crate::coffer::Coffer;
 pub use authorize::{bearer_token, session_cookie};
 use error::{ApiError, PROBLEM_JSON};
-pub use ops::openapi_document;
+pub use openapi::openapi_document;
 pub use routes::{ROUTES, Route};
 pub use server::{connection_cap, serve, serve_metrics};
 

@@ -1,22 +1,36 @@
-//! Operational endpoints: liveness, readiness, and the API description (metrics are
-//! `telemetry`'s). The OpenAPI document and the docs page are generated from `ROUTES`, the
-//! same table the router is built from, so they cannot drift from what is served.
+//! Operational endpoints: liveness, readiness, the API description (`openapi` builds
+//! it) and its browsable reference, Swagger UI, whose files are embedded in the binary
+//! (vendored by `utoipa-swagger-ui` at build time: no CDN, nothing fetched at run time)
+//! and served under a CSP that allows only this origin. Metrics are `telemetry`'s.
+
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 
-use super::ROUTES;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
-use crate::auth::permission::{Permission, TenantPermission, role_allows};
 use crate::coffer::Coffer;
-use crate::control::Role;
 
+/// The docs pages' policy: scripts, styles and requests to this origin only; Swagger
+/// UI's icons are `data:` images in its stylesheet.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// Where the reference lives; its files are relative to it.
+const DOCS_ROOT: &str = "/api/v1/docs/";
+
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, description = "The process is up", body = String, content_type = "text/plain", example = "ok\n")))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(get, path = "/readyz",
+    responses((status = 200, description = "The databases answer", body = String, content_type = "text/plain", example = "ready\n")))]
 pub async fn readyz(State(coffer): State<Coffer>) -> Result<&'static str, ApiError> {
     blocking(move || {
         coffer.check_ready().map_err(ApiError::internal)?;
@@ -25,117 +39,80 @@ pub async fn readyz(State(coffer): State<Coffer>) -> Result<&'static str, ApiErr
     .await
 }
 
-fn roles_for(p: TenantPermission) -> Vec<&'static str> {
-    Role::ALL
-        .into_iter()
-        .filter(|r| role_allows(*r, p))
-        .map(|r| r.as_str())
-        .collect()
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
+pub async fn openapi() -> Json<&'static serde_json::Value> {
+    Json(super::openapi::openapi_document())
 }
 
-fn describe(permission: Permission) -> String {
-    match permission {
-        Permission::Public => "public".to_owned(),
-        Permission::Metrics => "metrics scraper (metrics address or metrics token)".to_owned(),
-        Permission::Authenticated => "any signed-in user".to_owned(),
-        Permission::Platform => "platform operator".to_owned(),
-        Permission::Tenant(p) => format!("{p:?}: {}", roles_for(p).join(", ")),
-    }
+/// Swagger UI's settings: the document above, try-it-out on, and no validator badge (it
+/// would send the document to a third party).
+static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyLock::new(|| {
+    Arc::new(
+        utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])
+            .try_it_out_enabled(true)
+            .display_request_duration(true)
+            .filter(true)
+            .deep_linking(true)
+            .show_extensions(true)
+            .persist_authorization(false)
+            .validator_url("none"),
+    )
+});
+
+/// The bare address leads somewhere useful: the API reference (temporary, so that the
+/// web UI can take `/` without a browser remembering the old answer).
+#[utoipa::path(get, path = "/",
+    responses((status = 307, description = "To `/api/v1/docs/`", headers(("location" = String)))))]
+pub async fn front() -> Redirect {
+    Redirect::temporary(DOCS_ROOT)
 }
 
-/// OpenAPI paths use `{name}` for every parameter, wildcards included.
-fn openapi_path(path: &str) -> String {
-    path.replace("{*", "{")
+/// Sends `/api/v1/docs` to the reference's root, where its relative file names resolve.
+#[utoipa::path(get, path = "/api/v1/docs",
+    responses((status = 308, description = "To `/api/v1/docs/`, the API reference", headers(("location" = String)))))]
+pub async fn docs() -> Redirect {
+    Redirect::permanent(DOCS_ROOT)
 }
 
-/// The OpenAPI 3.1 document of `ROUTES`.
-pub fn openapi_document() -> serde_json::Value {
-    let mut paths = serde_json::Map::new();
-    for route in ROUTES {
-        let path = openapi_path(route.path);
-        let params: Vec<serde_json::Value> = path
-            .split('{')
-            .skip(1)
-            .filter_map(|s| s.split('}').next())
-            .map(|name| serde_json::json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        let security = match route.permission {
-            Permission::Public => serde_json::json!([]),
-            Permission::Metrics => serde_json::json!([{ "bearerAuth": [] }]),
-            Permission::Platform => serde_json::json!([{ "cookieAuth": [] }]),
-            _ => serde_json::json!([{ "cookieAuth": [] }, { "bearerAuth": [] }]),
-        };
-        let method = route.method.as_str().to_ascii_lowercase();
-        let mut op = serde_json::json!({
-            "summary": route.summary,
-            "operationId": format!("{method}{}", path.replace(['/', '{', '}', '-', '.', '*'], "_")),
-            "description": format!("Permission: {}.", describe(route.permission)),
-            "parameters": params,
-            "security": security,
-            "responses": {
-                "2XX": { "description": "Success" },
-                "4XX": { "description": "Client error", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } },
-                "5XX": { "description": "Server error", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } },
-            }
-        });
-        if matches!(route.method.as_str(), "POST" | "PUT" | "PATCH") {
-            let content = if route.path.contains("/files/") {
-                serde_json::json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
-            } else {
-                serde_json::json!({ "application/json": { "schema": { "type": "object" } } })
-            };
-            op["requestBody"] = serde_json::json!({ "required": route.method.as_str() != "POST" || !route.path.ends_with("/restore"), "content": content });
-        }
-        let entry = paths.entry(path).or_insert_with(|| serde_json::json!({}));
-        entry[method] = op;
-    }
-    serde_json::json!({
-        "openapi": "3.1.0",
-        "info": { "title": "Coffer API", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Multi-tenant filesystem vault service. Cookie-authenticated requests that change state must send X-CSRF-Token." },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": super::SESSION_COOKIE },
-                "bearerAuth": { "type": "http", "scheme": "bearer" }
-            },
-            "schemas": {
-                "Problem": { "type": "object", "required": ["type", "title", "status", "code", "detail"], "properties": {
-                    "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
-                    "code": { "type": "string" }, "detail": { "type": "string" }, "pointer": { "type": "string" } } }
-            }
-        }
-    })
+/// The reference's page.
+#[utoipa::path(get, path = "/api/v1/docs/",
+    responses((status = 200, description = "The API reference (Swagger UI)", body = String, content_type = "text/html")))]
+pub async fn docs_index() -> Result<Response, ApiError> {
+    docs_file_named("index.html")
 }
 
-pub async fn openapi() -> Json<serde_json::Value> {
-    Json(openapi_document())
+/// One of the reference's files (scripts, styles, its settings).
+#[utoipa::path(get, path = "/api/v1/docs/{file}",
+    params(("file" = String, Path, description = "A file of Swagger UI", example = "swagger-ui.css")),
+    responses((status = 200, description = "The file", body = String, content_type = "*/*")))]
+pub async fn docs_file(Path(file): Path<String>) -> Result<Response, ApiError> {
+    docs_file_named(&file)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A self-contained page (no scripts, no CDN) listing every route and its permission.
-pub async fn docs() -> Html<String> {
-    let mut rows = String::new();
-    for r in ROUTES {
-        rows.push_str(&format!(
-            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>\n",
-            r.method,
-            escape(&openapi_path(r.path)),
-            escape(r.summary),
-            escape(&describe(r.permission))
+fn docs_file_named(file: &str) -> Result<Response, ApiError> {
+    // Only the distribution's own files, by exact name: nothing else is reachable.
+    let found = utoipa_swagger_ui::serve(file, SWAGGER.clone()).map_err(ApiError::internal)?;
+    let Some(found) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("not found: {DOCS_ROOT}{file}"),
         ));
+    };
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, found.content_type),
+            (header::CONTENT_SECURITY_POLICY, DOCS_CSP.to_owned()),
+            (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+        ],
+        found.bytes.into_owned(),
+    )
+        .into_response();
+    if found.gzpipped {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    Html(format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Coffer API</title></head><body>\
-         <h1>Coffer API v1</h1><p>Machine-readable: <a href=\"/api/v1/openapi.json\">openapi.json</a>. \
-         Errors are RFC 9457 <code>application/problem+json</code>. Cookie-authenticated requests that \
-         change state must send the <code>X-CSRF-Token</code> header from the login response.</p>\
-         <table border=1 cellpadding=4><tr><th>method</th><th>path</th><th>what</th><th>permission</th></tr>\n{rows}</table></body></html>"
-    ))
+    Ok(response)
 }

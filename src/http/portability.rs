@@ -109,6 +109,18 @@ async fn archive_size(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/export",
+    params(
+        ("Range" = Option<String>, Header, description = "Resume: one byte range of the archive", example = "bytes=1048576-"),
+        ("If-Range" = Option<String>, Header, description = "Resume only if the vault is still at this ETag"),
+    ),
+    responses(
+        (status = 200, description = "The whole vault as a ZIP: files, records, manifest with hashes", content_type = "application/zip", body = Vec<u8>,
+            headers(("etag" = String, description = "Names this state of the vault"))),
+        (status = 206, description = "The rest of an interrupted download", content_type = "application/zip", body = Vec<u8>),
+        (status = 412, description = "The vault changed since the ETag in `If-Range`"),
+        (status = 416, description = "The range is outside the archive"),
+    ))]
 pub async fn export(
     State(coffer): State<Coffer>,
     State(sizes): State<ExportSizes>,
@@ -301,12 +313,26 @@ impl<A: Write, B: Write> Write for Tee<'_, A, B> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
+    /// What to do when a path exists: `fail` (default: refuse the whole import) or
+    /// `skip` (keep the existing one and list it in `skipped`).
+    #[param(pattern = "^(fail|skip)$", example = "skip")]
     conflict: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/import", params(ImportQuery),
+    request_body(content = Vec<u8>, content_type = "application/zip", description = "A Coffer export or any ZIP of files"),
+    responses(
+        (status = 200, description = "Imported: what was written and what was skipped", body = ImportOut),
+        (status = 409, description = "A path in the archive exists already (`conflict=fail`)"),
+        (status = 413, description = "Larger than the import limit, or over the quota"),
+        (status = 415, description = "The body is not `application/zip`"),
+        (status = 422, description = "The archive is refused (`archive-refused`, `reason` says why)"),
+        (status = 507, description = "The server's disk is full; nothing was kept"),
+    ))]
 pub async fn import(
     State(coffer): State<Coffer>,
     State(bodies): State<Bodies>,

@@ -70,6 +70,8 @@ fn object(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/records",
+    responses((status = 200, description = "Collections and their record counts", body = CollectionsOut)))]
 pub async fn collections(Access(access): Access) -> Result<Json<CollectionsOut>, ApiError> {
     let list = blocking(move || Ok(access.vault().collections()?)).await?;
     Ok(Json(CollectionsOut {
@@ -83,6 +85,14 @@ pub async fn collections(Access(access): Access) -> Result<Json<CollectionsOut>,
 /// `?limit=&cursor=` plus `eq.<field>=<value>` equality filters on top-level fields. A
 /// value that parses as JSON (number, true, false, null) is compared as such, otherwise
 /// as a string.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/records/{collection}",
+    params(
+        ("limit" = Option<u32>, Query, description = "Records per page (default 50)", minimum = 1, maximum = 500),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page", pattern = "^[^|\\x00-\\x1f\\x7f-\\x9f]*\\|[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+        ("eq.status" = Option<String>, Query, description = "Only records whose top-level `status` equals this. Any top-level field filters the same way, `eq.<field>=<value>` (field names: letters, digits and `_`, up to 64), any number of them: a value that parses as a number, `true`, `false` or `null` compares as JSON, anything else as a string.", example = "open", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+        ("eq.name" = Option<String>, Query, description = "Only records whose top-level `name` equals this (see `eq.status`).", example = "Hannah Reyes", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+    ),
+    responses((status = 200, description = "One page of records, newest first", body = RecordsPage)))]
 pub async fn list(
     Access(access): Access,
     Path((_, collection)): Path<(String, String)>,
@@ -101,12 +111,10 @@ pub async fn list(
         }
         match key.as_str() {
             "limit" => {
-                limit = value
-                    .parse::<u32>()
-                    .map_err(|_| {
-                        ApiError::bad_request(ErrorCode::InvalidQuery, "limit must be a number")
-                    })?
-                    .clamp(1, MAX_PAGE)
+                let n = value.parse::<u32>().map_err(|_| {
+                    ApiError::bad_request(ErrorCode::InvalidQuery, "limit must be a number")
+                })?;
+                limit = super::rights::page_limit(Some(n), DEFAULT_PAGE, MAX_PAGE)?;
             }
             "cursor" => {
                 let (updated, id) = value.split_once('|').ok_or_else(|| {
@@ -151,12 +159,23 @@ pub async fn list(
     }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CreateQuery {
+    /// The new record's id (default: one is made); for imports from another system.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,128}$", example = "client-0042")]
     id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/records/{collection}", params(CreateQuery),
+    request_body(content = Object, description = "The record: any JSON object", example = json!({"name": "Ada Lovelace", "phone": "+44 20 7946 0000"})),
+    responses(
+        (status = 201, description = "Created", body = RecordOut, headers(("etag" = String, description = "The version, quoted"), ("location" = String))),
+        (status = 409, description = "A record with that id exists"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn create(
     Access(access): Access,
     Path((tenant, collection)): Path<(String, String)>,
@@ -181,6 +200,9 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
+    params(("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$")),
+    responses((status = 200, description = "The record", body = RecordOut, headers(("etag" = String, description = "The version, quoted")))))]
 pub async fn get_one(
     Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
@@ -191,6 +213,19 @@ pub async fn get_one(
     Ok(with_etag(StatusCode::OK, &record))
 }
 
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
+    params(
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
+        ("If-Match" = String, Header, description = "The version being replaced (the record's ETag)", example = "\"3\""),
+    ),
+    request_body(content = Object, description = "The whole new record"),
+    responses(
+        (status = 200, description = "Replaced", body = RecordOut, headers(("etag" = String))),
+        (status = 412, description = "The record changed since that version"),
+        (status = 428, description = "`If-Match` is required"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn replace(
     Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
@@ -199,6 +234,9 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let (collection, id) = parse_names(&collection, Some(&id))?;
     let id = id.ok_or_else(ApiError::not_found)?;
+    // The body's shape first: a malformed request is refused as such, whatever its
+    // precondition says.
+    let body = object(body)?;
     let version = if_match(&headers)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -206,7 +244,6 @@ pub async fn replace(
             "send If-Match with the version you are replacing",
         )
     })?;
-    let body = object(body)?;
     let record = blocking(move || {
         Ok(access.vault().replace_record(
             access.caller(),
@@ -245,6 +282,18 @@ fn apply_merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) 
     }
 }
 
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
+    params(
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
+        ("If-Match" = Option<String>, Header, description = "Patch only this version"),
+    ),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "An RFC 7396 merge patch: `null` removes a field"),
+    responses(
+        (status = 200, description = "Patched", body = RecordOut, headers(("etag" = String))),
+        (status = 412, description = "The record changed since that version"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn merge_patch(
     Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,
@@ -253,8 +302,8 @@ pub async fn merge_patch(
 ) -> Result<Response, ApiError> {
     let (collection, id) = parse_names(&collection, Some(&id))?;
     let id = id.ok_or_else(ApiError::not_found)?;
-    let expected = if_match(&headers)?;
     let patch = object(patch)?;
+    let expected = if_match(&headers)?;
     let record = blocking(move || {
         let current = access.vault().record(&collection, &id)?;
         if expected.is_some_and(|v| v != current.version) {
@@ -279,6 +328,15 @@ pub async fn merge_patch(
     Ok(with_etag(StatusCode::OK, &record))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
+    params(
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
+        ("If-Match" = Option<String>, Header, description = "Delete only this version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "The record changed since that version"),
+    ))]
 pub async fn remove(
     Access(access): Access,
     Path((_, collection, id)): Path<(String, String, String)>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorize::Signed;
 use super::dto::{
-    AuditEventOut, AuditPage, LoginOut, MembershipOut, SessionOut, TokenOut, UserOut,
+    AuditEventOut, AuditPage, LoginOut, MembershipOut, SessionOut, SessionsOut, TokenOut, UserOut,
     session_handle,
 };
 use super::error::{ApiError, ErrorCode};
@@ -21,15 +21,42 @@ use crate::control::User;
 use crate::names::Email;
 
 /// Audit filters and the cursor: `?after=SEQ&limit=N&since=TIME&until=TIME&action=NAME&actor=ACTOR`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
-    after: Option<i64>,
+    /// Events after this sequence number (the `next` of the previous page).
+    after: Option<u64>,
+    /// Events per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Events at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-30T12:00:00Z")]
     since: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-30T12:00:00Z")]
     until: Option<String>,
+    /// Only this action.
+    #[param(value_type = Option<crate::audit::AuditAction>, example = "file.write")]
     action: Option<String>,
+    /// Only this actor: `user:<id>`, `token:<id>`, `operator:cli[:name]`, `system` or
+    /// `anonymous`.
+    #[param(
+        max_length = 128,
+        pattern = "^(system|anonymous|operator:cli(:.+)?|user:[0-9a-f]{32}|token:.*)$",
+        example = "operator:cli"
+    )]
     actor: Option<String>,
+}
+
+/// A page size: `default` when absent, refused outside 1..=`max` (not silently
+/// clamped, so a client learns its page is not the size it asked for).
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(bad_query(&format!("limit is 1 to {max}"), "limit")),
+    }
 }
 
 fn bad_query(detail: &str, name: &str) -> ApiError {
@@ -54,7 +81,7 @@ pub async fn audit_page(
     scope: Scope,
     filter: AuditFilter,
 ) -> Result<AuditPage, ApiError> {
-    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(filter.limit, 100, 1000)?;
     let since = time_filter(filter.since, "since")?;
     let until = time_filter(filter.until, "until")?;
     if let Some(action) = &filter.action
@@ -75,7 +102,8 @@ pub async fn audit_page(
             .audit()
             .query(&EventQuery {
                 scope,
-                after_seq: filter.after.unwrap_or(0),
+                after_seq: i64::try_from(filter.after.unwrap_or(0))
+                    .map_err(|_| bad_query("after is a sequence number", "after"))?,
                 limit,
                 since: since.as_deref(),
                 until: until.as_deref(),
@@ -95,6 +123,8 @@ pub async fn audit_page(
 }
 
 /// Every event (operators).
+#[utoipa::path(get, path = "/api/v1/admin/audit", params(AuditFilter),
+    responses((status = 200, description = "One page of every audit event, oldest first", body = AuditPage)))]
 pub async fn all_events(
     State(coffer): State<Coffer>,
     Query(filter): Query<AuditFilter>,
@@ -103,6 +133,8 @@ pub async fn all_events(
 }
 
 /// My account's events (logins, password and profile changes).
+#[utoipa::path(get, path = "/api/v1/auth/me/events", params(AuditFilter),
+    responses((status = 200, description = "One page of your account's audit events", body = AuditPage)))]
 pub async fn my_events(
     State(coffer): State<Coffer>,
     Signed(principal): Signed,
@@ -113,7 +145,7 @@ pub async fn my_events(
 }
 
 /// Everything Coffer holds about me (P9), in one document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MyDataOut {
     pub generated_at: String,
     pub user: UserOut,
@@ -128,6 +160,8 @@ pub struct MyDataOut {
 /// The most account events and logins one access request returns.
 const MY_DATA_LIMIT: u32 = 10_000;
 
+#[utoipa::path(get, path = "/api/v1/auth/me/data",
+    responses((status = 200, description = "Everything held about you", body = MyDataOut)))]
 pub async fn my_data(
     State(coffer): State<Coffer>,
     Signed(principal): Signed,
@@ -182,13 +216,31 @@ pub fn personal_data(
 }
 
 /// A correction of my profile (P11): either or both fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeIn {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        examples("Ada Lovelace")
+    )]
     name: Option<String>,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",
+        examples("ada@example.com")
+    )]
     email: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/v1/auth/me", request_body = UpdateMeIn,
+    responses(
+        (status = 200, description = "Your corrected profile", body = UserOut),
+        (status = 409, description = "The e-mail address belongs to another account (`email-taken`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn update_me(
     State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,
@@ -226,11 +278,8 @@ pub async fn update_me(
     Ok(Json((&user).into()))
 }
 
-#[derive(Debug, Serialize)]
-pub struct SessionsOut {
-    pub sessions: Vec<SessionOut>,
-}
-
+#[utoipa::path(get, path = "/api/v1/auth/sessions",
+    responses((status = 200, description = "Your sessions", body = SessionsOut)))]
 pub async fn sessions(
     State(coffer): State<Coffer>,
     Signed(principal): Signed,
@@ -248,6 +297,9 @@ pub async fn sessions(
 }
 
 /// Revokes one of my sessions by its public handle (a person's session only).
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}",
+    params(("id" = String, Path, description = "The session's handle (`id` in the list)", pattern = "^[0-9a-f]{32}$")),
+    responses((status = 204, description = "The session has ended")))]
 pub async fn revoke_session(
     State(coffer): State<Coffer>,
     ClientIp(ip): ClientIp,

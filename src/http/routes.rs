@@ -1,7 +1,8 @@
 //! `ROUTES`: the one table of every route of the API, with the permission it needs. The
 //! router is built from it (each route behind an `authorize` layer made from its entry),
-//! and the API description is generated from it, so a route cannot exist without a
-//! permission and the documents cannot drift from what is served.
+//! and the API description is generated from it and from each handler's own
+//! `#[utoipa::path]`, so a route cannot exist without a permission and the document
+//! cannot drift from what is served (`openapi::reconcile` refuses any difference).
 
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -19,22 +20,32 @@ pub struct Route {
     pub path: &'static str,
     pub permission: Permission,
     pub summary: &'static str,
+    /// The handler's name (`files_upload`): the operation id in the API description.
+    pub operation_id: &'static str,
 }
 
 macro_rules! routes {
-    ($($method:ident $path:literal, $perm:expr, $summary:literal => $handler:expr;)*) => {
+    ($($method:ident $path:literal, $perm:expr, $summary:literal => $module:ident :: $handler:ident;)*) => {
         /// Every route of the API with its permission. `GET` routes also answer `HEAD`.
         pub const ROUTES: &[Route] = &[$(Route {
             method: Method::$method,
             path: $path,
             permission: $perm,
             summary: $summary,
+            operation_id: concat!(stringify!($module), "_", stringify!($handler)),
         },)*];
 
         /// The handlers of `ROUTES`, in the same order.
         pub(super) fn handlers() -> Vec<MethodRouter<AppState>> {
-            vec![$(routes!(@method $method)($handler),)*]
+            vec![$(routes!(@method $method)($module::$handler),)*]
         }
+
+        /// What each handler's `#[utoipa::path]` says of its parameters, bodies and
+        /// responses; `openapi` joins it to `ROUTES` (paths, permissions, security).
+        #[derive(utoipa::OpenApi)]
+        // Schemas only parameters name (utoipa collects those of bodies and responses).
+        #[openapi(paths($($module::$handler),*), components(schemas(crate::audit::AuditAction)))]
+        pub(super) struct Described;
     };
     (@method GET) => { get };
     (@method PUT) => { put };
@@ -46,11 +57,14 @@ macro_rules! routes {
 use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
 
 routes! {
+    GET "/", Public, "The service's front page: the API reference until the web UI lands" => ops::front;
     GET "/healthz", Public, "Liveness: the process is up" => ops::healthz;
     GET "/readyz", Public, "Readiness: databases answer" => ops::readyz;
     GET "/metrics", Metrics, "Prometheus metrics (aggregate counts only): on the metrics address, or with the metrics token" => telemetry::metrics;
     GET "/api/v1/openapi.json", Public, "This API's OpenAPI 3.1 description" => ops::openapi;
-    GET "/api/v1/docs", Public, "Browsable API documentation" => ops::docs;
+    GET "/api/v1/docs", Public, "The API reference (redirects to /api/v1/docs/)" => ops::docs;
+    GET "/api/v1/docs/", Public, "The API reference: every operation, parameter and body, with a try-it form" => ops::docs_index;
+    GET "/api/v1/docs/{*file}", Public, "The API reference's files" => ops::docs_file;
 
     POST "/api/v1/auth/signup", Public, "Create a user and a tenant they own; signs in" => account::signup;
     POST "/api/v1/auth/login", Public, "Sign in with e-mail and password; sets the session cookie" => account::login;

@@ -140,6 +140,11 @@ fn describe() {
 }
 
 /// `GET /metrics`: the gauges read now, the process metrics, then the text format.
+#[utoipa::path(get, path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition: aggregate counts by route template, never tenant names or ids", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "Metrics are not enabled on this server (`metrics-unavailable`)"),
+    ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let config = state.coffer.config();
     gauge!("coffer_open_vaults").set(state.coffer.open_vaults() as f64);

@@ -21,6 +21,8 @@ use crate::coffer::Coffer;
 use crate::control::MemberChange;
 use crate::names::{Email, UserId};
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}",
+    responses((status = 200, description = "The tenant and your role in it", body = TenantView)))]
 pub async fn show(Access(access): Access) -> Json<TenantView> {
     Json(TenantView {
         tenant: access.tenant().into(),
@@ -28,6 +30,8 @@ pub async fn show(Access(access): Access) -> Json<TenantView> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/members",
+    responses((status = 200, description = "Members and roles", body = MembersOut)))]
 pub async fn members(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -38,6 +42,14 @@ pub async fn members(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/members", request_body = AddMemberIn,
+    responses(
+        (status = 201, description = "Added"),
+        (status = 409, description = "Already a member (`already-member`)"),
+        (status = 422, description = "No account has this e-mail address (`unknown-user`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn add_member(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -69,6 +81,13 @@ fn target_user(raw: &str) -> Result<UserId, ApiError> {
     })
 }
 
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/members/{user}", request_body = ChangeMemberIn,
+    responses(
+        (status = 204, description = "The role is changed"),
+        (status = 409, description = "The last owner cannot stop being one (`last-owner`)"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn change_member(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -84,6 +103,11 @@ pub async fn change_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/members/{user}",
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "The last owner cannot be removed (`last-owner`)"),
+    ))]
 pub async fn remove_member(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -98,6 +122,8 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/audit", params(AuditFilter),
+    responses((status = 200, description = "One page of the tenant's audit events", body = AuditPage)))]
 pub async fn audit(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -107,6 +133,8 @@ pub async fn audit(
     Ok(Json(audit_page(coffer, scope, filter).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/usage",
+    responses((status = 200, description = "Storage, counters, metered calls and logins", body = UsageOut)))]
 pub async fn usage(
     State(coffer): State<Coffer>,
     Access(access): Access,
@@ -117,6 +145,8 @@ pub async fn usage(
 /// Any tenant's usage (operators, P16), by slug or, for a purged tenant whose billing
 /// records remain, by id: the same document as the tenant's own. No access to the
 /// tenant's content is issued for it.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/usage",
+    responses((status = 200, description = "The tenant's usage", body = UsageOut)))]
 pub async fn admin_usage(
     State(coffer): State<Coffer>,
     Path(tenant): Path<String>,
@@ -147,21 +177,32 @@ fn usage_of(coffer: &Coffer, tenant: &crate::control::Tenant) -> Result<UsageOut
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// The words to find (up to 512 characters, no control characters).
+    #[param(
+        max_length = 512,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "boiler invoice"
+    )]
     q: String,
+    /// Hits to return (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/search", params(SearchQuery),
+    responses((status = 200, description = "Matching records and file names, best first", body = HitsOut)))]
 pub async fn search(
     Access(access): Access,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<HitsOut>, ApiError> {
-    if q.q.len() > 512 {
+    if q.q.chars().count() > 512 {
         return Err(ApiError::bad_request(
             ErrorCode::QueryTooLong,
-            "search text is limited to 512 bytes",
+            "search text is limited to 512 characters",
         ));
     }
     // SQLite reads a NUL as the end of the text; no control character is search text.
@@ -171,7 +212,7 @@ pub async fn search(
             "search text may not contain control characters",
         ));
     }
-    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    let limit = super::rights::page_limit(q.limit, 20, 100)?;
     let hits = blocking(move || Ok(access.vault().search(&q.q, limit)?)).await?;
     Ok(Json(HitsOut {
         hits: hits.iter().map(Into::into).collect(),
@@ -180,6 +221,12 @@ pub async fn search(
 
 /// An AI integration reports the tokens it consumed (its API token carries the `ai-usage`
 /// scope; refused while the tenant's processing is restricted).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/usage/ai", request_body = AiUsageIn,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 413, description = "The body is larger than the JSON limit"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
 pub async fn report_ai_usage(
     State(coffer): State<Coffer>,
     Access(access): Access,

@@ -37,7 +37,7 @@ use crate::names::TenantId;
 use crate::vault::layout::{DataRootPath, INDEX_COMPANIONS, VaultEntry};
 
 /// One thing an auditor must look at.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Finding {
     /// The tenant's slug, or the vault directory's name when no tenant owns it; `None`
     /// for the data root itself.
@@ -51,7 +51,7 @@ pub struct Finding {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IsolationReport {
     /// For the operator's console; never sent over the API (no host paths on the wire).
     #[serde(skip)]

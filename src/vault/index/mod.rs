@@ -59,7 +59,7 @@ impl From<IndexError> for std::io::Error {
 }
 
 /// Whether an entry is a file or a directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,

@@ -2,6 +2,7 @@
 //! matter): RBAC on every route, sessions and CSRF, files, records, hostile input.
 
 mod api;
+mod contract;
 mod edges;
 mod events;
 mod fuzz;

@@ -45,7 +45,8 @@ fn expected_permission(method: &str, path: &str) -> Option<Permission> {
     use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
     let tenant_route = path.strip_prefix("/api/v1/tenants/{tenant}");
     Some(match (method, path, tenant_route) {
-        (_, "/healthz" | "/readyz" | "/api/v1/openapi.json" | "/api/v1/docs", _) => Public,
+        (_, "/" | "/healthz" | "/readyz" | "/api/v1/openapi.json", _) => Public,
+        (_, p, _) if p.starts_with("/api/v1/docs") => Public,
         (_, "/metrics", _) => Metrics,
         (
             "POST",
@@ -106,9 +107,12 @@ fn probe(route: &Route) -> Option<Probe> {
     let unknown_field = serde_json::json!({ "unexpected": true });
     let missing_trash = "0123456789abcdef0123456789abcdef";
     Some(match (route.method.as_str(), route.path) {
-        ("GET", "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" | "/api/v1/docs") => {
+        ("GET", "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" | "/api/v1/docs/") => {
             p(route.path, S::OK)
         }
+        ("GET", "/api/v1/docs") => p(route.path, S::PERMANENT_REDIRECT),
+        ("GET", "/") => p(route.path, S::TEMPORARY_REDIRECT),
+        ("GET", "/api/v1/docs/{*file}") => p("/api/v1/docs/swagger-ui.css", S::OK),
         ("POST", "/api/v1/auth/signup") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/login") => with_body(route.path, unknown_field, S::BAD_REQUEST),
         ("POST", "/api/v1/auth/logout") => p(route.path, S::NO_CONTENT),
