@@ -175,7 +175,7 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("invalid config file {path}: {message}")]
+    #[error("invalid config file {path}{message}")]
     Parse { path: String, message: String },
     #[error("invalid config: {0}")]
     Invalid(String),
@@ -309,10 +309,25 @@ impl Config {
         })?;
         let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: parse_message(&text, &e),
         })?;
         config.validate()?;
         Ok(config)
+    }
+}
+
+/// `:LINE:COLUMN: what` from a TOML error (the line and column of its span, 1-based),
+/// one line instead of toml's multi-line excerpt.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!(":{line}:{column}: {what}")
+        }
+        None => format!(": {what}"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `coffer user ...` and `coffer token ...`.
 
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -15,10 +15,14 @@ use crate::names::Email;
 pub enum UserCommand {
     /// Create a user account.
     Create {
+        /// The user's e-mail address.
         email: String,
+        /// The person's name (default: empty).
         #[arg(long)]
         name: Option<String>,
-        /// Read the password from standard input (first line).
+        /// Read the password from standard input (first line). Without it the password
+        /// is asked for on a terminal; elsewhere the user gets none and sets one by a
+        /// password reset.
         #[arg(long)]
         password_stdin: bool,
         /// Make the user a platform operator.
@@ -28,21 +32,30 @@ pub enum UserCommand {
     /// List every user.
     List,
     /// Everything held about a person (their access request, P9), as JSON.
-    Show { email: String },
+    Show {
+        /// The user's e-mail address.
+        email: String,
+    },
     /// Delete an account: name, e-mail and password hash anonymised at once, sessions and
     /// tokens revoked; tenants it owned alone are purged (prints their receipts' ids).
-    Delete { email: String },
+    Delete {
+        /// The user's e-mail address.
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Print a new API token (Bearer) for a member, scoped to the tenant; shown once.
     Create {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The user's e-mail address.
         email: String,
         /// Role of the token (default: the member's role); never above the member's.
         #[arg(long)]
         role: Option<String>,
+        /// A name to recognise the token by (default: "cli token").
         #[arg(long)]
         name: Option<String>,
         /// Days until the token stops working (default: never).
@@ -54,9 +67,17 @@ pub enum TokenCommand {
     },
     /// List a tenant's API tokens (all members', or one member's): ids, names, roles,
     /// dates; never the secrets.
-    List { slug: String, email: Option<String> },
+    List {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// Only this member's tokens.
+        email: Option<String>,
+    },
     /// Revoke a token by its id (from `token list`); takes effect on its next request.
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (from `token list`).
+        id: String,
+    },
 }
 
 pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
@@ -76,12 +97,15 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                     .read_to_string(&mut line)?;
                 let pw = line.lines().next().unwrap_or("");
                 Some(password::hash(pw)?)
+            } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                Some(password::hash(&ask_new_password(&email)?)?)
             } else {
                 None
             };
             let name = crate::names::display_name(
                 &name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_owned()),
             )?;
+            let password_hash_set = password_hash.as_ref().map(|_| ());
             let user = coffer.control().create_user(
                 &operator(),
                 &NewUser {
@@ -95,6 +119,14 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                 print_json(&UserOut::from(&user))?;
             } else {
                 println!("created user {} ({})", user.email, user.id);
+                if password_hash_set.is_none() {
+                    println!(
+                        "no password yet: {} sets one with a password reset (POST \
+                         /api/v1/auth/password-reset mails them a reset token), or give one now with \
+                         --password-stdin",
+                        user.email
+                    );
+                }
             }
         }
         UserCommand::List => {
@@ -289,4 +321,31 @@ fn create_token(
     }
     println!("{secret}");
     Ok(())
+}
+
+/// Asks for a new password twice on the terminal, without echoing it.
+fn ask_new_password(email: &Email) -> anyhow::Result<String> {
+    let first = read_hidden(&format!("Password for {email}: "))?;
+    let second = read_hidden("Again: ")?;
+    if first != second {
+        bail!("the two passwords differ; nothing was created");
+    }
+    Ok(first)
+}
+
+/// One line from the terminal with echo off (restored even on error).
+fn read_hidden(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = io::stdin();
+    let saved = tcgetattr(&stdin)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    eprint!("{prompt}");
+    tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    tcsetattr(&stdin, OptionalActions::Now, &saved)?;
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -16,18 +16,21 @@ pub enum AuditCommand {
     /// Check the hash chain (from the newest pruning checkpoint) and every signed
     /// checkpoint; with --checkpoint, also that the log still holds a saved one.
     Verify {
+        /// Also check the log against this signed checkpoint (from `audit checkpoint`).
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
     /// Sign a checkpoint of the chain's newest row and write it to FILE, for an auditor to
     /// keep and hold the log to later (`verify --checkpoint FILE`).
     Checkpoint {
+        /// Where to write the signed checkpoint.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },
     /// Check tenant isolation over the whole data root (read-only); one line per
     /// finding, non-zero exit on any. --deep also rehashes every file.
     Isolation {
+        /// Also rehash every file against the index (slow on a large data root).
         #[arg(long)]
         deep: bool,
     },

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
+use super::progress::Progress;
 use super::{Global, load_config, open, print_json};
 
 #[derive(Args, Debug)]
@@ -22,7 +23,9 @@ pub struct BackupArgs {
 
 pub fn backup_command(g: &Global, args: BackupArgs) -> anyhow::Result<()> {
     if let Some(set) = args.verify {
+        let spinner = Progress::spinner(g, format!("checking {}", set.display()));
         let check = crate::coffer::verify_backup(&set)?;
+        drop(spinner);
         if g.json {
             print_json(&check)?;
         } else {
@@ -44,7 +47,9 @@ pub fn backup_command(g: &Global, args: BackupArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let coffer = open(g)?;
+    let spinner = Progress::spinner(g, "writing a backup set");
     let report = coffer.backup(args.to.as_deref())?;
+    drop(spinner);
     if g.json {
         return print_json(&report);
     }
@@ -65,7 +70,9 @@ pub fn backup_command(g: &Global, args: BackupArgs) -> anyhow::Result<()> {
 
 /// `coffer restore FROM-DIR` into `--data-dir` (which must be new or empty).
 pub fn restore_command(g: &Global, from: PathBuf) -> anyhow::Result<()> {
+    let spinner = Progress::spinner(g, format!("restoring {}", from.display()));
     let report = crate::coffer::restore_backup(&from, &g.data_dir, load_config(g)?)?;
+    drop(spinner);
     if g.json {
         return print_json(&report);
     }

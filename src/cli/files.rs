@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::progress::Progress;
 use super::{Global, access, open, print_json, vault_path};
 use crate::http::dto::EntryOut;
 use crate::vault::Precondition;
@@ -17,21 +18,37 @@ use crate::vault::path::VaultPath;
 pub enum FilesCommand {
     /// Store a file (`-` reads standard input).
     Put {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The path inside the vault (e.g. jobs/2026/site.jpg).
         vault_path: String,
+        /// The local file to store (`-` reads standard input).
         local_file: PathBuf,
     },
     /// Write a file to standard output, or to `-o FILE`.
     Get {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The path inside the vault (e.g. jobs/2026/site.jpg).
         vault_path: String,
+        /// Write to this file instead of standard output.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
     /// List a directory (the root by default).
-    Ls { slug: String, dir: Option<String> },
+    Ls {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// The directory to list (default: the root).
+        dir: Option<String>,
+    },
     /// Move a file or directory to the trash.
-    Rm { slug: String, vault_path: String },
+    Rm {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// The path inside the vault (e.g. jobs/2026/site.jpg).
+        vault_path: String,
+    },
 }
 
 pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
@@ -54,9 +71,11 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
                     clippy::disallowed_methods,
                     reason = "the operator's own file, not tenant data"
                 )]
-                let mut f = std::fs::File::open(&local_file)
+                let f = std::fs::File::open(&local_file)
                     .with_context(|| format!("cannot open {}", local_file.display()))?;
-                vault.write_file(caller, &path, &mut f, &Precondition::None)?
+                let progress = Progress::bytes(g, format!("storing {path}"), f.metadata()?.len());
+                let mut reader = progress.bar().wrap_read(f);
+                vault.write_file(caller, &path, &mut reader, &Precondition::None)?
             };
             let entry = written.entry;
             if g.json {
@@ -74,7 +93,7 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
             slug,
             vault_path: raw,
             output,
-        } => get(&coffer, &slug, &raw, output)?,
+        } => get(g, &coffer, &slug, &raw, output)?,
         FilesCommand::Ls { slug, dir } => ls(g, &coffer, &slug, dir)?,
         FilesCommand::Rm {
             slug,
@@ -90,6 +109,7 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
 }
 
 fn get(
+    g: &Global,
     coffer: &crate::coffer::Coffer,
     slug: &str,
     raw: &str,
@@ -97,10 +117,12 @@ fn get(
 ) -> anyhow::Result<()> {
     let path = vault_path(raw)?;
     let access = access(coffer, slug)?;
-    let mut read = access
-        .vault()
-        .open_file(&path)
-        .with_context(|| format!("{path}"))?;
+    let mut read = access.vault().open_file(&path).map_err(|e| match e {
+        crate::vault::VaultError::NotFound => {
+            anyhow::Error::new(e).context(format!("not found: {path}"))
+        }
+        other => anyhow::Error::new(other).context(path.to_string()),
+    })?;
     access
         .vault()
         .audit_operator_read(access.caller(), path.as_str())?;
@@ -112,7 +134,8 @@ fn get(
             )]
             let mut f = std::fs::File::create(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            io::copy(&mut read.file, &mut f)?;
+            let progress = Progress::bytes(g, format!("fetching {path}"), read.entry.size);
+            io::copy(&mut read.file, &mut progress.bar().wrap_write(&mut f))?;
             f.sync_all()?;
         }
         None => {
@@ -160,7 +183,9 @@ fn ls(
 pub fn reindex(g: &Global, slug: &str) -> anyhow::Result<()> {
     let coffer = open(g)?;
     let access = access(&coffer, slug)?;
+    let spinner = Progress::spinner(g, format!("reindexing {}", access.tenant().slug));
     let report = access.vault().reindex(access.caller())?;
+    drop(spinner);
     if g.json {
         print_json(&report)?;
     } else {

@@ -120,7 +120,10 @@ pub fn lifecycle_command(g: &Global, cmd: LifecycleCommand) -> anyhow::Result<()
 pub enum UsageCommand {
     /// Recount every vault's usage counters (bytes, files, trash, records) and repair
     /// any drift (audited); prints what drifted.
-    Reconcile { slug: Option<String> },
+    Reconcile {
+        /// Only this tenant (its slug; default: every tenant).
+        slug: Option<String>,
+    },
 }
 
 pub fn usage_command(g: &Global, cmd: UsageCommand) -> anyhow::Result<()> {

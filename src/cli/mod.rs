@@ -14,6 +14,7 @@ mod backup;
 mod files;
 mod lifecycle;
 mod portability;
+mod progress;
 mod serve;
 mod tenant;
 
@@ -73,6 +74,7 @@ pub enum Command {
     },
     /// Seed a fresh data root from fixtures/ and serve it; prints the URL and the logins.
     Demo {
+        /// Address to listen on (default: from the config, 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
         /// Where the demo fixtures are (default: the repository's fixtures/).
@@ -95,7 +97,10 @@ pub enum Command {
     #[command(subcommand)]
     Files(files::FilesCommand),
     /// Rebuild a vault's derived index from its files.
-    Reindex { slug: String },
+    Reindex {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Export a whole vault as one ZIP archive, or check an archive against its manifest.
     Export(portability::ExportArgs),
     /// Restore an archive (a Coffer export or a plain ZIP of folders) into a vault.
@@ -117,29 +122,83 @@ pub enum Command {
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Print the man page, or with DIR write one page per command there
     /// (coffer.1, coffer-tenant.1, coffer-tenant-create.1, ...).
-    Man { dir: Option<PathBuf> },
+    Man {
+        /// Write one page per command into this directory instead of printing the main page.
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(e, std::env::args().any(|a| a == "--json")),
     };
+    let json = cli.global.json;
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             // One clear line: the error and its causes, without a backtrace.
-            let mut line = format!("coffer: {e}");
-            for cause in e.chain().skip(1) {
-                line.push_str(&format!(": {cause}"));
+            // A cause that only repeats what is said already is left out.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    message.push_str(&format!(": {cause}"));
+                }
             }
-            eprintln!("{line}");
+            if json {
+                print_json_error(error_code(e), &message);
+            } else {
+                eprintln!("coffer: {message}");
+            }
             1
         }
+    }
+}
+
+/// `{"error": {"code", "message"}}` on standard error, for `--json` callers.
+fn print_json_error(code: &str, message: &str) {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    eprintln!("{body}");
+}
+
+/// The stable code of a failed command: the API's code for the same condition (one
+/// mapping, `http::error`), `not-found` or `io-error` for the local filesystem, `error`
+/// for the command line's own refusals.
+fn error_code(e: anyhow::Error) -> &'static str {
+    use crate::http::error::ApiError;
+    macro_rules! via_api {
+        ($e:expr, $($ty:ty),*) => {{
+            let e = $e;
+            $(let e = match e.downcast::<$ty>() {
+                Ok(known) => return ApiError::from(known).code.as_str(),
+                Err(other) => other,
+            };)*
+            e
+        }};
+    }
+    let e = via_api!(
+        e,
+        crate::coffer::CofferError,
+        crate::vault::VaultError,
+        crate::control::ControlError,
+        crate::auth::AuthError,
+        crate::export::ExportError,
+        crate::export::import::ImportError,
+        crate::vault::path::PathError,
+        crate::names::NameError,
+        crate::auth::password::PasswordError
+    );
+    match e.downcast_ref::<std::io::Error>() {
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => "not-found",
+        Some(_) => "io-error",
+        None => "error",
     }
 }
 
@@ -174,7 +233,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 /// A command line clap refused: help and version as clap prints them; a mistake as one
 /// line, like every other error (what is wrong, the accepted values, where to look),
 /// without clap's usage block and tips. Exit code 2, as clap's own.
-fn usage_error(e: clap::Error) -> i32 {
+fn usage_error(e: clap::Error, json: bool) -> i32 {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
@@ -195,7 +254,11 @@ fn usage_error(e: clap::Error) -> i32 {
             line.push_str(part);
         }
     }
-    eprintln!("{line} (coffer --help)");
+    if json {
+        print_json_error("usage", line.trim_start_matches("coffer:").trim());
+    } else {
+        eprintln!("{line} (coffer --help)");
+    }
     2
 }
 
@@ -251,7 +314,13 @@ fn tenant(coffer: &Coffer, raw: &str) -> anyhow::Result<Tenant> {
     coffer
         .control()
         .tenant_by_slug(&slug)?
-        .ok_or_else(|| anyhow!("no tenant with slug {slug}"))
+        .ok_or_else(|| no_tenant(&slug))
+}
+
+/// A slug no tenant has: said in words, coded `not-found` for `--json`.
+fn no_tenant(slug: &TenantSlug) -> anyhow::Error {
+    anyhow::Error::new(crate::control::ControlError::NotFound)
+        .context(format!("no tenant with slug {slug}"))
 }
 
 /// The operator's access to a tenant's vault.
@@ -261,7 +330,7 @@ fn access(coffer: &Coffer, raw: &str) -> anyhow::Result<TenantAccess> {
         .auth()
         .operator_access(&operator(), &slug)
         .map_err(|e| match e {
-            crate::auth::AuthError::NotFound => anyhow!("no tenant with slug {slug}"),
+            crate::auth::AuthError::NotFound => no_tenant(&slug),
             other => other.into(),
         })
 }

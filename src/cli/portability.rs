@@ -1,11 +1,11 @@
 //! `coffer export`, `coffer import` and `coffer audit ...`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
+use super::progress::Progress;
 use super::{Global, access, open, print_json};
 use crate::export::ExportOptions;
 use crate::export::import::ConflictPolicy;
@@ -29,7 +29,9 @@ pub struct ExportArgs {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
+    /// The tenant's slug (its name in URLs, e.g. acme).
     slug: String,
+    /// The ZIP archive: a Coffer export or a plain ZIP of folders.
     archive: PathBuf,
     /// What to do with paths and records that exist already: fail or skip.
     #[arg(long, default_value = "fail")]
@@ -55,8 +57,23 @@ pub fn export_command(g: &Global, args: ExportArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The archive to read, behind a progress bar over its size.
+fn archive_with_progress(
+    g: &Global,
+    label: &str,
+    path: &Path,
+) -> anyhow::Result<(Progress, impl std::io::Read + std::io::Seek)> {
+    let reader = open_archive(path)?;
+    let size = reader.get_ref().metadata()?.len();
+    let progress = Progress::bytes(g, label, size);
+    let reader = progress.bar().wrap_read(reader);
+    Ok((progress, reader))
+}
+
 fn verify(g: &Global, archive: &Path) -> anyhow::Result<()> {
-    let report = crate::export::verify(open_archive(archive)?)?;
+    let (progress, reader) = archive_with_progress(g, "verifying", archive)?;
+    let report = crate::export::verify(reader)?;
+    drop(progress);
     if g.json {
         print_json(&report)?;
     }
@@ -96,18 +113,8 @@ fn export(g: &Global, slug: &str, output: &Path, audit_until: Option<i64>) -> an
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let show = std::io::stderr().is_terminal() && !g.json;
-    let mut last = std::time::Instant::now();
-    let mut progress = |done: u64| {
-        if show && last.elapsed() > std::time::Duration::from_millis(200) {
-            last = std::time::Instant::now();
-            eprint!(
-                "\rexporting {slug}: {:>5.1}% of {} MiB",
-                done as f64 * 100.0 / total.max(1) as f64,
-                total >> 20
-            );
-        }
-    };
+    let bar = Progress::bytes(g, format!("exporting {slug}"), total);
+    let mut progress = |done: u64| bar.bar().set_position(done);
     let options = ExportOptions {
         strict: audit_until.is_some(),
         progress: Some(&mut progress),
@@ -120,9 +127,7 @@ fn export(g: &Global, slug: &str, output: &Path, audit_until: Option<i64>) -> an
             file.sync_all()?;
             Ok(m)
         });
-    if show {
-        eprintln!();
-    }
+    drop(bar);
     let manifest = match result {
         Ok(m) => m,
         Err(e) => {
@@ -157,7 +162,10 @@ pub fn import_command(g: &Global, args: ImportArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("unknown conflict policy {:?} (fail, skip)", args.conflict))?;
     let coffer = open(g)?;
     let access = access(&coffer, &args.slug)?;
-    let report = coffer.import(&access, open_archive(&args.archive)?, policy)?;
+    let label = format!("importing into {}", access.tenant().slug);
+    let (progress, reader) = archive_with_progress(g, &label, &args.archive)?;
+    let report = coffer.import(&access, reader, policy)?;
+    drop(progress);
     if g.json {
         print_json(&ImportOut::from(&report))?;
     } else {

@@ -14,7 +14,9 @@ use crate::names::Email;
 pub enum TenantCommand {
     /// Create a tenant and its vault.
     Create {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The tenant's display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
         /// E-mail of an existing user who becomes the owner.
@@ -26,7 +28,9 @@ pub enum TenantCommand {
     },
     /// Rename a tenant or change its quota (takes effect on its next request).
     Update {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The tenant's new display name.
         #[arg(long)]
         name: Option<String>,
         /// New storage quota in bytes.
@@ -36,36 +40,70 @@ pub enum TenantCommand {
     /// List every tenant.
     List,
     /// Show a tenant, its members and its usage.
-    Show { slug: String },
+    Show {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Restrict processing (GDPR Art. 18): readable and exportable, no writes by programs.
-    Restrict { slug: String },
+    Restrict {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Lift a restriction.
-    Unrestrict { slug: String },
+    Unrestrict {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// End the subscription: read-only, exportable, purged after the grace period.
-    Cancel { slug: String },
+    Cancel {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Undo a cancellation before the purge.
-    Reactivate { slug: String },
+    Reactivate {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Delete at once: cancel and purge now; prints the signed deletion receipt.
-    Delete { slug: String },
+    Delete {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Place a legal hold: purge and trash expiry wait until it is released.
-    Hold { slug: String },
+    Hold {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// Release a legal hold.
-    Release { slug: String },
+    Release {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+    },
     /// A purged tenant's signed deletion receipt (by tenant id).
-    Receipt { id: String },
+    Receipt {
+        /// The purged tenant's id (32 hexadecimal digits).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum MemberCommand {
     /// Add a member, or change an existing member's role.
     Add {
+        /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
+        /// The user's e-mail address.
         email: String,
         /// owner, admin, member, viewer or auditor.
         role: String,
     },
     /// Remove a member (the last owner cannot be removed).
-    Remove { slug: String, email: String },
+    Remove {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// The user's e-mail address.
+        email: String,
+    },
 }
 
 pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {

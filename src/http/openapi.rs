@@ -389,7 +389,7 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
             also send the `X-CSRF-Token` header from the login response. A program uses an \
             API token (`POST /api/v1/auth/tokens`) as `Authorization: Bearer <token>`.\n\n\
             **Errors** are RFC 9457 `application/problem+json` with a stable `code`.",
-        "license": { "name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later" }
+        "license": { "name": env!("CARGO_PKG_LICENSE"), "identifier": env!("CARGO_PKG_LICENSE") }
     });
     doc["tags"] = Value::Array(
         TAGS.iter()

@@ -527,3 +527,124 @@ fn tenant_update_renames_and_changes_the_quota() {
     );
     ok(&coffer(&data, &["audit", "verify"], None));
 }
+
+/// Every command says what it does and every argument and option what it takes: `--help`
+/// is the manual an operator reads first.
+#[test]
+fn every_command_argument_and_option_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        let here = format!("{path} {}", cmd.get_name()).trim().to_owned();
+        if cmd.get_about().is_none() && here != "coffer help" && !here.ends_with(" help") {
+            missing.push(format!("{here}: no description"));
+        }
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{here} <{id}>: no help"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &here, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&coffer::cli::Cli::command(), "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "{} without help:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
+/// With `--json`, scripts read results and errors alike as JSON: `{"error": {"code",
+/// "message"}}` on standard error with the API's codes; messages name what they are
+/// about; a config error says its line and column; a user made without a password is
+/// told how they will get one.
+#[test]
+fn json_errors_and_messages_that_name_their_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&coffer(&data, &["init"], None));
+    ok(&coffer(&data, &["tenant", "create", "acme"], None));
+    let json_error = |out: &Output| -> serde_json::Value {
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "errors go to standard error");
+        serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let e = json_error(&coffer(
+        &data,
+        &["files", "get", "acme", "jobs/x.jpg", "--json"],
+        None,
+    ));
+    assert_eq!(e["error"]["code"], "not-found");
+    assert_eq!(e["error"]["message"], "not found: jobs/x.jpg");
+    fails_with(
+        &coffer(&data, &["files", "get", "acme", "jobs/x.jpg"], None),
+        "not found: jobs/x.jpg",
+    );
+    let e = json_error(&coffer(&data, &["tenant", "show", "nope", "--json"], None));
+    assert_eq!(e["error"]["code"], "not-found");
+    let e = json_error(&coffer(
+        &data,
+        &["files", "get", "acme", "../etc/passwd", "--json"],
+        None,
+    ));
+    assert_eq!(e["error"]["code"], "invalid-path", "{e}");
+    let usage = coffer(&data, &["tenant", "bogus", "--json"], None);
+    assert_eq!(usage.status.code(), Some(2));
+    assert_eq!(json_error(&usage)["error"]["code"], "usage");
+    let e = json_error(&coffer(
+        &data,
+        &["import", "acme", "/nonexistent.zip", "--json"],
+        None,
+    ));
+    assert_eq!(e["error"]["code"], "not-found", "{e}");
+
+    // Results are JSON too: a new token with its id.
+    ok(&coffer(
+        &data,
+        &["user", "create", "ada@example.com"],
+        Some(b""),
+    ));
+    ok(&coffer(
+        &data,
+        &["member", "add", "acme", "ada@example.com", "viewer"],
+        None,
+    ));
+    let made: serde_json::Value = serde_json::from_str(&ok(&coffer(
+        &data,
+        &["token", "create", "acme", "ada@example.com", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert!(made["token"].as_str().unwrap().starts_with("cft_"));
+    assert_eq!(made["role"], "viewer");
+    assert!(
+        ok(&coffer(&data, &["token", "list", "acme"], None)).contains(made["id"].as_str().unwrap())
+    );
+
+    // Without a terminal and without --password-stdin, the user is told the way in.
+    let out = ok(&coffer(&data, &["user", "create", "bob@example.com"], None));
+    assert!(
+        out.contains("no password yet") && out.contains("password reset"),
+        "{out}"
+    );
+
+    // A config error: the file, line and column, on one line.
+    let config = dir.path().join("coffer.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nsession_days = \"a\"\n").unwrap();
+    fails_with(
+        &coffer(
+            &data,
+            &["--config", config.to_str().unwrap(), "tenant", "list"],
+            None,
+        ),
+        "coffer.toml:2:16: invalid type",
+    );
+}

@@ -332,7 +332,10 @@ async fn the_server_takes_and_refuses_what_the_description_says() {
     ] {
         let r = t.call(Method::GET, uri, owner).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
-        assert!(matches!(r.code().as_str(), "invalid-query" | "bad-request"), "{uri}");
+        assert!(
+            matches!(r.code().as_str(), "invalid-query" | "bad-request"),
+            "{uri}"
+        );
     }
     for uri in [
         "/api/v1/tenants/alpha/tree?limit=1000",
@@ -344,43 +347,96 @@ async fn the_server_takes_and_refuses_what_the_description_says() {
         assert_eq!(r.status, StatusCode::OK, "{uri}: {:?}", r.json());
     }
     let long_after = format!("/api/v1/tenants/alpha/tree?after={}", "a".repeat(256));
-    assert_eq!(t.call(Method::GET, &long_after, owner).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        t.call(Method::GET, &long_after, owner).await.status,
+        StatusCode::BAD_REQUEST
+    );
     // A whole number is a whole number however JSON spells it; a fraction is not.
-    let token = |days: Value| {
-        serde_json::json!({ "tenant": "alpha", "role": "viewer", "expires_in_days": days })
-    };
-    let r = t.json(Method::POST, "/api/v1/auth/tokens", owner, token(serde_json::json!(30.0))).await;
+    let token = |days: Value| serde_json::json!({ "tenant": "alpha", "role": "viewer", "expires_in_days": days });
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/tokens",
+            owner,
+            token(serde_json::json!(30.0)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
-    let r = t.json(Method::POST, "/api/v1/auth/tokens", owner, token(serde_json::json!(30.5))).await;
-    assert_eq!((r.status, r.json()["pointer"].as_str()), (StatusCode::BAD_REQUEST, Some("/expires_in_days")));
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/tokens",
+            owner,
+            token(serde_json::json!(30.5)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["pointer"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("/expires_in_days"))
+    );
     // A malformed address asking for a reset is a typo, said as such.
-    let r = t.json(Method::POST, "/api/v1/auth/password-reset", None, serde_json::json!({ "email": "no-at-sign" })).await;
-    assert_eq!((r.status, r.json()["pointer"].as_str()), (StatusCode::BAD_REQUEST, Some("/email")));
-    let r = t.json(Method::POST, "/api/v1/auth/password-reset", None, serde_json::json!({ "email": "nobody@example.com" })).await;
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            serde_json::json!({ "email": "no-at-sign" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["pointer"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("/email"))
+    );
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            serde_json::json!({ "email": "nobody@example.com" }),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     // New passwords: 10 to 256 characters, counted as characters.
     let signup = |password: String| serde_json::json!({ "email": "new@example.com", "password": password, "tenant_slug": "newco" });
-    let r = t.json(Method::POST, "/api/v1/auth/signup", None, signup("é".repeat(257))).await;
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            signup("é".repeat(257)),
+        )
+        .await;
     assert_eq!(r.code(), "weak-password", "{:?}", r.json());
     // An empty If-None-Match lists no tags: it matches nothing, so the upload proceeds.
     let r = t
         .send(
-            t.request(Method::PUT, "/api/v1/tenants/alpha/files/empty-inm.txt", owner)
-                .header("if-none-match", "")
-                .body(axum::body::Body::from("x"))
-                .unwrap(),
+            t.request(
+                Method::PUT,
+                "/api/v1/tenants/alpha/files/empty-inm.txt",
+                owner,
+            )
+            .header("if-none-match", "")
+            .body(axum::body::Body::from("x"))
+            .unwrap(),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     // A record's body is checked before its precondition.
     let r = t
         .send(
-            t.request(Method::PUT, "/api/v1/tenants/alpha/records/clients/c1", owner)
-                .header("if-match", "\"nope\"")
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from("[1]"))
-                .unwrap(),
+            t.request(
+                Method::PUT,
+                "/api/v1/tenants/alpha/records/clients/c1",
+                owner,
+            )
+            .header("if-match", "\"nope\"")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("[1]"))
+            .unwrap(),
         )
         .await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "not-an-object"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "not-an-object")
+    );
 }
