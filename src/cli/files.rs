@@ -102,7 +102,11 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
             let path = vault_path(&raw)?;
             let access = access(&coffer, &slug)?;
             let item = access.vault().delete(access.caller(), &path)?;
-            println!("moved {} to trash ({})", item.original_path, item.id);
+            if g.json {
+                print_json(&crate::http::dto::TrashItemOut::from(&item))?;
+            } else {
+                println!("moved {} to trash ({})", item.original_path, item.id);
+            }
         }
     }
     Ok(())

@@ -286,18 +286,30 @@ pub fn member_command(g: &Global, cmd: MemberCommand) -> anyhow::Result<()> {
             let access = access(&coffer, &slug)?;
             let user = user_of(&email)?;
             access.change_member(coffer.control(), user.id, role, MemberChange::Upsert)?;
-            println!(
-                "{} is {} of {}",
-                user.email,
-                role.as_str(),
-                access.tenant().slug
-            );
+            if g.json {
+                print_json(&serde_json::json!({
+                    "tenant": access.tenant().slug, "email": user.email, "role": role.as_str(),
+                }))?;
+            } else {
+                println!(
+                    "{} is {} of {}",
+                    user.email,
+                    role.as_str(),
+                    access.tenant().slug
+                );
+            }
         }
         MemberCommand::Remove { slug, email } => {
             let access = access(&coffer, &slug)?;
             let user = user_of(&email)?;
             access.remove_member(coffer.control(), user.id)?;
-            println!("removed {} from {}", user.email, access.tenant().slug);
+            if g.json {
+                print_json(&serde_json::json!({
+                    "tenant": access.tenant().slug, "removed": user.email,
+                }))?;
+            } else {
+                println!("removed {} from {}", user.email, access.tenant().slug);
+            }
         }
     }
     Ok(())

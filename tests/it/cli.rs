@@ -648,3 +648,70 @@ fn json_errors_and_messages_that_name_their_subject() {
         "coffer.toml:2:16: invalid type",
     );
 }
+
+/// `--json` on every command that prints: standard output is one JSON document (or
+/// nothing), never a human sentence a script would have to parse.
+#[test]
+fn every_printing_command_speaks_json_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = dir.path().join("sample.txt");
+    std::fs::write(&sample, b"a quote for the boiler").unwrap();
+    let archive = dir.path().join("acme.zip");
+    let checkpoint = dir.path().join("checkpoint.json");
+    let backups = dir.path().join("backups");
+    let (archive_s, sample_s, checkpoint_s, backups_s) = (
+        archive.to_str().unwrap(),
+        sample.to_str().unwrap(),
+        checkpoint.to_str().unwrap(),
+        backups.to_str().unwrap(),
+    );
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["init"],
+        vec!["tenant", "create", "acme", "--name", "Acme"],
+        vec!["tenant", "create", "gone"],
+        vec!["user", "create", "ada@example.com"],
+        vec!["user", "list"],
+        vec!["user", "show", "ada@example.com"],
+        vec!["member", "add", "acme", "ada@example.com", "admin"],
+        vec!["token", "create", "acme", "ada@example.com"],
+        vec!["token", "list", "acme"],
+        vec!["tenant", "list"],
+        vec!["tenant", "show", "acme"],
+        vec!["tenant", "update", "acme", "--quota-bytes", "1000000"],
+        vec!["files", "put", "acme", "docs/quote.txt", sample_s],
+        vec!["files", "ls", "acme"],
+        vec!["files", "ls", "acme", "docs"],
+        vec!["reindex", "acme"],
+        vec!["export", "acme", "-o", archive_s],
+        vec!["export", "--verify", archive_s],
+        vec!["files", "rm", "acme", "docs/quote.txt"],
+        vec!["import", "acme", archive_s, "--conflict", "skip"],
+        vec!["tenant", "restrict", "acme"],
+        vec!["tenant", "unrestrict", "acme"],
+        vec!["tenant", "hold", "acme"],
+        vec!["tenant", "release", "acme"],
+        vec!["tenant", "cancel", "acme"],
+        vec!["tenant", "reactivate", "acme"],
+        vec!["tenant", "delete", "gone"],
+        vec!["usage", "reconcile"],
+        vec!["lifecycle", "run"],
+        vec!["audit", "verify"],
+        vec!["audit", "checkpoint", "-o", checkpoint_s],
+        vec!["audit", "isolation"],
+        vec!["backup", "--to", backups_s],
+        vec!["member", "remove", "acme", "ada@example.com"],
+        vec!["user", "delete", "ada@example.com"],
+    ];
+    let mut not_json = Vec::new();
+    for step in &steps {
+        let mut args = step.clone();
+        args.push("--json");
+        let out = coffer(&data, &args, Some(b""));
+        let stdout = ok(&out);
+        if !stdout.trim().is_empty() && serde_json::from_str::<serde_json::Value>(&stdout).is_err() {
+            not_json.push(format!("{}: {stdout}", step.join(" ")));
+        }
+    }
+    assert!(not_json.is_empty(), "not JSON:\n{}", not_json.join("\n"));
+}
