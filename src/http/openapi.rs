@@ -367,13 +367,19 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
                 .entry(status)
                 .or_insert_with(|| json!({ "description": description }));
         }
-        // Every error answers problem+json.
+        // Every error answers problem+json; a 429 or 503 says when to come back.
         for (status, response) in responses.iter_mut() {
             if !status.starts_with(['4', '5']) {
                 continue;
             }
             if response.get("content").is_none() {
                 response["content"] = problem_content();
+            }
+            if matches!(status.as_str(), "429" | "503") {
+                response["headers"]["retry-after"] = json!({
+                    "description": "Seconds to wait before retrying.",
+                    "schema": { "type": "integer", "minimum": 0 }
+                });
             }
         }
     }
