@@ -29,10 +29,17 @@ impl std::fmt::Debug for SigningKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signed {
     /// The signed JSON text, kept as text so that its bytes never change.
+    #[schema(examples(
+        "{\"tenant\":\"01939a1e0c4b7d2e8f10a2b3c4d5e6f7\",\"purged_at\":\"2026-12-30T12:00:00.000Z\"}"
+    ))]
     pub document: String,
     /// Ed25519 signature, hex.
+    #[schema(examples(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    ))]
     pub signature: String,
     /// The public key that checks it, hex.
+    #[schema(examples("3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"))]
     pub public_key: String,
 }
 

@@ -17,7 +17,7 @@ pub enum UserCommand {
     Create {
         /// The user's e-mail address.
         email: String,
-        /// The person's name (default: empty).
+        /// The person's name (default: the part of the e-mail address before the @).
         #[arg(long)]
         name: Option<String>,
         /// Read the password from standard input (first line). Without it the password
@@ -122,7 +122,7 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
                 if password_hash_set.is_none() {
                     println!(
                         "no password yet: {} sets one with a password reset (POST \
-                         /api/v1/auth/password-reset mails them a reset token), or give one now with \
+                         /api/v1/auth/password-reset leaves a reset token for them in the data root's outbox/ for your mailer), or give one now with \
                          --password-stdin",
                         user.email
                     );

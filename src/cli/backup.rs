@@ -70,6 +70,12 @@ pub fn backup_command(g: &Global, args: BackupArgs) -> anyhow::Result<()> {
 
 /// `coffer restore FROM-DIR` into `--data-dir` (which must be new or empty).
 pub fn restore_command(g: &Global, from: PathBuf) -> anyhow::Result<()> {
+    if !from.is_dir() {
+        return Err(anyhow::Error::new(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("not found: {} (a backup set directory)", from.display()),
+        )));
+    }
     let spinner = Progress::spinner(g, format!("restoring {}", from.display()));
     let report = crate::coffer::restore_backup(&from, &g.data_dir, load_config(g)?)?;
     drop(spinner);

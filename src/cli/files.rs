@@ -101,7 +101,10 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
         } => {
             let path = vault_path(&raw)?;
             let access = access(&coffer, &slug)?;
-            let item = access.vault().delete(access.caller(), &path)?;
+            let item = access
+                .vault()
+                .delete(access.caller(), &path)
+                .map_err(|e| about(path.as_str(), e))?;
             if g.json {
                 print_json(&crate::http::dto::TrashItemOut::from(&item))?;
             } else {
@@ -110,6 +113,16 @@ pub fn files_command(g: &Global, cmd: FilesCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A vault error about `path`, said with it: `not found: jobs/x.jpg`, or `PATH: what`.
+fn about(path: &str, e: crate::vault::VaultError) -> anyhow::Error {
+    match e {
+        crate::vault::VaultError::NotFound => {
+            anyhow::Error::new(e).context(format!("not found: {path}"))
+        }
+        other => anyhow::Error::new(other).context(path.to_owned()),
+    }
 }
 
 fn get(
@@ -121,12 +134,10 @@ fn get(
 ) -> anyhow::Result<()> {
     let path = vault_path(raw)?;
     let access = access(coffer, slug)?;
-    let mut read = access.vault().open_file(&path).map_err(|e| match e {
-        crate::vault::VaultError::NotFound => {
-            anyhow::Error::new(e).context(format!("not found: {path}"))
-        }
-        other => anyhow::Error::new(other).context(path.to_string()),
-    })?;
+    let mut read = access
+        .vault()
+        .open_file(&path)
+        .map_err(|e| about(path.as_str(), e))?;
     access
         .vault()
         .audit_operator_read(access.caller(), path.as_str())?;
@@ -168,7 +179,9 @@ fn ls(
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = vault.list(dir.as_ref(), after.as_deref(), 1000)?;
+        let page = vault
+            .list(dir.as_ref(), after.as_deref(), 1000)
+            .map_err(|e| about(dir.as_ref().map_or("/", |d| d.as_str()), e))?;
         let Some(last) = page.last() else { break };
         after = Some(last.name.clone());
         all.extend(page);

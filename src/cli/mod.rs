@@ -162,6 +162,25 @@ pub fn main() -> i32 {
     }
 }
 
+/// `coffer tenant list | head -1`: when the reader goes away, a command ends quietly
+/// with the status a shell gives a process killed by SIGPIPE (128 + 13), instead of
+/// panicking on the next print. (Not for the server: there a closed socket is normal.)
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// `{"error": {"code", "message"}}` on standard error, for `--json` callers.
 fn print_json_error(code: &str, message: &str) {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
@@ -203,6 +222,9 @@ fn error_code(e: anyhow::Error) -> &'static str {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }) {
+        quiet_on_closed_pipe();
+    }
     let g = &cli.global;
     match cli.command {
         Command::Init => serve::init(g)?,
@@ -244,12 +266,28 @@ fn usage_error(e: clap::Error, json: bool) -> i32 {
         let _ = e.print();
         return e.exit_code();
     }
+    // clap's message, folded into one line: the error, what it lists (missing arguments,
+    // accepted values), its tip, and the help of the command that refused.
     let rendered = e.render().to_string();
     let mut line = String::from("coffer:");
-    for part in rendered.lines().map(str::trim) {
+    let mut help = String::from("coffer --help");
+    let mut in_error = false;
+    for raw in rendered.lines() {
+        let part = raw.trim();
         if let Some(what) = part.strip_prefix("error:") {
             line.push_str(what);
-        } else if part.starts_with("[possible values:") {
+            in_error = true;
+        } else if part.is_empty() {
+            in_error = false;
+        } else if let Some(tip) = part.strip_prefix("tip:") {
+            line.push_str(&format!(";{tip}"));
+        } else if let Some(usage) = part.strip_prefix("Usage:") {
+            let command: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect();
+            help = format!("{} --help", command.join(" "));
+        } else if in_error || part.starts_with("[possible values:") {
             line.push(' ');
             line.push_str(part);
         }
@@ -257,7 +295,7 @@ fn usage_error(e: clap::Error, json: bool) -> i32 {
     if json {
         print_json_error("usage", line.trim_start_matches("coffer:").trim());
     } else {
-        eprintln!("{line} (coffer --help)");
+        eprintln!("{line} ({help})");
     }
     2
 }

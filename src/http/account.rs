@@ -349,7 +349,7 @@ pub async fn create_token(
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/tokens/{id}",
-    params(("id" = String, Path, description = "The token's id", max_length = 64)),
+    params(("id" = String, Path, description = "The token's id", max_length = 64, example = "7af8cc310cf6b920bb2147184e343934")),
     responses((status = 204, description = "Revoked")))]
 pub async fn revoke_token(
     State(auth): State<Arc<Auth>>,

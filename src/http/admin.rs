@@ -94,6 +94,7 @@ pub async fn list_users(State(coffer): State<Coffer>) -> Result<Json<UsersOut>, 
 pub struct IsolationQuery {
     /// Rehash every file against the index (slow on a large data root).
     #[serde(default)]
+    #[param(example = false)]
     deep: bool,
 }
 

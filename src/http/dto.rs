@@ -21,10 +21,14 @@ use crate::vault::index::{Entry, EntryKind, Record, SearchHit, TrashItem};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples("ada@example.com"))]
     pub email: String,
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
     pub is_operator: bool,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
 }
 
@@ -42,19 +46,28 @@ impl From<&User> for UserOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples("acme"))]
     pub slug: String,
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
     pub state: TenantState,
+    #[schema(examples("standard"))]
     pub plan: String,
+    #[schema(examples(10_737_418_240_u64))]
     pub quota_bytes: Option<u64>,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
     /// True while processing is restricted (GDPR Art. 18): an integration (AI features,
     /// automations) must check it and leave the tenant's data alone.
     pub processing_restricted: bool,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub state_changed_at: String,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub cancelled_at: Option<String>,
     /// When a cancelled tenant will be purged (export before then).
+    #[schema(examples("2026-12-30T12:00:00.000Z"))]
     pub purge_after: Option<String>,
     pub legal_hold: bool,
 }
@@ -80,8 +93,11 @@ impl From<&Tenant> for TenantOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub user_id: String,
+    #[schema(examples("ada@example.com"))]
     pub email: String,
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
     pub role: Role,
 }
@@ -99,8 +115,11 @@ impl From<&Member> for MemberOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MembershipOut {
+    #[schema(examples("01939a1e0c4b7d2e8f10a2b3c4d5e6f7"))]
     pub tenant_id: String,
+    #[schema(examples("acme"))]
     pub slug: String,
+    #[schema(examples("Acme Plumbing"))]
     pub tenant_name: String,
     pub role: Role,
 }
@@ -118,13 +137,20 @@ impl From<&Membership> for MembershipOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples("01939a1e0c4b7d2e8f10a2b3c4d5e6f7"))]
     pub tenant_id: String,
     pub role: Role,
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
+    #[schema(examples("2026-11-30T12:05:00.000Z"))]
     pub last_used_at: Option<String>,
+    #[schema(examples("2026-12-07T12:00:00.000Z"))]
     pub expires_at: Option<String>,
+    #[schema(examples("2026-12-01T09:00:00.000Z"))]
     pub revoked_at: Option<String>,
     pub scopes: Vec<TokenScope>,
 }
@@ -149,11 +175,17 @@ impl From<&ApiToken> for TokenOut {
 /// id itself stays server-side).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
+    #[schema(examples("2026-12-07T12:00:00.000Z"))]
     pub expires_at: String,
+    #[schema(examples("2026-11-30T12:05:00.000Z"))]
     pub last_seen_at: String,
+    #[schema(examples("203.0.113.7"))]
     pub ip: Option<String>,
+    #[schema(examples("Mozilla/5.0"))]
     pub user_agent: Option<String>,
     pub current: bool,
 }
@@ -179,9 +211,13 @@ pub fn session_handle(sid: &str) -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub user_id: String,
+    #[schema(examples("ada@example.com"))]
     pub email: String,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub at: String,
+    #[schema(examples("203.0.113.7"))]
     pub ip: Option<String>,
     pub success: bool,
 }
@@ -200,14 +236,22 @@ impl From<&LoginEvent> for LoginOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntryOut {
+    #[schema(examples("jobs/2026/site.jpg"))]
     pub path: String,
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
     pub kind: EntryKind,
+    #[schema(examples(204800))]
     pub size: u64,
+    #[schema(examples("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"))]
     pub sha256: Option<String>,
+    #[schema(examples("image/jpeg"))]
     pub content_type: Option<String>,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
+    #[schema(examples("2026-11-30T12:05:00.000Z"))]
     pub modified_at: String,
+    #[schema(examples("user:0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub modified_by: Option<String>,
 }
 
@@ -229,11 +273,16 @@ impl From<&Entry> for EntryOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TrashItemOut {
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples("jobs/2026/site.jpg"))]
     pub original_path: String,
     pub kind: EntryKind,
+    #[schema(examples(204800))]
     pub size: u64,
+    #[schema(examples("2026-11-30T12:10:00.000Z"))]
     pub deleted_at: String,
+    #[schema(examples("user:0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub deleted_by: Option<String>,
 }
 
@@ -252,13 +301,21 @@ impl From<&TrashItem> for TrashItemOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordOut {
+    #[schema(examples("clients"))]
     pub collection: String,
+    #[schema(examples("0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub id: String,
+    #[schema(examples(3))]
     pub version: i64,
+    #[schema(value_type = Object, example = json!({"name": "Ada Lovelace", "phone": "+44 20 7946 0000"}))]
     pub body: serde_json::Value,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub created_at: String,
+    #[schema(examples("2026-11-30T12:05:00.000Z"))]
     pub updated_at: String,
+    #[schema(examples("user:0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub created_by: Option<String>,
+    #[schema(examples("user:0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub updated_by: Option<String>,
 }
 
@@ -279,9 +336,12 @@ impl From<&Record> for RecordOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchHitOut {
+    #[schema(examples("record"))]
     pub kind: String,
     #[serde(rename = "ref")]
+    #[schema(examples("clients/client-0042"))]
     pub reference: String,
+    #[schema(examples("… replaced the [boiler] at 14 Maple Street …"))]
     pub snippet: String,
 }
 
@@ -297,16 +357,27 @@ impl From<&SearchHit> for SearchHitOut {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditEventOut {
+    #[schema(examples(42))]
     pub seq: i64,
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub at: String,
+    #[schema(examples("01939a1e0c4b7d2e8f10a2b3c4d5e6f7"))]
     pub tenant_id: Option<String>,
+    #[schema(examples("user:0193b3c4d5e6f708192a3b4c5d6e7f80"))]
     pub actor: String,
+    #[schema(examples("203.0.113.7"))]
     pub ip: Option<String>,
+    #[schema(examples("file.write"))]
     pub action: String,
+    #[schema(examples("jobs/2026/site.jpg"))]
     pub target: Option<String>,
+    #[schema(examples("jobs/2026/site.jpg"))]
     pub destination: Option<String>,
+    #[schema(examples("ok"))]
     pub outcome: String,
+    #[schema(value_type = Option<Object>, example = json!({"bytes": 204800}))]
     pub detail: Option<serde_json::Value>,
+    #[schema(examples("5d41402abc4b2a76b9719d911017c592aa4f2c3b8a1e9d0f3c2b1a0f9e8d7c6b"))]
     pub hash: String,
 }
 
@@ -331,10 +402,15 @@ impl From<&StoredEvent> for AuditEventOut {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportOut {
     /// `coffer-export` or `plain-zip`.
+    #[schema(examples("coffer-export"))]
     pub kind: String,
+    #[schema(examples(12))]
     pub files: u64,
+    #[schema(examples(3))]
     pub dirs: u64,
+    #[schema(examples(2457600))]
     pub bytes: u64,
+    #[schema(examples(40))]
     pub records: u64,
     /// Paths that existed already and were kept (`conflict=skip`).
     pub skipped: Vec<String>,
@@ -364,6 +440,7 @@ impl From<&ImportReport> for ImportOut {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EntriesPage {
     pub entries: Vec<EntryOut>,
+    #[schema(examples("site-photo.jpg"))]
     pub next: Option<String>,
 }
 
@@ -371,6 +448,7 @@ pub struct EntriesPage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordsPage {
     pub records: Vec<RecordOut>,
+    #[schema(examples("2026-11-30T12:05:00.000Z|client-0042"))]
     pub next: Option<String>,
 }
 
@@ -378,6 +456,7 @@ pub struct RecordsPage {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEventOut>,
+    #[schema(examples(43))]
     pub next: Option<i64>,
 }
 
@@ -437,6 +516,7 @@ pub struct SessionInfo {
     pub user: UserOut,
     pub memberships: Vec<MembershipOut>,
     /// Echo this in `X-CSRF-Token` on cookie-authenticated requests that change state.
+    #[schema(examples("kX3v...Q"))]
     pub csrf_token: Option<String>,
     /// The token in use, for a program authenticated by one.
     pub api_token: Option<TokenOut>,
@@ -457,6 +537,7 @@ impl SessionInfo {
 pub struct SignupOut {
     pub user: UserOut,
     pub tenant: TenantOut,
+    #[schema(examples("kX3v...Q"))]
     pub csrf_token: String,
 }
 
@@ -464,12 +545,14 @@ pub struct SignupOut {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PasswordChangedOut {
     pub user: UserOut,
+    #[schema(examples("kX3v...Q"))]
     pub csrf_token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewTokenOut {
     /// The secret, shown this once: the credential a program keeps.
+    #[schema(examples("cft_7af8cc310cf6b920bb2147184e343934_3480eb52f5122df06ee8"))]
     pub token: String,
     pub details: TokenOut,
 }
@@ -483,7 +566,9 @@ pub struct TenantView {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UsageOut {
+    #[schema(examples("acme"))]
     pub tenant: String,
+    #[schema(examples(10_737_418_240_u64))]
     pub quota_bytes: Option<u64>,
     pub counters: std::collections::BTreeMap<String, i64>,
     /// Metered usage per day and metric (API calls per feature, AI tokens), last 90 days.
@@ -495,8 +580,11 @@ pub struct UsageOut {
 /// One metered figure: `metric` on `day`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MeteredOut {
+    #[schema(examples("2026-11-30"))]
     pub day: String,
+    #[schema(examples("api.files_write"))]
     pub metric: String,
+    #[schema(examples(120))]
     pub value: u64,
 }
 
@@ -523,14 +611,18 @@ pub struct AiUsageIn {
     )]
     pub model: String,
     #[serde(deserialize_with = "whole::number")]
+    #[schema(examples(1200))]
     pub input_tokens: u64,
     #[serde(deserialize_with = "whole::number")]
+    #[schema(examples(350))]
     pub output_tokens: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CollectionOut {
+    #[schema(examples("Ada Lovelace"))]
     pub name: String,
+    #[schema(examples(12))]
     pub count: u64,
 }
 
@@ -618,14 +710,14 @@ pub struct LoginIn {
 #[serde(deny_unknown_fields)]
 pub struct PasswordIn {
     /// Your current password, to confirm.
-    #[schema(max_length = 1024)]
+    #[schema(max_length = 1024, examples("correct horse battery"))]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordIn {
-    #[schema(max_length = 1024)]
+    #[schema(max_length = 1024, examples("correct horse battery"))]
     pub current_password: String,
     #[schema(min_length = 10, max_length = 256, examples("correct horse battery"))]
     pub new_password: String,
@@ -647,7 +739,7 @@ pub struct ResetIn {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmResetIn {
     /// The token from the reset message.
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, examples("rst_5d41402abc4b2a76b9719d911017c592"))]
     pub token: String,
     #[schema(min_length = 10, max_length = 256, examples("correct horse battery"))]
     pub new_password: String,
@@ -656,13 +748,15 @@ pub struct ConfirmResetIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenIn {
+    #[schema(examples("acme"))]
     pub tenant: String,
     pub role: Role,
     #[serde(default)]
+    #[schema(examples("backup script"))]
     pub name: Option<String>,
     /// Days until the token stops working (default: never).
     #[serde(default, deserialize_with = "whole::optional")]
-    #[schema(minimum = 1, maximum = 3650)]
+    #[schema(minimum = 1, maximum = 3650, examples(90))]
     pub expires_in_days: Option<u32>,
     /// Extra permissions: `["ai-usage"]` for an AI integration's token.
     #[serde(default)]
@@ -692,6 +786,7 @@ pub struct CreateTenantIn {
     pub owner_email: Option<String>,
     /// Storage quota in bytes (default: none).
     #[serde(default, deserialize_with = "whole::optional")]
+    #[schema(examples(10_737_418_240_u64))]
     pub quota_bytes: Option<u64>,
 }
 

@@ -37,10 +37,10 @@ const DOWNLOAD_CHUNK: usize = 256 * 1024;
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Entries after this name (the `next` of the previous page).
-    #[param(max_length = 255)]
+    #[param(max_length = 255, example = "site-photo.jpg")]
     after: Option<String>,
     /// Entries per page (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[param(minimum = 1, maximum = 1000, example = 100)]
     limit: Option<u32>,
 }
 
@@ -133,7 +133,7 @@ pub async fn list_dir(
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant}/files/{path}",
     params(
         ("If-Match" = Option<String>, Header, description = "Replace only this version (its ETag: the quoted SHA-256)", example = "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\""),
-        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, never overwrite", pattern = "^\\*$"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, never overwrite", pattern = "^\\*$", example = "*"),
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes, streamed. Written durably (fsync) and indexed before the answer."),
     responses(
@@ -141,8 +141,8 @@ pub async fn list_dir(
         (status = 200, description = "Replaced", body = EntryOut, headers(("etag" = String, description = "The new version's quoted SHA-256"))),
         (status = 409, description = "A directory is in the way, or a name differing only in case exists"),
         (status = 412, description = "The `If-Match` or `If-None-Match` condition failed"),
-        (status = 413, description = "Larger than the file size limit, or over the tenant's quota (`quota-exceeded`, with the numbers)"),
-        (status = 507, description = "The server's disk is full; nothing was kept"),
+        (status = 413, description = "Larger than the file size limit (`file-too-large`)"),
+        (status = 507, description = "Over the tenant's quota (`quota-exceeded`, with `used`, `limit` and `attempted`), or the server's disk is full (`disk-full`); nothing was kept"),
     ))]
 pub async fn upload(
     State(coffer): State<Coffer>,
@@ -242,8 +242,8 @@ fn http_date(rfc3339: &str) -> Option<String> {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/files/{path}",
     params(
         ("Range" = Option<String>, Header, description = "One byte range", example = "bytes=0-1023"),
-        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if this is still the file's ETag"),
-        ("If-None-Match" = Option<String>, Header, description = "Answer 304 if this is the file's ETag"),
+        ("If-Range" = Option<String>, Header, description = "Honour `Range` only if this is still the file's ETag", example = "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\""),
+        ("If-None-Match" = Option<String>, Header, description = "Answer 304 if this is the file's ETag", example = "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\""),
     ),
     responses(
         (status = 200, description = "The file, as an attachment, with its stored type (active types such as HTML and SVG as `application/octet-stream`)", content_type = "*/*", body = Vec<u8>,
@@ -391,8 +391,8 @@ fn trash_id(raw: &str) -> Result<String, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/trash/{id}/restore",
-    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$")),
-    request_body(content = Option<RestoreIn>, description = "Optional: where to restore"),
+    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$", example = "e7ddc96b07f04a4e925a8df0bb04a3d9")),
+    request_body(content = Option<RestoreIn>, description = "Optional: where to restore", example = json!({"to": "jobs/restored/site.jpg"})),
     responses(
         (status = 200, description = "Restored", body = EntryOut),
         (status = 409, description = "Something exists where it would be restored"),
@@ -429,7 +429,7 @@ pub async fn trash_restore(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/trash/{id}",
-    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$")),
+    params(("id" = String, Path, description = "The trash item's id", pattern = "^[0-9a-fA-F]{32}$", example = "e7ddc96b07f04a4e925a8df0bb04a3d9")),
     responses((status = 204, description = "Deleted for good")))]
 pub async fn trash_purge(
     Access(access): Access,

@@ -87,7 +87,7 @@ pub async fn admin_change(
 
 /// A purged tenant's signed deletion receipt, by tenant id.
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/receipt",
-    params(("tenant" = String, Path, description = "The purged tenant's id", pattern = "^[0-9a-f]{32}$")),
+    params(("tenant" = String, Path, description = "The purged tenant's id", pattern = "^[0-9a-f]{32}$", example = "01939a1e0c4b7d2e8f10a2b3c4d5e6f7")),
     responses((status = 200, description = "The signed deletion receipt", body = crate::signing::Signed)))]
 pub async fn receipt(
     State(coffer): State<Coffer>,

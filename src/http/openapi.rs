@@ -225,6 +225,9 @@ pub fn describe_permission(permission: Permission) -> String {
         Permission::Metrics => "metrics scraper (metrics address or metrics token)".to_owned(),
         Permission::Authenticated => "any signed-in user".to_owned(),
         Permission::Platform => "platform operator".to_owned(),
+        Permission::Tenant(p) if roles_for(p).is_empty() => {
+            format!("{p:?}: an API token with the `ai-usage` scope, of any member")
+        }
         Permission::Tenant(p) => format!("{p:?}: {}", roles_for(p).join(", ")),
     }
 }
@@ -317,6 +320,44 @@ fn not_null(schema: &mut Value) {
     }
 }
 
+/// Bodies that are not JSON (files, archives) are bytes: `format: binary`, so that a
+/// client generator streams them and the reference offers a file picker (the handlers
+/// write `Vec<u8>`, which would otherwise read as an array of integers).
+fn bytes_as_binary(content: &mut Map<String, Value>) {
+    for (media_type, media) in content.iter_mut() {
+        if !media_type.contains("json") && media["schema"]["type"] == "array" {
+            media["schema"] = json!({ "type": "string", "format": "binary" });
+        }
+    }
+}
+
+/// Every `*_at` field is an RFC 3339 time.
+fn timestamps_as_date_time(schema: &mut Value) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            if name.ends_with("_at") && property["format"].is_null() {
+                property["format"] = json!("date-time");
+            }
+        }
+    }
+}
+
+/// Examples of the response headers operations describe.
+fn header_example(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "etag" => "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"",
+        "location" => "/api/v1/tenants/acme/records/clients/client-0042",
+        "set-cookie" => {
+            "coffer_session=eyJ...; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=604800"
+        }
+        "content-range" => "bytes 0-1023/204800",
+        "content-disposition" => "attachment; filename=\"site.jpg\"; filename*=UTF-8''site.jpg",
+        "accept-ranges" => "bytes",
+        "retry-after" => "30",
+        _ => return None,
+    })
+}
+
 /// The handlers' descriptions joined to `ROUTES`.
 fn assemble(mut doc: Value, routes: &[Route]) -> Value {
     for route in routes {
@@ -359,6 +400,14 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
         } else {
             operation["parameters"] = Value::Array(parameters);
         }
+        // (`get_mut`, not indexing: indexing a missing key would add it as `null`.)
+        if let Some(content) = operation
+            .get_mut("requestBody")
+            .and_then(|b| b.get_mut("content"))
+            .and_then(Value::as_object_mut)
+        {
+            bytes_as_binary(content);
+        }
         let responses = operation["responses"]
             .as_object_mut()
             .expect("every operation describes its responses");
@@ -367,7 +416,19 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
                 .entry(status)
                 .or_insert_with(|| json!({ "description": description }));
         }
-        // Every error answers problem+json; a 429 or 503 says when to come back.
+        for response in responses.values_mut() {
+            if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                bytes_as_binary(content);
+            }
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                for (name, header) in headers.iter_mut() {
+                    if let Some(example) = header_example(name) {
+                        header["example"] = json!(example);
+                    }
+                }
+            }
+        }
+        // Every error answers problem+json; a 429, 503 or 507 says when to come back.
         for (status, response) in responses.iter_mut() {
             if !status.starts_with(['4', '5']) {
                 continue;
@@ -375,9 +436,10 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
             if response.get("content").is_none() {
                 response["content"] = problem_content();
             }
-            if matches!(status.as_str(), "429" | "503") {
+            if matches!(status.as_str(), "429" | "503" | "507") {
                 response["headers"]["retry-after"] = json!({
                     "description": "Seconds to wait before retrying.",
+                    "example": "30",
                     "schema": { "type": "integer", "minimum": 0 }
                 });
             }
@@ -418,6 +480,11 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
             "description": "The `metrics_token` of the configuration (or no token on the `metrics_listen` address)." },
     });
     components["schemas"]["Problem"] = problem_schema();
+    if let Some(schemas) = components["schemas"].as_object_mut() {
+        for schema in schemas.values_mut() {
+            timestamps_as_date_time(schema);
+        }
+    }
     doc["components"] = components;
     debug_assert_eq!(CSRF_HEADER, "x-csrf-token");
     doc
@@ -429,7 +496,7 @@ fn problem_schema() -> Value {
     let mut properties = Map::new();
     properties.insert(
         "type".into(),
-        json!({ "type": "string", "description": "A URI naming the problem type." }),
+        json!({ "type": "string", "description": "A URI naming the problem type (`urn:coffer:problem:<code>`)." }),
     );
     properties.insert(
         "title".into(),
@@ -460,8 +527,10 @@ fn problem_schema() -> Value {
         "type": "object",
         "required": ["type", "title", "status", "code", "detail"],
         "properties": properties,
-        "examples": [{ "type": "about:blank", "title": "Not Found", "status": 404,
-                       "code": "not-found", "detail": "not found: jobs/x.jpg" }]
+        "examples": [{ "type": "urn:coffer:problem:quota-exceeded", "title": "Insufficient Storage",
+                       "status": 507, "code": "quota-exceeded",
+                       "detail": "the storage quota would be exceeded: 10737418000 of 10737418240 bytes used, 204800 more attempted",
+                       "used": 10_737_418_000_u64, "limit": 10_737_418_240_u64, "attempted": 204_800 }]
     })
 }
 

@@ -112,7 +112,7 @@ async fn archive_size(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/export",
     params(
         ("Range" = Option<String>, Header, description = "Resume: one byte range of the archive", example = "bytes=1048576-"),
-        ("If-Range" = Option<String>, Header, description = "Resume only if the vault is still at this ETag"),
+        ("If-Range" = Option<String>, Header, description = "Resume only if the vault is still at this ETag", example = "\"export-51-d704b32c6fb0fee25ea40f964db4259d\""),
     ),
     responses(
         (status = 200, description = "The whole vault as a ZIP: files, records, manifest with hashes", content_type = "application/zip", body = Vec<u8>,
@@ -328,10 +328,10 @@ pub struct ImportQuery {
     responses(
         (status = 200, description = "Imported: what was written and what was skipped", body = ImportOut),
         (status = 409, description = "A path in the archive exists already (`conflict=fail`)"),
-        (status = 413, description = "Larger than the import limit, or over the quota"),
+        (status = 413, description = "Larger than the import limits (`archive-too-large`)"),
         (status = 415, description = "The body is not `application/zip`"),
         (status = 422, description = "The archive is refused (`archive-refused`, `reason` says why)"),
-        (status = 507, description = "The server's disk is full; nothing was kept"),
+        (status = 507, description = "Over the tenant's quota (`quota-exceeded`), or the server's disk is full; nothing was kept"),
     ))]
 pub async fn import(
     State(coffer): State<Coffer>,

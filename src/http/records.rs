@@ -87,8 +87,8 @@ pub async fn collections(Access(access): Access) -> Result<Json<CollectionsOut>,
 /// as a string.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/records/{collection}",
     params(
-        ("limit" = Option<u32>, Query, description = "Records per page (default 50)", minimum = 1, maximum = 500),
-        ("cursor" = Option<String>, Query, description = "The `next` of the previous page", pattern = "^[^|\\x00-\\x1f\\x7f-\\x9f]*\\|[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+        ("limit" = Option<u32>, Query, description = "Records per page (default 50)", minimum = 1, maximum = 500, example = 50),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page", example = "2026-11-30T12:05:00.000Z|client-0042", pattern = "^[^|\\x00-\\x1f\\x7f-\\x9f]*\\|[^\\x00-\\x1f\\x7f-\\x9f]*$"),
         ("eq.status" = Option<String>, Query, description = "Only records whose top-level `status` equals this. Any top-level field filters the same way, `eq.<field>=<value>` (field names: letters, digits and `_`, up to 64), any number of them: a value that parses as a number, `true`, `false` or `null` compares as JSON, anything else as a string.", example = "open", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
         ("eq.name" = Option<String>, Query, description = "Only records whose top-level `name` equals this (see `eq.status`).", example = "Hannah Reyes", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
     ),
@@ -201,7 +201,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
-    params(("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$")),
+    params(("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$", example = "client-0042")),
     responses((status = 200, description = "The record", body = RecordOut, headers(("etag" = String, description = "The version, quoted")))))]
 pub async fn get_one(
     Access(access): Access,
@@ -215,10 +215,10 @@ pub async fn get_one(
 
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
     params(
-        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$", example = "client-0042"),
         ("If-Match" = String, Header, description = "The version being replaced (the record's ETag)", example = "\"3\""),
     ),
-    request_body(content = Object, description = "The whole new record"),
+    request_body(content = Object, description = "The whole new record", example = json!({"name": "Ada Lovelace", "phone": "+44 20 7946 0000", "status": "active"})),
     responses(
         (status = 200, description = "Replaced", body = RecordOut, headers(("etag" = String))),
         (status = 412, description = "The record changed since that version"),
@@ -284,10 +284,10 @@ fn apply_merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) 
 
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
     params(
-        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
-        ("If-Match" = Option<String>, Header, description = "Patch only this version"),
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$", example = "client-0042"),
+        ("If-Match" = Option<String>, Header, description = "Patch only this version", example = "\"3\""),
     ),
-    request_body(content = Object, content_type = "application/merge-patch+json", description = "An RFC 7396 merge patch: `null` removes a field"),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "An RFC 7396 merge patch: `null` removes a field", example = json!({"phone": "+44 20 7946 0001", "fax": null})),
     responses(
         (status = 200, description = "Patched", body = RecordOut, headers(("etag" = String))),
         (status = 412, description = "The record changed since that version"),
@@ -330,8 +330,8 @@ pub async fn merge_patch(
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/records/{collection}/{id}",
     params(
-        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$"),
-        ("If-Match" = Option<String>, Header, description = "Delete only this version"),
+        ("id" = String, Path, description = "The record's id", pattern = "^[A-Za-z0-9_-]{1,128}$", example = "client-0042"),
+        ("If-Match" = Option<String>, Header, description = "Delete only this version", example = "\"3\""),
     ),
     responses(
         (status = 204, description = "Deleted"),

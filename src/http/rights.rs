@@ -26,9 +26,10 @@ use crate::names::Email;
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Events after this sequence number (the `next` of the previous page).
+    #[param(example = 42)]
     after: Option<u64>,
     /// Events per page (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[param(minimum = 1, maximum = 1000, example = 100)]
     limit: Option<u32>,
     /// Events at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime, example = "2026-11-30T12:00:00Z")]
@@ -147,6 +148,7 @@ pub async fn my_events(
 /// Everything Coffer holds about me (P9), in one document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MyDataOut {
+    #[schema(examples("2026-11-30T12:00:00.000Z"))]
     pub generated_at: String,
     pub user: UserOut,
     pub memberships: Vec<MembershipOut>,
@@ -298,7 +300,7 @@ pub async fn sessions(
 
 /// Revokes one of my sessions by its public handle (a person's session only).
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}",
-    params(("id" = String, Path, description = "The session's handle (`id` in the list)", pattern = "^[0-9a-f]{32}$")),
+    params(("id" = String, Path, description = "The session's handle (`id` in the list)", pattern = "^[0-9a-f]{32}$", example = "5d41402abc4b2a76b9719d911017c592")),
     responses((status = 204, description = "The session has ended")))]
 pub async fn revoke_session(
     State(coffer): State<Coffer>,

@@ -290,6 +290,21 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// A method as a label: the standard ones by name, anything else a client invents as
+/// `other`, so a stream of made-up methods cannot grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// The middleware: counts, times and logs every request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let route = req
@@ -335,9 +350,10 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     let class = status_class(status);
-    counter!("coffer_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => class)
+    let method_label = method_label(&method);
+    counter!("coffer_http_requests_total", "route" => route.clone(), "method" => method_label, "status" => class)
         .increment(1);
-    histogram!("coffer_http_request_duration_seconds", "route" => route.clone(), "method" => method.to_string(), "status" => class)
+    histogram!("coffer_http_request_duration_seconds", "route" => route.clone(), "method" => method_label, "status" => class)
         .record(start.elapsed().as_secs_f64());
     if let Some(code) = response.extensions().get::<ErrorCode>() {
         counter!("coffer_http_errors_total", "code" => code.as_str()).increment(1);

@@ -189,7 +189,7 @@ pub struct SearchQuery {
     )]
     q: String,
     /// Hits to return (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(minimum = 1, maximum = 100, example = 20)]
     limit: Option<u32>,
 }
 

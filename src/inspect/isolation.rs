@@ -41,12 +41,17 @@ use crate::vault::layout::{DataRootPath, INDEX_COMPANIONS, VaultEntry};
 pub struct Finding {
     /// The tenant's slug, or the vault directory's name when no tenant owns it; `None`
     /// for the data root itself.
+    #[schema(examples("acme"))]
     pub tenant: Option<String>,
     /// A stable id (`orphan-vault`, `special-file`, ...).
+    #[schema(examples("orphan-vault"))]
     pub check: &'static str,
     /// Relative to the data root.
+    #[schema(examples("vaults/01939a1e0c4b7d2e8f10a2b3c4d5e6f7"))]
     pub path: String,
+    #[schema(examples("a vault directory no tenant owns"))]
     pub detail: String,
+    #[schema(examples("restore its tenant or move the directory out of the data root"))]
     pub hint: &'static str,
 }
 
@@ -57,7 +62,9 @@ pub struct IsolationReport {
     #[serde(skip)]
     pub data_root: PathBuf,
     pub deep: bool,
+    #[schema(examples(20))]
     pub tenants_checked: usize,
+    #[schema(examples(3205))]
     pub files_checked: u64,
     pub findings: Vec<Finding>,
 }

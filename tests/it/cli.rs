@@ -709,9 +709,64 @@ fn every_printing_command_speaks_json_when_asked() {
         args.push("--json");
         let out = coffer(&data, &args, Some(b""));
         let stdout = ok(&out);
-        if !stdout.trim().is_empty() && serde_json::from_str::<serde_json::Value>(&stdout).is_err() {
+        if !stdout.trim().is_empty() && serde_json::from_str::<serde_json::Value>(&stdout).is_err()
+        {
             not_json.push(format!("{}: {stdout}", step.join(" ")));
         }
     }
     assert!(not_json.is_empty(), "not JSON:\n{}", not_json.join("\n"));
+}
+
+/// A refused command line says what is missing or what was meant, and whose help to
+/// read; a closed pipe ends a command quietly; a missing thing is named.
+#[test]
+fn refusals_name_what_is_missing_and_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&coffer(&data, &["init"], None));
+    ok(&coffer(&data, &["tenant", "create", "acme"], None));
+    let out = coffer(&data, &["files", "get"], None);
+    assert_eq!(out.status.code(), Some(2));
+    fails_with(&out, "<SLUG> <VAULT_PATH> (coffer files get --help)");
+    fails_with(
+        &coffer(&data, &["tenant", "lsit"], None),
+        "a similar subcommand exists: 'list' (coffer tenant --help)",
+    );
+    fails_with(
+        &coffer(&data, &["files", "rm", "acme", "jobs/x.jpg"], None),
+        "not found: jobs/x.jpg",
+    );
+    fails_with(
+        &coffer(&data, &["files", "ls", "acme", "nope"], None),
+        "not found: nope",
+    );
+    let missing_set = dir.path().join("no-such-set");
+    fails_with(
+        &coffer(
+            &dir.path().join("new"),
+            &["restore", missing_set.to_str().unwrap()],
+            None,
+        ),
+        "not found:",
+    );
+    // A reader that goes away: the writer ends with SIGPIPE's status, no panic text.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -440,3 +440,67 @@ async fn the_server_takes_and_refuses_what_the_description_says() {
         (StatusCode::BAD_REQUEST, "not-an-object")
     );
 }
+
+/// Examples everywhere a reader looks for one: every parameter, every field of every
+/// named type (or its enum), every record body, every described response header.
+#[test]
+fn every_parameter_field_and_header_has_an_example() {
+    let doc = openapi_document();
+    let has_example = |v: &Value| {
+        v.get("example").is_some()
+            || v.get("examples").is_some()
+            || v.get("enum").is_some()
+            || v.get("$ref").is_some()
+    };
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if !has_example(p) && !has_example(&p["schema"]) {
+                    missing.push(format!("{method} {path}: parameter {}", p["name"]));
+                }
+            }
+            for (media, body) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let binary = body["schema"]["format"] == "binary";
+                if !binary && !has_example(body) && !has_example(&body["schema"]) {
+                    missing.push(format!("{method} {path}: {media} body"));
+                }
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                for (name, header) in response["headers"].as_object().into_iter().flatten() {
+                    if !has_example(header) && !has_example(&header["schema"]) {
+                        missing.push(format!("{method} {path} {status}: header {name}"));
+                    }
+                }
+            }
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            let nested = property["type"] == "array"
+                || property["type"] == "object"
+                || property.get("oneOf").is_some()
+                || property.get("allOf").is_some()
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&"array".into()) || t.contains(&"object".into()))
+                || property["type"] == "boolean"
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&"boolean".into()));
+            if !nested && !has_example(property) && name != "Problem" {
+                missing.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} without an example:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

@@ -28,6 +28,11 @@ async fn metrics_describe_every_family_and_bucket_latency() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Methods a client makes up share one label: they cannot grow the series.
+    for invented in ["ZZA", "ZZB", "ZZC"] {
+        let method = Method::from_bytes(invented.as_bytes()).unwrap();
+        t.call(method, "/api/v1/auth/me", None).await;
+    }
     let scrape = t
         .request(Method::GET, "/metrics", None)
         .header("authorization", format!("Bearer {token}"))
@@ -36,6 +41,8 @@ async fn metrics_describe_every_family_and_bucket_latency() {
     let m = t.send(scrape).await;
     assert_eq!(m.status, StatusCode::OK);
     let text = String::from_utf8_lossy(&m.body).into_owned();
+    assert!(!text.contains("ZZA") && !text.contains("ZZB"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
     // Every family that has samples is described.
     let families: std::collections::BTreeSet<&str> = text
         .lines()
