@@ -227,6 +227,7 @@ impl Bodies {
 #[derive(Clone)]
 pub struct PasswordGate {
     permits: Arc<Semaphore>,
+    capacity: usize,
     queue: Duration,
 }
 
@@ -238,8 +239,14 @@ impl PasswordGate {
         };
         PasswordGate {
             permits: Arc::new(Semaphore::new(n)),
+            capacity: n,
             queue: Duration::from_secs(config.password_queue_secs),
         }
+    }
+
+    /// Hashing turns taken now.
+    pub fn in_use(&self) -> usize {
+        self.capacity - self.permits.available_permits()
     }
 
     /// A turn to hash a password, held until dropped.

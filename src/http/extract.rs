@@ -6,6 +6,7 @@
 //! malformed JSON with a 400 whose `pointer` names the offending place.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -16,11 +17,29 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 
+/// Requests' blocking work queued or running now (tokio's own pool figures are not
+/// stable API): what `/metrics` reports as the blocking pool's use.
+static BLOCKING_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+pub fn blocking_in_flight() -> usize {
+    BLOCKING_IN_FLIGHT.load(Ordering::Relaxed)
+}
+
 /// Runs blocking work (SQLite, cap-std) on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await?
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            BLOCKING_IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    BLOCKING_IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    let counted = InFlight;
+    let result = tokio::task::spawn_blocking(work).await;
+    drop(counted);
+    result?
 }
 
 /// Whether a `Content-Type` is JSON (`application/json` or `application/*+json`).

@@ -233,15 +233,17 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED)
         })
+        // Innermost, so that a panicking handler's 500 is counted, logged and given the
+        // security headers like every other answer.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
         .layer(middleware::from_fn(problem_bodies))
         .layer(middleware::from_fn_with_state(
             state.hsts.clone(),
             security_headers,
         ))
         .layer(middleware::from_fn(telemetry::observe))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The route template, never the raw path (file names) or query (search text).

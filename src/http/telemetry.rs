@@ -46,6 +46,15 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 .ok()?;
             describe();
             process_collector().describe();
+            // Counters an alert watches exist from the start, at 0, not only after
+            // their first event.
+            for name in [
+                "coffer_auth_failures_total",
+                "coffer_logins_throttled_total",
+                "coffer_quota_refusals_total",
+            ] {
+                counter!(name).absolute(0);
+            }
             Some(handle)
         })
         .clone()
@@ -128,6 +137,16 @@ fn describe() {
         "Exports streaming now (of max_concurrent_exports)"
     );
     describe_gauge!(
+        "coffer_blocking_jobs_in_flight",
+        Unit::Count,
+        "Requests' file and database work queued or running on the blocking pool"
+    );
+    describe_gauge!(
+        "coffer_password_hash_slots_in_use",
+        Unit::Count,
+        "Password hashes running now (of max_concurrent_password_hashes)"
+    );
+    describe_gauge!(
         "coffer_tokio_alive_tasks",
         Unit::Count,
         "Tasks alive in the runtime (connections and background work)"
@@ -159,6 +178,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let runtime = tokio::runtime::Handle::current().metrics();
     gauge!("coffer_tokio_alive_tasks").set(runtime.num_alive_tasks() as f64);
     gauge!("coffer_tokio_global_queue_depth").set(runtime.global_queue_depth() as f64);
+    gauge!("coffer_blocking_jobs_in_flight").set(super::extract::blocking_in_flight() as f64);
+    gauge!("coffer_password_hash_slots_in_use").set(state.passwords.in_use() as f64);
     process_collector().collect();
     match &state.metrics {
         Some(handle) => (
@@ -259,8 +280,11 @@ impl Drop for Finished {
             counter!("coffer_transfers_total", "kind" => kind.name(), "status" => class)
                 .increment(1);
             let bytes = if kind.sends() { self.sent } else { received };
-            counter!("coffer_transfer_bytes_total", "kind" => kind.name()).increment(bytes);
-            histogram!("coffer_transfer_duration_seconds", "kind" => kind.name())
+            // By status class too: a refused import's body or a 404's problem text is
+            // not counted as the traffic of a transfer that happened.
+            counter!("coffer_transfer_bytes_total", "kind" => kind.name(), "status" => class)
+                .increment(bytes);
+            histogram!("coffer_transfer_duration_seconds", "kind" => kind.name(), "status" => class)
                 .record(elapsed.as_secs_f64());
         }
         let (tenant, user) = self.ids.get();
@@ -269,7 +293,7 @@ impl Drop for Finished {
             method = %self.method,
             route = %self.route,
             status = self.status.as_u16(),
-            ms = elapsed.as_secs_f64() * 1000.0,
+            ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             bytes_in = received,
             bytes_out = self.sent,
             request_id = %self.request_id,
