@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Read};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use super::{Global, open, operator, print_json, role, tenant};
+use super::{Global, missing, open, operator, print_json, role, tenant};
 use crate::auth::password;
 use crate::control::{NewUser, TokenScope};
 use crate::http::dto::UserOut;
@@ -145,7 +145,7 @@ pub fn user_command(g: &Global, cmd: UserCommand) -> anyhow::Result<()> {
             let user = coffer
                 .control()
                 .user_by_email(&parsed)?
-                .with_context(|| format!("no user {email}"))?;
+                .ok_or_else(|| missing(format!("no user {email}")))?;
             let document = crate::http::rights::personal_data(&coffer, &user, None)
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             print_json(&document)?;
@@ -163,7 +163,7 @@ fn delete_user(g: &Global, coffer: &crate::coffer::Coffer, email: &str) -> anyho
     let user = coffer
         .control()
         .user_by_email(&parsed)?
-        .with_context(|| format!("no user {email}"))?;
+        .ok_or_else(|| missing(format!("no user {email}")))?;
     let orphaned = coffer
         .auth()
         .erase_account(&operator(), &user, coffer.purge_grace())?;
@@ -206,7 +206,7 @@ pub fn token_command(g: &Global, cmd: TokenCommand) -> anyhow::Result<()> {
             let token = coffer
                 .control()
                 .token(&id)?
-                .with_context(|| format!("no token with id {id}"))?;
+                .ok_or_else(|| missing(format!("no token with id {id}")))?;
             if token.revoked_at.is_some() {
                 bail!("token {id} is already revoked");
             }
@@ -292,7 +292,7 @@ fn create_token(
     let user = coffer
         .control()
         .user_by_email(&parsed)?
-        .with_context(|| format!("no user {email}"))?;
+        .ok_or_else(|| missing(format!("no user {email}")))?;
     let Some(member_role) = coffer.control().membership(user.id, t.id)? else {
         bail!("{email} is not a member of {}", t.slug);
     };

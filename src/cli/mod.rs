@@ -214,6 +214,9 @@ fn error_code(e: anyhow::Error) -> &'static str {
         crate::names::NameError,
         crate::auth::password::PasswordError
     );
+    if e.downcast_ref::<Missing>().is_some() {
+        return "not-found";
+    }
     match e.downcast_ref::<std::io::Error>() {
         Some(io) if io.kind() == std::io::ErrorKind::NotFound => "not-found",
         Some(_) => "io-error",
@@ -355,10 +358,19 @@ fn tenant(coffer: &Coffer, raw: &str) -> anyhow::Result<Tenant> {
         .ok_or_else(|| no_tenant(&slug))
 }
 
-/// A slug no tenant has: said in words, coded `not-found` for `--json`.
+/// Something a command names that does not exist: said in words, coded `not-found`
+/// for `--json`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Missing(String);
+
+fn missing(what: String) -> anyhow::Error {
+    Missing(what).into()
+}
+
+/// A slug no tenant has.
 fn no_tenant(slug: &TenantSlug) -> anyhow::Error {
-    anyhow::Error::new(crate::control::ControlError::NotFound)
-        .context(format!("no tenant with slug {slug}"))
+    missing(format!("no tenant with slug {slug}"))
 }
 
 /// The operator's access to a tenant's vault.

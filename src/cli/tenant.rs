@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::lifecycle::{Step, tenant_step};
-use super::{Global, access, open, operator, print_json, role, slug, tenant};
+use super::{Global, access, missing, open, operator, print_json, role, slug, tenant};
 use crate::control::rules::Transition;
 use crate::control::{MemberChange, NewTenant, TenantOwner};
 use crate::http::dto::{MemberOut, TenantOut};
@@ -151,7 +151,7 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
                     let user = coffer
                         .control()
                         .user_by_email(&parsed)?
-                        .with_context(|| format!("no user {email}"))?;
+                        .ok_or_else(|| missing(format!("no user {email}")))?;
                     Some(TenantOwner::Existing(user.id))
                 }
                 None => None,
@@ -274,7 +274,7 @@ pub fn member_command(g: &Global, cmd: MemberCommand) -> anyhow::Result<()> {
         coffer
             .control()
             .user_by_email(&parsed)?
-            .with_context(|| format!("no user {email}"))
+            .ok_or_else(|| missing(format!("no user {email}")))
     };
     match cmd {
         MemberCommand::Add {

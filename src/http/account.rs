@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use super::CookieName;
 use super::authorize::Signed;
@@ -22,6 +22,7 @@ use super::dto::{
 };
 use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
+use super::telemetry::LogIds;
 use crate::auth::{Auth, AuthError, NewSession, TokenSpec};
 use crate::coffer::Coffer;
 
@@ -64,6 +65,7 @@ pub async fn signup(
     State(coffer): State<Coffer>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
+    Extension(log_ids): Extension<LogIds>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignupIn>,
 ) -> Result<Response, ApiError> {
@@ -84,6 +86,10 @@ pub async fn signup(
         )?)
     })
     .await?;
+    log_ids.set(
+        Some(tenant.id.to_string()),
+        Some(session.user.id.to_string()),
+    );
     let out = SignupOut {
         user: (&session.user).into(),
         tenant: (&tenant).into(),
@@ -107,6 +113,7 @@ pub async fn login(
     State(coffer): State<Coffer>,
     State(cookie): State<CookieName>,
     ClientIp(ip): ClientIp,
+    Extension(log_ids): Extension<LogIds>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<Response, ApiError> {
@@ -132,6 +139,7 @@ pub async fn login(
         Ok((session, info))
     })
     .await?;
+    log_ids.set(None, Some(session.user.id.to_string()));
     Ok(with_cookie(
         cookie,
         Json(info).into_response(),

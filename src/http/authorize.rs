@@ -183,7 +183,11 @@ async fn authorize_inner(
             ));
         }
     }
-    if let Some(ids) = parts.extensions.get::<super::telemetry::LogIds>() {
+    // A public route's ids, if any, are the handler's to record (sign-in knows the user
+    // only once it succeeds).
+    if let Some(ids) = parts.extensions.get::<super::telemetry::LogIds>()
+        && (access.is_some() || principal.is_some())
+    {
         ids.set(
             access.as_ref().map(|a| a.tenant().id.to_string()),
             principal.as_ref().map(|p| p.user().id.to_string()),

@@ -589,7 +589,18 @@ fn json_errors_and_messages_that_name_their_subject() {
         "not found: jobs/x.jpg",
     );
     let e = json_error(&coffer(&data, &["tenant", "show", "nope", "--json"], None));
-    assert_eq!(e["error"]["code"], "not-found");
+    assert_eq!(
+        e["error"],
+        serde_json::json!({ "code": "not-found", "message": "no tenant with slug nope" })
+    );
+    let e = json_error(&coffer(
+        &data,
+        &["user", "show", "nobody@example.com", "--json"],
+        None,
+    ));
+    assert_eq!(e["error"]["code"], "not-found", "{e}");
+    let e = json_error(&coffer(&data, &["token", "revoke", "abc", "--json"], None));
+    assert_eq!(e["error"]["code"], "not-found", "{e}");
     let e = json_error(&coffer(
         &data,
         &["files", "get", "acme", "../etc/passwd", "--json"],

@@ -312,7 +312,7 @@ fn every_request_has_one_access_line_with_ids_and_no_names_or_colour() {
             &NewUser {
                 email: Email::parse(EMAIL).unwrap(),
                 name: "Ada Lovelace".into(),
-                password_hash: None,
+                password_hash: Some(coffer::auth::password::hash("correct horse battery").unwrap()),
                 is_operator: false,
             },
         )
@@ -371,6 +371,21 @@ fn every_request_has_one_access_line_with_ids_and_no_names_or_colour() {
     );
     let refused = server.wait_for_log(&["coffer::access", "status=401"]);
     assert!(refused.contains("user=\"-\""), "{refused}");
+    // A sign-in's line names the user it signed in (a public route: the handler records it).
+    let body = format!("{{\"email\":\"{EMAIL}\",\"password\":\"correct horse battery\"}}");
+    let login = plain(
+        server.addr,
+        &format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let signed_in = server.wait_for_log(&["coffer::access", "route=/api/v1/auth/login"]);
+    assert!(
+        signed_in.contains(&format!("user=\"{user_id}\"")),
+        "{signed_in}"
+    );
     for line in [&upload, &download, &refused] {
         assert!(
             !line.contains('\x1b'),
