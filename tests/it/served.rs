@@ -274,6 +274,16 @@ fn sighup_without_tls_is_logged_and_the_server_keeps_serving() {
     let config = dir.path().join("coffer.toml");
     std::fs::write(&config, "").unwrap();
     let mut server = start(&data, &config);
+    // The banner comes before the reloader's listener exists; a signal in that window is
+    // handled (the process lives) but not reported. An answered request means the
+    // listener is in place.
+    assert!(
+        plain(
+            server.addr,
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .starts_with("HTTP/1.1 200")
+    );
     server.hangup();
     server.wait_for_log(&["SIGHUP", "nothing to reload"]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
