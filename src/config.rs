@@ -111,6 +111,10 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Days a browser session lasts (1 to 7).
     pub session_days: u32,
+    /// The address people open Coffer at (`https://files.example.com`), for the links
+    /// in invitation and password-reset messages; without it, a message carries its
+    /// code and says where to enter it.
+    pub public_url: Option<String>,
 }
 
 /// Shortest `metrics_token` accepted (a guessable token would make metrics public).
@@ -164,6 +168,7 @@ impl Default for Config {
             metrics_listen: None,
             metrics_token: None,
             session_days: 7,
+            public_url: None,
         }
     }
 }
@@ -256,6 +261,17 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "metrics_token must be at least {MIN_METRICS_TOKEN_CHARS} characters"
             )));
+        }
+        if let Some(url) = &self.public_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+                || url.contains('#')
+            {
+                return Err(ConfigError::Invalid(
+                    "public_url must be an http:// or https:// address, such as https://files.example.com".into(),
+                ));
+            }
         }
         if !(1..=MAX_SESSION_DAYS).contains(&self.session_days) {
             return Err(ConfigError::Invalid(format!(

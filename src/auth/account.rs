@@ -6,13 +6,16 @@ use std::time::Instant;
 
 use super::password::{self, Verified};
 use super::throttle;
-use super::{Auth, AuthError, Principal, TOKEN_PREFIX, random_hex, sha256_hex};
+use super::{Auth, AuthError, Principal, TOKEN_PREFIX, TenantAccess, random_hex, sha256_hex};
 use crate::audit::{Actor, Caller};
 use crate::control::{ApiToken, ControlError, Role, SessionSpec, Tenant, TokenScope, User};
 use crate::names::{Email, TenantId, UserId};
 
 /// Reset tokens work for this long.
 const RESET_TTL_SECS: i64 = 3600;
+
+/// Invitation codes work for a week (the person invited may be away).
+const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// A new session, for the cookie.
 pub struct NewSession {
@@ -282,12 +285,59 @@ impl Auth {
             &email,
             "Reset your Coffer password",
             &format!(
-                "Someone asked to reset the password of your Coffer account.\n\n\
-                 Your reset token (valid for one hour, once):\n\n    {token}\n\n\
-                 If this was not you, ignore this message.\n"
+                "Someone asked to reset the password of your Coffer account.\n\n{}\n\
+                 It works once, for one hour. If this was not you, ignore this message.\n",
+                self.code_instructions("reset", &token)
             ),
         )?;
         Ok(())
+    }
+
+    /// Adds `email` to `access`'s tenant as `role` (`ControlPlane::invite_member`).
+    /// Someone without a password yet (a new account) is sent a one-time code to set
+    /// one, valid for a week; returns whether that message was sent.
+    pub fn invite(
+        &self,
+        access: &TenantAccess,
+        email: &Email,
+        role: Role,
+    ) -> Result<bool, AuthError> {
+        let code = random_hex(32)?;
+        let expires = Self::stamp_at(self.now_unix() + INVITE_TTL_SECS);
+        let (_, invited) = self.control.invite_member(
+            &access.caller,
+            access.authority,
+            access.tenant.id,
+            email,
+            role,
+            (&sha256_hex(&code), &expires),
+        )?;
+        if invited {
+            self.mailer.send(
+                email,
+                "You are invited to Coffer",
+                &format!(
+                    "You are invited to {} on Coffer, as {}.\n\n{}\n\
+                     It works once, for 7 days, and lets you choose your password.\n",
+                    access.tenant.name,
+                    role.as_str(),
+                    self.code_instructions("welcome", &code)
+                ),
+            )?;
+        }
+        Ok(invited)
+    }
+
+    /// How a message's one-time code is used: a link to the web UI's page for it when
+    /// the public address is configured, else the code and where to enter it.
+    fn code_instructions(&self, page: &str, code: &str) -> String {
+        match &self.public_url {
+            Some(base) => format!("Open this link:\n\n    {base}/#/{page}/{code}\n"),
+            None => format!(
+                "Your code:\n\n    {code}\n\nOpen Coffer in your browser, choose \"Forgot your \
+                 password?\", then \"I have a code\", and enter it.\n"
+            ),
+        }
     }
 
     /// Checks a reset token before any password is hashed: `BadResetToken` for one that

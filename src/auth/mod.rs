@@ -232,6 +232,8 @@ pub struct AuthParts {
     pub mailer: Arc<dyn Mailer>,
     /// How long a browser session lasts, in seconds (at most `SESSION_TTL_SECS`).
     pub session_ttl_secs: i64,
+    /// The service's public address, for links in messages (`Config::public_url`).
+    pub public_url: Option<String>,
 }
 
 /// Authentication and authorization over one data root.
@@ -245,6 +247,7 @@ pub struct Auth {
     mailer: Arc<dyn Mailer>,
     cache: cache::AuthCache,
     session_ttl_secs: i64,
+    public_url: Option<String>,
 }
 
 fn random_hex(bytes: usize) -> Result<String, AuthError> {
@@ -267,6 +270,7 @@ impl Auth {
             mailer: parts.mailer,
             cache: cache::AuthCache::new(),
             session_ttl_secs: parts.session_ttl_secs.clamp(60, session::SESSION_TTL_SECS),
+            public_url: parts.public_url.map(|u| u.trim_end_matches('/').to_owned()),
         })
     }
 
@@ -436,6 +440,25 @@ impl Auth {
             Credential::Token { token, .. } => (token.tenant_id == tenant.id)
                 .then(|| (token.role, token_allows(token, member_role, permission))),
         }
+    }
+
+    /// Every permission `principal` holds on `slug`'s tenant now, by the same rules as
+    /// each request (role, token, the tenant's state): what a client may offer. Each
+    /// request is still checked on its own.
+    pub fn permissions(
+        &self,
+        principal: &Principal,
+        slug: &str,
+    ) -> Result<Vec<TenantPermission>, AuthError> {
+        let (tenant, member_role) = self.membership(principal.user(), slug)?;
+        let program = matches!(principal.0, Credential::Token { .. });
+        Ok(TenantPermission::ALL
+            .into_iter()
+            .filter(|&p| {
+                Self::allowed(principal, &tenant, member_role, p).is_some_and(|(_, ok)| ok)
+                    && state_allows(tenant.state, p, program).is_ok()
+            })
+            .collect())
     }
 
     /// The tenant named `slug` and the user's role in it; `NotFound` for a tenant that

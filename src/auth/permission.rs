@@ -22,8 +22,12 @@ pub enum Permission {
     Tenant(TenantPermission),
 }
 
-/// Permissions inside one tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Permissions inside one tenant (on the wire, their `as_str` names: a client shows only
+/// the controls its caller holds).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum TenantPermission {
     TenantRead,
     MembersRead,
@@ -153,6 +157,13 @@ pub fn token_allows(token: &ApiToken, member_role: Role, permission: TenantPermi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_names_are_the_metered_names() {
+        for p in TenantPermission::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+    }
 
     #[test]
     fn matrix_matches_the_role_descriptions() {

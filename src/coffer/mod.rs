@@ -175,6 +175,7 @@ impl Coffer {
             secret,
             mailer,
             session_ttl_secs: i64::from(config.session_days) * 24 * 3600,
+            public_url: config.public_url.clone(),
         })?);
         Ok(Coffer {
             root,

@@ -469,6 +469,75 @@ impl ControlPlane {
         })
     }
 
+    /// Invites `email` into `tenant` as `role`, on `by`'s authority, in one transaction:
+    /// someone without an account gets one with no password; the membership is added by
+    /// the same rules as `put_member`; and an account that has no password yet gets
+    /// `invitation` (the hash of a one-time code and its expiry) to set one. Inviting a
+    /// member who never set a password again renews their code instead of failing.
+    /// Returns the user and whether a code was stored (so a message is due).
+    pub(crate) fn invite_member(
+        &self,
+        caller: &Caller,
+        by: Authority,
+        tenant: TenantId,
+        email: &Email,
+        role: Role,
+        invitation: (&str, &str),
+    ) -> Result<(UserId, bool), ControlError> {
+        self.write(|tx, now| {
+            let by = resolve(tx, by, tenant)?;
+            let mut events = Vec::new();
+            let user = match tx.user_by_email(email)? {
+                Some(user) => user,
+                None => {
+                    let id = UserId::generate();
+                    let new = NewUser {
+                        email: email.clone(),
+                        name: String::new(),
+                        password_hash: None,
+                        is_operator: false,
+                    };
+                    tx.insert_user(id, &new, now)?;
+                    events.push(user_created(caller, id, false));
+                    tx.user(id)?.ok_or(ControlError::NotFound)?
+                }
+            };
+            let awaiting_password = user.password_hash.is_none() && user.disabled_at.is_none();
+            match tx.membership(user.id, tenant)? {
+                Some(_) if !awaiting_password => return Err(ControlError::AlreadyMember),
+                Some(current) => rules::may_change_member(
+                    by,
+                    Some(current),
+                    Some(current),
+                    tx.owner_count(tenant)?,
+                )?,
+                None => {
+                    rules::may_change_member(by, None, Some(role), tx.owner_count(tenant)?)?;
+                    tx.put_member(tenant, user.id, role, now)?;
+                    events.push(
+                        caller
+                            .event(AuditAction::MemberAdd)
+                            .tenant(tenant)
+                            .target(user.id.to_string())
+                            .detail(serde_json::json!({ "role": role.as_str(), "previous": null })),
+                    );
+                }
+            }
+            if awaiting_password {
+                let (code_hash, expires_at) = invitation;
+                tx.insert_reset(code_hash, user.id, expires_at, now)?;
+                events.push(
+                    caller
+                        .event(AuditAction::PasswordChange)
+                        .tenant(tenant)
+                        .target(user.id.to_string())
+                        .detail(serde_json::json!({ "step": "invitation_sent" })),
+                );
+            }
+            Ok(((user.id, awaiting_password), events))
+        })
+    }
+
     /// Removes a member on `by`'s authority; the last owner cannot be removed. Callers
     /// reach it through `TenantAccess::remove_member`.
     pub(crate) fn remove_member(

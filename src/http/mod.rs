@@ -28,6 +28,7 @@ mod server;
 pub mod telemetry;
 mod tenants;
 pub mod tls;
+mod ui;
 mod write_deadline;
 
 use std::collections::HashMap;

@@ -60,14 +60,6 @@ static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyLock::ne
     )
 });
 
-/// The bare address leads somewhere useful: the API reference (temporary, so that the
-/// web UI can take `/` without a browser remembering the old answer).
-#[utoipa::path(get, path = "/",
-    responses((status = 307, description = "To `/api/v1/docs/`", headers(("location" = String)))))]
-pub async fn front() -> Redirect {
-    Redirect::temporary(DOCS_ROOT)
-}
-
 /// Sends `/api/v1/docs` to the reference's root, where its relative file names resolve.
 #[utoipa::path(get, path = "/api/v1/docs",
     responses((status = 308, description = "To `/api/v1/docs/`, the API reference", headers(("location" = String)))))]

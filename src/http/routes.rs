@@ -9,7 +9,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::{
     AppState, account, admin, files, lifecycle, ops, portability, records, rights, telemetry,
-    tenants,
+    tenants, ui,
 };
 use crate::auth::permission::{Permission, TenantPermission as TP};
 
@@ -57,7 +57,8 @@ macro_rules! routes {
 use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
 
 routes! {
-    GET "/", Public, "The service's front page: the API reference until the web UI lands" => ops::front;
+    GET "/", Public, "The web UI (signs in, then works on files, records, people and more through this API)" => ui::index;
+    GET "/ui/{*file}", Public, "The web UI's files, by build version (cached for a year)" => ui::file;
     GET "/healthz", Public, "Liveness: the process is up" => ops::healthz;
     GET "/readyz", Public, "Readiness: databases answer" => ops::readyz;
     GET "/metrics", Metrics, "Prometheus metrics (aggregate counts only): on the metrics address, or with the metrics token" => telemetry::metrics;

@@ -9,9 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::authorize::Access;
+use super::authorize::{Access, Signed};
 use super::dto::{
-    AddMemberIn, AiUsageIn, AuditPage, ChangeMemberIn, HitsOut, MembersOut, TenantView, UsageOut,
+    AddMemberIn, AiUsageIn, AuditPage, ChangeMemberIn, HitsOut, MemberAddedOut, MembersOut,
+    TenantView, UsageOut,
 };
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, blocking};
@@ -23,11 +24,22 @@ use crate::names::{Email, UserId};
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}",
     responses((status = 200, description = "The tenant and your role in it", body = TenantView)))]
-pub async fn show(Access(access): Access) -> Json<TenantView> {
-    Json(TenantView {
-        tenant: access.tenant().into(),
-        role: access.role(),
+pub async fn show(
+    State(coffer): State<Coffer>,
+    Signed(principal): Signed,
+    Access(access): Access,
+) -> Result<Json<TenantView>, ApiError> {
+    blocking(move || {
+        let permissions = coffer
+            .auth()
+            .permissions(&principal, access.tenant().slug.as_str())?;
+        Ok(Json(TenantView {
+            tenant: access.tenant().into(),
+            role: access.role(),
+            permissions,
+        }))
     })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/members",
@@ -44,9 +56,8 @@ pub async fn members(
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/members", request_body = AddMemberIn,
     responses(
-        (status = 201, description = "Added"),
+        (status = 201, description = "Added; someone without a password yet (a new account) is sent a one-time code to set one", body = MemberAddedOut),
         (status = 409, description = "Already a member (`already-member`)"),
-        (status = 422, description = "No account has this e-mail address (`unknown-user`)"),
         (status = 413, description = "The body is larger than the JSON limit"),
         (status = 415, description = "The body is not `application/json`"),
     ))]
@@ -54,22 +65,10 @@ pub async fn add_member(
     State(coffer): State<Coffer>,
     Access(access): Access,
     JsonBody(body): JsonBody<AddMemberIn>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Json<MemberAddedOut>), ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::from(e).with_pointer("/email"))?;
-    blocking(move || {
-        // The user must already have an account; no account is created on someone's behalf.
-        let user = coffer.control().user_by_email(&email)?.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::UnknownUser,
-                "no account with this e-mail address",
-            )
-        })?;
-        access.change_member(coffer.control(), user.id, body.role, MemberChange::Add)?;
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::CREATED)
+    let invited = blocking(move || Ok(coffer.auth().invite(&access, &email, body.role)?)).await?;
+    Ok((StatusCode::CREATED, Json(MemberAddedOut { invited })))
 }
 
 fn target_user(raw: &str) -> Result<UserId, ApiError> {

@@ -556,11 +556,23 @@ pub struct NewTokenOut {
     pub details: TokenOut,
 }
 
+/// A member added or invited.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberAddedOut {
+    /// Whether a message with a one-time code to set a password was sent (someone who
+    /// had no account, or never set a password).
+    #[schema(examples(true))]
+    pub invited: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantView {
     pub tenant: TenantOut,
     /// Your role in it.
     pub role: Option<Role>,
+    /// What you may do in it now (your role, your token, the tenant's state).
+    #[schema(example = json!(["tenant_read", "files_read", "search"]))]
+    pub permissions: Vec<crate::auth::permission::TenantPermission>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

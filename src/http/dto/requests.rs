@@ -173,7 +173,7 @@ pub struct CreateTenantIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberIn {
-    /// An existing user's address.
+    /// Their e-mail address: an existing account is added at once; anyone else is invited.
     #[schema(
         max_length = 254,
         pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",

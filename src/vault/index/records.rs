@@ -164,7 +164,7 @@ impl Index {
 
     // ---- search ------------------------------------------------------------------------
 
-    /// Full-text search. User text is turned into a conjunction of quoted phrases, so it
+    /// Full-text search. User text is turned into a conjunction of quoted prefix phrases, so it
     /// is never FTS5 query syntax (no column filters, no operators, no syntax errors).
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, IndexError> {
         let Some(query) = fts_phrase_query(text) else {
@@ -293,13 +293,14 @@ fn json_to_sql(value: &serde_json::Value) -> rusqlite::types::Value {
     }
 }
 
-/// `hello "world` becomes `"hello" """world"`: each whitespace-separated term a quoted
-/// phrase (inner quotes doubled), implicitly AND-ed. `None` when there is no term.
+/// `hello "world` becomes `"hello"* """world"*`: each whitespace-separated term a quoted
+/// prefix phrase (inner quotes doubled), implicitly AND-ed, so `oak` finds `Oakridge` as
+/// the user types. `None` when there is no term.
 pub fn fts_phrase_query(text: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split_whitespace()
         .take(32)
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .map(|t| format!("\"{}\"*", t.replace('"', "\"\"")))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
@@ -370,6 +371,10 @@ mod tests {
             assert!(idx.search(hostile, 10).is_ok(), "{hostile}");
         }
         assert!(idx.search("springfield greenleaf", 10).unwrap().len() == 1);
+        // Each word matches as a prefix, so a search box finds while the user types.
+        assert_eq!(idx.search("greenl", 10).unwrap().len(), 2);
+        assert_eq!(idx.search("spring green", 10).unwrap().len(), 1);
+        assert!(idx.search("reenleaf", 10).unwrap().is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod contract;
 mod edges;
 mod events;
 mod fuzz;
+mod invitations;
 mod load;
 mod raw;
 mod rbac;
