@@ -24,3 +24,4 @@ mod robust;
 mod served;
 mod support;
 mod vault;
+mod web_ui;

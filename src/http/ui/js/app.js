@@ -152,14 +152,13 @@ function shell(active) {
         session.tenant && session.tenant.role ? h('span', { class: 'role' }, session.tenant.role) : null),
       h('button', { type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out')));
   fill(root, skip, header,
-    h('div', { class: 'layout' }, h('nav', { 'aria-label': 'Sections' }, nav), main),
-    h('div', { id: 'toasts', class: 'toasts', 'aria-live': 'polite' }));
+    h('div', { class: 'layout' }, h('nav', { 'aria-label': 'Sections' }, nav), main));
   return main;
 }
 
 function bare() {
   const main = h('main', { id: 'main', class: 'bare', tabindex: '-1' });
-  fill(root, main, h('div', { id: 'toasts', class: 'toasts', 'aria-live': 'polite' }));
+  fill(root, main);
   return main;
 }
 
@@ -194,7 +193,7 @@ async function route() {
   try {
     if (first === 't' && rest[0]) {
       await openTenant(rest[0]);
-      const section = sections.find((s) => s.id === rest[1]) || sections.find((s) => can(s.needs));
+      const section = sections.find((s) => s.id === rest[1] && can(s.needs)) || sections.find((s) => can(s.needs));
       if (!section) return fill(shell(), h('h1', { tabindex: '-1' }, 'Nothing to show'), h('p', {}, 'Your role has no sections here.'));
       return show(section.view, shell(section.id), ctx, rest.slice(2));
     }

@@ -76,12 +76,17 @@ export function time(stamp) {
   return h('time', { datetime: stamp || '' }, when(stamp));
 }
 
-// Announces a message to everyone (a polite live region) for a few seconds.
+// Announces a message to everyone (a polite live region) for a few seconds. The region
+// lives outside the views, so a message outlasts the redraw that often follows it.
 export function toast(message, kind = 'info') {
-  const region = document.getElementById('toasts');
-  if (!region) return;
+  let region = document.getElementById('toasts');
+  if (!region) {
+    region = h('div', { id: 'toasts', class: 'toasts', 'aria-live': 'polite' });
+    document.body.append(region);
+  }
   const note = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
   region.append(note);
+  while (region.children.length > 3) region.firstChild.remove();
   setTimeout(() => note.remove(), kind === 'error' ? 9000 : 4500);
 }
 

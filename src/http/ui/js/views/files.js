@@ -51,8 +51,9 @@ export async function render(main, ctx, rest) {
   const listing = h('div', { class: 'listing' });
   const progress = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
 
-  const reload = () => ctx.navigate(location.hash);
-  const queue = writable ? uploader(slug, () => path, () => state.entries, reload) : null;
+  // Changes redraw the listing only: the upload panel keeps each file's outcome.
+  const reload = () => load();
+  const queue = writable ? uploader(slug, () => path, reload) : null;
 
   const toolbar = h('div', { class: 'toolbar' },
     writable ? queue.pickFiles : null,
@@ -190,25 +191,32 @@ export async function render(main, ctx, rest) {
       pager(all.length));
   }
 
-  // Pages of the folder, drawn as soon as the first arrives.
+  // Pages of the folder, drawn as soon as the first arrives; a newer load supersedes.
   const base = path ? `/tenants/${slug}/tree/${api.segments(path)}` : `/tenants/${slug}/tree`;
-  let after = null;
-  progress.textContent = 'Loading…';
-  try {
-    for (;;) {
-      const page = await api.get(base, { limit: FETCH_PAGE, after });
-      if (!main.isConnected) return;
-      state.entries.push(...page.entries);
-      after = page.next;
-      state.complete = !after;
-      draw();
-      if (state.complete) break;
-      progress.textContent = `Loading… ${state.entries.length.toLocaleString()} items so far`;
+  let loads = 0;
+  async function load() {
+    const mine = ++loads;
+    const entries = [];
+    let after = null;
+    progress.textContent = 'Loading…';
+    try {
+      for (;;) {
+        const page = await api.get(base, { limit: FETCH_PAGE, after });
+        if (!main.isConnected || mine !== loads) return;
+        entries.push(...page.entries);
+        after = page.next;
+        state.entries = entries;
+        state.complete = !after;
+        draw();
+        if (!after) break;
+        progress.textContent = `Loading… ${entries.length.toLocaleString()} items so far`;
+      }
+      progress.textContent = `${entries.length.toLocaleString()} ${entries.length === 1 ? 'item' : 'items'}`;
+    } catch (e) {
+      progress.textContent = '';
+      fill(listing, h('p', { class: 'error', role: 'alert' }, e.status === 404
+        ? 'This folder does not exist (it may have been moved or deleted).' : reason(e)));
     }
-    progress.textContent = `${state.entries.length.toLocaleString()} ${state.entries.length === 1 ? 'item' : 'items'}`;
-  } catch (e) {
-    progress.textContent = '';
-    fill(listing, h('p', { class: 'error', role: 'alert' }, e.status === 404
-      ? 'This folder does not exist (it may have been moved or deleted).' : reason(e)));
   }
+  await load();
 }

@@ -44,7 +44,7 @@ async function walk(entry, prefix, out) {
   }
 }
 
-export function uploader(slug, currentDir, _entries, onIdle) {
+export function uploader(slug, currentDir, onIdle) {
   const list = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
   const summary = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const clear = h('button', { type: 'button', hidden: true, onclick: () => {
@@ -141,12 +141,12 @@ export function uploader(slug, currentDir, _entries, onIdle) {
     }
   }
 
-  const fileInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', id: uid('upload'), tabindex: '-1' });
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', id: uid('upload'), tabindex: '-1', 'aria-label': 'Files to upload' });
   fileInput.addEventListener('change', () => {
     for (const file of fileInput.files) enqueue(file, file.name);
     fileInput.value = '';
   });
-  const folderInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', id: uid('upload-dir'), tabindex: '-1' });
+  const folderInput = h('input', { type: 'file', multiple: true, class: 'visually-hidden', id: uid('upload-dir'), tabindex: '-1', 'aria-label': 'A folder to upload' });
   folderInput.webkitdirectory = true;
   folderInput.addEventListener('change', () => {
     for (const file of folderInput.files) enqueue(file, file.webkitRelativePath || file.name);
