@@ -8,7 +8,9 @@
 //! `target/tmp/screenshots`); the README's come from there. axe-core (vendored in
 //! `fixtures/axe-core/`, for the tests only) checks each page for accessibility.
 
+mod housekeeping;
 mod journeys;
+mod measure;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -84,10 +86,12 @@ fn start_server(data_dir: &Path) -> (Killed, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The first line names the address; the rest (the demo logins) is drained, since a
+    // closed pipe would end the server at its next line.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let base = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -313,9 +317,11 @@ impl Rig {
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .collect();
+            // In progress: `*.crdownload`, or a hidden temporary (`.org.chromium.*`)
+            // renamed to the final name when the download completes.
             let busy = names.iter().any(|n| {
-                let n = n.to_string_lossy();
-                n.ends_with(".crdownload") || n.contains(".com.google.Chrome.")
+                let name = n.file_name().unwrap_or_default().to_string_lossy();
+                name.ends_with(".crdownload") || name.starts_with('.')
             });
             if let [done] = names.as_slice()
                 && !busy

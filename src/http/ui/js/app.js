@@ -115,7 +115,7 @@ function searchBox() {
   if (!session.tenant || !can('search')) return null;
   const input = h('input', { type: 'search', name: 'q', placeholder: 'Search records and files',
     'aria-label': 'Search records and files', id: 'global-search' });
-  return h('form', { class: 'global-search', role: 'search', onsubmit: (event) => {
+  return h('form', { class: 'global-search', role: 'search', 'aria-label': 'Everything', onsubmit: (event) => {
     event.preventDefault();
     navigate(`${tenantHash('search')}?q=${encodeURIComponent(input.value.trim())}`);
   } }, input, h('button', { type: 'submit' }, 'Search'));

@@ -168,7 +168,8 @@ export async function busy(button, action) {
 export function table(caption, headers, rows, className = '') {
   return h('table', { class: className },
     h('caption', { class: caption.visible ? '' : 'visually-hidden' }, caption.text || caption),
-    h('thead', {}, h('tr', {}, headers.map((label) => h('th', { scope: 'col' }, label)))),
+    h('thead', {}, h('tr', {}, headers.map((label) => h('th', { scope: 'col' },
+      label === '' ? h('span', { class: 'visually-hidden' }, 'Actions') : label)))),
     h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell))))));
 }
 

@@ -49,7 +49,7 @@ export async function render(main, ctx, rest) {
   const writable = ctx.can('files_write');
   const state = { entries: [], complete: false, sort: 'name', ascending: true, page: 0 };
   const listing = h('div', { class: 'listing' });
-  const progress = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const progress = h('p', { class: 'status', id: 'listing-status', role: 'status', 'aria-live': 'polite' });
 
   // Changes redraw the listing only: the upload panel keeps each file's outcome.
   const reload = () => load();
@@ -99,13 +99,13 @@ export async function render(main, ctx, rest) {
   function actions(entry) {
     const items = [];
     if (entry.kind === 'file') {
-      items.push(h('a', { href: api.fileUrl(slug, entry.path), download: entry.name, role: 'menuitem' }, 'Download'));
-      items.push(h('button', { type: 'button', role: 'menuitem', onclick: () => preview(slug, entry) }, 'Preview'));
+      items.push(h('a', { href: api.fileUrl(slug, entry.path), download: entry.name, role: 'menuitem', dataset: { action: 'download' } }, 'Download'));
+      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'preview' }, onclick: () => preview(slug, entry) }, 'Preview'));
     }
     if (writable) {
-      items.push(h('button', { type: 'button', role: 'menuitem', onclick: () => rename(entry) }, 'Rename'));
-      items.push(h('button', { type: 'button', role: 'menuitem', onclick: () => move(entry) }, 'Move'));
-      items.push(h('button', { type: 'button', role: 'menuitem', class: 'danger', onclick: () => trash(entry) }, 'Delete'));
+      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'rename' }, onclick: () => rename(entry) }, 'Rename'));
+      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'move' }, onclick: () => move(entry) }, 'Move'));
+      items.push(h('button', { type: 'button', role: 'menuitem', class: 'danger', dataset: { action: 'delete' }, onclick: () => trash(entry) }, 'Delete'));
     }
     return h('details', { class: 'menu' },
       h('summary', { 'aria-label': `Actions for ${entry.name}` }, '⋯'),

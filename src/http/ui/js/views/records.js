@@ -57,7 +57,7 @@ async function renderTable(main, ctx, collection) {
     ? h('a', { class: 'button primary', href: recordHash(ctx, collection, 'new'), id: 'new-record' }, 'New record') : null),
   h('nav', { class: 'crumbs', 'aria-label': 'Records path' }, h('ol', {},
     h('li', {}, h('a', { href: ctx.tenantHash('records') }, 'Records')), h('li', {}, h('span', { 'aria-current': 'page' }, collection)))),
-  h('form', { class: 'filters', role: 'search', onsubmit: (event) => {
+  h('form', { class: 'filters', role: 'search', 'aria-label': `Filter ${collection}`, onsubmit: (event) => {
     event.preventDefault();
     state.filterField = filterField.value;
     state.filterValue = filterValue.value;

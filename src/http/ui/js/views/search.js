@@ -49,7 +49,7 @@ export async function render(main, ctx) {
     clearTimeout(timer);
     timer = setTimeout(run, 200);
   });
-  fill(main, heading('Search'), h('form', { role: 'search', onsubmit: (event) => {
+  fill(main, heading('Search'), h('form', { role: 'search', 'aria-label': 'Search page', onsubmit: (event) => {
     event.preventDefault();
     run();
   } }, input, h('button', { type: 'submit' }, 'Search')), results);

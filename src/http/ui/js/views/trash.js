@@ -41,7 +41,8 @@ export async function render(main, ctx) {
   }
   return fill(list, h('table', {},
     h('caption', { class: 'visually-hidden' }, 'Items in the trash'),
-    h('thead', {}, h('tr', {}, ['Name', 'Size', 'Deleted', 'By', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'Size', 'Deleted', 'By'].map((t) => h('th', { scope: 'col' }, t)),
+      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
     h('tbody', {}, items.map((item) => h('tr', {},
       h('td', { class: 'name' }, h('span', { class: `icon ${item.kind}`, 'aria-hidden': 'true' }), item.original_path),
       h('td', { class: 'num' }, item.kind === 'dir' ? '' : bytes(item.size)),

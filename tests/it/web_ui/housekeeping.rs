@@ -1,0 +1,202 @@
+//! The rest of a working week in the browser: signing in with the keyboard alone,
+//! folders, renaming and moving, the trash (restore, delete for good), importing a ZIP
+//! with its report, and a forgotten password reset through the outbox.
+
+use super::{PASSWORD, Rig, TENANT};
+use crate::support::zipgen::{RawEntry, build};
+
+const TAB: &str = "\u{e004}";
+const ENTER: &str = "\u{e007}";
+
+/// The newest outbox message's one-time code.
+fn newest_code(rig: &Rig) -> String {
+    let mut messages: Vec<_> = std::fs::read_dir(rig.data_dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    messages.sort();
+    let text = std::fs::read_to_string(messages.last().unwrap()).unwrap();
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .find(|w| w.len() == 64)
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .to_owned()
+}
+
+/// Opens a row's action menu and picks `action`.
+async fn row_action(rig: &Rig, name: &str, action: &str) {
+    rig.click(&format!("summary[aria-label='Actions for {name}']"))
+        .await;
+    rig.click(&format!(
+        "details[open] [role=menu] [data-action='{action}']"
+    ))
+    .await;
+}
+
+/// Answers the open dialog: its text field (if any) set to `text`, then its main button.
+async fn answer_dialog(rig: &Rig, text: Option<&str>) {
+    if let Some(text) = text {
+        rig.type_into("dialog[open] input[type=text]", text).await;
+    }
+    rig.click("dialog[open] button[value=ok]").await;
+    rig.until(
+        "the dialog to close",
+        "!document.querySelector('dialog[open]')",
+    )
+    .await;
+}
+
+async fn listed(rig: &Rig, name: &str) {
+    let quoted = serde_json::to_string(name).unwrap();
+    rig.until(
+        name,
+        &format!("[...document.querySelectorAll('table.files td.name')].some((td) => td.innerText.trim() === {quoted})"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mouse() {
+    let Some(rig) = Rig::start().await else {
+        return;
+    };
+    // Keyboard only: the e-mail field has focus; Tab to the password, Enter submits.
+    rig.open("#/signin").await;
+    rig.until(
+        "focus in the e-mail field",
+        "document.activeElement && document.activeElement.name === 'email'",
+    )
+    .await;
+    let keys = format!("olivia@greenleaf.example{TAB}{PASSWORD}{ENTER}");
+    rig.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&keys)
+        .await
+        .unwrap();
+    rig.until("the signed-in shell", "document.getElementById('sign-out')")
+        .await;
+    rig.until_text("contracts").await;
+    // After a view changes, its heading has focus (screen readers start there).
+    assert_eq!(rig.js("return document.activeElement.tagName;").await, "H1");
+
+    // A folder, a file renamed and moved into it.
+    rig.click("#new-folder").await;
+    answer_dialog(&rig, Some("estimates")).await;
+    listed(&rig, "estimates").await;
+    let local = tempfile::tempdir().unwrap();
+    let draft = local.path().join("draft.txt");
+    std::fs::write(&draft, b"first draft").unwrap();
+    let inputs = rig
+        .client
+        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
+        .await
+        .unwrap();
+    inputs[0]
+        .send_keys(&draft.display().to_string())
+        .await
+        .unwrap();
+    listed(&rig, "draft.txt").await;
+    row_action(&rig, "draft.txt", "rename").await;
+    answer_dialog(&rig, Some("final.txt")).await;
+    listed(&rig, "final.txt").await;
+    row_action(&rig, "final.txt", "move").await;
+    answer_dialog(&rig, Some("estimates")).await;
+    rig.open(&format!("#/t/{TENANT}/files/estimates")).await;
+    listed(&rig, "final.txt").await;
+
+    // Deleted to the trash, restored, deleted again and then for good.
+    row_action(&rig, "final.txt", "delete").await;
+    answer_dialog(&rig, None).await;
+    rig.until_text("moved to the trash").await;
+    rig.open(&format!("#/t/{TENANT}/trash")).await;
+    rig.until_text("estimates/final.txt").await;
+    rig.check_accessibility("trash").await;
+    rig.screenshot("trash").await;
+    rig.click_labelled("Restore").await;
+    rig.until_text("Restored estimates/final.txt").await;
+    rig.open(&format!("#/t/{TENANT}/files/estimates")).await;
+    listed(&rig, "final.txt").await;
+    row_action(&rig, "final.txt", "delete").await;
+    answer_dialog(&rig, None).await;
+    rig.open(&format!("#/t/{TENANT}/trash")).await;
+    rig.click_labelled("Delete for good").await;
+    answer_dialog(&rig, None).await;
+    rig.until_text("The trash is empty.").await;
+
+    // Import: a report of what came in; again, what was skipped, or nothing at all.
+    let archive = local.path().join("old-files.zip");
+    std::fs::write(
+        &archive,
+        build(&[
+            RawEntry::file("imported/price-list.txt", b"mowing: 40"),
+            RawEntry::file("imported/notes.txt", b"call back"),
+        ]),
+    )
+    .unwrap();
+    rig.open(&format!("#/t/{TENANT}/data")).await;
+    let pick = rig
+        .client
+        .find(fantoccini::Locator::Css("#main input[type=file]"))
+        .await
+        .unwrap();
+    pick.send_keys(&archive.display().to_string())
+        .await
+        .unwrap();
+    rig.click_labelled("Import").await;
+    rig.until_text("Imported 2 files").await;
+    rig.click_labelled("Import").await;
+    rig.until_text("Nothing was imported").await;
+    rig.client
+        .find(fantoccini::Locator::Css("#main select"))
+        .await
+        .unwrap()
+        .select_by_value("skip")
+        .await
+        .unwrap();
+    rig.click_labelled("Import").await;
+    rig.until_text("Skipped 2, because they already exist")
+        .await;
+    rig.until_text("imported/notes.txt").await;
+    rig.screenshot("import-report").await;
+
+    // Your account: this browser's session is listed.
+    rig.open("#/account").await;
+    rig.until_text("this browser").await;
+    rig.check_accessibility("your account").await;
+
+    // A forgotten password: the code from the outbox, a new password, signed in.
+    rig.click("#sign-out").await;
+    rig.until_text("Forgot your password?").await;
+    rig.click_labelled("Forgot your password?").await;
+    rig.type_into("input[type=email]", "olivia@greenleaf.example")
+        .await;
+    rig.click_labelled("Send reset message").await;
+    rig.until_text("a message with a reset code is on its way")
+        .await;
+    let code = newest_code(&rig);
+    rig.open(&format!("#/reset/{code}")).await;
+    rig.until_text("Choose a new password").await;
+    rig.check_accessibility("choose a new password").await;
+    let fields = rig
+        .client
+        .find_all(fantoccini::Locator::Css("input[type=password]"))
+        .await
+        .unwrap();
+    for field in &fields {
+        field.send_keys("a new and long passphrase").await.unwrap();
+    }
+    rig.click_labelled("Change password").await;
+    rig.until_text("Your password is set").await;
+    rig.open("#/signin").await;
+    rig.type_into("input[name=email]", "olivia@greenleaf.example")
+        .await;
+    rig.type_into("input[name=password]", PASSWORD).await;
+    rig.click("button[type=submit]").await;
+    rig.until_text("do not match an account").await;
+    rig.type_into("input[name=password]", "a new and long passphrase")
+        .await;
+    rig.click("button[type=submit]").await;
+    rig.until("the signed-in shell", "document.getElementById('sign-out')")
+        .await;
+}
