@@ -105,6 +105,18 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     rig.open(&format!("#/t/{TENANT}/files/estimates")).await;
     listed(&rig, "final.txt").await;
 
+    // A file dropped on the page is uploaded into the folder shown.
+    rig.js(
+        "const drop = new DataTransfer();
+         drop.items.add(new File(['dropped in'], 'dropped.txt', { type: 'text/plain' }));
+         const main = document.getElementById('main');
+         for (const type of ['dragenter', 'dragover', 'drop'])
+           main.dispatchEvent(new DragEvent(type, { dataTransfer: drop, bubbles: true, cancelable: true }));
+         return true;",
+    )
+    .await;
+    listed(&rig, "dropped.txt").await;
+
     // Deleted to the trash, restored, deleted again and then for good.
     row_action(&rig, "final.txt", "delete").await;
     answer_dialog(&rig, None).await;
@@ -159,6 +171,14 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
         .await;
     rig.until_text("imported/notes.txt").await;
     rig.screenshot("import-report").await;
+
+    // The owner restricts processing, then lifts the restriction.
+    rig.click_labelled("Restrict processing").await;
+    answer_dialog(&rig, None).await;
+    rig.until_text("State: restricted").await;
+    rig.click_labelled("Lift the restriction").await;
+    answer_dialog(&rig, None).await;
+    rig.until_text("State: active").await;
 
     // Your account: this browser's session is listed.
     rig.open("#/account").await;

@@ -335,7 +335,8 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_no_write_controls_and_a_forced_write_is_refused() {
-    let Some(rig) = Rig::start().await else {
+    // In dark mode: axe checks the dark scheme's contrast on these pages.
+    let Some(rig) = Rig::start_dark().await else {
         return;
     };
     rig.sign_in("vera@greenleaf.example").await;
@@ -348,8 +349,8 @@ async fn a_viewer_sees_no_write_controls_and_a_forced_write_is_refused() {
     ] {
         assert!(!rig.exists(control).await, "a viewer sees {control}");
     }
-    rig.check_accessibility("files (viewer)").await;
-    rig.screenshot("files-viewer").await;
+    rig.check_accessibility("files (viewer, dark)").await;
+    rig.screenshot("files-viewer-dark").await;
     let forced = format!("/api/v1/tenants/{TENANT}/files/forced.txt");
     let (status, body) = page_fetch(&rig, "PUT", &forced, Some(Value::from("x"))).await;
     assert_eq!(status, 403, "{body}");
@@ -370,7 +371,7 @@ async fn a_viewer_sees_no_write_controls_and_a_forced_write_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_reads_the_trail_and_sees_no_files() {
-    let Some(rig) = Rig::start().await else {
+    let Some(rig) = Rig::start_dark().await else {
         return;
     };
     rig.sign_in("audrey@greenleaf.example").await;
@@ -390,7 +391,7 @@ async fn an_auditor_reads_the_trail_and_sees_no_files() {
             "an auditor's menu offers {hidden}: {nav}"
         );
     }
-    rig.check_accessibility("activity (auditor)").await;
+    rig.check_accessibility("activity (auditor, dark)").await;
     rig.screenshot("activity-auditor").await;
     // The files address leads to what an auditor may see; the API refuses the listing.
     rig.open(&format!("#/t/{TENANT}/files")).await;
@@ -434,9 +435,51 @@ async fn the_operator_console_creates_tenants_and_checks_isolation() {
         .await;
     rig.type_into("form.inline-form input[maxlength='200']", "Corner Bakery")
         .await;
+    // Owned by the demo's owner, with a quota of 2,000 bytes.
+    rig.type_into(
+        "form.inline-form input[type=email]",
+        "olivia@greenleaf.example",
+    )
+    .await;
+    rig.type_into("form.inline-form input[type=number]", "0.000002")
+        .await;
     rig.click_labelled("Create tenant").await;
     rig.until_text("Tenant corner-bakery created").await;
     rig.until_text("Corner Bakery").await;
     rig.click_labelled("Run the isolation check").await;
     rig.until_text("no findings").await;
+
+    // The owner of two businesses picks one; a file over its quota is refused with the
+    // numbers.
+    rig.click("#sign-out").await;
+    rig.sign_in("olivia@greenleaf.example").await;
+    rig.until(
+        "the business picker",
+        "document.querySelectorAll('#tenant-picker option').length === 2",
+    )
+    .await;
+    rig.client
+        .find(fantoccini::Locator::Css("#tenant-picker"))
+        .await
+        .unwrap()
+        .select_by_value("corner-bakery")
+        .await
+        .unwrap();
+    rig.until_text("This folder is empty").await;
+    let local = tempfile::tempdir().unwrap();
+    let big = local_files(local.path(), &[("menu.pdf", &[b'x'; 5000][..])]);
+    upload(&rig, &big).await;
+    rig.until(
+        "a refused upload",
+        "document.querySelector('.uploads li[data-state=failed]')",
+    )
+    .await;
+    let why = rig
+        .js("return document.querySelector('.uploads li[data-state=failed]').innerText;")
+        .await;
+    let why = why.as_str().unwrap();
+    assert!(
+        why.contains("Not enough space: 0 bytes of 2.0 KB used, and this file needs 5.0 KB"),
+        "{why}"
+    );
 }

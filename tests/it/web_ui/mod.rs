@@ -105,6 +105,21 @@ impl Rig {
     /// The server and a browser, or `None` (having said so) when this machine has no
     /// Chromium.
     pub async fn start() -> Option<Rig> {
+        Rig::start_with(&[]).await
+    }
+
+    /// The same with the system's dark mode on (`prefers-color-scheme: dark`).
+    pub async fn start_dark() -> Option<Rig> {
+        let rig = Rig::start_with(&["--force-dark-mode"]).await?;
+        rig.open("#/signin").await;
+        let dark = rig
+            .js("return matchMedia('(prefers-color-scheme: dark)').matches;")
+            .await;
+        assert_eq!(dark, true, "the browser did not take the dark mode");
+        Some(rig)
+    }
+
+    async fn start_with(extra_args: &[&str]) -> Option<Rig> {
         let Some(tools) = find_tools() else {
             let message = "web UI browser tests SKIPPED: Chromium and chromedriver are not \
                 installed. Install them (Debian: `apt-get install chromium chromium-driver`, \
@@ -133,13 +148,27 @@ impl Rig {
                 .unwrap(),
         );
         let profile = tmp.path().join("profile");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ]
+        .into_iter()
+        .chain(extra_args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": tools.chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--window-size=1280,900", format!("--user-data-dir={}", profile.display())],
+                "args": args,
                 "prefs": {
                     "download.default_directory": downloads,
                     "download.prompt_for_download": false,
