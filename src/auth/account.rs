@@ -313,19 +313,53 @@ impl Auth {
             (&sha256_hex(&code), &expires),
         )?;
         if invited {
-            self.mailer.send(
-                email,
-                "You are invited to Coffer",
-                &format!(
-                    "You are invited to {} on Coffer, as {}.\n\n{}\n\
-                     It works once, for 7 days, and lets you choose your password.\n",
-                    access.tenant.name,
-                    role.as_str(),
-                    self.code_instructions("welcome", &code)
-                ),
-            )?;
+            self.mail_invitation(email, &access.tenant, role, &code)?;
         }
         Ok(invited)
+    }
+
+    /// Invites the new owner of a tenant an operator just created for them (an account
+    /// made with the tenant, without a password): a one-time code, mailed.
+    pub fn invite_owner(
+        &self,
+        caller: &Caller,
+        tenant: &Tenant,
+        email: &Email,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .control
+            .user_by_email(email)?
+            .ok_or(AuthError::NotFound)?;
+        let code = random_hex(32)?;
+        let expires = Self::stamp_at(self.now_unix() + INVITE_TTL_SECS);
+        self.control.store_invitation(
+            caller,
+            tenant.id,
+            user.id,
+            (&sha256_hex(&code), &expires),
+        )?;
+        self.mail_invitation(email, tenant, Role::Owner, &code)
+    }
+
+    fn mail_invitation(
+        &self,
+        email: &Email,
+        tenant: &Tenant,
+        role: Role,
+        code: &str,
+    ) -> Result<(), AuthError> {
+        self.mailer.send(
+            email,
+            "You are invited to Coffer",
+            &format!(
+                "You are invited to {} on Coffer, as {}.\n\n{}\n\
+                 It works once, for 7 days, and lets you choose your password.\n",
+                tenant.name,
+                role.as_str(),
+                self.code_instructions("welcome", code)
+            ),
+        )?;
+        Ok(())
     }
 
     /// How a message's one-time code is used: a link to the web UI's page for it when

@@ -526,15 +526,29 @@ impl ControlPlane {
             if awaiting_password {
                 let (code_hash, expires_at) = invitation;
                 tx.insert_reset(code_hash, user.id, expires_at, now)?;
-                events.push(
-                    caller
-                        .event(AuditAction::PasswordChange)
-                        .tenant(tenant)
-                        .target(user.id.to_string())
-                        .detail(serde_json::json!({ "step": "invitation_sent" })),
-                );
+                events.push(invitation_event(caller, tenant, user.id));
             }
             Ok(((user.id, awaiting_password), events))
+        })
+    }
+
+    /// Stores an invitation's one-time code for `user`, who has no password yet (the
+    /// new owner of a tenant an operator just created): `NotFound` for anyone else.
+    pub(crate) fn store_invitation(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        user: UserId,
+        invitation: (&str, &str),
+    ) -> Result<(), ControlError> {
+        self.write(|tx, now| {
+            let found = tx.user(user)?.ok_or(ControlError::NotFound)?;
+            if found.password_hash.is_some() || found.disabled_at.is_some() {
+                return Err(ControlError::NotFound);
+            }
+            let (code_hash, expires_at) = invitation;
+            tx.insert_reset(code_hash, user, expires_at, now)?;
+            Ok(((), vec![invitation_event(caller, tenant, user)]))
         })
     }
 
@@ -575,6 +589,15 @@ fn resolve(tx: &dyn ControlTx, by: Authority, tenant: TenantId) -> Result<Standi
             Ok(Standing::Member(ceiling.map_or(role, |c| role.weaker(c))))
         }
     }
+}
+
+/// A one-time code to set a first password was issued to `user`, invited into `tenant`.
+fn invitation_event(caller: &Caller, tenant: TenantId, user: UserId) -> AuditEvent {
+    caller
+        .event(AuditAction::PasswordChange)
+        .tenant(tenant)
+        .target(user.to_string())
+        .detail(serde_json::json!({ "step": "invitation_sent" }))
 }
 
 fn user_created(caller: &Caller, id: UserId, is_operator: bool) -> AuditEvent {

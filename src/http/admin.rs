@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::authorize::Signed;
 use super::dto::{CreateTenantIn, TenantCreatedOut, TenantsOut, UsersOut};
-use super::error::{ApiError, ErrorCode};
+use super::error::ApiError;
 use super::extract::{ClientIp, JsonBody, blocking};
 use crate::coffer::Coffer;
-use crate::control::{NewTenant, TenantOwner};
+use crate::control::{NewTenant, NewUser, TenantOwner};
 use crate::names::{Email, TenantSlug};
 
 #[utoipa::path(get, path = "/api/v1/admin/tenants",
@@ -25,7 +25,7 @@ pub async fn list_tenants(State(coffer): State<Coffer>) -> Result<Json<TenantsOu
 
 #[utoipa::path(post, path = "/api/v1/admin/tenants", request_body = CreateTenantIn,
     responses(
-        (status = 201, description = "The new tenant", body = TenantCreatedOut),
+        (status = 201, description = "The new tenant; an owner without an account is invited to set a password", body = TenantCreatedOut),
         (status = 409, description = "The slug is taken (`slug-taken`)"),
         (status = 413, description = "The body is larger than the JSON limit"),
         (status = 415, description = "The body is not `application/json`"),
@@ -47,20 +47,23 @@ pub async fn create_tenant(
         .transpose()
         .map_err(|e| ApiError::from(e).with_pointer("/owner_email"))?;
     let caller = principal.caller(ip);
-    let tenant = blocking(move || {
-        let owner = match owner {
-            Some(email) => {
-                let user = coffer.control().user_by_email(&email)?.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        ErrorCode::UnknownUser,
-                        "no account with this e-mail address",
-                    )
-                    .with_pointer("/owner_email")
-                })?;
-                Some(TenantOwner::Existing(user.id))
-            }
-            None => None,
+    let (tenant, owner_invited) = blocking(move || {
+        // An owner without an account gets one (no password) with the tenant, in the
+        // same transaction, and then an invitation to set a password.
+        let (owner, invite) = match &owner {
+            Some(email) => match coffer.control().user_by_email(email)? {
+                Some(user) => (Some(TenantOwner::Existing(user.id)), None),
+                None => (
+                    Some(TenantOwner::New(NewUser {
+                        email: email.clone(),
+                        name: String::new(),
+                        password_hash: None,
+                        is_operator: false,
+                    })),
+                    Some(email.clone()),
+                ),
+            },
+            None => (None, None),
         };
         let new = NewTenant {
             slug,
@@ -68,13 +71,18 @@ pub async fn create_tenant(
             quota_bytes: body.quota_bytes,
             owner,
         };
-        Ok(coffer.create_tenant(&caller, new)?)
+        let tenant = coffer.create_tenant(&caller, new)?;
+        if let Some(email) = &invite {
+            coffer.auth().invite_owner(&caller, &tenant, email)?;
+        }
+        Ok((tenant, invite.is_some()))
     })
     .await?;
     Ok((
         StatusCode::CREATED,
         Json(TenantCreatedOut {
             tenant: (&tenant).into(),
+            owner_invited,
         }),
     ))
 }

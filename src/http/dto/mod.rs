@@ -482,6 +482,9 @@ pub struct TenantsOut {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TenantCreatedOut {
     pub tenant: TenantOut,
+    /// Whether the owner had no account and was sent an invitation to set a password.
+    #[schema(examples(false))]
+    pub owner_invited: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

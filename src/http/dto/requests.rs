@@ -160,7 +160,7 @@ pub struct CreateTenantIn {
         examples("Acme Plumbing")
     )]
     pub name: String,
-    /// An existing user who becomes the tenant's owner.
+    /// The owner's e-mail address: an existing account, or someone who is invited.
     #[serde(default)]
     #[schema(max_length = 254, examples("ada@example.com"))]
     pub owner_email: Option<String>,

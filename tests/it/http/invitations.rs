@@ -112,3 +112,55 @@ async fn an_invitation_the_rules_refuse_leaves_no_account_and_sends_nothing() {
     }
     assert!(!t.world.data_dir().join("outbox").exists());
 }
+
+#[tokio::test]
+async fn a_tenant_made_for_a_new_owner_invites_them() {
+    let t = TestApp::new();
+    let body = json!({ "slug": "corner-bakery", "name": "Corner Bakery",
+        "owner_email": "baker@corner.example" });
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/admin/tenants",
+            Some(Who::Operator),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    assert_eq!(r.json()["owner_invited"], true);
+    let (code, text) = code_mailed_to(&t, "baker@corner.example");
+    assert!(
+        text.contains("Corner Bakery") && text.contains("as owner"),
+        "{text}"
+    );
+    let set = json!({ "token": code, "new_password": "flour and water and salt" });
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/auth/password-reset/confirm",
+            None,
+            set,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let login = json!({ "email": "baker@corner.example", "password": "flour and water and salt" });
+    let r = t
+        .json(Method::POST, "/api/v1/auth/login", None, login)
+        .await;
+    assert_eq!(r.json()["memberships"][0]["role"], "owner");
+    assert_eq!(r.json()["memberships"][0]["slug"], "corner-bakery");
+
+    // An existing account is made owner with no message.
+    let body = json!({ "slug": "second-shop", "name": "Second Shop",
+        "owner_email": "owner@test.example" });
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v1/admin/tenants",
+            Some(Who::Operator),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["owner_invited"], false);
+}

@@ -35,15 +35,15 @@ export async function render(main, ctx) {
   const create = h('form', { class: 'inline-form', onsubmit: async (event) => {
     event.preventDefault();
     await busy(event.submitter, async () => {
-      await api.post('/admin/tenants', {
+      const created = await api.post('/admin/tenants', {
         slug: slug.value, name: name.value.trim(), owner_email: owner.value.trim() || null,
         quota_bytes: quota.value ? Math.round(Number(quota.value) * 1e9) : null,
       });
-      toast(`Tenant ${slug.value} created`);
+      toast(`Tenant ${slug.value} created${created.owner_invited ? `; ${owner.value.trim()} is invited to set a password` : ''}`);
       reload();
     });
   } }, h('h2', {}, 'Create a tenant'), field('Short name', slug), field('Name', name),
-  field('Owner e-mail (an existing user)', owner), field('Quota (GB)', quota),
+  field('Owner e-mail (invited if new)', owner), field('Quota (GB)', quota),
   h('button', { type: 'submit', class: 'primary' }, 'Create tenant'));
 
   const report = h('div', { 'aria-live': 'polite' });
