@@ -117,6 +117,46 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     .await;
     listed(&rig, "dropped.txt").await;
 
+    // On a slow line the bar moves; cancelling stops the upload and stores nothing.
+    rig.uplink(Some(64 * 1024)).await;
+    let video = local.path().join("site-video.mp4");
+    std::fs::write(&video, vec![7u8; 2 << 20]).unwrap();
+    let inputs = rig
+        .client
+        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
+        .await
+        .unwrap();
+    inputs[0]
+        .send_keys(&video.display().to_string())
+        .await
+        .unwrap();
+    let row = "document.querySelector(\".uploads li[data-name='site-video.mp4']\")";
+    rig.until(
+        "the upload under way",
+        &format!("{row} && {row}.querySelector('progress').value > 0"),
+    )
+    .await;
+    let part = rig
+        .js(&format!(
+            "const p = {row}.querySelector('progress'); return p.value / p.max;"
+        ))
+        .await;
+    assert!(part.as_f64().unwrap() < 1.0, "{part}");
+    rig.click("button[aria-label='Cancel site-video.mp4']")
+        .await;
+    rig.until(
+        "the cancelled upload",
+        &format!("{row}.dataset.state === 'failed' && {row}.innerText.includes('Cancelled')"),
+    )
+    .await;
+    rig.uplink(None).await;
+    let listing = rig
+        .js_await(&format!(
+            "fetch('/api/v1/tenants/{TENANT}/tree/estimates').then((r) => r.json())"
+        ))
+        .await;
+    assert!(!listing.to_string().contains("site-video"), "{listing}");
+
     // Deleted to the trash, restored, deleted again and then for good.
     row_action(&rig, "final.txt", "delete").await;
     answer_dialog(&rig, None).await;

@@ -420,6 +420,60 @@ impl Rig {
     }
 }
 
+/// A chromedriver command outside the W3C set (network emulation), for `issue_cmd`.
+#[derive(Debug)]
+struct ChromeCommand {
+    method: axum::http::Method,
+    path: &'static str,
+    body: Option<Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromeCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
+}
+
+impl Rig {
+    /// Emulates a slow uplink of `bytes_per_second` (`None`: back to normal).
+    pub async fn uplink(&self, bytes_per_second: Option<u64>) {
+        let command = match bytes_per_second {
+            Some(rate) => ChromeCommand {
+                method: axum::http::Method::POST,
+                path: "chromium/network_conditions",
+                body: Some(json!({ "network_conditions": {
+                    "offline": false, "latency": 5,
+                    "download_throughput": 10_000_000, "upload_throughput": rate,
+                } })),
+            },
+            None => ChromeCommand {
+                method: axum::http::Method::DELETE,
+                path: "chromium/network_conditions",
+                body: None,
+            },
+        };
+        self.client
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|e| panic!("network emulation refused: {e}"));
+    }
+}
+
 fn xpath_literal(text: &str) -> String {
     if !text.contains('\'') {
         format!("'{text}'")
