@@ -52,6 +52,10 @@ pub async fn create_tenant(
         // same transaction, and then an invitation to set a password.
         let (owner, invite) = match &owner {
             Some(email) => match coffer.control().user_by_email(email)? {
+                // Invited before and never set a password: invited again, as owner.
+                Some(user) if user.password_hash.is_none() => {
+                    (Some(TenantOwner::Existing(user.id)), Some(email.clone()))
+                }
                 Some(user) => (Some(TenantOwner::Existing(user.id)), None),
                 None => (
                     Some(TenantOwner::New(NewUser {
@@ -72,10 +76,20 @@ pub async fn create_tenant(
             owner,
         };
         let tenant = coffer.create_tenant(&caller, new)?;
-        if let Some(email) = &invite {
-            coffer.auth().invite_owner(&caller, &tenant, email)?;
-        }
-        Ok((tenant, invite.is_some()))
+        // The tenant exists now: a message that cannot be stored or sent is reported
+        // (`owner_invited: false`, a warning in the log), and the owner can still ask
+        // for a reset code, or the operator create the invitation again by inviting.
+        let invited = match &invite {
+            Some(email) => match coffer.auth().invite_owner(&caller, &tenant, email) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.id, error = %e, "owner invitation not sent");
+                    false
+                }
+            },
+            None => false,
+        };
+        Ok((tenant, invited))
     })
     .await?;
     Ok((

@@ -78,24 +78,27 @@ impl Asset {
             HeaderValue::from_static(cache_control),
         );
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        if let Ok(tag) = HeaderValue::from_str(&self.etag) {
+        // Each encoding is its own representation, with its own tag (RFC 9110 8.8.3).
+        let gzipped = self.gzipped.as_ref().filter(|_| accepts_gzip(request));
+        let etag = match gzipped {
+            Some(_) => format!("{}-gz\"", self.etag.trim_end_matches('"')),
+            None => self.etag.clone(),
+        };
+        if let Ok(tag) = HeaderValue::from_str(&etag) {
             headers.insert(header::ETAG, tag);
         }
         let held = request
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim() == self.etag || t.trim() == "*")
-            });
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
         if held {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
         if let Ok(t) = HeaderValue::from_str(&self.content_type) {
             headers.insert(header::CONTENT_TYPE, t);
         }
-        match &self.gzipped {
-            Some(z) if accepts_gzip(request) => {
+        match gzipped {
+            Some(z) => {
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 (headers, z.clone()).into_response()
             }
@@ -214,6 +217,31 @@ mod tests {
         for name in named {
             assert!(BUNDLE.files.contains_key(name), "{name} is not embedded");
         }
+    }
+
+    #[test]
+    fn each_encoding_has_its_own_tag_and_revalidates() {
+        let script = &BUNDLE.files["js/app.js"];
+        let mut plain = HeaderMap::new();
+        let mut zipped = HeaderMap::new();
+        zipped.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let tag = |r: &Response| r.headers()[header::ETAG].to_str().unwrap().to_owned();
+        let (a, b) = (script.respond(&plain, "x"), script.respond(&zipped, "x"));
+        assert_eq!(b.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_ne!(tag(&a), tag(&b));
+        plain.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&tag(&a)).unwrap(),
+        );
+        zipped.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&tag(&a)).unwrap(),
+        );
+        assert_eq!(
+            script.respond(&plain, "x").status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(script.respond(&zipped, "x").status(), StatusCode::OK);
     }
 
     #[test]

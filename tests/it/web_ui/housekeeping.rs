@@ -27,7 +27,7 @@ async fn row_action(rig: &Rig, name: &str, action: &str) {
     rig.click(&format!("summary[aria-label='Actions for {name}']"))
         .await;
     rig.click(&format!(
-        "details[open] [role=menu] [data-action='{action}']"
+        "details[open] .menu-items [data-action='{action}']"
     ))
     .await;
 }
@@ -220,10 +220,37 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     answer_dialog(&rig, None).await;
     rig.until_text("State: active").await;
 
-    // Your account: this browser's session is listed.
+    // Your account: this browser's session is listed; a wrong current password is
+    // refused with its reason and leaves the session alone.
     rig.open("#/account").await;
     rig.until_text("this browser").await;
     rig.check_accessibility("your account").await;
+    let password_form = "form.inline-form:nth-of-type(2)";
+    rig.type_into(
+        &format!("{password_form} input[autocomplete=current-password]"),
+        "not my password",
+    )
+    .await;
+    for css in [
+        "input[minlength='10']",
+        "input[autocomplete=new-password]:not([minlength])",
+    ] {
+        rig.type_into(&format!("{password_form} {css}"), "another long passphrase")
+            .await;
+    }
+    rig.click_labelled("Change password").await;
+    rig.until("the refusal", "document.querySelector('.toast.error')")
+        .await;
+    assert!(
+        !rig.js("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("session has ended")
+    );
+    assert!(rig.exists("#sign-out").await);
+    rig.open("#/account").await;
+    rig.until_text("this browser").await;
 
     // A forgotten password: the code from the outbox, a new password, signed in.
     rig.click("#sign-out").await;

@@ -86,12 +86,13 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
             ),
             ("site-photo.png", PNG),
             ("evil.html", b"<script>document.title = 'pwned'</script>"),
+            ("price-list.json", b"{\"mowing\": 40, \"hedges\": 55}"),
         ],
     );
     upload(&rig, &paths).await;
     rig.until(
-        "three finished uploads",
-        "document.querySelectorAll('.uploads li[data-state=done]').length === 3",
+        "four finished uploads",
+        "document.querySelectorAll('.uploads li[data-state=done]').length === 4",
     )
     .await;
     let bars = rig
@@ -99,7 +100,7 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
         .await;
     assert_eq!(
         bars,
-        serde_json::json!([true, true, true]),
+        serde_json::json!([true, true, true, true]),
         "one full progress bar per file"
     );
     rig.until("the new files listed", "document.querySelector('table.files') && document.querySelector('table.files').innerText.includes('site-photo.png')").await;
@@ -135,6 +136,10 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
         .js("return document.querySelector('dialog[open] .preview img').src;")
         .await;
     assert!(src.as_str().unwrap().starts_with("blob:"), "{src}");
+    rig.click_labelled("Close").await;
+    rig.click_labelled("price-list.json").await;
+    rig.until_text("\"hedges\": 55").await;
+    assert!(rig.exists("dialog[open] .preview pre").await);
     rig.click_labelled("Close").await;
     rig.click_labelled("evil.html").await;
     rig.until_text("There is no preview for this kind of file")
@@ -426,6 +431,26 @@ async fn the_operator_console_creates_tenants_and_checks_isolation() {
     rig.until_text("Send reset message").await;
     rig.check_accessibility("password reset").await;
 
+    // A new customer signs up and lands in their own, empty vault.
+    rig.open("#/signin").await;
+    rig.click_labelled("Create an account").await;
+    rig.until_text("Start a vault for your business").await;
+    rig.check_accessibility("sign-up").await;
+    let form = [
+        ("input[autocomplete=name]", "Pat Baker"),
+        ("input[type=email]", "pat@harbour-cafe.example"),
+        ("input[type=password]", "espresso and croissants"),
+        ("input[maxlength='200']", "Harbour Cafe"),
+    ];
+    for (css, value) in form {
+        rig.type_into(css, value).await;
+    }
+    rig.click("button[type=submit]").await;
+    rig.until_text("This folder is empty").await;
+    rig.until_text("Harbour Cafe").await;
+    rig.click("#sign-out").await;
+    rig.until_text("Forgot your password?").await;
+
     rig.sign_in("operator@coffer.example").await;
     rig.until_text("Operator console").await;
     rig.until_text(TENANT).await;
@@ -449,22 +474,46 @@ async fn the_operator_console_creates_tenants_and_checks_isolation() {
     rig.click_labelled("Run the isolation check").await;
     rig.until_text("no findings").await;
 
+    // Deleting a tenant hands over its signed receipt.
+    rig.type_into("form.inline-form input[pattern]", "closing-shop")
+        .await;
+    rig.type_into("form.inline-form input[maxlength='200']", "Closing Shop")
+        .await;
+    rig.click_labelled("Create tenant").await;
+    rig.until_text("Tenant closing-shop created").await;
+    rig.click("button[aria-label='delete closing-shop']").await;
+    rig.click("dialog[open] button[value=ok]").await;
+    rig.until(
+        "the receipt",
+        "document.querySelector('dialog[open] pre.receipt')",
+    )
+    .await;
+    let receipt = rig
+        .js("return document.querySelector('dialog[open] pre.receipt').innerText;")
+        .await;
+    let receipt: serde_json::Value = serde_json::from_str(receipt.as_str().unwrap()).unwrap();
+    assert!(
+        receipt["document"].as_str().unwrap().contains("purged_at"),
+        "{receipt}"
+    );
+    assert_eq!(
+        receipt["signature"].as_str().unwrap().len(),
+        128,
+        "{receipt}"
+    );
+    rig.click_labelled("Done").await;
+
     // The owner of two businesses picks one; a file over its quota is refused with the
     // numbers.
     rig.click("#sign-out").await;
     rig.sign_in("olivia@greenleaf.example").await;
     rig.until(
         "the business picker",
-        "document.querySelectorAll('#tenant-picker option').length === 2",
+        "document.querySelectorAll('#tenant-picker a').length === 2",
     )
     .await;
-    rig.client
-        .find(fantoccini::Locator::Css("#tenant-picker"))
-        .await
-        .unwrap()
-        .select_by_value("corner-bakery")
-        .await
-        .unwrap();
+    rig.click("#tenant-picker summary").await;
+    rig.click("#tenant-picker a[data-slug=corner-bakery]").await;
     rig.until_text("This folder is empty").await;
     let local = tempfile::tempdir().unwrap();
     let big = local_files(local.path(), &[("menu.pdf", &[b'x'; 5000][..])]);

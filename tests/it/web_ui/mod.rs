@@ -128,7 +128,10 @@ impl Rig {
             if std::env::var_os("COFFER_REQUIRE_BROWSER_TESTS").is_some() {
                 panic!("{message}");
             }
-            eprintln!("{message}");
+            // Straight to the terminal: the test harness captures `eprintln!`, and a skip
+            // must be seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{message}");
             return None;
         };
         let turn = ONE_BROWSER.lock().await;
@@ -237,13 +240,18 @@ impl Rig {
 
     /// Waits until `condition` (a JavaScript expression) holds in the page.
     pub async fn until(&self, what: &str, condition: &str) {
+        self.until_within(what, condition, PATIENCE).await;
+    }
+
+    /// The same, for work known to take long (filling a big folder).
+    pub async fn until_within(&self, what: &str, condition: &str, patience: Duration) {
         let started = Instant::now();
         let script = format!("return Boolean({condition});");
         loop {
             if self.client.execute(&script, vec![]).await.ok() == Some(Value::Bool(true)) {
                 return;
             }
-            if started.elapsed() > PATIENCE {
+            if started.elapsed() > patience {
                 let text = self.js("return document.body.innerText;").await;
                 panic!("waited in vain for {what} ({condition}); the page says:\n{text}");
             }

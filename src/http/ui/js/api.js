@@ -50,6 +50,11 @@ export function url(path, query) {
   return `/api/v1${path}${tail ? `?${tail}` : ''}`;
 }
 
+// A 401 for the session itself (not a wrong password typed to confirm an action).
+function endsSession(error) {
+  return error.status === 401 && error.code === 'unauthenticated';
+}
+
 async function problemOf(response) {
   let problem = { title: response.statusText };
   try {
@@ -60,7 +65,7 @@ async function problemOf(response) {
   }
   const error = new ApiError(response.status, problem);
   error.retryAfter = response.headers.get('retry-after');
-  if (response.status === 401) signedOutListeners.forEach((listener) => listener(error));
+  if (endsSession(error)) signedOutListeners.forEach((listener) => listener(error));
   return error;
 }
 
@@ -82,7 +87,7 @@ export async function call(method, path, options = {}) {
   if (!response.ok) throw await problemOf(response);
   const type = response.headers.get('content-type') || '';
   const data = response.status === 204 ? null
-    : type.includes('json') ? await response.json() : await response.blob();
+    : type.includes('json') && !options.asBlob ? await response.json() : await response.blob();
   return { data, etag: response.headers.get('etag'), response };
 }
 
@@ -112,7 +117,7 @@ export function upload(tenant, path, file, onProgress, headers = {}) {
       }
       if (xhr.status >= 200 && xhr.status < 300) return resolve(body);
       const error = new ApiError(xhr.status, body);
-      if (xhr.status === 401) signedOutListeners.forEach((listener) => listener(error));
+      if (endsSession(error)) signedOutListeners.forEach((listener) => listener(error));
       reject(error);
     };
     xhr.onerror = () => reject(new ApiError(0, { title: 'The connection failed' }));

@@ -68,25 +68,35 @@ function firstSection(role) {
   return role === 'auditor' ? 'activity' : 'files';
 }
 
-export async function signOut() {
-  try {
-    await api.post('/auth/logout');
-  } catch (error) {
-    if (error.status !== 401) toast(reason(error), 'error');
-  }
+// Forgets who was signed in (after sign-out, account deletion or an ended session).
+export function forget() {
   session.me = null;
   session.tenant = null;
   api.setCsrfToken(null);
   navigate('#/signin');
 }
 
+export async function signOut() {
+  try {
+    await api.post('/auth/logout');
+  } catch (error) {
+    if (error.status !== 401) toast(reason(error), 'error');
+  }
+  forget();
+}
+
 api.onSignedOut(() => {
   if (!session.me) return;
-  session.me = null;
-  session.tenant = null;
   toast('Your session has ended. Please sign in again.', 'error');
-  navigate('#/signin');
+  forget();
 });
+
+// A file dropped outside a drop zone must not make the browser open it in place of Coffer.
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (event) => {
+    if (event.dataTransfer && event.dataTransfer.types.includes('Files')) event.preventDefault();
+  });
+}
 
 async function openTenant(slug) {
   if (session.tenant && session.tenant.tenant.slug === slug) return session.tenant;
@@ -94,21 +104,21 @@ async function openTenant(slug) {
   return session.tenant;
 }
 
+// The business in use, and (for members of several) links to the others: links, not a
+// drop-down that acts on change, so browsing the list with the keyboard moves nobody.
 function tenantPicker() {
   const memberships = session.me.memberships;
   if (memberships.length === 0) return null;
   if (memberships.length === 1) return h('span', { class: 'tenant-name' }, memberships[0].tenant_name);
-  const select = h('select', { 'aria-label': 'Business', id: 'tenant-picker' },
-    memberships.map((m) => h('option', {
-      value: m.slug,
-      selected: session.tenant && m.slug === session.tenant.tenant.slug,
-    }, `${m.tenant_name} (${m.role})`)));
-  if (!session.tenant) select.prepend(h('option', { value: '', selected: true }, 'Choose a business'));
-  select.addEventListener('change', () => {
-    const m = memberships.find((x) => x.slug === select.value);
-    if (m) navigate(`#/t/${m.slug}/${firstSection(m.role)}`);
-  });
-  return select;
+  const current = session.tenant && memberships.find((m) => m.slug === session.tenant.tenant.slug);
+  return h('details', { class: 'menu tenant-picker', id: 'tenant-picker' },
+    h('summary', {}, current ? current.tenant_name : 'Choose a business',
+      h('span', { class: 'visually-hidden' }, ' (switch business)')),
+    h('div', { class: 'menu-items' }, memberships.map((m) => h('a', {
+      href: `#/t/${m.slug}/${firstSection(m.role)}`,
+      'aria-current': current === m ? 'true' : false,
+      dataset: { slug: m.slug },
+    }, `${m.tenant_name} (${m.role})`))));
 }
 
 function searchBox() {
@@ -189,7 +199,7 @@ async function route() {
     return navigate('#/signin');
   }
   if (turn !== routing) return undefined;
-  const ctx = { session, can, navigate, tenantHash, query, signOut, refreshMe: loadMe };
+  const ctx = { session, can, navigate, tenantHash, query, signOut, forget, refreshMe: loadMe };
   try {
     if (first === 't' && rest[0]) {
       await openTenant(rest[0]);

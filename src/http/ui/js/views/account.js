@@ -15,7 +15,12 @@ export async function render(main, ctx) {
   const profile = h('form', { class: 'inline-form', onsubmit: async (event) => {
     event.preventDefault();
     await busy(event.submitter, async () => {
-      await api.patch('/auth/me', { name: name.value.trim(), email: email.value.trim() });
+      // Only what changed (an invited account may have no name yet).
+      const changes = {};
+      if (name.value.trim() && name.value.trim() !== user.name) changes.name = name.value.trim();
+      if (email.value.trim() !== user.email) changes.email = email.value.trim();
+      if (Object.keys(changes).length === 0) return;
+      await api.patch('/auth/me', changes);
       await ctx.refreshMe();
       toast('Saved');
     });
@@ -56,7 +61,7 @@ export async function render(main, ctx) {
     try {
       await api.post('/auth/me/delete', { password: deletePassword.value });
       toast('Your account is deleted.');
-      ctx.navigate('#/signin');
+      ctx.forget();
     } catch (e) {
       toast(reason(e), 'error');
     }

@@ -99,17 +99,17 @@ export async function render(main, ctx, rest) {
   function actions(entry) {
     const items = [];
     if (entry.kind === 'file') {
-      items.push(h('a', { href: api.fileUrl(slug, entry.path), download: entry.name, role: 'menuitem', dataset: { action: 'download' } }, 'Download'));
-      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'preview' }, onclick: () => preview(slug, entry) }, 'Preview'));
+      items.push(h('a', { href: api.fileUrl(slug, entry.path), download: entry.name, dataset: { action: 'download' } }, 'Download'));
+      items.push(h('button', { type: 'button', dataset: { action: 'preview' }, onclick: () => preview(slug, entry) }, 'Preview'));
     }
     if (writable) {
-      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'rename' }, onclick: () => rename(entry) }, 'Rename'));
-      items.push(h('button', { type: 'button', role: 'menuitem', dataset: { action: 'move' }, onclick: () => move(entry) }, 'Move'));
-      items.push(h('button', { type: 'button', role: 'menuitem', class: 'danger', dataset: { action: 'delete' }, onclick: () => trash(entry) }, 'Delete'));
+      items.push(h('button', { type: 'button', dataset: { action: 'rename' }, onclick: () => rename(entry) }, 'Rename'));
+      items.push(h('button', { type: 'button', dataset: { action: 'move' }, onclick: () => move(entry) }, 'Move'));
+      items.push(h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' }, onclick: () => trash(entry) }, 'Delete'));
     }
     return h('details', { class: 'menu' },
       h('summary', { 'aria-label': `Actions for ${entry.name}` }, '⋯'),
-      h('div', { role: 'menu' }, items));
+      h('div', { class: 'menu-items' }, items));
   }
 
   async function rename(entry) {

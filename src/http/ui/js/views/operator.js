@@ -3,13 +3,25 @@
 // receipt), every user, and the isolation report. Operators see no tenant content.
 
 import * as api from '../api.js';
-import { h, fill, toast, reason, confirm, heading, field, time, table, bytes, busy } from '../ui.js';
+import { h, fill, toast, reason, confirm, heading, field, time, table, bytes, busy, dialog } from '../ui.js';
 
 const ACTIONS = {
   active: ['restrict', 'cancel', 'hold', 'delete'],
   restricted: ['unrestrict', 'cancel', 'hold', 'delete'],
   cancelled: ['reactivate', 'hold', 'delete'],
 };
+
+// A deletion's signed receipt, to keep: shown once the purge is done, and downloadable.
+async function showReceipt(tenant, receipt) {
+  const text = JSON.stringify(receipt, null, 2);
+  const link = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  await dialog(`Deletion receipt for ${tenant.slug}`, [
+    h('p', {}, 'Signed with the server\'s key: anyone can check it with the public key. Keep it with your records.'),
+    h('p', {}, h('a', { class: 'button primary', href: link, download: `${tenant.slug}-deletion-receipt.json` }, 'Download the receipt')),
+    h('pre', { tabindex: '0', class: 'receipt' }, text),
+  ], [{ value: 'done', label: 'Done', class: 'primary' }]);
+  URL.revokeObjectURL(link);
+}
 
 export async function render(main, ctx) {
   const [{ tenants }, { users }] = await Promise.all([api.get('/admin/tenants'), api.get('/admin/users')]);
@@ -20,8 +32,9 @@ export async function render(main, ctx) {
       : `The tenant will be ${action === 'hold' ? 'put under legal hold' : `${action}ed`}.`;
     if (!await confirm(`${action} ${tenant.slug}?`, words, action, ['delete', 'cancel'].includes(action))) return;
     try {
-      await api.post(`/admin/tenants/${tenant.slug}/lifecycle`, { action });
+      const out = await api.post(`/admin/tenants/${tenant.slug}/lifecycle`, { action });
       toast(`${tenant.slug}: ${action} done`);
+      if (out.receipt) await showReceipt(tenant, out.receipt);
       reload();
     } catch (e) {
       toast(reason(e), 'error');
@@ -60,7 +73,10 @@ export async function render(main, ctx) {
       tenants.map((t) => [h('span', {}, h('strong', {}, t.slug), ` ${t.name}`), `${t.state}${t.legal_hold ? ' (hold)' : ''}`,
         t.quota_bytes ? bytes(t.quota_bytes) : 'none', time(t.created_at),
         h('span', { class: 'actions' }, (ACTIONS[t.state] || []).map((a) => (a === 'hold' && t.legal_hold ? 'release' : a))
-          .map((a) => h('button', { type: 'button', class: `small${['delete', 'cancel'].includes(a) ? ' danger' : ''}`, onclick: () => act(t, a) }, a)))]))),
+          .map((a) => h('button', { type: 'button', class: `small${['delete', 'cancel'].includes(a) ? ' danger' : ''}`,
+            'aria-label': `${a} ${t.slug}`, onclick: () => act(t, a) }, a)),
+        t.state === 'purged' ? h('a', { class: 'button small', href: api.url(`/admin/tenants/${t.id}/receipt`),
+          download: `${t.slug}-deletion-receipt.json` }, 'Deletion receipt') : null)]))),
     create,
     h('section', {}, h('h2', {}, 'Users'), table('Users', ['Name', 'E-mail', 'Operator', 'Created'],
       users.map((u) => [u.name, u.email, u.is_operator ? 'yes' : '', time(u.created_at)]))),

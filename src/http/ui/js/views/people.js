@@ -43,17 +43,28 @@ export async function render(main, ctx) {
     }
   }
 
+  // The same rule as the server's: only an owner grants, changes or removes owners.
+  const isOwner = ctx.session.tenant.role === 'owner';
+  const grantable = ROLES.filter((r) => r !== 'owner' || isOwner);
   const rows = members.map((m) => {
-    const role = manage && m.user_id !== me
-      ? h('select', { 'aria-label': `Role of ${m.name || m.email}`, onchange: (event) => change(m, event.target.value, event.target) },
-        ROLES.map((r) => h('option', { value: r, selected: r === m.role }, r)))
-      : m.role;
+    const editable = manage && m.user_id !== me && (m.role !== 'owner' || isOwner);
+    const who = m.name || m.email;
+    let role = m.role;
+    if (editable) {
+      // A role changes on its button, never while the list is browsed with the keyboard.
+      const select = h('select', { 'aria-label': `Role of ${who}` },
+        grantable.map((r) => h('option', { value: r, selected: r === m.role }, r)));
+      role = h('span', { class: 'actions' }, select,
+        h('button', { type: 'button', class: 'small', onclick: () => {
+          if (select.value !== m.role) change(m, select.value, select);
+        } }, h('span', {}, 'Change role'), h('span', { class: 'visually-hidden' }, ` of ${who}`)));
+    }
     return [h('span', {}, m.name || '—', m.user_id === me ? ' (you)' : ''), m.email, role,
-      manage && m.user_id !== me ? h('button', { type: 'button', class: 'small danger', onclick: () => remove(m) }, 'Remove') : ''];
+      editable ? h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${who}`, onclick: () => remove(m) }, 'Remove') : ''];
   });
 
   const email = h('input', { type: 'email', required: true, autocomplete: 'off' });
-  const role = h('select', {}, ROLES.filter((r) => r !== 'owner' || ctx.session.tenant.role === 'owner')
+  const role = h('select', {}, grantable
     .map((r) => h('option', { value: r, selected: r === 'member' }, `${r}: ${ABOUT[r]}`)));
   const invite = manage ? h('form', { class: 'inline-form', onsubmit: async (event) => {
     event.preventDefault();

@@ -41,7 +41,7 @@ export async function preview(slug, entry) {
   } else {
     body.append(h('p', { class: 'status', role: 'status' }, 'Loading…'));
     try {
-      const { data } = await api.call('GET', `/tenants/${slug}/files/${api.segments(entry.path)}`);
+      const { data } = await api.call('GET', `/tenants/${slug}/files/${api.segments(entry.path)}`, { asBlob: true });
       body.replaceChildren();
       if (type === 'text/plain') {
         const text = await data.slice(0, MAX_TEXT).text();

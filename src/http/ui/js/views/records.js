@@ -59,6 +59,11 @@ async function renderTable(main, ctx, collection) {
     h('li', {}, h('a', { href: ctx.tenantHash('records') }, 'Records')), h('li', {}, h('span', { 'aria-current': 'page' }, collection)))),
   h('form', { class: 'filters', role: 'search', 'aria-label': `Filter ${collection}`, onsubmit: (event) => {
     event.preventDefault();
+    if (filterValue.value && !filterField.value) {
+      status.textContent = 'Choose the field the value is for.';
+      filterField.focus();
+      return;
+    }
     state.filterField = filterField.value;
     state.filterValue = filterValue.value;
     state.records = [];
@@ -67,9 +72,27 @@ async function renderTable(main, ctx, collection) {
   } }, search, filterField, filterValue, h('button', { type: 'submit' }, 'Filter')),
   status, body, more);
 
-  search.addEventListener('input', () => {
+  // Typing filters what is loaded; when there is more on the server, its search finds
+  // the rest of this collection's matches too.
+  let searching = 0;
+  search.addEventListener('input', async () => {
     state.text = search.value.trim().toLowerCase();
     draw();
+    const mine = ++searching;
+    if (state.done || state.text.length < 2) return;
+    try {
+      const { hits } = await api.get(`/tenants/${slug}/search`, { q: state.text, limit: 50 });
+      const ids = hits.filter((x) => x.kind === 'record' && x.ref.startsWith(`${collection}/`))
+        .map((x) => x.ref.slice(collection.length + 1))
+        .filter((found) => !state.records.some((r) => r.id === found));
+      const more = await Promise.all(ids.map((found) =>
+        api.get(`/tenants/${slug}/records/${encodeURIComponent(collection)}/${encodeURIComponent(found)}`)));
+      if (mine !== searching) return;
+      state.records.push(...more);
+      draw();
+    } catch (e) {
+      status.textContent = reason(e);
+    }
   });
 
   function columns() {
@@ -120,11 +143,12 @@ async function renderTable(main, ctx, collection) {
 function fieldEditor(body, readOnly) {
   const rows = h('div', { class: 'record-fields' });
   function add(key, value) {
-    const kind = typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean'
-      : value !== null && typeof value === 'object' ? 'json' : 'text';
+    const kind = value === null ? 'empty' : typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean'
+      : typeof value === 'object' ? 'json' : 'text';
     const input = kind === 'boolean' ? h('input', { type: 'checkbox', checked: value, disabled: readOnly })
       : kind === 'json' ? h('textarea', { rows: 3, disabled: readOnly }, JSON.stringify(value, null, 2))
-        : h('input', { type: kind === 'number' ? 'number' : 'text', step: 'any', value: display(value), disabled: readOnly });
+        : h('input', { type: kind === 'number' ? 'number' : 'text', step: 'any', value: display(value), disabled: readOnly,
+          placeholder: kind === 'empty' ? 'empty' : null });
     input.dataset.key = key;
     input.dataset.kind = kind;
     const remove = readOnly ? null : h('button', { type: 'button', class: 'small', 'aria-label': `Remove field ${key}`,
@@ -143,6 +167,8 @@ function fieldEditor(body, readOnly) {
       const { key, kind } = input.dataset;
       if (kind === 'boolean') out[key] = input.checked;
       else if (kind === 'number') out[key] = input.value === '' ? null : Number(input.value);
+      // A field that was empty (null) stays so unless something is typed into it.
+      else if (kind === 'empty') out[key] = input.value === '' ? null : input.value;
       else if (kind === 'json') {
         try {
           out[key] = JSON.parse(input.value);
@@ -180,7 +206,7 @@ async function renderRecord(main, ctx, collection, id) {
     etag = answer.etag;
   }
   const editor = fieldEditor(record ? record.body : { name: '' }, !writable);
-  const idInput = record ? null : h('input', { type: 'text', pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', maxlength: 128, autocomplete: 'off' });
+  const idInput = record ? null : h('input', { type: 'text', pattern: '[A-Za-z0-9_\\-]{1,128}', maxlength: 128, autocomplete: 'off' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
   const save = writable ? h('button', { type: 'submit', class: 'primary', id: 'save-record' }, record ? 'Save' : 'Create') : null;
 
@@ -244,7 +270,7 @@ async function renderRecord(main, ctx, collection, id) {
       save.disabled = false;
     }
   } },
-  idInput ? field('Id (optional: one is made for you)', idInput) : null,
+  idInput ? field('Id (optional: one is made for you)', idInput, 'Letters, digits, hyphens and underscores.') : null,
   editor.el, error, h('div', { class: 'actions' }, save,
     record && writable ? h('button', { type: 'button', class: 'danger', onclick: async () => {
       if (!await confirm(`Delete ${collection} ${id}?`, 'This record will be deleted.', 'Delete')) return;

@@ -38,7 +38,7 @@ function renderSignIn(main, ctx) {
     show(error, '');
     try {
       const me = await api.post('/auth/login', { email: email.value.trim(), password: password.value });
-      ctx.signedIn(me);
+      await ctx.signedIn(me);
     } catch (e) {
       show(error, e.status === 401 ? 'That e-mail address and password do not match an account.' : reason(e));
       password.select();
@@ -75,11 +75,12 @@ function renderSignUp(main, ctx) {
     submit.disabled = true;
     show(error, '');
     try {
-      const me = await api.post('/auth/signup', {
+      const created = await api.post('/auth/signup', {
         email: email.value.trim(), name: name.value.trim() || null, password: password.value,
         tenant_slug: slug.value, tenant_name: business.value.trim(),
       });
-      ctx.signedIn(me);
+      api.setCsrfToken(created.csrf_token);
+      await ctx.signedIn(await api.get('/auth/me'));
     } catch (e) {
       show(error, reason(e));
     } finally {
@@ -98,6 +99,8 @@ function renderSignUp(main, ctx) {
 
 function renderSetPassword(main, ctx) {
   const welcome = ctx.mode === 'welcome';
+  // The one-time code leaves the address bar (and the history) once it is in the form.
+  if (ctx.token && ctx.token !== '-') history.replaceState(null, '', `#/${ctx.mode}/-`);
   if (!ctx.token && !welcome) return renderAskReset(main);
   const given = ctx.token === '-' ? '' : ctx.token;
   const token = h('input', { type: 'text', value: given, required: true, autocomplete: 'one-time-code', spellcheck: 'false' });

@@ -131,6 +131,7 @@ export function uploader(slug, currentDir, onIdle) {
         job.li.append(h('button', { type: 'button', class: 'small', onclick: (event) => {
           event.target.remove();
           job.replace = true;
+          job.handle = null;
           job.li.dataset.state = 'waiting';
           job.li.append(job.cancel);
           waiting.push(job);
