@@ -105,6 +105,28 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     rig.open(&format!("#/t/{TENANT}/files/estimates")).await;
     listed(&rig, "final.txt").await;
 
+    // A whole folder, with its subfolders, from the folder picker.
+    let visit = local.path().join("site-visit");
+    std::fs::create_dir_all(visit.join("photos")).unwrap();
+    std::fs::write(visit.join("notes.txt"), b"gate code 1234").unwrap();
+    std::fs::write(visit.join("photos/front.png"), b"not really a png").unwrap();
+    let inputs = rig
+        .client
+        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
+        .await
+        .unwrap();
+    inputs[1]
+        .send_keys(&visit.display().to_string())
+        .await
+        .unwrap();
+    listed(&rig, "site-visit").await;
+    let tree = rig
+        .js_await(&format!(
+            "fetch('/api/v1/tenants/{TENANT}/tree/estimates/site-visit/photos').then((r) => r.json())"
+        ))
+        .await;
+    assert_eq!(tree["entries"][0]["name"], "front.png", "{tree}");
+
     // A file dropped on the page is uploaded into the folder shown.
     rig.js(
         "const drop = new DataTransfer();
