@@ -218,6 +218,10 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
         both.contains("555-0111") && both.contains("555-0100"),
         "{both}"
     );
+    assert!(
+        both.contains("saved by Olivia Park"),
+        "the writer is named: {both}"
+    );
     let (_, untouched) = page_fetch(&rig, "GET", &record_api, None).await;
     assert_eq!(untouched["body"]["address"], "1 Changed Elsewhere Road");
     rig.check_accessibility("edit conflict").await;

@@ -127,6 +127,14 @@ export function upload(tenant, path, file, onProgress, headers = {}) {
   return { done, abort: () => xhr.abort() };
 }
 
+// Names for the actors the audit trail and records name (`user:<id>`), for those who may
+// read the member list; others see the ids.
+export async function actorNames(tenant, allowed) {
+  if (!allowed) return new Map();
+  const { members } = await get(`/tenants/${tenant}/members`);
+  return new Map(members.map((m) => [`user:${m.user_id}`, m.name || m.email]));
+}
+
 // The address of a file's bytes (a plain link downloads it: the server sends it as an
 // attachment).
 export function fileUrl(tenant, path) {

@@ -56,7 +56,7 @@ export async function render(main, ctx) {
       after = page.next;
       more.hidden = page.next === null || page.next === undefined || page.events.length === 0;
       fill(trail, rows.length === 0 ? empty('No events match.') : table('Audit trail', ['When', 'Who', 'Action', 'Target', 'Result', 'Address'],
-        rows.map((e) => [time(e.at), e.actor, e.action, [e.target, e.destination ? ` → ${e.destination}` : ''].join(''), e.outcome, e.ip || '']), 'audit'));
+        rows.map((e) => [time(e.at), names.get(e.actor) || e.actor, e.action, [e.target, e.destination ? ` → ${e.destination}` : ''].join(''), e.outcome, e.ip || '']), 'audit'));
     } catch (e) {
       fill(trail, h('p', { class: 'error', role: 'alert' }, reason(e)));
     }
@@ -64,6 +64,7 @@ export async function render(main, ctx) {
   more.addEventListener('click', () => load(false));
 
   const usage = ctx.can('usage_read') ? await api.get(`/tenants/${slug}/usage`) : null;
+  const names = await api.actorNames(slug, ctx.can('members_read'));
   fill(main, heading('Activity'),
     usage ? usagePanel(usage) : null,
     usage ? loginsPanel(usage) : null,

@@ -205,6 +205,7 @@ async function renderRecord(main, ctx, collection, id) {
     record = answer.data;
     etag = answer.etag;
   }
+  const names = await api.actorNames(slug, ctx.can('members_read'));
   const editor = fieldEditor(record ? record.body : { name: '' }, !writable);
   const idInput = record ? null : h('input', { type: 'text', pattern: '[A-Za-z0-9_\\-]{1,128}', maxlength: 128, autocomplete: 'off' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
@@ -218,8 +219,9 @@ async function renderRecord(main, ctx, collection, id) {
   async function conflict(mine) {
     const current = await api.call('GET', `${base}/${encodeURIComponent(id)}`);
     const theirs = current.data;
+    const by = theirs.updated_by ? names.get(theirs.updated_by) || theirs.updated_by : null;
     const choice = await dialog('Someone else saved this record first', [
-      h('p', {}, `Version ${theirs.version} was saved ${theirs.updated_by ? `by ${theirs.updated_by} ` : ''}while you were editing. `,
+      h('p', {}, `Version ${theirs.version} was saved ${by ? `by ${by} ` : ''}while you were editing. `,
         'Choose which to keep; nothing has been overwritten.'),
       versionTable(mine, theirs.body),
     ], [
@@ -289,6 +291,6 @@ async function renderRecord(main, ctx, collection, id) {
       h('li', {}, h('a', { href: recordHash(ctx, collection) }, collection)),
       h('li', {}, h('span', { 'aria-current': 'page' }, id || 'new')))),
     record ? h('p', { class: 'meta' }, `Version ${record.version} · updated `, time(record.updated_at),
-      record.updated_by ? ` by ${record.updated_by}` : '') : null,
+      record.updated_by ? ` by ${names.get(record.updated_by) || record.updated_by}` : '') : null,
     form);
 }
