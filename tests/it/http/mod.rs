@@ -10,6 +10,7 @@ mod invitations;
 mod load;
 mod raw;
 mod rbac;
+mod records;
 mod rights;
 mod sessions;
 mod telemetry;
