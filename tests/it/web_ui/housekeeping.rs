@@ -139,6 +139,32 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     .await;
     listed(&rig, "dropped.txt").await;
 
+    // The same name again is never replaced silently: it is refused, and replaced only
+    // when the user says so.
+    let again = local.path().join("dropped.txt");
+    std::fs::write(&again, b"second version").unwrap();
+    let inputs = rig
+        .client
+        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
+        .await
+        .unwrap();
+    inputs[0]
+        .send_keys(&again.display().to_string())
+        .await
+        .unwrap();
+    rig.until_text("A file with this name is already here.")
+        .await;
+    rig.click_labelled("Replace dropped.txt").await;
+    let replaced = format!(
+        "fetch('/api/v1/tenants/{TENANT}/files/estimates/dropped.txt').then((r) => r.text())"
+    );
+    rig.until(
+        "the replacement",
+        "[...document.querySelectorAll(\".uploads li[data-name='dropped.txt']\")].pop().dataset.state === 'done'",
+    )
+    .await;
+    assert_eq!(rig.js_await(&replaced).await, "second version");
+
     // On a slow line the bar moves; cancelling stops the upload and stores nothing.
     rig.uplink(Some(64 * 1024)).await;
     let video = local.path().join("site-video.mp4");
@@ -242,10 +268,52 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     answer_dialog(&rig, None).await;
     rig.until_text("State: active").await;
 
-    // Your account: this browser's session is listed; a wrong current password is
-    // refused with its reason and leaves the session alone.
+    // A record created in a form, then deleted.
+    rig.open(&format!("#/t/{TENANT}/records/jobs/new")).await;
+    rig.type_into("#main input[pattern]", "j-ui-test").await;
+    rig.type_into("[data-key=name]", "Hedge trimming, Maple Street")
+        .await;
+    rig.click("#save-record").await;
+    rig.until_text("Version 1").await;
+    rig.until_text("jobs · j-ui-test").await;
+    rig.click_labelled("Delete").await;
+    answer_dialog(&rig, None).await;
+    rig.until("the jobs table", "document.querySelector('table.records')")
+        .await;
+    let status = rig
+        .js_await(&format!(
+            "fetch('/api/v1/tenants/{TENANT}/records/jobs/j-ui-test').then((r) => r.status)"
+        ))
+        .await;
+    assert_eq!(status, 404);
+
+    // Your account: the sessions signed in as you; another one is signed out from here.
+    let addr: std::net::SocketAddr = rig.base.trim_start_matches("http://").parse().unwrap();
+    let login = serde_json::json!({ "email": "olivia@greenleaf.example", "password": PASSWORD });
+    let other = crate::support::client::request(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        &[("content-type", "application/json")],
+        login.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(other.status, 200);
     rig.open("#/account").await;
     rig.until_text("this browser").await;
+    rig.until(
+        "two sessions",
+        "document.querySelectorAll('main table tbody tr').length === 2",
+    )
+    .await;
+    rig.click("main table button.danger").await;
+    rig.until_text("Signed out there").await;
+    rig.until(
+        "one session",
+        "document.querySelectorAll('main table tbody tr').length === 1",
+    )
+    .await;
+    // A wrong current password is refused with its reason and leaves the session alone.
     rig.check_accessibility("your account").await;
     let password_form = "form.inline-form:nth-of-type(2)";
     rig.type_into(
