@@ -302,15 +302,14 @@ impl Auth {
         email: &Email,
         role: Role,
     ) -> Result<bool, AuthError> {
-        let code = random_hex(32)?;
-        let expires = Self::stamp_at(self.now_unix() + INVITE_TTL_SECS);
+        let (code, stored) = self.invitation_code()?;
         let (_, invited) = self.control.invite_member(
             &access.caller,
             access.authority,
             access.tenant.id,
             email,
             role,
-            (&sha256_hex(&code), &expires),
+            (&stored.0, &stored.1),
         )?;
         if invited {
             self.mail_invitation(email, &access.tenant, role, &code)?;
@@ -330,15 +329,18 @@ impl Auth {
             .control
             .user_by_email(email)?
             .ok_or(AuthError::NotFound)?;
+        let (code, stored) = self.invitation_code()?;
+        self.control
+            .store_invitation(caller, tenant.id, user.id, (&stored.0, &stored.1))?;
+        self.mail_invitation(email, tenant, Role::Owner, &code)
+    }
+
+    /// A new invitation code, and what is stored of it: its hash and its expiry.
+    fn invitation_code(&self) -> Result<(String, (String, String)), AuthError> {
         let code = random_hex(32)?;
         let expires = Self::stamp_at(self.now_unix() + INVITE_TTL_SECS);
-        self.control.store_invitation(
-            caller,
-            tenant.id,
-            user.id,
-            (&sha256_hex(&code), &expires),
-        )?;
-        self.mail_invitation(email, tenant, Role::Owner, &code)
+        let hash = sha256_hex(&code);
+        Ok((code, (hash, expires)))
     }
 
     fn mail_invitation(

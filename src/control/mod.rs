@@ -351,21 +351,12 @@ impl ControlPlane {
                     Some(tx.user(*user)?.ok_or(ControlError::NotFound)?)
                 }
                 Some(TenantOwner::New(user)) => {
-                    let user_id = UserId::generate();
-                    tx.insert_user(user_id, user, now)?;
-                    events.push(user_created(caller, user_id, user.is_operator));
-                    Some(tx.user(user_id)?.ok_or(ControlError::NotFound)?)
+                    Some(insert_new_user(tx, caller, user, now, &mut events)?)
                 }
             };
             if let Some(owner) = &owner {
                 tx.put_member(id, owner.id, Role::Owner, now)?;
-                events.push(
-                    caller
-                        .event(AuditAction::MemberAdd)
-                        .tenant(id)
-                        .target(owner.id.to_string())
-                        .detail(serde_json::json!({ "role": "owner", "previous": null })),
-                );
+                events.push(member_event(caller, id, owner.id, Role::Owner, None));
             }
             let tenant = tx.tenant(id)?.ok_or(ControlError::NotFound)?;
             Ok(((tenant, owner), events))
@@ -454,18 +445,10 @@ impl ControlPlane {
             }
             rules::may_change_member(by, current, Some(role), tx.owner_count(tenant)?)?;
             tx.put_member(tenant, user, role, now)?;
-            let action = if current.is_some() {
-                AuditAction::MemberRoleChange
-            } else {
-                AuditAction::MemberAdd
-            };
-            let event = caller
-                .event(action)
-                .tenant(tenant)
-                .target(user.to_string())
-                .detail(serde_json::json!({ "role": role.as_str(),
-                    "previous": current.map(|r| r.as_str()) }));
-            Ok((current, vec![event]))
+            Ok((
+                current,
+                vec![member_event(caller, tenant, user, role, current)],
+            ))
         })
     }
 
@@ -489,20 +472,9 @@ impl ControlPlane {
             let mut events = Vec::new();
             let user = match tx.user_by_email(email)? {
                 Some(user) => user,
-                None => {
-                    let id = UserId::generate();
-                    let new = NewUser {
-                        email: email.clone(),
-                        name: String::new(),
-                        password_hash: None,
-                        is_operator: false,
-                    };
-                    tx.insert_user(id, &new, now)?;
-                    events.push(user_created(caller, id, false));
-                    tx.user(id)?.ok_or(ControlError::NotFound)?
-                }
+                None => insert_new_user(tx, caller, &NewUser::invited(email), now, &mut events)?,
             };
-            let awaiting_password = user.password_hash.is_none() && user.disabled_at.is_none();
+            let awaiting_password = user.awaits_password();
             match tx.membership(user.id, tenant)? {
                 Some(_) if !awaiting_password => return Err(ControlError::AlreadyMember),
                 Some(current) => rules::may_change_member(
@@ -514,13 +486,7 @@ impl ControlPlane {
                 None => {
                     rules::may_change_member(by, None, Some(role), tx.owner_count(tenant)?)?;
                     tx.put_member(tenant, user.id, role, now)?;
-                    events.push(
-                        caller
-                            .event(AuditAction::MemberAdd)
-                            .tenant(tenant)
-                            .target(user.id.to_string())
-                            .detail(serde_json::json!({ "role": role.as_str(), "previous": null })),
-                    );
+                    events.push(member_event(caller, tenant, user.id, role, None));
                 }
             }
             if awaiting_password {
@@ -543,7 +509,7 @@ impl ControlPlane {
     ) -> Result<(), ControlError> {
         self.write(|tx, now| {
             let found = tx.user(user)?.ok_or(ControlError::NotFound)?;
-            if found.password_hash.is_some() || found.disabled_at.is_some() {
+            if !found.awaits_password() {
                 return Err(ControlError::NotFound);
             }
             let (code_hash, expires_at) = invitation;
@@ -589,6 +555,41 @@ fn resolve(tx: &dyn ControlTx, by: Authority, tenant: TenantId) -> Result<Standi
             Ok(Standing::Member(ceiling.map_or(role, |c| role.weaker(c))))
         }
     }
+}
+
+/// Makes an account inside the caller's transaction, with its event.
+fn insert_new_user(
+    tx: &dyn ControlTx,
+    caller: &Caller,
+    new: &NewUser,
+    now: &str,
+    events: &mut Vec<AuditEvent>,
+) -> Result<User, ControlError> {
+    let id = UserId::generate();
+    tx.insert_user(id, new, now)?;
+    events.push(user_created(caller, id, new.is_operator));
+    tx.user(id)?.ok_or(ControlError::NotFound)
+}
+
+/// A membership granted (`previous` is `None`) or a role changed.
+fn member_event(
+    caller: &Caller,
+    tenant: TenantId,
+    user: UserId,
+    role: Role,
+    previous: Option<Role>,
+) -> AuditEvent {
+    let action = if previous.is_some() {
+        AuditAction::MemberRoleChange
+    } else {
+        AuditAction::MemberAdd
+    };
+    caller
+        .event(action)
+        .tenant(tenant)
+        .target(user.to_string())
+        .detail(serde_json::json!({ "role": role.as_str(),
+            "previous": previous.map(|r| r.as_str()) }))
 }
 
 /// A one-time code to set a first password was issued to `user`, invited into `tenant`.

@@ -177,6 +177,13 @@ pub struct User {
     pub password_hash: Option<String>,
 }
 
+impl User {
+    /// Invited and never set a password (nor deleted): due an invitation's code.
+    pub fn awaits_password(&self) -> bool {
+        self.password_hash.is_none() && self.disabled_at.is_none()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Member {
     pub user_id: UserId,
@@ -265,6 +272,19 @@ pub struct NewUser {
     pub name: String,
     pub password_hash: Option<String>,
     pub is_operator: bool,
+}
+
+impl NewUser {
+    /// Someone invited by address: no name, no password until they set one with the
+    /// invitation's code.
+    pub fn invited(email: &Email) -> NewUser {
+        NewUser {
+            email: email.clone(),
+            name: String::new(),
+            password_hash: None,
+            is_operator: false,
+        }
+    }
 }
 
 /// Who owns a new tenant from its first moment.

@@ -50,20 +50,15 @@ pub async fn create_tenant(
     let (tenant, owner_invited) = blocking(move || {
         // An owner without an account gets one (no password) with the tenant, in the
         // same transaction, and then an invitation to set a password.
+        // Someone invited before who never set a password is invited again, as owner.
         let (owner, invite) = match &owner {
             Some(email) => match coffer.control().user_by_email(email)? {
-                // Invited before and never set a password: invited again, as owner.
-                Some(user) if user.password_hash.is_none() => {
-                    (Some(TenantOwner::Existing(user.id)), Some(email.clone()))
-                }
-                Some(user) => (Some(TenantOwner::Existing(user.id)), None),
+                Some(user) => (
+                    Some(TenantOwner::Existing(user.id)),
+                    user.awaits_password().then(|| email.clone()),
+                ),
                 None => (
-                    Some(TenantOwner::New(NewUser {
-                        email: email.clone(),
-                        name: String::new(),
-                        password_hash: None,
-                        is_operator: false,
-                    })),
+                    Some(TenantOwner::New(NewUser::invited(email))),
                     Some(email.clone()),
                 ),
             },

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::LazyLock;
 
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,10 +40,11 @@ const UI_ROOT: &str = "/ui/";
 /// The page's stand-in for the version, replaced when the bundle is built.
 const VERSION_MARK: &str = "%VERSION%";
 
-/// One file, ready to send: its bytes, a gzip copy when that is smaller, its type and tag.
+/// One file, ready to send: its bytes, a gzip copy when that is smaller, its type and tag
+/// (`Bytes`, so a response shares them instead of copying).
 struct Asset {
-    bytes: Vec<u8>,
-    gzipped: Option<Vec<u8>>,
+    bytes: Bytes,
+    gzipped: Option<Bytes>,
     content_type: String,
     etag: String,
 }
@@ -57,9 +59,11 @@ impl Asset {
             Some(t) => t.to_owned(),
             None => "application/octet-stream".to_owned(),
         };
-        let gzipped = gzip(&bytes).filter(|z| z.len() + 64 < bytes.len());
+        let gzipped = gzip(&bytes)
+            .filter(|z| z.len() + 64 < bytes.len())
+            .map(Bytes::from);
         Asset {
-            bytes,
+            bytes: Bytes::from(bytes),
             gzipped,
             content_type,
             etag: format!("\"{}\"", &digest[..32]),
@@ -203,7 +207,7 @@ mod tests {
 
     #[test]
     fn the_page_names_this_builds_files_and_each_exists() {
-        let page = String::from_utf8(BUNDLE.page.bytes.clone()).unwrap();
+        let page = String::from_utf8(BUNDLE.page.bytes.to_vec()).unwrap();
         assert!(!page.contains(VERSION_MARK));
         let prefix = format!("{UI_ROOT}{}/", BUNDLE.version);
         let named: Vec<&str> = page

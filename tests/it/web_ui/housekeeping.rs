@@ -87,15 +87,7 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     let local = tempfile::tempdir().unwrap();
     let draft = local.path().join("draft.txt");
     std::fs::write(&draft, b"first draft").unwrap();
-    let inputs = rig
-        .client
-        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    inputs[0]
-        .send_keys(&draft.display().to_string())
-        .await
-        .unwrap();
+    rig.pick(0, &draft.display().to_string()).await;
     listed(&rig, "draft.txt").await;
     row_action(&rig, "draft.txt", "rename").await;
     answer_dialog(&rig, Some("final.txt")).await;
@@ -110,15 +102,7 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     std::fs::create_dir_all(visit.join("photos")).unwrap();
     std::fs::write(visit.join("notes.txt"), b"gate code 1234").unwrap();
     std::fs::write(visit.join("photos/front.png"), b"not really a png").unwrap();
-    let inputs = rig
-        .client
-        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    inputs[1]
-        .send_keys(&visit.display().to_string())
-        .await
-        .unwrap();
+    rig.pick(1, &visit.display().to_string()).await;
     listed(&rig, "site-visit").await;
     let tree = rig
         .js_await(&format!(
@@ -143,15 +127,7 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     // when the user says so.
     let again = local.path().join("dropped.txt");
     std::fs::write(&again, b"second version").unwrap();
-    let inputs = rig
-        .client
-        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    inputs[0]
-        .send_keys(&again.display().to_string())
-        .await
-        .unwrap();
+    rig.pick(0, &again.display().to_string()).await;
     rig.until_text("A file with this name is already here.")
         .await;
     rig.click_labelled("Replace dropped.txt").await;
@@ -169,15 +145,7 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     rig.uplink(Some(64 * 1024)).await;
     let video = local.path().join("site-video.mp4");
     std::fs::write(&video, vec![7u8; 2 << 20]).unwrap();
-    let inputs = rig
-        .client
-        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    inputs[0]
-        .send_keys(&video.display().to_string())
-        .await
-        .unwrap();
+    rig.pick(0, &video.display().to_string()).await;
     let row = "document.querySelector(\".uploads li[data-name='site-video.mp4']\")";
     rig.until(
         "the upload under way",
@@ -235,14 +203,7 @@ async fn folders_trash_import_and_a_password_reset_work_from_the_keyboard_and_mo
     )
     .unwrap();
     rig.open(&format!("#/t/{TENANT}/data")).await;
-    let pick = rig
-        .client
-        .find(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    pick.send_keys(&archive.display().to_string())
-        .await
-        .unwrap();
+    rig.pick(0, &archive.display().to_string()).await;
     rig.click_labelled("Import").await;
     rig.until_text("Imported 2 files").await;
     rig.click_labelled("Import").await;

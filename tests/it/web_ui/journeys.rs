@@ -50,13 +50,12 @@ fn local_files(dir: &Path, files: &[(&str, &[u8])]) -> String {
         .join("\n")
 }
 
-async fn upload(rig: &Rig, paths: &str) {
-    let inputs = rig
-        .client
-        .find_all(fantoccini::Locator::Css("#main input[type=file]"))
-        .await
-        .unwrap();
-    inputs[0].send_keys(paths).await.unwrap();
+/// Waits for an upload to be refused; its row's text (the reason).
+async fn refused_upload(rig: &Rig) -> String {
+    let row = "document.querySelector('.uploads li[data-state=failed]')";
+    rig.until("a refused upload", row).await;
+    let text = rig.js(&format!("return {row}.innerText;")).await;
+    text.as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +88,7 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
             ("price-list.json", b"{\"mowing\": 40, \"hedges\": 55}"),
         ],
     );
-    upload(&rig, &paths).await;
+    rig.pick(0, &paths).await;
     rig.until(
         "four finished uploads",
         "document.querySelectorAll('.uploads li[data-state=done]').length === 4",
@@ -108,16 +107,8 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
 
     // A name the vault refuses: the reason, and nothing stored.
     let refused = local_files(local.path(), &[("bad?name.txt", b"x")]);
-    upload(&rig, &refused).await;
-    rig.until(
-        "a refused upload",
-        "document.querySelector('.uploads li[data-state=failed]')",
-    )
-    .await;
-    let why = rig
-        .js("return document.querySelector('.uploads li[data-state=failed]').innerText;")
-        .await;
-    let why = why.as_str().unwrap();
+    rig.pick(0, &refused).await;
+    let why = refused_upload(&rig).await;
     assert!(
         why.contains("Name refused") && why.contains("'?' is not allowed"),
         "{why}"
@@ -521,16 +512,8 @@ async fn the_operator_console_creates_tenants_and_checks_isolation() {
     rig.until_text("This folder is empty").await;
     let local = tempfile::tempdir().unwrap();
     let big = local_files(local.path(), &[("menu.pdf", &[b'x'; 5000][..])]);
-    upload(&rig, &big).await;
-    rig.until(
-        "a refused upload",
-        "document.querySelector('.uploads li[data-state=failed]')",
-    )
-    .await;
-    let why = rig
-        .js("return document.querySelector('.uploads li[data-state=failed]').innerText;")
-        .await;
-    let why = why.as_str().unwrap();
+    rig.pick(0, &big).await;
+    let why = refused_upload(&rig).await;
     assert!(
         why.contains("Not enough space: 0 bytes of 2.0 KB used, and this file needs 5.0 KB"),
         "{why}"

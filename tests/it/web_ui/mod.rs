@@ -307,6 +307,22 @@ impl Rig {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Chooses local files (newline-separated paths; a folder for the folder picker) in the
+    /// page's `nth` file input, as a user would in the picker.
+    pub async fn pick(&self, nth: usize, paths: &str) {
+        let inputs = self
+            .client
+            .find_all(Locator::Css("#main input[type=file]"))
+            .await
+            .unwrap();
+        inputs
+            .get(nth)
+            .unwrap_or_else(|| panic!("no file input {nth} on the page"))
+            .send_keys(paths)
+            .await
+            .unwrap();
+    }
+
     pub async fn exists(&self, css: &str) -> bool {
         !self
             .client

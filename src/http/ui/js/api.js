@@ -3,6 +3,9 @@
 // changes state carries the session's CSRF token in X-CSRF-Token. There is no private
 // endpoint; what the server refuses, the UI shows.
 
+// The API's roles, most powerful first (what a role may do is the server's rule).
+export const ROLES = ['owner', 'admin', 'member', 'viewer', 'auditor'];
+
 let csrfToken = null;
 const signedOutListeners = [];
 

@@ -6,7 +6,7 @@
 import * as api from '../api.js';
 import { h, fill, toast, reason, confirm, heading, field, table } from '../ui.js';
 
-const ROLES = ['owner', 'admin', 'member', 'viewer', 'auditor'];
+const { ROLES } = api;
 const ABOUT = {
   owner: 'everything, including the business itself',
   admin: 'all files and records, and people (not owners)',

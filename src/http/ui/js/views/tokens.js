@@ -14,11 +14,10 @@ export async function render(main, ctx) {
   const tenant = h('select', {}, memberships.map((m) => h('option', { value: m.slug }, m.tenant_name)));
   const role = h('select', {});
   const days = h('input', { type: 'number', min: 1, max: 3650, value: 90 });
-  const roles = ['owner', 'admin', 'member', 'viewer', 'auditor'];
   function rolesFor() {
     const m = memberships.find((x) => x.slug === tenant.value);
-    const at = m ? roles.indexOf(m.role) : roles.length;
-    fill(role, roles.filter((r, i) => (m && m.role === 'auditor' ? r === 'auditor' : i >= at && r !== 'auditor'))
+    const at = m ? api.ROLES.indexOf(m.role) : api.ROLES.length;
+    fill(role, api.ROLES.filter((r, i) => (m && m.role === 'auditor' ? r === 'auditor' : i >= at && r !== 'auditor'))
       .map((r) => h('option', { value: r, selected: r === 'viewer' }, r)));
   }
   tenant.addEventListener('change', rolesFor);

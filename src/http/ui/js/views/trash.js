@@ -2,7 +2,7 @@
 // when that place is taken) and, for owners and admins, delete for good.
 
 import * as api from '../api.js';
-import { h, fill, bytes, time, toast, reason, ask, confirm, empty, heading } from '../ui.js';
+import { h, fill, bytes, time, toast, reason, ask, confirm, empty, heading, table } from '../ui.js';
 
 export async function render(main, ctx) {
   const slug = ctx.session.tenant.tenant.slug;
@@ -39,16 +39,13 @@ export async function render(main, ctx) {
       toast(`Not deleted: ${reason(e)}`, 'error');
     }
   }
-  return fill(list, h('table', {},
-    h('caption', { class: 'visually-hidden' }, 'Items in the trash'),
-    h('thead', {}, h('tr', {}, ['Name', 'Size', 'Deleted', 'By'].map((t) => h('th', { scope: 'col' }, t)),
-      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
-    h('tbody', {}, items.map((item) => h('tr', {},
-      h('td', { class: 'name' }, h('span', { class: `icon ${item.kind}`, 'aria-hidden': 'true' }), item.original_path),
-      h('td', { class: 'num' }, item.kind === 'dir' ? '' : bytes(item.size)),
-      h('td', {}, time(item.deleted_at)),
-      h('td', {}, item.deleted_by || ''),
-      h('td', { class: 'actions' },
-        restorable ? h('button', { type: 'button', class: 'small', onclick: () => restore(item) }, 'Restore') : null,
-        purgeable ? h('button', { type: 'button', class: 'small danger', onclick: () => purge(item) }, 'Delete for good') : null))))));
+  return fill(list, table('Items in the trash', ['Name', 'Size', 'Deleted', 'By', ''], items.map((item) => [
+    h('span', { class: 'name' }, h('span', { class: `icon ${item.kind}`, 'aria-hidden': 'true' }), item.original_path),
+    item.kind === 'dir' ? '' : bytes(item.size),
+    time(item.deleted_at),
+    item.deleted_by || '',
+    h('span', { class: 'actions' },
+      restorable ? h('button', { type: 'button', class: 'small', onclick: () => restore(item) }, 'Restore') : null,
+      purgeable ? h('button', { type: 'button', class: 'small danger', onclick: () => purge(item) }, 'Delete for good') : null),
+  ])));
 }
