@@ -37,7 +37,8 @@ use throttle::LoginThrottle;
 
 /// `last_seen_at` is noted at most this often per session.
 const TOUCH_EVERY_SECS: i64 = 300;
-const TOKEN_PREFIX: &str = "cft_";
+/// How every API token's secret begins.
+pub const TOKEN_PREFIX: &str = "cft_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

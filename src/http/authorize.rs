@@ -2,7 +2,10 @@
 //! routes the `TenantAccess` that is a handler's only way to a vault.
 //!
 //! A bearer token is tried first (the scheme is case-insensitive, RFC 9110), else the
-//! session cookie. Unsafe requests authenticated by the cookie must echo the session's
+//! session cookie. On WebDAV paths, HTTP Basic carries a bearer token too: the e-mail
+//! address as the user name and an API token as the password, which must belong to
+//! that address; a password that is not a token is refused without being checked, so
+//! an account password is never accepted (or tried) over Basic. Unsafe requests authenticated by the cookie must echo the session's
 //! CSRF token, and no unsafe request without a bearer token may come from another site.
 //! The tenant comes from the path, and is resolved through the caller's memberships:
 //! a tenant one is not a member of answers like one that does not exist.
@@ -19,8 +22,9 @@ use super::{AppState, CSRF_HEADER};
 use crate::auth::permission::Permission;
 use crate::auth::{AuthError, Principal, TenantAccess};
 
+/// Methods that change nothing (WebDAV's PROPFIND reads properties).
 fn is_safe(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || method.as_str() == "PROPFIND"
 }
 
 /// Reads the session token from the `Cookie` header.
@@ -46,6 +50,37 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The e-mail address and API token of `Authorization: Basic` (RFC 7617), for WebDAV
+/// clients, which cannot send bearer tokens. `Err` for Basic credentials that are not
+/// an address and a token.
+fn basic_token(headers: &HeaderMap) -> Option<Result<(String, String), ApiError>> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::BadCredentials,
+            "WebDAV signs in with your e-mail address and an API token as the password \
+             (create one under Tokens); account passwords are not accepted here",
+        )
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let Some((email, token)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        return Some(Err(refused()));
+    };
+    if !token.starts_with(crate::auth::TOKEN_PREFIX) {
+        return Some(Err(refused()));
+    }
+    Some(Ok((email.to_owned(), token.to_owned())))
+}
+
 /// Cross-site request checks that apply to every unsafe request, signed in or not: a
 /// browser's `Sec-Fetch-Site` and `Origin` must not say another site sent it.
 fn cross_site(headers: &HeaderMap) -> bool {
@@ -65,9 +100,11 @@ fn cross_site(headers: &HeaderMap) -> bool {
     false
 }
 
-/// The `{tenant}` segment of `/api/v1/tenants/{tenant}/...`.
+/// The `{tenant}` segment of `/api/v1/tenants/{tenant}/...` or `/dav/{tenant}/...`.
 fn tenant_slug(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/api/v1/tenants/")?;
+    let rest = path
+        .strip_prefix("/api/v1/tenants/")
+        .or_else(|| path.strip_prefix("/dav/"))?;
     let slug = rest.split('/').next()?;
     (!slug.is_empty()).then(|| slug.to_owned())
 }
@@ -112,7 +149,17 @@ async fn authorize_inner(
     }
     let (mut parts, body) = req.into_parts();
     let ip = ClientIp::from_parts(&parts, state.trusted_proxies());
-    let bearer = bearer_token(&parts.headers).map(str::to_owned);
+    let mut bearer = bearer_token(&parts.headers).map(str::to_owned);
+    // Basic is WebDAV's: the token's owner must be the address given with it.
+    let mut basic_email = None;
+    if bearer.is_none()
+        && parts.uri.path().starts_with("/dav/")
+        && let Some(basic) = basic_token(&parts.headers)
+    {
+        let (email, token) = basic?;
+        basic_email = Some(email);
+        bearer = Some(token);
+    }
     let cookie = session_cookie(&parts.headers, state.cookie_name).map(str::to_owned);
     if !is_safe(&parts.method) && bearer.is_none() && cross_site(&parts.headers) {
         return Err(ApiError::new(
@@ -159,6 +206,11 @@ async fn authorize_inner(
             .await?
         }
     };
+    if let (Some(email), Some(p)) = (&basic_email, &principal)
+        && !p.user().email.eq_ignore_ascii_case(email.trim())
+    {
+        return Err(AuthError::Unauthenticated.into());
+    }
     match (permission, &principal) {
         (Permission::Public, _) => {}
         (_, None) => return Err(AuthError::Unauthenticated.into()),

@@ -211,6 +211,13 @@ impl Bodies {
         Ok((slot, reader))
     }
 
+    /// A slot for a body into `tenant` (or 503) and the body itself, paced, for a consumer
+    /// that reads it asynchronously (WebDAV's PUT). The slot must live until it is read.
+    pub fn admit_body(&self, tenant: TenantId, body: Body) -> Result<(StreamSlot, Body), ApiError> {
+        let slot = self.slots.try_acquire(tenant)?;
+        Ok((slot, Body::from_stream(paced(body, self.pace))))
+    }
+
     pub fn slots(&self) -> &StreamSlots {
         &self.slots
     }

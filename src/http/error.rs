@@ -100,6 +100,8 @@ error_codes! {
     TenantCancelled => "tenant-cancelled",
     WrongState => "wrong-state",
     LegalHold => "legal-hold",
+    DestinationElsewhere => "destination-elsewhere",
+    InfiniteDepth => "infinite-depth",
 }
 
 #[derive(Debug)]
@@ -581,6 +583,8 @@ mod tests {
             (C::TenantCancelled, "tenant-cancelled"),
             (C::WrongState, "wrong-state"),
             (C::LegalHold, "legal-hold"),
+            (C::DestinationElsewhere, "destination-elsewhere"),
+            (C::InfiniteDepth, "infinite-depth"),
         ];
         assert_eq!(
             pinned.len(),

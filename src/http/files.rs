@@ -189,7 +189,7 @@ pub async fn upload(
 }
 
 /// Content types a browser could run as active content are served as plain bytes.
-fn safe_content_type(stored: Option<&str>) -> String {
+pub(super) fn safe_content_type(stored: Option<&str>) -> String {
     let ct = stored.unwrap_or("application/octet-stream");
     let active = [
         "text/html",

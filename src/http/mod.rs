@@ -11,6 +11,7 @@ mod account;
 mod admin;
 mod authorize;
 pub mod bodies;
+pub mod dav;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -92,6 +93,7 @@ pub struct AppState {
     bodies: bodies::Bodies,
     passwords: bodies::PasswordGate,
     meter: meter::UsageMeter,
+    dav_locks: dav::DavLocks,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ impl AppState {
         let trusted_proxies = Arc::new(coffer.config().trusted_proxy_networks()?);
         Ok(AppState {
             bodies: bodies::Bodies::new(coffer.config()),
+            dav_locks: dav::DavLocks::new(coffer.clock().clone()),
             passwords: bodies::PasswordGate::new(coffer.config()),
             coffer,
             metrics: telemetry::metrics_handle(),
@@ -229,6 +232,15 @@ pub fn app(state: AppState) -> Router {
         ));
         router = router.route(route.path, guarded);
     }
+    // WebDAV's methods are not axum's: one route per path, the guard picks the
+    // permission by method from `DAV_ROUTES`.
+    for path in routes::DAV_PATHS {
+        // `layer`, not `route_layer`: an `any` route is all fallback, which only `layer`
+        // wraps.
+        let guarded = axum::routing::any(dav::serve)
+            .layer(middleware::from_fn_with_state(state.clone(), dav::guard));
+        router = router.route(path, guarded);
+    }
     router
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -301,9 +313,14 @@ async fn problem_bodies(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+    // WebDAV's XML error bodies (RFC 4918 16) are kept: clients read their preconditions.
+    let is_xml = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem && !is_xml {
         let mut replaced = ApiError::from_status(status).into_response();
-        for name in [header::ALLOW, header::RETRY_AFTER] {
+        for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
             if let Some(v) = response.headers().get(&name) {
                 replaced.headers_mut().insert(name, v.clone());
             }

@@ -56,6 +56,48 @@ macro_rules! routes {
 
 use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
 
+/// A WebDAV route: a method on a tenant's files under `/dav/{tenant}/` and the permission
+/// it needs. WebDAV's methods (PROPFIND, MKCOL, ...) are not axum's, so each path of
+/// `DAV_PATHS` is one route whose guard (`dav::guard`) takes the permission of the
+/// request's method from here; any other method is 405. They are not in the OpenAPI
+/// document, which describes the JSON API (README, "Mount your vault").
+#[derive(Debug, Clone)]
+pub struct DavRoute {
+    pub method: &'static str,
+    pub permission: Permission,
+    pub summary: &'static str,
+}
+
+/// The paths WebDAV answers on: a tenant's root and everything below it.
+pub const DAV_PATHS: [&str; 3] = ["/dav/{tenant}", "/dav/{tenant}/", "/dav/{tenant}/{*path}"];
+
+macro_rules! dav_routes {
+    ($($method:literal, $perm:ident, $summary:literal;)*) => {
+        /// Every WebDAV method with its permission: reading needs what reading files
+        /// through the API needs, any change what writing files needs.
+        pub const DAV_ROUTES: &[DavRoute] = &[$(DavRoute {
+            method: $method,
+            permission: Tenant(TP::$perm),
+            summary: $summary,
+        },)*];
+    };
+}
+
+dav_routes! {
+    "OPTIONS", FilesRead, "What the server supports (DAV classes 1 and 2)";
+    "PROPFIND", FilesRead, "Properties of a file or folder, and of a folder's entries (Depth 0 or 1)";
+    "GET", FilesRead, "Download a file (Range)";
+    "HEAD", FilesRead, "A file's headers";
+    "PUT", FilesWrite, "Upload a file (streamed, durable before the answer)";
+    "DELETE", FilesWrite, "Move a file or folder to the trash";
+    "MKCOL", FilesWrite, "Create a folder";
+    "COPY", FilesWrite, "Copy within the vault (Destination)";
+    "MOVE", FilesWrite, "Move or rename within the vault (Destination)";
+    "PROPPATCH", FilesWrite, "Set properties";
+    "LOCK", FilesWrite, "Lock a file or folder (timeouts bounded and enforced)";
+    "UNLOCK", FilesWrite, "Release a lock";
+}
+
 routes! {
     GET "/", Public, "The web UI (signs in, then works on files, records, people and more through this API)" => ui::index;
     GET "/ui/{*file}", Public, "The web UI's files, by build version (cached for a year)" => ui::file;

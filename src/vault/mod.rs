@@ -687,6 +687,12 @@ impl Vault {
         Ok(self.index().counters()?)
     }
 
+    /// Bytes charged against the quota (files and trash) and the quota, if any: what a
+    /// mounted drive shows as used and free space.
+    pub fn space(&self) -> Result<(u64, Option<u64>), VaultError> {
+        Ok((self.index().bytes_charged()?, self.quota()))
+    }
+
     /// The index's own consistency check ("ok" when healthy).
     pub fn index_integrity(&self) -> Result<String, VaultError> {
         Ok(self.index().integrity_check()?)
