@@ -3,6 +3,7 @@
 
 mod api;
 mod contract;
+mod dav;
 mod edges;
 mod events;
 mod fuzz;
