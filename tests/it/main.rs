@@ -10,6 +10,7 @@ mod backup;
 mod cli;
 mod control;
 mod crash;
+mod dav_clients;
 mod deploy;
 mod deployment_audit;
 mod diskfull;

@@ -20,9 +20,9 @@ use crate::support::operator;
 const EMAIL: &str = "owner@tls.example";
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: BufReader<ChildStderr>,
     /// Dropped with the server, which stops the watchdog.
     _watchdog: std::sync::mpsc::Sender<()>,
@@ -77,13 +77,24 @@ impl Server {
 }
 
 fn start(data: &std::path::Path, config: &std::path::Path) -> Server {
+    start_logging(data, config, "info")
+}
+
+/// A server logging at `level`. Its log is a pipe that only `wait_for_log` reads, so a
+/// test making many requests without reading it asks for `warn` (a full pipe would stop
+/// the server).
+pub(crate) fn start_logging(
+    data: &std::path::Path,
+    config: &std::path::Path,
+    level: &str,
+) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .arg("--data-dir")
         .arg(data)
         .arg("--config")
         .arg(config)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
