@@ -60,6 +60,7 @@ actions! {
     FileWrite => "file.write",
     FileRead => "file.read",
     FileMove => "file.move",
+    FileProperties => "file.properties",
     FileDelete => "file.delete",
     FileRestore => "file.restore",
     FilePurge => "file.purge",

@@ -361,6 +361,7 @@ impl From<VaultError> for ApiError {
                 );
             }
             VaultError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, C::FileTooLarge),
+            VaultError::PropertiesTooLarge(_) => (S::PAYLOAD_TOO_LARGE, C::PayloadTooLarge),
             VaultError::QuotaExceeded {
                 quota,
                 used,

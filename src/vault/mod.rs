@@ -18,6 +18,7 @@ pub mod dir;
 pub mod index;
 pub mod layout;
 pub mod path;
+pub mod properties;
 mod records;
 mod repair;
 mod trash;
@@ -79,6 +80,8 @@ pub enum VaultError {
     },
     #[error("cannot move a directory into itself")]
     MoveIntoSelf,
+    #[error("properties refused: {0}")]
+    PropertiesTooLarge(String),
     #[error("record version is {current}, not the one given")]
     VersionMismatch { current: i64 },
     #[error("the upload stream failed: {0}")]
@@ -672,6 +675,7 @@ impl Vault {
             &mut index,
             IndexChange {
                 clear_subtrees: &[from.as_str()],
+                move_properties: Some((from.as_str(), to.as_str())),
                 upserts: &upserts,
                 pending_done: &[from.as_str(), to.as_str()],
                 covered_by_pending: true,

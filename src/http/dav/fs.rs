@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::paths::vault_path;
 use crate::auth::TenantAccess;
+use crate::vault::index::properties::{Property, PropertyChange};
 use crate::vault::index::{Entry, EntryKind};
 use crate::vault::path::VaultPath;
 use crate::vault::{Precondition, VaultError};
@@ -85,7 +86,9 @@ fn fs_error(e: VaultError) -> FsError {
         | VaultError::Escape
         | VaultError::MoveIntoSelf => FsError::Forbidden,
         VaultError::TooLarge { .. } => FsError::TooLarge,
-        VaultError::QuotaExceeded { .. } | VaultError::StorageFull => FsError::InsufficientStorage,
+        VaultError::QuotaExceeded { .. }
+        | VaultError::StorageFull
+        | VaultError::PropertiesTooLarge(_) => FsError::InsufficientStorage,
         // The client's own stream failed; nothing was kept.
         VaultError::Upload(_) => FsError::GeneralFailure,
         other => {
@@ -332,18 +335,90 @@ impl DavFileSystem for VaultFs {
         .boxed()
     }
 
-    /// Dead properties are not kept: each is refused on its own (403 in a 207), so a
-    /// client setting times or attributes learns exactly what was not stored.
-    fn patch_props<'a>(
+    fn have_props<'a>(
         &'a self,
         _path: &'a DavPath,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(std::future::ready(true))
+    }
+
+    /// Dead properties, stored in the vault's index (all or none per request, audited);
+    /// a refusal is answered per property in the 207.
+    fn patch_props<'a>(
+        &'a self,
+        path: &'a DavPath,
         patch: Vec<(bool, DavProp)>,
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
-        let refused = patch
-            .into_iter()
-            .map(|(_, prop)| (StatusCode::FORBIDDEN, prop))
-            .collect();
-        Box::pin(std::future::ready(Ok(refused)))
+        async move {
+            let path = optional(path)?;
+            let changes: Vec<PropertyChange> = patch
+                .iter()
+                .map(|(set, prop)| {
+                    let namespace = prop.namespace.clone().unwrap_or_default();
+                    match (set, &prop.xml) {
+                        (true, Some(xml)) => PropertyChange::Set(Property {
+                            namespace,
+                            name: prop.name.clone(),
+                            xml: xml.clone(),
+                        }),
+                        _ => PropertyChange::Remove {
+                            namespace,
+                            name: prop.name.clone(),
+                        },
+                    }
+                })
+                .collect();
+            let status = match self
+                .run(move |a| {
+                    a.vault()
+                        .change_properties(a.caller(), path.as_ref(), &changes)
+                })
+                .await
+            {
+                Ok(()) => StatusCode::OK,
+                Err(FsError::InsufficientStorage) => StatusCode::INSUFFICIENT_STORAGE,
+                Err(FsError::NotFound) => StatusCode::NOT_FOUND,
+                Err(FsError::GeneralFailure) => return Err(FsError::GeneralFailure),
+                Err(_) => StatusCode::FORBIDDEN,
+            };
+            Ok(patch.into_iter().map(|(_, prop)| (status, prop)).collect())
+        }
+        .boxed()
+    }
+
+    fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
+        async move {
+            let path = optional(path)?;
+            let stored = self
+                .run(move |a| a.vault().properties(path.as_ref()))
+                .await?;
+            Ok(stored
+                .into_iter()
+                .map(|p| DavProp {
+                    name: p.name,
+                    prefix: None,
+                    namespace: (!p.namespace.is_empty()).then_some(p.namespace),
+                    xml: do_content.then_some(p.xml),
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
+        async move {
+            let namespace = prop.namespace.unwrap_or_default();
+            let path = optional(path)?;
+            let stored = self
+                .run(move |a| a.vault().properties(path.as_ref()))
+                .await?;
+            stored
+                .into_iter()
+                .find(|p| p.namespace == namespace && p.name == prop.name)
+                .map(|p| p.xml)
+                .ok_or(FsError::NotFound)
+        }
+        .boxed()
     }
 
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {

@@ -8,6 +8,7 @@
 //! step by triggers in the schema, so no code path can forget them. Entries are never
 //! renamed in place: a move deletes and re-inserts, so the triggers see it.
 
+pub mod properties;
 pub mod records;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "tenant", "0001_index.sql"),
     migration!(2, "tenant", "0002_pending_events.sql"),
     migration!(3, "tenant", "0003_vault_identity.sql"),
+    migration!(4, "tenant", "0004_dav_properties.sql"),
 ];
 
 /// Runs inside a write transaction just before it commits (the `Vault` appends the
@@ -50,6 +52,8 @@ pub enum IndexError {
     VersionMismatch { current: i64 },
     #[error("audit log error: {0}")]
     Audit(#[from] AuditError),
+    #[error("at most {limit} properties per file or folder")]
+    TooManyProperties { limit: usize },
 }
 
 impl From<IndexError> for std::io::Error {
@@ -397,7 +401,11 @@ impl Index {
         before_commit: BeforeCommit<'_>,
     ) -> Result<(), IndexError> {
         let tx = self.write_tx()?;
+        if let Some((from, to)) = change.move_properties {
+            properties::move_subtree(&tx, from, to)?;
+        }
         for root in change.clear_subtrees.iter() {
+            properties::drop_subtree(&tx, root)?;
             let (lo, hi) = subtree_bounds(root);
             tx.execute(
                 "DELETE FROM entries WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
@@ -558,7 +566,11 @@ impl Index {
 /// A set of index changes applied atomically by `Index::apply`.
 #[derive(Default, Clone, Copy)]
 pub struct IndexChange<'a> {
+    /// Subtrees whose entries (and WebDAV properties) are removed first.
     pub clear_subtrees: &'a [&'a str],
+    /// A move: the WebDAV properties of the first subtree follow it to the second
+    /// (before `clear_subtrees` drops what is left).
+    pub move_properties: Option<(&'a str, &'a str)>,
     pub upserts: &'a [Entry],
     pub trash_insert: Option<&'a TrashItem>,
     pub trash_remove: Option<&'a str>,

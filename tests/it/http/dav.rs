@@ -572,3 +572,115 @@ async fn a_folder_larger_than_a_listing_page_is_listed_whole_at_depth_one() {
     assert_eq!(deep.status, StatusCode::FORBIDDEN);
     assert!(String::from_utf8_lossy(&deep.body).contains("propfind-finite-depth"));
 }
+
+fn proppatch(name: &str, value: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:example:tags"><D:set><D:prop>
+<Z:{name}>{value}</Z:{name}></D:prop></D:set></D:propertyupdate>"#
+    )
+}
+
+#[tokio::test]
+async fn dead_properties_are_kept_move_with_their_file_and_are_bounded() {
+    let t = TestApp::new();
+    t.world.put(&t.world.alpha, "a.txt", b"a");
+    let send = |method: &str, uri: &str, body: String| {
+        t.send(
+            t.request(dav(method), uri, Some(Who::Member))
+                .header("depth", "0")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+    };
+    let set = send(
+        "PROPPATCH",
+        "/dav/alpha/a.txt",
+        proppatch("colour", "green"),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::MULTI_STATUS);
+    assert!(
+        String::from_utf8_lossy(&set.body).contains("200 OK"),
+        "{:?}",
+        set.body
+    );
+    let moved = t
+        .send(
+            t.request(dav("MOVE"), "/dav/alpha/a.txt", Some(Who::Member))
+                .header("destination", "/dav/alpha/b.txt")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CREATED);
+    let all = send("PROPFIND", "/dav/alpha/b.txt", String::new()).await;
+    assert!(
+        String::from_utf8_lossy(&all.body).contains("green"),
+        "{:?}",
+        all.body
+    );
+    let v = t.world.vault(&t.world.alpha);
+    let stored = v
+        .properties(Some(&VaultPath::parse("b.txt").unwrap()))
+        .unwrap();
+    assert_eq!((stored.len(), stored[0].name.as_str()), (1, "colour"));
+    assert!(
+        v.properties(Some(&VaultPath::parse("a.txt").unwrap()))
+            .unwrap()
+            .is_empty()
+    );
+    // Audited, by the member.
+    let events = t
+        .world
+        .coffer
+        .audit()
+        .query(&EventQuery {
+            action: Some(AuditAction::FileProperties.as_str()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].target.as_deref(), Some("a.txt"));
+    // Bounded: a value over 4 KiB, or a 65th property, is refused (507 in the 207) and
+    // nothing of that request is kept.
+    let huge = send(
+        "PROPPATCH",
+        "/dav/alpha/b.txt",
+        proppatch("big", &"x".repeat(5000)),
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&huge.body).contains("507"),
+        "{:?}",
+        huge.body
+    );
+    for i in 1..64 {
+        let r = send(
+            "PROPPATCH",
+            "/dav/alpha/b.txt",
+            proppatch(&format!("p{i}"), "v"),
+        )
+        .await;
+        assert!(String::from_utf8_lossy(&r.body).contains("200 OK"), "{i}");
+    }
+    let over = send("PROPPATCH", "/dav/alpha/b.txt", proppatch("p64", "v")).await;
+    assert!(
+        String::from_utf8_lossy(&over.body).contains("507"),
+        "{:?}",
+        over.body
+    );
+    let stored = v
+        .properties(Some(&VaultPath::parse("b.txt").unwrap()))
+        .unwrap();
+    assert_eq!(stored.len(), 64);
+    // Deleted with their file.
+    let del = send("DELETE", "/dav/alpha/b.txt", String::new()).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert!(
+        v.properties(Some(&VaultPath::parse("b.txt").unwrap()))
+            .unwrap()
+            .is_empty()
+    );
+}

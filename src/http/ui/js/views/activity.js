@@ -5,7 +5,7 @@
 import * as api from '../api.js';
 import { h, fill, bytes, time, reason, heading, table, empty, field } from '../ui.js';
 
-const ACTIONS = ['file.write', 'file.read', 'file.move', 'file.delete', 'file.restore', 'file.purge', 'dir.create',
+const ACTIONS = ['file.write', 'file.read', 'file.move', 'file.properties', 'file.delete', 'file.restore', 'file.purge', 'dir.create',
   'record.create', 'record.update', 'record.delete', 'member.add', 'member.role_change', 'member.remove',
   'auth.login', 'auth.login_failed', 'auth.logout', 'auth.session_revoke', 'token.create', 'token.revoke',
   'access.denied', 'export.start', 'export.finish', 'vault.import', 'tenant.state_change', 'usage.ai_report'];

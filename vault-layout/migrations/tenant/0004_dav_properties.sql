@@ -1,0 +1,12 @@
+-- WebDAV dead properties: what clients store on a file or folder with PROPPATCH
+-- (Windows' file times and attributes, Finder's tags), by path ('' for the vault's
+-- root), namespace and name, with the property's XML element as sent. They move with
+-- their entry and are dropped with it; they are client metadata, not tenant files, so
+-- exports and the isolation check do not carry them.
+CREATE TABLE dav_properties (
+    path TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    xml BLOB NOT NULL,
+    PRIMARY KEY (path, namespace, name)
+) WITHOUT ROWID;
