@@ -150,6 +150,9 @@ async fn authorize_inner(
     let (mut parts, body) = req.into_parts();
     let ip = ClientIp::from_parts(&parts, state.trusted_proxies());
     let mut bearer = bearer_token(&parts.headers).map(str::to_owned);
+    // Only an explicit bearer header exempts from the cross-site check: a browser sends
+    // Basic credentials it has cached on its own.
+    let explicit_bearer = bearer.is_some();
     // Basic is WebDAV's: the token's owner must be the address given with it.
     let mut basic_email = None;
     if bearer.is_none()
@@ -161,7 +164,7 @@ async fn authorize_inner(
         bearer = Some(token);
     }
     let cookie = session_cookie(&parts.headers, state.cookie_name).map(str::to_owned);
-    if !is_safe(&parts.method) && bearer.is_none() && cross_site(&parts.headers) {
+    if !is_safe(&parts.method) && !explicit_bearer && cross_site(&parts.headers) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::CrossSiteRequest,

@@ -294,7 +294,7 @@ impl Vault {
         Ok(())
     }
 
-    fn quota(&self) -> Option<u64> {
+    pub(crate) fn quota(&self) -> Option<u64> {
         match self.quota.load(Ordering::SeqCst) {
             UNLIMITED => None,
             q => Some(q),
@@ -648,7 +648,15 @@ impl Vault {
         if index.entry(to)?.is_some() {
             return Err(VaultError::AlreadyExists);
         }
-        self.check_case(&index, to)?;
+        match self.check_case(&index, to) {
+            // A rename that changes only the case of the name (`invoice.pdf` to
+            // `Invoice.pdf`): the name it collides with is its own.
+            Err(VaultError::CaseConflict(at, existing))
+                if at == to.as_str()
+                    && from.parent_str() == to.parent_str()
+                    && existing == from.file_name() => {}
+            other => other?,
+        }
         let intent = Intent {
             event: self
                 .event(caller, AuditAction::FileMove, from.as_str())

@@ -23,6 +23,15 @@ impl Vault {
         Ok(self.index().properties(key(path))?)
     }
 
+    /// The properties of each of `entries` (one listing page), by path.
+    pub fn properties_of(
+        &self,
+        entries: &[super::index::Entry],
+    ) -> Result<Vec<(String, Property)>, VaultError> {
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        Ok(self.index().properties_of(&paths)?)
+    }
+
     /// Sets and removes properties of an existing file or folder (`None`: the root), all
     /// or none, audited as `file.properties`.
     pub fn change_properties(
@@ -60,14 +69,20 @@ impl Vault {
         let event = self
             .event(caller, AuditAction::FileProperties, key(path))
             .detail(serde_json::json!({ "set": set, "removed": changes.len() - set }));
-        let applied =
-            index.change_properties(key(path), changes, MAX_PROPERTIES_PER_ENTRY, &mut || {
-                self.audit.append(&event).map(|_| ())
-            });
+        let applied = index.change_properties(
+            key(path),
+            changes,
+            MAX_PROPERTIES_PER_ENTRY,
+            self.quota(),
+            &mut || self.audit.append(&event).map(|_| ()),
+        );
         match applied {
             Err(index::IndexError::TooManyProperties { limit }) => Err(
                 VaultError::PropertiesTooLarge(format!("at most {limit} properties per entry")),
             ),
+            Err(index::IndexError::PropertiesOverQuota) => Err(VaultError::PropertiesTooLarge(
+                "the properties would take the vault over its quota".into(),
+            )),
             other => Ok(other?),
         }
     }

@@ -1,7 +1,7 @@
 //! Real WebDAV clients against `coffer serve` in its own process: the litmus suite
-//! (Debian's `litmus`: basic, copymove, props, locks, http) and `rclone` (Debian's)
-//! syncing a tree up and down. `.ci/run`
-//! installs both and sets `COFFER_REQUIRE_DAV_CLIENTS=1`, so there a missing client fails
+//! (Debian's `litmus`: basic, copymove, props, locks, http), `rclone` syncing a tree up
+//! and down, and `cadaver` working a session through. `.ci/run`
+//! installs all three and sets `COFFER_REQUIRE_DAV_CLIENTS=1`, so there a missing client fails
 //! the test instead of skipping it.
 
 use std::collections::BTreeMap;
@@ -97,8 +97,19 @@ fn litmus_passes_every_suite() {
     let Some(bin) = client("litmus") else { return };
     let (dir, server, token) = served();
     let url = format!("http://{}/dav/acme/", server.addr);
-    for suite in ["basic", "copymove", "props", "locks", "http"] {
+    // litmus 0.13's test counts per suite, as the README states them.
+    for (suite, count) in [
+        ("basic", 16),
+        ("copymove", 13),
+        ("props", 30),
+        ("locks", 41),
+        ("http", 4),
+    ] {
         let (text, failed) = litmus(&bin, &url, &token, suite, dir.path());
+        assert!(
+            text.contains(&format!("of {count} tests run: {count} passed")),
+            "litmus {suite}: {text}"
+        );
         assert!(text.contains(&format!("summary for `{suite}'")), "{text}");
         assert!(failed.is_empty(), "litmus {suite}: {failed:#?}\n{text}");
         assert!(!text.contains("SKIPPED"), "litmus {suite}: {text}");
@@ -220,5 +231,47 @@ fn rclone_syncs_a_tree_up_and_down_byte_identical() {
             .iter()
             .any(|t| t.original_path == "backup/jobs/2026/11/site notes.txt"),
         "{trash:?}"
+    );
+}
+
+/// cadaver, a second client (command-line, neon like litmus but a user's tool): a
+/// session of folder, upload, move, download, properties, lock, delete.
+#[test]
+fn cadaver_works_a_session_through() {
+    let Some(bin) = client("cadaver") else { return };
+    let (dir, server, token) = served();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let netrc = home.join(".netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1\nlogin {EMAIL}\npassword {token}\n"),
+    )
+    .unwrap();
+    // neon ignores a .netrc others can read.
+    std::fs::set_permissions(&netrc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(home.join("local.txt"), "hello from cadaver\n").unwrap();
+    let script = "mkcol jobs\nput local.txt jobs/a.txt\nmove jobs/a.txt jobs/b.txt\n\
+        get jobs/b.txt back.txt\npropset jobs/b.txt colour green\npropget jobs/b.txt colour\n\
+        lock jobs/b.txt\nunlock jobs/b.txt\ndelete jobs/b.txt\nls jobs\nquit\n";
+    let mut child = Command::new(bin)
+        .arg(format!("http://{}/dav/acme/", server.addr))
+        .env("HOME", &home)
+        .current_dir(&home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("succeeded.").count(), 8, "{text}");
+    assert!(text.contains("Value of colour is: green"), "{text}");
+    assert!(text.contains("collection is empty"), "{text}");
+    assert!(!text.contains("failed"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(home.join("back.txt")).unwrap(),
+        "hello from cadaver\n"
     );
 }

@@ -12,9 +12,11 @@
 //! writer sees an aborted stream and the vault discards what was staged. Deletes go to
 //! the trash, as in the API and the web UI.
 
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io::{self, Read, SeekFrom};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -31,6 +33,7 @@ use tokio::task::JoinHandle;
 
 use super::paths::vault_path;
 use crate::auth::TenantAccess;
+use crate::db;
 use crate::vault::index::properties::{Property, PropertyChange};
 use crate::vault::index::{Entry, EntryKind};
 use crate::vault::path::VaultPath;
@@ -47,6 +50,14 @@ const UPLOAD_QUEUE: usize = 8;
 pub struct VaultFs {
     access: Arc<TenantAccess>,
     max_file_bytes: u64,
+    /// The dead properties of the entries this request has listed and not yet
+    /// described, read with each listing page (one statement per page, not one per
+    /// entry): a PROPFIND of a folder answers from here.
+    listed: Arc<Mutex<HashMap<String, Vec<Property>>>>,
+    /// Set when a listing page could not be read. dav-server skips a failed entry and
+    /// would answer a complete-looking 207; `serve` aborts the response instead, so no
+    /// client (rclone sync, say) takes a short listing for the folder.
+    listing_failed: Arc<AtomicBool>,
 }
 
 impl VaultFs {
@@ -54,7 +65,14 @@ impl VaultFs {
         VaultFs {
             access: Arc::new(access),
             max_file_bytes,
+            listed: Arc::default(),
+            listing_failed: Arc::default(),
         }
+    }
+
+    /// Whether a listing of this request failed part way (see `listing_failed`).
+    pub fn listing_failed(&self) -> Arc<AtomicBool> {
+        self.listing_failed.clone()
     }
 
     /// Runs vault work on the blocking pool.
@@ -108,6 +126,11 @@ fn optional(path: &DavPath) -> FsResult<Option<VaultPath>> {
     vault_path(path.as_bytes()).map_err(|_| FsError::Forbidden)
 }
 
+/// The key of `listed` for a path (the vault path's text).
+fn listed_key(path: &DavPath) -> Option<String> {
+    optional(path).ok().flatten().map(|p| p.as_str().to_owned())
+}
+
 fn system_time(rfc3339: &str) -> Option<SystemTime> {
     let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()?;
@@ -138,11 +161,12 @@ impl Meta {
         }
     }
 
-    fn root() -> Meta {
+    /// The vault's root, dated by its tenant's creation (stable, so its ETag is too).
+    fn root(created_at: &str) -> Meta {
         Meta {
             dir: true,
             len: 0,
-            modified: SystemTime::now(),
+            modified: system_time(created_at).unwrap_or(UNIX_EPOCH),
             created: None,
             sha256: None,
         }
@@ -235,17 +259,23 @@ impl DavFileSystem for VaultFs {
             let stream = futures_util::stream::unfold(listing, |mut l| async move {
                 if l.buffered.is_empty() && !l.finished {
                     let (dir, after) = (l.dir.clone(), l.after.clone());
-                    let page = l
-                        .fs
-                        .run(move |a| a.vault().list(dir.as_ref(), after.as_deref(), LIST_PAGE))
+                    let page =
+                        l.fs.run(move |a| {
+                            let entries =
+                                a.vault().list(dir.as_ref(), after.as_deref(), LIST_PAGE)?;
+                            let properties = a.vault().properties_of(&entries)?;
+                            Ok((entries, properties))
+                        })
                         .await;
                     match page {
-                        Ok(entries) => {
+                        Ok((entries, properties)) => {
+                            l.fs.note_listed(&entries, properties);
                             l.finished = (entries.len() as u32) < LIST_PAGE;
                             l.after = entries.last().map(|e| e.name.clone());
                             l.buffered.extend(entries);
                         }
                         Err(e) => {
+                            l.fs.listing_failed.store(true, Ordering::SeqCst);
                             l.finished = true;
                             return Some((Err(e), l));
                         }
@@ -267,7 +297,7 @@ impl DavFileSystem for VaultFs {
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
             let meta: Box<dyn DavMetaData> = match optional(path)? {
-                None => Box::new(Meta::root()),
+                None => Box::new(Meta::root(&self.access.tenant().created_at)),
                 Some(p) => Box::new(Meta::of(&self.run(move |a| a.vault().stat(&p)).await?)),
             };
             Ok(meta)
@@ -323,23 +353,33 @@ impl DavFileSystem for VaultFs {
         async move {
             let (from, to) = (required(from)?, required(to)?);
             // A copy is a read and a write: the write is staged, checked against the
-            // quota, committed and audited like an upload.
+            // quota, committed and audited like an upload; the copy's properties follow
+            // (RFC 4918 9.8.2).
             self.run(move |a| {
                 let mut file = a.vault().open_file(&from)?.file.into_std();
                 a.vault()
-                    .write_file(a.caller(), &to, &mut file, &Precondition::None)
-                    .map(drop)
+                    .write_file(a.caller(), &to, &mut file, &Precondition::None)?;
+                let properties = a.vault().properties(Some(&from))?;
+                if properties.is_empty() {
+                    return Ok(());
+                }
+                let set: Vec<PropertyChange> =
+                    properties.into_iter().map(PropertyChange::Set).collect();
+                a.vault().change_properties(a.caller(), Some(&to), &set)
             })
             .await
         }
         .boxed()
     }
 
+    /// False for a listed entry without properties, so a folder's PROPFIND asks the
+    /// index nothing more for it (dav-server may ask more than once per entry).
     fn have_props<'a>(
         &'a self,
-        _path: &'a DavPath,
+        path: &'a DavPath,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
-        Box::pin(std::future::ready(true))
+        let known = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).map(Vec::len));
+        Box::pin(std::future::ready(known != Some(0)))
     }
 
     /// Dead properties, stored in the vault's index (all or none per request, audited);
@@ -388,10 +428,15 @@ impl DavFileSystem for VaultFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
-            let path = optional(path)?;
-            let stored = self
-                .run(move |a| a.vault().properties(path.as_ref()))
-                .await?;
+            let known = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).cloned());
+            let stored = match known {
+                Some(props) => props,
+                None => {
+                    let path = optional(path)?;
+                    self.run(move |a| a.vault().properties(path.as_ref()))
+                        .await?
+                }
+            };
             Ok(stored
                 .into_iter()
                 .map(|p| DavProp {
@@ -408,10 +453,15 @@ impl DavFileSystem for VaultFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             let namespace = prop.namespace.unwrap_or_default();
-            let path = optional(path)?;
-            let stored = self
-                .run(move |a| a.vault().properties(path.as_ref()))
-                .await?;
+            let known = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).cloned());
+            let stored = match known {
+                Some(props) => props,
+                None => {
+                    let path = optional(path)?;
+                    self.run(move |a| a.vault().properties(path.as_ref()))
+                        .await?
+                }
+            };
             stored
                 .into_iter()
                 .find(|p| p.namespace == namespace && p.name == prop.name)
@@ -427,6 +477,17 @@ impl DavFileSystem for VaultFs {
 }
 
 impl VaultFs {
+    /// Remembers the properties of a listing page's entries (none: an empty list).
+    fn note_listed(&self, entries: &[Entry], properties: Vec<(String, Property)>) {
+        let mut listed = db::lock(&self.listed);
+        for entry in entries {
+            listed.insert(entry.path.clone(), Vec::new());
+        }
+        for (path, property) in properties {
+            listed.entry(path).or_default().push(property);
+        }
+    }
+
     async fn open_for_write(
         &self,
         path: VaultPath,

@@ -101,6 +101,12 @@ impl TenantLocks {
         }
     }
 
+    /// Whether the tenant holds no lock at all (expired ones released first).
+    pub async fn none_held(&self) -> bool {
+        self.expire().await;
+        db::lock(&self.deadlines).is_empty()
+    }
+
     fn full(&self) -> bool {
         db::lock(&self.deadlines).len() >= MAX_LOCKS_PER_TENANT
     }
@@ -154,9 +160,8 @@ impl DavLockSystem for TenantLocks {
         let (path, token) = (path.clone(), token.to_owned());
         async move {
             self.expire().await;
-            self.inner.unlock(&path, &token).await?;
             db::lock(&self.deadlines).remove(&token);
-            Ok(())
+            self.inner.unlock(&path, &token).await
         }
         .boxed()
     }
@@ -212,6 +217,15 @@ impl DavLockSystem for TenantLocks {
         let path = path.clone();
         async move {
             self.expire().await;
+            // The locks at and under `path` go with it, deadlines too.
+            let root = path
+                .as_bytes()
+                .strip_suffix(b"/")
+                .unwrap_or(path.as_bytes());
+            db::lock(&self.deadlines).retain(|_, (locked, _)| {
+                let p = locked.as_bytes();
+                !(p.starts_with(root) && matches!(p.get(root.len()), None | Some(b'/')))
+            });
             self.inner.delete(&path).await
         }
         .boxed()

@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dav_server::DavHandler;
+use futures_util::{StreamExt, TryStreamExt};
 
 pub use locks::{DEFAULT_TIMEOUT, DavLocks, MAX_LOCKS_PER_TENANT, MAX_TIMEOUT};
 
@@ -30,6 +31,10 @@ use super::AppState;
 use super::authorize::Access;
 use super::error::{ApiError, ErrorCode};
 use super::routes::DAV_ROUTES;
+
+/// Bytes read from a file per step of a GET (dav-server's default, 16 KiB, costs a
+/// blocking read and a chunk per 16 KiB); the API's downloads use the same.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// What a 401 on a WebDAV path asks for, so that desktop clients prompt for credentials.
 const CHALLENGE: &str =
@@ -67,6 +72,22 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A header that carries paths: at most once, and visible ASCII (which is all a URL
+/// needs), so that what is checked here is exactly what dav-server reads.
+fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    match (value.to_str(), values.next()) {
+        (Ok(text), None) => Ok(Some(text)),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("{name}: must be given once, in visible ASCII"),
+        )),
+    }
+}
+
 /// RFC 4918 9.1: a server may refuse `Depth: infinity`, with this precondition.
 fn finite_depth() -> Response {
     let mut refused = ApiError::new(
@@ -83,6 +104,50 @@ fn finite_depth() -> Response {
         HeaderValue::from_static("application/xml; charset=utf-8"),
     );
     refused
+}
+
+/// DELETE of a folder as one trash item, as the API and the web UI delete it (dav-server
+/// deletes a folder depth first, which would leave one trash item per file, each to be
+/// restored on its own). Taken only when nothing could make dav-server's answer differ:
+/// no lock held anywhere in the tenant and no conditional header; otherwise `None`, and
+/// dav-server deletes with its lock and condition checks.
+async fn delete_folder_whole(
+    state: &AppState,
+    access: &crate::auth::TenantAccess,
+    path: crate::vault::path::VaultPath,
+) -> Result<Option<Response>, ApiError> {
+    if !state.dav_locks.of(access.tenant().id).none_held().await {
+        return Ok(None);
+    }
+    let access = access.clone();
+    let deleted = super::extract::blocking(move || {
+        let vault = access.vault();
+        if vault.stat(&path)?.kind != crate::vault::index::EntryKind::Dir {
+            return Ok(false);
+        }
+        vault.delete(access.caller(), &path)?;
+        Ok(true)
+    })
+    .await?;
+    Ok(deleted.then(|| StatusCode::NO_CONTENT.into_response()))
+}
+
+/// The target of a DELETE without conditions (`If`, `If-Match`, ...) at the default depth,
+/// which `delete_folder_whole` may take; `None` for the root or any other DELETE.
+fn unconditional_delete(
+    req: &Request,
+    prefix: &str,
+) -> Result<Option<crate::vault::path::VaultPath>, ApiError> {
+    let headers = req.headers();
+    let conditional = ["if", "if-match", "if-none-match", "if-unmodified-since"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    let infinite =
+        header_str(headers, "depth").is_none_or(|d| d.trim().eq_ignore_ascii_case("infinity"));
+    if conditional || !infinite {
+        return Ok(None);
+    }
+    paths::target(req.uri().path(), prefix)
 }
 
 /// Every WebDAV request to a tenant's files, once `guard` has let it through.
@@ -104,21 +169,35 @@ async fn serve_checked(
 ) -> Result<Response, ApiError> {
     let prefix = format!("/dav/{}", access.tenant().slug);
     let headers = req.headers();
-    let host = header_str(headers, "host");
+    // HTTP/2 names the server in `:authority`, not `Host`.
+    let host = header_str(headers, "host")
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .map(str::to_owned);
     paths::target(req.uri().path(), &prefix)?;
-    if let Some(destination) = header_str(headers, "destination") {
-        paths::same_vault_url(destination, host, &prefix)?;
+    if let Some(destination) = single_header(headers, "destination")? {
+        paths::same_vault_url(destination, host.as_deref(), &prefix)?;
     }
-    if let Some(tags) = header_str(headers, "if") {
-        paths::check_if_header(tags, host, &prefix)?;
-    }
+    let checked_if = match single_header(headers, "if")? {
+        Some(tags) => Some(paths::check_if_header(tags, host.as_deref(), &prefix)?),
+        None => None,
+    };
     let method = req.method().clone();
+    if method == Method::DELETE
+        && let Some(path) = unconditional_delete(&req, &prefix)?
+        && let Some(done) = delete_folder_whole(&state, &access, path).await?
+    {
+        return Ok(done);
+    }
     if method.as_str() == "PROPFIND"
         && header_str(headers, "depth").is_some_and(|d| d.trim().eq_ignore_ascii_case("infinity"))
     {
         return Ok(finite_depth());
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if let Some(tags) = checked_if {
+        let value = HeaderValue::from_str(&tags).map_err(ApiError::internal)?;
+        parts.headers.insert("if", value);
+    }
     // An upload holds a slot and keeps a pace, exactly as through the API.
     let (slot, body) = if method == Method::PUT {
         let (slot, body) = state.bodies.admit_body(access.tenant().id, body)?;
@@ -126,18 +205,34 @@ async fn serve_checked(
     } else {
         (None, body)
     };
+    let vault_fs = fs::VaultFs::new(access.clone(), state.coffer.config().max_file_bytes);
+    let listing_failed = vault_fs.listing_failed();
     let handler = DavHandler::builder()
-        .filesystem(Box::new(fs::VaultFs::new(
-            access.clone(),
-            state.coffer.config().max_file_bytes,
-        )))
+        .filesystem(Box::new(vault_fs))
         .locksystem(Box::new(state.dav_locks.of(access.tenant().id)))
         .principal(access.caller().actor.to_string())
+        .read_buf_size(READ_CHUNK)
         .strip_prefix(prefix)
         .build_handler();
     let response = handler.handle(Request::from_parts(parts, body)).await;
     drop(slot);
     let mut response = response.map(Body::new);
+    if method.as_str() == "PROPFIND" {
+        // A listing that failed part way ends in a transfer error, never a short 207.
+        let tail = futures_util::stream::once(async move {
+            listing_failed
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .then(|| Err(std::io::Error::other("a listing page could not be read")))
+        })
+        .filter_map(std::future::ready);
+        response = response.map(|body| {
+            Body::from_stream(
+                body.into_data_stream()
+                    .map_err(std::io::Error::other)
+                    .chain(tail),
+            )
+        });
+    }
     if matches!(method, Method::GET | Method::HEAD) {
         // Tenant bytes never run as a page of this origin, whatever their name says.
         let stored = header_str(response.headers(), "content-type").map(str::to_owned);

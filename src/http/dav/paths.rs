@@ -75,7 +75,7 @@ pub fn same_vault_url(
         }
         let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
         // Credentials in the authority, or another host, are never this server.
-        let same_host = host.is_some_and(|h| h.eq_ignore_ascii_case(authority));
+        let same_host = host.is_some_and(|h| normal_authority(h) == normal_authority(authority));
         if authority.contains('@') || !same_host {
             return Err(other_server());
         }
@@ -84,45 +84,150 @@ pub fn same_vault_url(
     target(path, prefix)
 }
 
-/// Checks an `If:` header (RFC 4918 10.4) before dav-server parses it: every `<...>` and
-/// `[...]` token is closed, with no white space and balanced quotes inside (dav-server's
-/// own scanner indexes past the end of an unclosed one), and every resource tag (a
-/// `<url>` outside parentheses; inside them are lock tokens) names this vault.
-pub fn check_if_header(value: &str, host: Option<&str>, prefix: &str) -> Result<(), ApiError> {
+/// An authority without the default port of either scheme, lower-cased: `Host: a:443`
+/// and `https://a/` name the same server.
+fn normal_authority(authority: &str) -> String {
+    let lower = authority.to_ascii_lowercase();
+    match lower
+        .strip_suffix(":443")
+        .or_else(|| lower.strip_suffix(":80"))
+    {
+        Some(bare) => bare.to_owned(),
+        None => lower,
+    }
+}
+
+/// A space before the next word of a list, unless it opens the list.
+fn spaced(out: &mut String) {
+    if !out.ends_with('(') {
+        out.push(' ');
+    }
+}
+
+/// One token of an `If:` header.
+enum IfToken<'a> {
+    Open,
+    Close,
+    Not,
+    /// `<...>`: a resource tag outside a list, a state token inside one.
+    Angle(&'a str),
+    /// `[...]`: an entity tag.
+    Bracket(&'a str),
+}
+
+fn if_tokens(value: &str) -> Result<Vec<IfToken<'_>>, ApiError> {
     let malformed = || ApiError::bad_request(ErrorCode::BadRequest, "the If: header is malformed");
+    // Visible ASCII and blanks only: dav-server reads the raw bytes and indexes past the
+    // end of tokens it cannot close.
+    if !value
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || (0x21..0x7f).contains(&b))
+    {
+        return Err(malformed());
+    }
     let bytes = value.as_bytes();
-    let mut depth = 0usize;
+    let mut tokens = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'(' => depth += 1,
-            b')' => depth = depth.checked_sub(1).ok_or_else(malformed)?,
+            b' ' | b'\t' => {}
+            b'(' => tokens.push(IfToken::Open),
+            b')' => tokens.push(IfToken::Close),
+            b'N' if value[i..].starts_with("Not") => {
+                tokens.push(IfToken::Not);
+                i += 2;
+            }
             open @ (b'<' | b'[') => {
                 let close = if open == b'<' { b'>' } else { b']' };
                 let mut quoted = false;
                 let mut end = i + 1;
                 while quoted || bytes.get(end) != Some(&close) {
                     match bytes.get(end) {
-                        None => return Err(malformed()),
-                        Some(c) if c.is_ascii_whitespace() => return Err(malformed()),
+                        None | Some(b' ' | b'\t') => return Err(malformed()),
                         Some(b'"') => quoted = !quoted,
                         Some(_) => {}
                     }
                     end += 1;
                 }
-                if open == b'<' && depth == 0 {
-                    same_vault_url(&value[i + 1..end], host, prefix)?;
+                let inner = &value[i + 1..end];
+                if inner.is_empty() {
+                    return Err(malformed());
                 }
+                tokens.push(if open == b'<' {
+                    IfToken::Angle(inner)
+                } else {
+                    IfToken::Bracket(inner)
+                });
                 i = end;
             }
-            _ => {}
+            _ => return Err(malformed()),
         }
         i += 1;
     }
-    if depth != 0 {
+    Ok(tokens)
+}
+
+/// Checks an `If:` header (RFC 4918 10.4) against its whole grammar before dav-server
+/// sees it, since dav-server ignores a header it cannot decode and would then act
+/// unconditionally: lists of conditions (`Not`, state tokens, entity tags), optionally
+/// after resource tags, which must name this vault. Returns the header to pass on, with
+/// relative resource tags made absolute (dav-server reads tags as absolute URLs only).
+pub fn check_if_header(value: &str, host: Option<&str>, prefix: &str) -> Result<String, ApiError> {
+    let malformed = || ApiError::bad_request(ErrorCode::BadRequest, "the If: header is malformed");
+    let tokens = if_tokens(value)?;
+    let tagged = matches!(tokens.first(), Some(IfToken::Angle(_)));
+    let mut out = String::with_capacity(value.len() + 32);
+    let mut in_list = false;
+    let mut conditions = 0;
+    let mut negated = false;
+    let mut lists_after_tag = 1;
+    for token in &tokens {
+        match token {
+            IfToken::Open if !in_list => {
+                (in_list, conditions) = (true, 0);
+                lists_after_tag += 1;
+                out.push_str(" (");
+            }
+            IfToken::Close if in_list && conditions > 0 && !negated => {
+                in_list = false;
+                out.push(')');
+            }
+            IfToken::Not if in_list && !negated => {
+                negated = true;
+                spaced(&mut out);
+                out.push_str("Not");
+            }
+            IfToken::Angle(url) if in_list => {
+                (conditions, negated) = (conditions + 1, false);
+                spaced(&mut out);
+                out.push_str(&format!("<{url}>"));
+            }
+            IfToken::Bracket(tag) if in_list => {
+                let quoted = tag.strip_prefix("W/").unwrap_or(tag);
+                if quoted.len() < 2 || !quoted.starts_with('"') || !quoted.ends_with('"') {
+                    return Err(malformed());
+                }
+                (conditions, negated) = (conditions + 1, false);
+                spaced(&mut out);
+                out.push_str(&format!("[{tag}]"));
+            }
+            IfToken::Angle(url) if tagged && lists_after_tag > 0 => {
+                same_vault_url(url, host, prefix)?;
+                lists_after_tag = 0;
+                if url.starts_with('/') {
+                    let authority = host.unwrap_or("localhost");
+                    out.push_str(&format!(" <http://{authority}{url}>"));
+                } else {
+                    out.push_str(&format!(" <{url}>"));
+                }
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    if in_list || tokens.is_empty() || lists_after_tag == 0 {
         return Err(malformed());
     }
-    Ok(())
+    Ok(out.trim_start().to_owned())
 }
 
 #[cfg(test)]
@@ -194,12 +299,16 @@ mod tests {
     }
 
     #[test]
-    fn if_headers_name_only_this_vault() {
+    fn if_headers_name_only_this_vault_and_follow_the_grammar() {
         let ok = |v: &str| check_if_header(v, HOST, PREFIX);
         ok("(<opaquelocktoken:abc> [\"e<t>ag\"])").unwrap();
         ok("(<urn:uuid:1> [\"0123\"]) (Not <DAV:no-lock> [W/\"0123\"])").unwrap();
-        ok("</dav/alpha/a.txt> (<urn:uuid:1>)").unwrap();
-        ok("<http://coffer.test/dav/alpha/a> (Not <urn:uuid:1>)").unwrap();
+        ok("<http://coffer.test:80/dav/alpha/a> (Not <urn:uuid:1>)").unwrap();
+        // A relative tag is passed on absolute, as dav-server needs it.
+        assert_eq!(
+            ok("</dav/alpha/a.txt> ([\"e1\"])").unwrap(),
+            "<http://coffer.test/dav/alpha/a.txt> ([\"e1\"])"
+        );
         assert_eq!(
             ok("</dav/bravo/a.txt> (<urn:uuid:1>)").unwrap_err().status,
             403
@@ -210,16 +319,39 @@ mod tests {
                 .status,
             400
         );
-        // Unclosed tokens, as a client with a fixed-size buffer cuts them.
-        for cut in [
+        // Cut, unbalanced, outside the grammar, or not ASCII: all refused, never passed
+        // on for dav-server to drop (and then act without the condition).
+        for bad in [
             "</dav/alpha/a",
             "(<urn:uuid:1> [\"abc",
             "(<urn:uuid:1> [\"a]",
             "(<urn:uuid:1>",
             "(<urn:uuid:1>))",
             "(<urn: uuid:1>)",
+            "()",
+            "(Not Not <urn:uuid:1>)",
+            "(Not)",
+            "(word)",
+            "</dav/alpha/a>",
+            "(<urn:uuid:1>) </dav/alpha/a> (<urn:uuid:1>)",
+            "([abc])",
+            "(<urn:uuid:1> [\"\u{e9}\"])",
+            "",
         ] {
-            assert_eq!(ok(cut).unwrap_err().status, 400, "{cut}");
+            assert_eq!(ok(bad).unwrap_err().status, 400, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn default_ports_name_the_same_server() {
+        let ok = |v: &str, host: &str| same_vault_url(v, Some(host), PREFIX).map(|_| ());
+        ok("https://coffer.test/dav/alpha/x", "coffer.test:443").unwrap();
+        ok("http://coffer.test:80/dav/alpha/x", "Coffer.Test").unwrap();
+        assert_eq!(
+            ok("http://coffer.test:8080/dav/alpha/x", "coffer.test")
+                .unwrap_err()
+                .status,
+            502
+        );
     }
 }

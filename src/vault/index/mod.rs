@@ -54,6 +54,8 @@ pub enum IndexError {
     Audit(#[from] AuditError),
     #[error("at most {limit} properties per file or folder")]
     TooManyProperties { limit: usize },
+    #[error("the properties would take the vault over its quota")]
+    PropertiesOverQuota,
 }
 
 impl From<IndexError> for std::io::Error {
@@ -269,10 +271,12 @@ impl Index {
         self.counter("bytes_stored").map(|v| v.max(0) as u64)
     }
 
-    /// Bytes that count against the quota: `files/` and the trash, which keeps its bytes
-    /// until purged.
+    /// Bytes that count against the quota: `files/`, the trash, which keeps its bytes
+    /// until purged, and WebDAV properties.
     pub fn bytes_charged(&self) -> Result<u64, IndexError> {
-        Ok(self.bytes_stored()? + self.counter("trash_bytes")?.max(0) as u64)
+        Ok(self.bytes_stored()?
+            + self.counter("trash_bytes")?.max(0) as u64
+            + self.counter("property_bytes")?.max(0) as u64)
     }
 
     pub fn counter(&self, name: &str) -> Result<i64, IndexError> {
@@ -299,6 +303,7 @@ impl Index {
             "SELECT 'bytes_stored', COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file'
              UNION ALL SELECT 'files_stored', COUNT(*) FROM entries WHERE kind = 'file'
              UNION ALL SELECT 'trash_bytes', COALESCE(SUM(size), 0) FROM trash
+             UNION ALL SELECT 'property_bytes', COALESCE(SUM(length(xml)), 0) FROM dav_properties
              UNION ALL SELECT 'records_stored', COUNT(*) FROM records",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -39,13 +39,39 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The properties of every path of `paths` (a listing page), with their paths: one
+    /// statement for the page instead of one per entry.
+    pub fn properties_of(&self, paths: &[&str]) -> Result<Vec<(String, Property)>, IndexError> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; paths.len()].join(", ");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT path, namespace, name, xml FROM dav_properties WHERE path IN ({marks})
+             ORDER BY path, namespace, name"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(paths), |r| {
+            Ok((
+                r.get(0)?,
+                Property {
+                    namespace: r.get(1)?,
+                    name: r.get(2)?,
+                    xml: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Applies `changes` to `path`'s properties in one transaction, then checks that at
-    /// most `max_count` remain (`Err(TooManyProperties)` rolls everything back).
+    /// most `max_count` remain and that the vault is within `quota` with them
+    /// (`TooManyProperties`, `PropertiesOverQuota`: everything rolled back).
     pub fn change_properties(
         &mut self,
         path: &str,
         changes: &[PropertyChange],
         max_count: usize,
+        quota: Option<u64>,
         before_commit: BeforeCommit<'_>,
     ) -> Result<(), IndexError> {
         let tx = self.write_tx()?;
@@ -70,6 +96,17 @@ impl Index {
         )?;
         if count as usize > max_count {
             return Err(IndexError::TooManyProperties { limit: max_count });
+        }
+        if let Some(quota) = quota {
+            let charged: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(value), 0) FROM usage_counters
+                 WHERE name IN ('bytes_stored', 'trash_bytes', 'property_bytes')",
+                [],
+                |r| r.get(0),
+            )?;
+            if charged.max(0) as u64 > quota {
+                return Err(IndexError::PropertiesOverQuota);
+            }
         }
         before_commit()?;
         tx.commit()?;

@@ -250,6 +250,28 @@ async fn basic_credentials_are_an_email_and_an_api_token_never_the_password() {
     )
     .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    // While the business is restricted, a drive (a token, so a program) only reads.
+    t.json(
+        Method::POST,
+        "/api/v1/tenants/alpha/lifecycle",
+        Some(Who::Owner),
+        serde_json::json!({ "action": "restrict" }),
+    )
+    .await;
+    let read = as_basic(&t, "PROPFIND", "/dav/alpha/", &basic(&o, &owner), "").await;
+    assert_eq!(read.status, StatusCode::MULTI_STATUS);
+    let write = as_basic(&t, "PUT", "/dav/alpha/r.txt", &basic(&o, &owner), "x").await;
+    assert_eq!(
+        (write.status, write.code()),
+        (StatusCode::CONFLICT, "tenant-restricted".into())
+    );
+    t.json(
+        Method::POST,
+        "/api/v1/tenants/alpha/lifecycle",
+        Some(Who::Owner),
+        serde_json::json!({ "action": "unrestrict" }),
+    )
+    .await;
     // A revoked token stops at once.
     let id = owner.split('_').nth(1).unwrap();
     let revoked = t
@@ -333,6 +355,23 @@ async fn hostile_urls_destinations_and_if_tags_are_refused_and_touch_nothing() {
                 reply.status.as_u16(),
                 status,
                 "{method} to {destination}: {:?}",
+                reply.body
+            );
+        }
+    }
+    // The same hostile paths as a MOVE or COPY's Destination.
+    for path in HOSTILE {
+        for method in ["MOVE", "COPY"] {
+            let req = t
+                .request(dav(method), "/dav/alpha/keep.txt", Some(Who::Owner))
+                .header("destination", format!("/dav/alpha/{path}"))
+                .body(Body::empty())
+                .unwrap();
+            let reply = t.send(req).await;
+            assert!(
+                matches!(reply.status.as_u16(), 400 | 409),
+                "{method} to {path}: {} {:?}",
+                reply.status,
                 reply.body
             );
         }
@@ -458,6 +497,27 @@ async fn webdav_writes_are_indexed_audited_quota_checked_and_conditional() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(staging, 0, "staged bytes left behind");
+    // A folder goes to the trash whole: one item to restore, as from the web UI.
+    let send = |method: &str, uri: &str, body: &'static str| {
+        t.request(dav(method), uri, Some(Who::Member))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    assert_eq!(
+        t.send(send("MKCOL", "/dav/alpha/job", "")).await.status,
+        StatusCode::CREATED
+    );
+    for f in ["a.txt", "b.txt"] {
+        let r = t
+            .send(send("PUT", &format!("/dav/alpha/job/{f}"), "x"))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let gone = t.send(send("DELETE", "/dav/alpha/job", "")).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let trash = v.trash_list().unwrap();
+    assert_eq!(trash.len(), 1, "{trash:?}");
+    assert_eq!(trash[0].original_path, "job");
     // DELETE goes to the trash, as in the API.
     let del = t
         .send(
@@ -467,7 +527,7 @@ async fn webdav_writes_are_indexed_audited_quota_checked_and_conditional() {
         )
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    assert_eq!(v.trash_list().unwrap().len(), 1);
+    assert_eq!(v.trash_list().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -683,4 +743,134 @@ async fn dead_properties_are_kept_move_with_their_file_and_are_bounded() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn if_headers_are_kept_whole_or_refused_never_dropped() {
+    let t = TestApp::new();
+    t.world.put(&t.world.alpha, "doc.txt", b"v1");
+    let put = |tags: axum::http::HeaderValue| {
+        t.request(Method::PUT, "/dav/alpha/doc.txt", Some(Who::Member))
+            .header("if", tags)
+            .body(Body::from("v2"))
+            .unwrap()
+    };
+    let v = t.world.vault(&t.world.alpha);
+    let current = || {
+        v.stat(&VaultPath::parse("doc.txt").unwrap())
+            .unwrap()
+            .sha256
+            .unwrap()
+    };
+    let v1 = current();
+    // A relative resource tag with a stale entity tag: the condition holds (412), it is
+    // not dropped (which would write unconditionally).
+    let stale = axum::http::HeaderValue::from_static("</dav/alpha/doc.txt> ([\"0000\"])");
+    assert_eq!(
+        t.send(put(stale)).await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(current(), v1);
+    let fresh = format!("</dav/alpha/doc.txt> ([\"{}\"])", &v1[..32]);
+    let fresh = axum::http::HeaderValue::from_str(&fresh).unwrap();
+    assert_eq!(t.send(put(fresh)).await.status, StatusCode::NO_CONTENT);
+    assert_ne!(current(), v1);
+    // Bytes dav-server's scanner would read past, and a second If: header: 400.
+    let raw = axum::http::HeaderValue::from_bytes(b"(<\xc3\xa9").unwrap();
+    let reply = t.send(put(raw)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let twice = t
+        .request(Method::PUT, "/dav/alpha/doc.txt", Some(Who::Member))
+        .header("if", "(<urn:uuid:1>)")
+        .header("if", "</dav/bravo/x> (<urn:uuid:1>)")
+        .body(Body::from("v3"))
+        .unwrap();
+    assert_eq!(t.send(twice).await.status, StatusCode::BAD_REQUEST);
+    // A GET is refused too: dav-server evaluates If: on reads as well.
+    let get = t
+        .request(Method::GET, "/dav/alpha/doc.txt", Some(Who::Viewer))
+        .header(
+            "if",
+            axum::http::HeaderValue::from_bytes(b"(<\xff").unwrap(),
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(t.send(get).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_rename_may_change_only_the_case_and_properties_count_against_the_quota() {
+    let world = World::new();
+    let tiny = world
+        .coffer
+        .create_tenant(
+            &crate::support::operator(),
+            crate::support::new_tenant("tiny", Some(200)),
+        )
+        .unwrap();
+    let t = TestApp::with_world(world);
+    t.make_owner(&tiny);
+    t.world.put(&tiny, "invoice.pdf", b"pdf");
+    let moved = t
+        .send(
+            t.request(dav("MOVE"), "/dav/tiny/invoice.pdf", Some(Who::Owner))
+                .header("destination", "/dav/tiny/Invoice.pdf")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CREATED, "{:?}", moved.body);
+    let names: Vec<String> = t
+        .world
+        .vault(&tiny)
+        .all_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(names, ["Invoice.pdf"]);
+    // Another file's name differing only in case is still refused.
+    t.world.put(&tiny, "other.txt", b"o");
+    let clash = t
+        .send(
+            t.request(dav("MOVE"), "/dav/tiny/other.txt", Some(Who::Owner))
+                .header("destination", "/dav/tiny/INVOICE.pdf")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(clash.status.is_client_error(), "{}", clash.status);
+    // 200 bytes of quota: a 300-byte property does not fit, and is not kept.
+    let over = t
+        .send(
+            t.request(dav("PROPPATCH"), "/dav/tiny/Invoice.pdf", Some(Who::Owner))
+                .body(Body::from(proppatch("note", &"n".repeat(300))))
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        String::from_utf8_lossy(&over.body).contains("507"),
+        "{:?}",
+        over.body
+    );
+    let v = t.world.vault(&tiny);
+    assert!(
+        v.properties(Some(&VaultPath::parse("Invoice.pdf").unwrap()))
+            .unwrap()
+            .is_empty()
+    );
+    let small = t
+        .send(
+            t.request(dav("PROPPATCH"), "/dav/tiny/Invoice.pdf", Some(Who::Owner))
+                .body(Body::from(proppatch("note", "n")))
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        String::from_utf8_lossy(&small.body).contains("200 OK"),
+        "{:?}",
+        small.body
+    );
+    let (charged, _) = v.space().unwrap();
+    assert!(charged > 4, "property bytes are charged: {charged}");
 }

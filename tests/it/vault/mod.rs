@@ -95,6 +95,7 @@ fn write_read_stat_list_round_trip() {
         vec![
             ("bytes_stored".to_owned(), 11),
             ("files_stored".to_owned(), 1),
+            ("property_bytes".to_owned(), 0),
             ("records_stored".to_owned(), 0),
             ("trash_bytes".to_owned(), 0)
         ]

@@ -258,6 +258,17 @@ async fn an_owner_uploads_finds_edits_invites_exports_and_signs_out() {
         .await;
     assert!(secret.as_str().unwrap().starts_with("cft_"), "{secret}");
     assert!(rig.exists("#copy-token").await);
+    // With the address that maps the business's files as a drive.
+    let drive = rig
+        .js("return document.querySelector('#drive-address').textContent;")
+        .await;
+    assert!(
+        drive
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/dav/{TENANT}/")),
+        "{drive}"
+    );
     rig.screenshot("token-created").await;
     rig.click_labelled("Done").await;
     rig.until_text("backup script").await;

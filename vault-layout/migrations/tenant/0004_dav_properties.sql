@@ -10,3 +10,16 @@ CREATE TABLE dav_properties (
     xml BLOB NOT NULL,
     PRIMARY KEY (path, namespace, name)
 ) WITHOUT ROWID;
+
+-- Their bytes count against the quota like files and the trash (`bytes_charged`).
+INSERT INTO usage_counters (name, value) VALUES ('property_bytes', 0);
+CREATE TRIGGER dav_properties_insert AFTER INSERT ON dav_properties BEGIN
+    UPDATE usage_counters SET value = value + length(NEW.xml) WHERE name = 'property_bytes';
+END;
+CREATE TRIGGER dav_properties_update AFTER UPDATE OF xml ON dav_properties BEGIN
+    UPDATE usage_counters SET value = value - length(OLD.xml) + length(NEW.xml)
+        WHERE name = 'property_bytes';
+END;
+CREATE TRIGGER dav_properties_delete AFTER DELETE ON dav_properties BEGIN
+    UPDATE usage_counters SET value = value - length(OLD.xml) WHERE name = 'property_bytes';
+END;

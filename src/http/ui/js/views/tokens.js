@@ -1,5 +1,6 @@
 // API tokens, for programs and desktop clients: create one (its secret shown once, with
-// a copy button), see when each was last used, revoke.
+// a copy button, and the address that maps the business's files as a drive), see when
+// each was last used, revoke.
 
 import * as api from '../api.js';
 import { h, fill, toast, reason, confirm, heading, field, time, table, dialog, empty } from '../ui.js';
@@ -41,9 +42,14 @@ export async function render(main, ctx) {
           copied.textContent = 'Select the text and copy it';
         }
       } }, 'Copy');
+      // The address to map the business's files as a drive (WebDAV), with this token.
+      const drive = `${location.origin}/dav/${encodeURIComponent(tenant.value)}/`;
       await dialog('Your new token', [
         h('p', {}, 'Copy it now: it is shown only this once. Use it as a bearer token, or as the password with your e-mail address.'),
-        h('div', { class: 'copy-row' }, secret, copy, copied)], [{ value: 'done', label: 'Done', class: 'primary' }]);
+        h('div', { class: 'copy-row' }, secret, copy, copied),
+        h('p', {}, 'To open these files as a drive (Windows "Map network drive", macOS "Connect to Server", rclone), use the address ',
+          h('code', { id: 'drive-address' }, drive), ', your e-mail address as the user name and this token as the password.')],
+      [{ value: 'done', label: 'Done', class: 'primary' }]);
       reload();
     } catch (e) {
       toast(`Token not created: ${reason(e)}`, 'error');
