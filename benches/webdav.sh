@@ -5,7 +5,7 @@
 # GET (curl), 1,000 small (4 KiB) PUTs through `rclone copy`. Prints one table
 # (workload, Coffer, baseline, ratio) and the same as JSON, plus each server's peak RSS.
 #
-# Needs: a Rust toolchain, curl, python3, rclone (apt-get install rclone).
+# Needs: a Rust toolchain, curl, bc, python3, rclone (apt-get install rclone).
 # Usage: benches/webdav.sh [ROUNDS]   (default 3; the median of the rounds is reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +65,12 @@ seconds() {
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc -l
 }
-propfind() { curl -sf "${AUTH[@]}" -X PROPFIND -H 'Depth: 1' -o "$WORK/propfind.xml" "$1/big/"; }
+# The properties a sync client names (rclone's list, less its ownCloud extensions).
+PROPS='<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:displayname/><d:getlastmodified/><d:getcontentlength/><d:resourcetype/><d:getcontenttype/><d:getetag/></d:prop></d:propfind>'
+propfind() {
+    curl -sf "${AUTH[@]}" -X PROPFIND -H 'Depth: 1' -H 'Content-Type: application/xml' \
+        --data "$PROPS" -o "$WORK/propfind.xml" "$1/big/"
+}
 put_big() { curl -sf "${AUTH[@]}" -T "$WORK/1g.bin" "$1/1g-$2.bin"; }
 get_big() { curl -sf "${AUTH[@]}" -o /dev/null "$1/1g-$2.bin"; }
 small_puts() {
@@ -85,7 +90,8 @@ for round in $(seq "$ROUNDS"); do
         echo "get_1g $side $(seconds get_big "$url" "$round")" >>"$RESULTS"
         echo "small_puts $side $(seconds small_puts "$url" "$round")" >>"$RESULTS"
     done
-    # The 1 GiB copies are not kept between rounds (disk).
+    # The 1 GiB copies are not kept between rounds: Coffer's goes to its trash (the
+    # whole data root is removed at the end).
     curl -sf "${AUTH[@]}" -X DELETE "$C_URL/1g-$round.bin" >/dev/null || true
     rm -f "$BASE/1g-$round.bin"
 done

@@ -249,6 +249,19 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// A lifecycle action (`restrict`, `unrestrict`, ...) on `tenant` by its owner.
+    pub async fn lifecycle(&self, tenant: &str, action: &str) {
+        let reply = self
+            .json(
+                Method::POST,
+                &format!("/api/v1/tenants/{tenant}/lifecycle"),
+                Some(Who::Owner),
+                serde_json::json!({ "action": action }),
+            )
+            .await;
+        assert!(reply.status.is_success(), "{action}: {:?}", reply.body);
+    }
+
     pub async fn put_file(&self, uri: &str, who: Option<Who>, bytes: &'static [u8]) -> Reply {
         self.send(
             self.request(Method::PUT, uri, who)

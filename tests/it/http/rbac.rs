@@ -2,6 +2,8 @@
 //! exactly the expected status. The expectations (each route's permission, and what each
 //! role may do) are written here from the role descriptions, never read from the server's
 //! own route table or matrix: changing a route's permission there fails this test.
+//! WebDAV's routes (`DAV_ROUTES`, one path, a permission per method) have their own
+//! method × actor matrix in `http::dav`, written the same way.
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -13,7 +15,8 @@ use coffer::vault::path::{CollectionName, RecordId, VaultPath};
 use super::{TestApp, Who};
 use crate::support::operator;
 
-const ACTORS: [Option<Who>; 8] = [
+/// Everyone a route can be asked by: anonymous, each role, a non-member, an operator.
+pub(super) const ACTORS: [Option<Who>; 8] = [
     None,
     Some(Who::Owner),
     Some(Who::Admin),

@@ -159,13 +159,7 @@ async fn only_a_scoped_integration_token_reports_ai_tokens_and_never_while_restr
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-    t.json(
-        Method::POST,
-        "/api/v1/tenants/alpha/lifecycle",
-        Some(Who::Owner),
-        serde_json::json!({ "action": "restrict" }),
-    )
-    .await;
+    t.lifecycle("alpha", "restrict").await;
     let refused = bearer(&t, &scoped, Method::POST, uri, report.clone()).await;
     assert_eq!(
         (refused.status, refused.code()),
