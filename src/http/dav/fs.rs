@@ -50,9 +50,9 @@ const UPLOAD_QUEUE: usize = 8;
 pub struct VaultFs {
     access: Arc<TenantAccess>,
     max_file_bytes: u64,
-    /// The dead properties of the entries this request has listed and not yet
-    /// described, read with each listing page (one statement per page, not one per
-    /// entry): a PROPFIND of a folder answers from here.
+    /// The dead properties of the entries of the listing page being described, read
+    /// with the page (one statement per page, not one per entry): a PROPFIND of a
+    /// folder answers from here. One page at a time (`note_listed`).
     listed: Arc<Mutex<HashMap<String, Vec<Property>>>>,
     /// Set when a listing page could not be read. dav-server skips a failed entry and
     /// would answer a complete-looking 207; `serve` aborts the response instead, so no
@@ -365,7 +365,12 @@ impl DavFileSystem for VaultFs {
                 }
                 let set: Vec<PropertyChange> =
                     properties.into_iter().map(PropertyChange::Set).collect();
-                a.vault().change_properties(a.caller(), Some(&to), &set)
+                // The copy itself is done and durable; properties that no longer fit
+                // (the quota) stay behind rather than make a done copy look failed.
+                if let Err(e) = a.vault().change_properties(a.caller(), Some(&to), &set) {
+                    tracing::warn!(error = %e, "WebDAV COPY: properties not copied");
+                }
+                Ok(())
             })
             .await
         }
@@ -478,8 +483,11 @@ impl DavFileSystem for VaultFs {
 
 impl VaultFs {
     /// Remembers the properties of a listing page's entries (none: an empty list).
+    /// dav-server describes each entry before it takes the next, so the previous page's
+    /// are done with: only one page is held at a time.
     fn note_listed(&self, entries: &[Entry], properties: Vec<(String, Property)>) {
         let mut listed = db::lock(&self.listed);
+        listed.clear();
         for entry in entries {
             listed.insert(entry.path.clone(), Vec::new());
         }

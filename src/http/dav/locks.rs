@@ -6,8 +6,9 @@
 //! server's clock (injected, so tests advance time instead of sleeping) and releases
 //! expired locks before every lock-table operation. A lock asks for at most
 //! `MAX_TIMEOUT` (an `Infinite` request gets it too); one without a timeout gets
-//! `DEFAULT_TIMEOUT`. A tenant holds at most `MAX_LOCKS_PER_TENANT` locks, so no client
-//! can grow the server's memory by locking without end. Locks live in memory: a restart
+//! `DEFAULT_TIMEOUT`. A tenant holds at most `MAX_LOCKS_PER_TENANT` locks, each with an
+//! owner of at most `MAX_OWNER_BYTES`, so no client can grow the server's memory by
+//! locking without end. Locks live in memory: a restart
 //! releases them, which clients survive by locking again.
 
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ use crate::names::TenantId;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 pub const MAX_LOCKS_PER_TENANT: usize = 1000;
+/// Bytes of a lock's owner element (a name or a URL in practice), so that a tenant's
+/// locks hold at most about 4 MiB.
+pub const MAX_OWNER_BYTES: usize = 4096;
 
 /// Every tenant's lock table, made on first use.
 #[derive(Clone)]
@@ -126,7 +130,11 @@ impl DavLockSystem for TenantLocks {
         async move {
             self.expire().await;
             let timeout = bounded(timeout);
-            if self.full() {
+            let owner_bytes = owner.as_ref().map_or(0, |o| {
+                let mut xml = Vec::new();
+                o.write(&mut xml).map_or(usize::MAX, |()| xml.len())
+            });
+            if self.full() || owner_bytes > MAX_OWNER_BYTES {
                 // Refused as if locked: the client sees 423 and may try again later.
                 return Err(DavLock {
                     token: String::new(),
@@ -160,8 +168,11 @@ impl DavLockSystem for TenantLocks {
         let (path, token) = (path.clone(), token.to_owned());
         async move {
             self.expire().await;
+            // Only a lock actually released loses its deadline: an UNLOCK aimed at
+            // another URL fails and leaves the lock, and its expiry, as they were.
+            self.inner.unlock(&path, &token).await?;
             db::lock(&self.deadlines).remove(&token);
-            self.inner.unlock(&path, &token).await
+            Ok(())
         }
         .boxed()
     }

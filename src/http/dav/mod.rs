@@ -193,7 +193,24 @@ async fn serve_checked(
     {
         return Ok(finite_depth());
     }
+    // The vault's root is not a resource to delete or move (dav-server would trash its
+    // entries one by one before refusing the root itself).
+    if matches!(method.as_str(), "DELETE" | "MOVE" | "COPY")
+        && paths::target(req.uri().path(), &prefix)?.is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "the vault's root cannot be deleted, moved or copied",
+        ));
+    }
     let (mut parts, body) = req.into_parts();
+    // An announced length without Content-Length (Finder's chunked uploads) is dropped:
+    // dav-server would stop at it and commit a short file before answering 400. The body
+    // is taken whole, as sent; size and quota are enforced while it streams.
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        parts.headers.remove("x-expected-entity-length");
+    }
     if let Some(tags) = checked_if {
         let value = HeaderValue::from_str(&tags).map_err(ApiError::internal)?;
         parts.headers.insert("if", value);

@@ -75,6 +75,16 @@ impl Index {
         before_commit: BeforeCommit<'_>,
     ) -> Result<(), IndexError> {
         let tx = self.write_tx()?;
+        let charged = |tx: &Transaction<'_>| -> Result<u64, IndexError> {
+            let sum: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(value), 0) FROM usage_counters
+                 WHERE name IN ('bytes_stored', 'trash_bytes', 'property_bytes')",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(sum.max(0) as u64)
+        };
+        let before = charged(&tx)?;
         for change in changes {
             match change {
                 PropertyChange::Set(p) => tx.execute(
@@ -97,16 +107,10 @@ impl Index {
         if count as usize > max_count {
             return Err(IndexError::TooManyProperties { limit: max_count });
         }
-        if let Some(quota) = quota {
-            let charged: i64 = tx.query_row(
-                "SELECT COALESCE(SUM(value), 0) FROM usage_counters
-                 WHERE name IN ('bytes_stored', 'trash_bytes', 'property_bytes')",
-                [],
-                |r| r.get(0),
-            )?;
-            if charged.max(0) as u64 > quota {
-                return Err(IndexError::PropertiesOverQuota);
-            }
+        // Over the quota only by growing: a vault already over it may still shrink.
+        let after = charged(&tx)?;
+        if quota.is_some_and(|q| after > q && after > before) {
+            return Err(IndexError::PropertiesOverQuota);
         }
         before_commit()?;
         tx.commit()?;

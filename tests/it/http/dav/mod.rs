@@ -478,6 +478,30 @@ async fn webdav_writes_are_indexed_audited_quota_checked_and_conditional() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(staging, 0, "staged bytes left behind");
+    // The root is not deleted (nor its entries one by one before a refusal).
+    let root = t
+        .send(
+            t.request(dav("DELETE"), "/dav/alpha/", Some(Who::Owner))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(root.status, StatusCode::FORBIDDEN);
+    assert!(v.trash_list().unwrap().is_empty());
+    // A chunked upload announcing a length it does not keep (Finder's
+    // X-Expected-Entity-Length) is stored whole, never cut at the announced length.
+    let chunks = futures_util::stream::iter(vec![
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"0123456789")),
+        Ok(axum::body::Bytes::from_static(b"abcdef")),
+    ]);
+    let announced = t
+        .request(Method::PUT, "/dav/alpha/finder.txt", Some(Who::Member))
+        .header("x-expected-entity-length", "10")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    assert_eq!(t.send(announced).await.status, StatusCode::CREATED);
+    let stored = v.stat(&VaultPath::parse("finder.txt").unwrap()).unwrap();
+    assert_eq!(stored.size, 16);
     // A folder goes to the trash whole: one item to restore, as from the web UI.
     let send = |method: &str, uri: &str, body: &'static str| {
         t.request(dav(method), uri, Some(Who::Member))
@@ -540,6 +564,28 @@ async fn locks_are_per_tenant_and_expire_on_the_servers_clock() {
     assert_eq!(
         t.send(put_as(Who::Owner, "bravo")).await.status,
         StatusCode::NO_CONTENT
+    );
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(
+        t.send(put_as(Who::Member, "alpha")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // An UNLOCK aimed at another URL releases nothing, and the lock still expires.
+    let locked = t.send(lock("Second-60")).await;
+    assert_eq!(locked.status, StatusCode::OK);
+    let token = locked.header("lock-token").to_owned();
+    let astray = t
+        .send(
+            t.request(dav("UNLOCK"), "/dav/alpha/", Some(Who::Owner))
+                .header("lock-token", token)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(astray.status.is_client_error(), "{}", astray.status);
+    assert_eq!(
+        t.send(put_as(Who::Member, "alpha")).await.status,
+        StatusCode::LOCKED
     );
     clock.advance(time::Duration::seconds(61));
     assert_eq!(
