@@ -284,6 +284,15 @@ const HOSTILE: &[&str] = &[
     "trailing.%20",
     "trailing.",
     "%ff%fe",
+    // An absolute path once decoded, a drive letter in the middle, a name too long.
+    "%2fetc%2fpasswd",
+    "a/C:%5cx/b",
+    "n%E2%80%AEtxt.exe",
+    concat!(
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    ),
 ];
 
 #[tokio::test]
@@ -390,6 +399,44 @@ async fn hostile_urls_destinations_and_if_tags_are_refused_and_touch_nothing() {
     );
     let bravo = t.world.vault(&t.world.bravo).all_entries().unwrap();
     assert_eq!(bravo.len(), 1, "{bravo:?}");
+    // Case and Unicode collisions: a name differing from `keep.txt` only in case is
+    // refused; the NFD spelling of an NFC name is the same file, never a second one.
+    let collide = t
+        .request(Method::PUT, "/dav/alpha/KEEP.txt", Some(Who::Owner))
+        .body(Body::from("x"))
+        .unwrap();
+    // (405: dav-server's answer to a name that exists, found at commit time.)
+    let refused = t.send(collide).await.status;
+    assert!(refused.is_client_error(), "{refused}");
+    let mkcol = t
+        .request(dav("MKCOL"), "/dav/alpha/Keep.TXT", Some(Who::Owner))
+        .body(Body::empty())
+        .unwrap();
+    assert!(t.send(mkcol).await.status.is_client_error());
+    for (spelling, body) in [("caf%C3%A9.txt", "nfc"), ("cafe%CC%81.txt", "nfd")] {
+        let req = t
+            .request(
+                Method::PUT,
+                &format!("/dav/alpha/{spelling}"),
+                Some(Who::Owner),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        assert!(t.send(req).await.status.is_success(), "{spelling}");
+    }
+    let cafe: Vec<_> = t
+        .world
+        .vault(&t.world.alpha)
+        .all_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.path.starts_with("caf"))
+        .collect();
+    assert_eq!(cafe.len(), 1, "{cafe:?}");
+    assert_eq!(cafe[0].path, "caf\u{e9}.txt");
+    let v = t.world.vault(&t.world.alpha);
+    assert!(v.stat(&VaultPath::parse("KEEP.txt").unwrap()).is_err());
+    assert!(v.stat(&VaultPath::parse("Keep.TXT").unwrap()).is_err());
 }
 
 #[tokio::test]
