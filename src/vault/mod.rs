@@ -332,6 +332,13 @@ impl Vault {
         caller.event(action).tenant(self.tenant).target(target)
     }
 
+    /// Refuses `path` when it or an ancestor differs only by case from an existing name
+    /// (`CaseConflict`): for a caller that wants to refuse before streaming a body. The
+    /// write checks again under the commit lock.
+    pub fn check_name(&self, path: &VaultPath) -> Result<(), VaultError> {
+        self.check_case(&self.index(), path)
+    }
+
     /// Refuses a name that differs only by case from an existing sibling, for the path
     /// and each of its ancestors (the case policy of the layout spec).
     fn check_case(&self, index: &Index, path: &VaultPath) -> Result<(), VaultError> {

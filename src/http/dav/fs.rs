@@ -532,7 +532,8 @@ impl VaultFs {
                 }
                 Ok(_) => {}
                 Err(VaultError::NotFound) if must_exist => return Err(VaultError::NotFound),
-                Err(VaultError::NotFound) => {}
+                // A new name must not collide by case (409 now, not after the body).
+                Err(VaultError::NotFound) => a.vault().check_name(&probe)?,
                 Err(e) => return Err(e),
             }
             match probe.parent() {
