@@ -186,39 +186,29 @@ fn rclone_syncs_a_tree_up_and_down_byte_identical() {
     let obscured = rclone(&bin, "", &url, &["obscure", &token]);
     let pass = obscured.trim();
     let up_s = up.to_str().unwrap();
-    rclone(&bin, pass, &url, &["sync", up_s, "coffer:backup"]);
-    // Compared byte by byte (the server has no hash rclone knows).
-    rclone(
-        &bin,
-        pass,
-        &url,
-        &["check", "--download", up_s, "coffer:backup"],
-    );
     let down = dir.path().join("down");
-    rclone(
-        &bin,
-        pass,
-        &url,
-        &["sync", "coffer:backup", down.to_str().unwrap()],
-    );
-    assert_eq!(tree(&up), tree(&down));
+    // Up, checked byte by byte (the server has no hash rclone knows), down, compared.
+    let round_trip = || {
+        rclone(&bin, pass, &url, &["sync", up_s, "coffer:backup"]);
+        rclone(
+            &bin,
+            pass,
+            &url,
+            &["check", "--download", up_s, "coffer:backup"],
+        );
+        rclone(
+            &bin,
+            pass,
+            &url,
+            &["sync", "coffer:backup", down.to_str().unwrap()],
+        );
+        assert_eq!(tree(&up), tree(&down));
+    };
+    round_trip();
     // A change and a removal travel too; the removed file is in the trash, not gone.
     std::fs::write(up.join("one.txt"), b"changed").unwrap();
     std::fs::remove_file(up.join("jobs/2026/11/site notes.txt")).unwrap();
-    rclone(&bin, pass, &url, &["sync", up_s, "coffer:backup"]);
-    rclone(
-        &bin,
-        pass,
-        &url,
-        &["check", "--download", up_s, "coffer:backup"],
-    );
-    rclone(
-        &bin,
-        pass,
-        &url,
-        &["sync", "coffer:backup", down.to_str().unwrap()],
-    );
-    assert_eq!(tree(&up), tree(&down));
+    round_trip();
     drop(server);
     let coffer = Coffer::open(&dir.path().join("data"), Config::default()).unwrap();
     let access = coffer

@@ -433,15 +433,7 @@ impl DavFileSystem for VaultFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
-            let known = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).cloned());
-            let stored = match known {
-                Some(props) => props,
-                None => {
-                    let path = optional(path)?;
-                    self.run(move |a| a.vault().properties(path.as_ref()))
-                        .await?
-                }
-            };
+            let stored = self.stored_properties(path).await?;
             Ok(stored
                 .into_iter()
                 .map(|p| DavProp {
@@ -458,15 +450,7 @@ impl DavFileSystem for VaultFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             let namespace = prop.namespace.unwrap_or_default();
-            let known = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).cloned());
-            let stored = match known {
-                Some(props) => props,
-                None => {
-                    let path = optional(path)?;
-                    self.run(move |a| a.vault().properties(path.as_ref()))
-                        .await?
-                }
-            };
+            let stored = self.stored_properties(path).await?;
             stored
                 .into_iter()
                 .find(|p| p.namespace == namespace && p.name == prop.name)
@@ -482,6 +466,16 @@ impl DavFileSystem for VaultFs {
 }
 
 impl VaultFs {
+    /// The properties of `path`: from the listing page being described, else the index.
+    async fn stored_properties(&self, path: &DavPath) -> FsResult<Vec<Property>> {
+        if let Some(known) = listed_key(path).and_then(|k| db::lock(&self.listed).get(&k).cloned())
+        {
+            return Ok(known);
+        }
+        let path = optional(path)?;
+        self.run(move |a| a.vault().properties(path.as_ref())).await
+    }
+
     /// Remembers the properties of a listing page's entries (none: an empty list).
     /// dav-server describes each entry before it takes the next, so the previous page's
     /// are done with: only one page is held at a time.
