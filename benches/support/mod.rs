@@ -34,16 +34,30 @@ pub fn mib_s(bytes: u64, d: std::time::Duration) -> f64 {
 /// Starts the release `coffer serve` on a free port of 127.0.0.1 and returns the process
 /// and the address it printed.
 pub fn start_server(data: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
+    start_server_with_config(data, None)
+}
+
+/// `start_server` with a configuration file.
+pub fn start_server_with_config(
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::BufRead;
-    // COFFER_BENCH_WRAP runs the server under a profiler, e.g. `heaptrack`.
+    // COFFER_BENCH_WRAP runs the server under a profiler, e.g. `heaptrack`;
+    // COFFER_BENCH_BIN replaces the binary (another build, for a before/after run).
+    let binary =
+        std::env::var_os("COFFER_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_coffer").into());
     let mut command = match std::env::var_os("COFFER_BENCH_WRAP") {
         Some(wrapper) => {
             let mut c = std::process::Command::new(wrapper);
-            c.arg(env!("CARGO_BIN_EXE_coffer"));
+            c.arg(binary);
             c
         }
-        None => std::process::Command::new(env!("CARGO_BIN_EXE_coffer")),
+        None => std::process::Command::new(binary),
     };
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
     let mut child = command
         .arg("--data-dir")
         .arg(data)
@@ -144,3 +158,6 @@ pub fn seed_tenant_with_token(data: &std::path::Path) -> Seeded {
         token,
     }
 }
+
+#[path = "load.rs"]
+pub mod load;

@@ -291,29 +291,27 @@ impl VaultDir {
         })
     }
 
-    /// Moves a fully written and fsynced staged file to `path` (creating parent
-    /// directories), then fsyncs the directory so the new name is durable. Refuses to
-    /// replace anything but a regular file. Returns the directories it created.
-    pub fn commit(
+    /// Moves a fully written and fsynced kept staging file to `path` (creating parent
+    /// directories), replacing a regular file but nothing else. The new name is not yet
+    /// durable: the caller fsyncs the returned parent directory (once for every file a
+    /// group commit placed in it). Also returns the directories it created.
+    pub fn place(
         &self,
-        mut staged: StagedFile<'_>,
+        kept: &KeptFile,
         path: &VaultPath,
-    ) -> Result<Vec<VaultPath>, DirError> {
+    ) -> Result<(Dir, Vec<VaultPath>), DirError> {
         let (parent, created) = self.parent_dir(path, true)?;
         match parent.symlink_metadata(path.file_name()) {
             Ok(m) if m.is_dir() => return Err(DirError::IsADirectory),
             Ok(m) if !m.is_file() => return Err(DirError::NotRegular),
             _ => {}
         }
-        staged.file.take();
-        self.staging
-            .rename(&staged.name, &parent, path.file_name())?;
-        staged.name.clear();
-        sync_dir(&parent)?;
-        Ok(created)
+        self.staging.rename(&kept.name, &parent, path.file_name())?;
+        Ok((parent, created))
     }
 
-    /// Moves a kept staging file to `path`, like `commit`. The target must not exist.
+    /// Moves a kept staging file to `path`, like `place`, and fsyncs its directory. The
+    /// target must not exist.
     pub fn commit_kept(
         &self,
         kept: &KeptFile,

@@ -15,6 +15,7 @@ mod batch;
 mod cache;
 mod copy;
 pub mod dir;
+mod group;
 pub mod index;
 pub mod layout;
 pub mod path;
@@ -180,6 +181,8 @@ pub struct Vault {
     /// Serialises the short commit step (checks, rename, index) of writes to this vault;
     /// streaming happens outside it.
     commit_lock: Mutex<()>,
+    /// File writes waiting for the commit lock, committed together (see `group`).
+    writes: group::WriteQueue,
     audit: AuditLog,
     clock: SharedClock,
     limits: VaultLimits,
@@ -259,6 +262,7 @@ impl Vault {
             dir,
             index: Mutex::new(index),
             commit_lock: Mutex::new(()),
+            writes: group::WriteQueue::default(),
             audit,
             clock,
             limits,
@@ -312,19 +316,32 @@ impl Vault {
     /// Takes the commit lock and the index for a change, first repairing what an earlier
     /// operation left pending (see `dirty`); refused while the vault is frozen.
     fn begin_commit(&self) -> Result<(MutexGuard<'_, ()>, MutexGuard<'_, Index>), VaultError> {
-        let locked = self.begin_repair()?;
-        self.check_not_frozen()?;
-        Ok(locked)
+        let commit = db::lock(&self.commit_lock);
+        let mut index = self.index();
+        self.ready_for_change(&mut index)?;
+        Ok((commit, index))
+    }
+
+    /// What every change does first under the commit lock: repairs what an earlier
+    /// operation left pending, and refuses while the vault is frozen.
+    fn ready_for_change(&self, index: &mut Index) -> Result<(), VaultError> {
+        self.repair_if_dirty(index)?;
+        self.check_not_frozen()
     }
 
     /// `begin_commit` for repair (reindex), which a frozen vault still allows.
     fn begin_repair(&self) -> Result<(MutexGuard<'_, ()>, MutexGuard<'_, Index>), VaultError> {
         let commit = db::lock(&self.commit_lock);
         let mut index = self.index();
-        if self.dirty.swap(false, Ordering::SeqCst) {
-            self.repair_pending(&mut index, None)?;
-        }
+        self.repair_if_dirty(&mut index)?;
         Ok((commit, index))
+    }
+
+    fn repair_if_dirty(&self, index: &mut Index) -> Result<(), VaultError> {
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            self.repair_pending(index, None)?;
+        }
+        Ok(())
     }
 
     /// An event of `caller` about this vault.
@@ -409,18 +426,30 @@ impl Vault {
         change: IndexChange<'_>,
         intent: &Intent,
     ) -> Result<(), VaultError> {
-        let ids = [intent.event.id.as_str()];
+        self.finish_all(index, change, &[intent])
+    }
+
+    /// `finish` for several operations committed together: their events are appended in
+    /// one audit transaction, inside the index transaction.
+    fn finish_all(
+        &self,
+        index: &mut Index,
+        change: IndexChange<'_>,
+        intents: &[&Intent],
+    ) -> Result<(), VaultError> {
+        let ids: Vec<&str> = intents.iter().map(|i| i.event.id.as_str()).collect();
+        let events: Vec<AuditEvent> = intents.iter().map(|i| i.event.clone()).collect();
         let with_event = IndexChange {
             events_done: &ids,
             ..change
         };
         match index.apply(with_event, &mut || {
-            self.audit.append(&intent.event).map(|_| ())
+            self.audit.append_all(&events).map(|_| ())
         }) {
             Ok(()) => Ok(()),
             Err(IndexError::Audit(e)) => {
-                tracing::warn!(error = %e, action = intent.event.action.as_str(),
-                    "audit log refused an event; it stays pending with the change");
+                tracing::warn!(error = %e, events = events.len(),
+                    "audit log refused events; they stay pending with the change");
                 self.dirty.store(true, Ordering::SeqCst);
                 index.apply(change, &mut index::no_hook)?;
                 Ok(())
@@ -455,61 +484,18 @@ impl Vault {
         precondition: &Precondition,
     ) -> Result<Written, VaultError> {
         let (staged, sha256, size, inflight) = self.stream_to_staging(path, body, precondition)?;
-        let (_commit, mut index) = self.begin_commit()?;
-        // Re-check under the commit lock: another writer may have committed meanwhile.
-        let old = index.entry(path)?;
-        check_precondition(precondition, old.as_ref())?;
-        self.check_case(&index, path)?;
-        self.check_quota(&index, old.as_ref().map_or(0, |e| e.size), size)?;
-        let intent = Intent {
-            event: self
-                .event(caller, AuditAction::FileWrite, path.as_str())
-                .detail(serde_json::json!({ "size": size })),
-            expect: Expect::File {
-                path: path.to_string(),
-                sha256: sha256.clone(),
-            },
-        };
-        self.begin_pending(&mut index, &[path], &intent)?;
-        let placed = self
-            .dir
-            .commit(staged, path)
-            .map_err(VaultError::from)
-            .and_then(|created| Ok((created, self.dir.metadata(path)?.modified()?)));
-        let (created, modified) = match placed {
-            Ok(p) => p,
-            Err(e) => return Err(self.abandon(&mut index, &intent, e)),
-        };
-        drop(inflight);
-        let who = caller.actor.to_string();
-        let now = self.now();
-        let entry = Entry {
-            path: path.to_string(),
-            name: path.file_name().to_owned(),
-            kind: EntryKind::File,
+        // The commit (checked again under the commit lock, since another writer may have
+        // committed meanwhile) may be shared with concurrent writes: see `group`.
+        let written = self.commit_write(group::StagedWrite {
+            caller: caller.clone(),
+            path: path.clone(),
+            kept: staged.keep(),
+            sha256,
             size,
-            sha256: Some(sha256),
-            content_type: Some(content_type_for(path.file_name())),
-            created_at: old.as_ref().map_or(now, |e| e.created_at.clone()),
-            modified_at: format_time(modified.into_std()),
-            modified_by: Some(who.clone()),
-        };
-        let mut upserts = self.dir_entries(&created, &who);
-        upserts.push(entry.clone());
-        self.finish(
-            &mut index,
-            IndexChange {
-                upserts: &upserts,
-                pending_done: &[path.as_str()],
-                covered_by_pending: true,
-                ..Default::default()
-            },
-            &intent,
-        )?;
-        Ok(Written {
-            entry,
-            created: old.is_none(),
-        })
+            precondition: precondition.clone(),
+        });
+        drop(inflight);
+        written
     }
 
     /// Checks what can be checked before any byte arrives, then streams `body` into a
