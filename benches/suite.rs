@@ -425,17 +425,17 @@ fn main() {
         None,
         false,
     );
-    if installed("strace") {
-        if let Some(n) = fsyncs_per_put(pid, addr, &token) {
-            row(
-                "16 KiB PUT: fsync calls per PUT (strace -c)",
-                n,
-                "calls",
-                "-",
-                None,
-                false,
-            );
-        }
+    if installed("strace")
+        && let Some(n) = fsyncs_per_put(pid, addr, &token)
+    {
+        row(
+            "16 KiB PUT: fsync calls per PUT (strace -c)",
+            n,
+            "calls",
+            "-",
+            None,
+            false,
+        );
     }
     row(
         "server RSS, idle after seeding",
