@@ -11,7 +11,7 @@
 //!   4 KiB GETs against the single-tenant figure, with the server's open descriptors and
 //!   RSS.
 //!
-//! Run: `cargo bench --bench suite -- [--tenants N] [--requests N]`; the server binary
+//! Run: `cargo bench --bench suite -- [--tenants N] [--requests N] [--puts N]`; the server binary
 //! can be replaced with `COFFER_BENCH_BIN` (a before/after comparison).
 #![allow(clippy::disallowed_methods)] // the benchmark sets up and measures with std::fs
 
@@ -371,7 +371,7 @@ fn main() {
     }
 
     // 16 KiB durable PUTs to one tenant.
-    let per = (requests / 10 / CONNS).max(20);
+    let per = arg("--puts", requests as u64 / 10) as usize / CONNS;
     put_load(
         addr,
         "/api/v1/tenants/bench/files/warm",

@@ -19,7 +19,8 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// Storage quota given to new tenants, in bytes (absent: unlimited).
     pub default_quota_bytes: Option<u64>,
-    /// How many tenant vaults (directory handles plus an SQLite connection each) stay open.
+    /// How many tenant vaults (directory handles plus an SQLite connection each) stay open
+    /// (0: derived from the descriptor limit, see `Config::vault_cache_capacity`).
     pub vault_cache_capacity: usize,
     /// Age after which a file left in a vault's `.staging/` is treated as crash debris.
     pub staging_grace_secs: u64,
@@ -120,6 +121,26 @@ pub struct Config {
 /// Shortest `metrics_token` accepted (a guessable token would make metrics public).
 pub const MIN_METRICS_TOKEN_CHARS: usize = 32;
 
+/// Descriptors an open vault holds: its directory handles and its index's database, WAL
+/// and shared-memory files (7 measured), rounded up.
+pub const DESCRIPTORS_PER_VAULT: usize = 8;
+
+/// Bounds of the vault cache derived from the descriptor limit: below the minimum the
+/// limit is too low to serve anyway (the server warns); the maximum bounds memory (an
+/// open vault holds its SQLite connection with its schema and page cache).
+const AUTO_VAULT_CACHE_MIN: usize = 64;
+const AUTO_VAULT_CACHE_MAX: usize = 16_384;
+
+/// The process's descriptor limit, after raising the soft limit to the hard one (as
+/// nginx and Go do: the hard limit is what the operator allowed). Where raising is not
+/// allowed (a sandbox filtering setrlimit), the current limit stands: systemd's
+/// LimitNOFILE has usually set it already.
+pub fn descriptor_limit() -> usize {
+    rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .unwrap_or(1024) as usize
+}
+
 /// Longest browser session a configuration may set (the policy's ceiling).
 pub const MAX_SESSION_DAYS: u32 = 7;
 
@@ -132,7 +153,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             default_quota_bytes: None,
-            vault_cache_capacity: 256,
+            vault_cache_capacity: 0,
             staging_grace_secs: 3600,
             signup_enabled: true,
             signup_quota_bytes: 1024 * 1024 * 1024,
@@ -290,13 +311,29 @@ impl Config {
                 "max_concurrent_exports_per_tenant",
                 self.max_concurrent_exports_per_tenant,
             ),
-            ("vault_cache_capacity", self.vault_cache_capacity),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
             }
         }
         Ok(())
+    }
+
+    /// How many vaults stay open: the configured number, or by default half of the
+    /// descriptor limit at `DESCRIPTORS_PER_VAULT` each (the other half is for
+    /// connections), at most `AUTO_VAULT_CACHE_MAX`. Every tenant kept open is a request
+    /// that does not pay for opening its index (schema parse, WAL map) and closing it.
+    pub fn vault_cache_capacity(&self) -> usize {
+        self.vault_cache_capacity_under(descriptor_limit())
+    }
+
+    /// `vault_cache_capacity` under a given descriptor limit.
+    pub fn vault_cache_capacity_under(&self, descriptor_limit: usize) -> usize {
+        match self.vault_cache_capacity {
+            0 => (descriptor_limit / 2 / DESCRIPTORS_PER_VAULT)
+                .clamp(AUTO_VAULT_CACHE_MIN, AUTO_VAULT_CACHE_MAX),
+            n => n,
+        }
     }
 
     /// Whether `coffer serve` terminates TLS itself.
@@ -309,7 +346,7 @@ impl Config {
         VaultLimits {
             max_file_bytes: self.max_file_bytes,
             staging_grace: Duration::from_secs(self.staging_grace_secs),
-            cache_capacity: self.vault_cache_capacity,
+            cache_capacity: self.vault_cache_capacity(),
         }
     }
 
@@ -356,7 +393,13 @@ mod tests {
         assert!(toml::from_str::<Config>("max_file_byte = 5").is_err());
         let c: Config = toml::from_str("max_file_bytes = 5").unwrap();
         assert_eq!(c.max_file_bytes, 5);
-        assert_eq!(c.vault_cache_capacity, 256);
+        assert_eq!(c.vault_cache_capacity, 0);
+        assert!(c.vault_cache_capacity() >= AUTO_VAULT_CACHE_MIN);
+        assert_eq!(c.vault_cache_capacity_under(20_000), 1_250);
+        assert_eq!(c.vault_cache_capacity_under(1 << 20), AUTO_VAULT_CACHE_MAX);
+        assert_eq!(c.vault_cache_capacity_under(256), AUTO_VAULT_CACHE_MIN);
+        let c: Config = toml::from_str("vault_cache_capacity = 5").unwrap();
+        assert_eq!(c.vault_cache_capacity_under(20_000), 5);
         let c: Config = toml::from_str(r#"trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]"#).unwrap();
         assert_eq!(c.trusted_proxy_networks().unwrap().len(), 2);
         let bad: Config = toml::from_str(r#"trusted_proxies = ["everyone"]"#).unwrap();

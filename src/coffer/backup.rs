@@ -214,12 +214,15 @@ impl Coffer {
         let out = tenants_dir.open_dir(&id)?;
         let previous_dir = previous_tenants.and_then(|d| d.open_dir(&id).ok());
         let previous_index = previous_set.map(|p| p.join("tenants").join(&id).join("index.db"));
-        Ok(self.vaults.open(tenant)?.snapshot_into(&SnapshotTarget {
-            dir: &out,
-            ambient: &set_path.join("tenants").join(&id),
-            previous: previous_dir.as_ref(),
-            previous_index: previous_index.as_deref(),
-        })?)
+        Ok(self
+            .vaults
+            .open_transient(tenant)?
+            .snapshot_into(&SnapshotTarget {
+                dir: &out,
+                ambient: &set_path.join("tenants").join(&id),
+                previous: previous_dir.as_ref(),
+                previous_index: previous_index.as_deref(),
+            })?)
     }
 
     /// When the newest complete set (in every root ever used) was made, RFC 3339.

@@ -110,7 +110,7 @@ impl Coffer {
             }
             let expired = self
                 .vaults
-                .open(tenant.id)
+                .open_transient(tenant.id)
                 .and_then(|vault| vault.expire_trash(caller, &cutoff));
             match expired {
                 Ok(n) => report.trash_items_expired += n,

@@ -32,6 +32,16 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 const DOWNLOAD_CHUNK: usize = 256 * 1024;
 
+/// Files up to this size are read whole in the blocking call that opens them: one
+/// hand-off to the blocking pool per small download instead of one more per read.
+const READ_WHOLE_MAX: u64 = 64 * 1024;
+
+/// A download's opened file: read whole when small, else streamed from the descriptor.
+enum Opened {
+    Whole(Vec<u8>),
+    Stream(std::fs::File),
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -260,11 +270,28 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = VaultPath::parse(&raw)?;
-    let read = blocking(move || Ok(access.vault().open_file(&path)?)).await?;
-    let entry = read.entry;
-    let std_file = read.file.into_std();
-    // The size of the version actually opened (fstat), not the index's.
-    let size = std_file.metadata().map_err(ApiError::internal)?.len();
+    let (entry, size, opened) = blocking(move || {
+        let read = access.vault().open_file(&path)?;
+        let mut file = read.file.into_std();
+        // The size of the version actually opened (fstat), not the index's.
+        let size = file.metadata().map_err(ApiError::internal)?.len();
+        let opened = if size <= READ_WHOLE_MAX {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, size), &mut bytes)
+                .map_err(ApiError::internal)?;
+            Opened::Whole(bytes)
+        } else {
+            Opened::Stream(file)
+        };
+        // Vault files are replaced by rename, never changed in place, so what was read is
+        // the whole version opened; its length is the size either way.
+        let size = match &opened {
+            Opened::Whole(bytes) => bytes.len() as u64,
+            Opened::Stream(_) => size,
+        };
+        Ok((read.entry, size, opened))
+    })
+    .await?;
     let tag = etag(&entry);
     let mut builder = Response::builder()
         .header(header::ACCEPT_RANGES, "bytes")
@@ -303,7 +330,6 @@ pub async fn download(
     } else {
         None
     };
-    let mut file = tokio::fs::File::from_std(std_file);
     let (status, start, len) = match range {
         Some((start, end)) => {
             builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"));
@@ -311,12 +337,22 @@ pub async fn download(
         }
         None => (StatusCode::OK, 0, size),
     };
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), DOWNLOAD_CHUNK));
+    let body = match opened {
+        Opened::Whole(mut bytes) => {
+            bytes.truncate((start + len) as usize);
+            bytes.drain(..start as usize);
+            Body::from(bytes)
+        }
+        Opened::Stream(std_file) => {
+            let mut file = tokio::fs::File::from_std(std_file);
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(file.take(len), DOWNLOAD_CHUNK))
+        }
+    };
     builder
         .status(status)
         .header(header::CONTENT_LENGTH, len)

@@ -41,17 +41,13 @@ use crate::db;
 /// Descriptors kept free for what is not a connection: the vault cache (about 7 per open
 /// vault), the databases, the spool and export files.
 fn reserved_descriptors(config: &Config) -> usize {
-    config.vault_cache_capacity * 8 + 256
+    config.vault_cache_capacity() * crate::config::DESCRIPTORS_PER_VAULT + 256
 }
 
 /// Raises the soft descriptor limit to the hard one and returns the connection cap:
 /// the configured one, or what the limit leaves after the reserve.
 pub fn connection_cap(config: &Config) -> usize {
-    // Where raising is not allowed (a sandbox filtering setrlimit), the current limit
-    // stands: systemd's LimitNOFILE has usually set it already.
-    let limit = rlimit::increase_nofile_limit(u64::MAX)
-        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
-        .unwrap_or(1024) as usize;
+    let limit = crate::config::descriptor_limit();
     let derived = limit.saturating_sub(reserved_descriptors(config)).max(16);
     match config.max_connections {
         0 => derived,

@@ -6,7 +6,10 @@
 //! the cache's lock, in a per-tenant slot: one cold or damaged tenant never delays a
 //! request for another. Only one thread opens a given tenant at a time, and a vault still
 //! in use after its eviction is reused rather than opened twice (two instances would not
-//! share a commit lock). Evicted vaults are closed after the lock is released.
+//! share a commit lock). A vault evicted to make room is closed by a background thread,
+//! off the request that opened another (closing an index ends its SQLite connection with
+//! a WAL checkpoint). Whole-data-root passes (the lifecycle's trash expiry) open vaults
+//! without keeping them, so a pass over every tenant does not push out the ones in use.
 
 use std::collections::HashMap;
 use std::io;
@@ -24,6 +27,9 @@ use crate::clock::{self, SharedClock};
 use crate::db;
 use crate::names::TenantId;
 
+/// Evicted vaults waiting for the closing thread, at most.
+pub const CLOSING_MAX: usize = 2;
+
 /// Called at the start of every real (uncached) vault open: a seam for tests that must
 /// hold one open in progress while another tenant is served.
 pub type OpenHook = Arc<dyn Fn(TenantId) + Send + Sync>;
@@ -37,6 +43,8 @@ pub struct VaultStore {
     cache: Mutex<VaultCache>,
     open_count: AtomicUsize,
     open_hook: Mutex<Option<OpenHook>>,
+    /// Evicted vaults on their way to the closing thread.
+    closer: Mutex<std::sync::mpsc::SyncSender<Arc<Vault>>>,
 }
 
 #[derive(Default)]
@@ -50,17 +58,31 @@ struct VaultCache {
     opening: HashMap<TenantId, Arc<Mutex<()>>>,
 }
 
+/// Whether an open keeps the vault in the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// A request: the vault joins the cache as the most recently used.
+    Cached,
+    /// A pass over many tenants: a vault already open is used as it is, one opened for the
+    /// pass is closed when the pass drops it.
+    Transient,
+}
+
 impl VaultCache {
-    /// A cached (or still handed-out) vault, marked as just used.
-    fn hit(&mut self, tenant: TenantId) -> Option<Arc<Vault>> {
+    /// A cached (or still handed-out) vault; with `Keep::Cached`, marked as just used.
+    fn hit(&mut self, tenant: TenantId, keep: Keep) -> Option<Arc<Vault>> {
         self.tick += 1;
         let tick = self.tick;
         if let Some((vault, used)) = self.open.get_mut(&tenant) {
-            *used = tick;
+            if keep == Keep::Cached {
+                *used = tick;
+            }
             return Some(vault.clone());
         }
         let vault = self.handed_out.get(&tenant).and_then(Weak::upgrade)?;
-        self.open.insert(tenant, (vault.clone(), tick));
+        if keep == Keep::Cached {
+            self.open.insert(tenant, (vault.clone(), tick));
+        }
         Some(vault)
     }
 }
@@ -81,6 +103,12 @@ impl VaultStore {
             Err(e) => return Err(e),
         }
         let tenants = root.dir().open_dir_nofollow(&tenants_name)?;
+        // Bounded: when closing falls behind, the opener waits (at most `CLOSING_MAX`
+        // queued plus the one being closed are open beyond the cache's capacity).
+        let (closer, evicted) = std::sync::mpsc::sync_channel::<Arc<Vault>>(CLOSING_MAX);
+        std::thread::Builder::new()
+            .name("vault-closer".into())
+            .spawn(move || evicted.into_iter().for_each(drop))?;
         Ok(VaultStore {
             root,
             tenants,
@@ -90,6 +118,7 @@ impl VaultStore {
             cache: Mutex::new(VaultCache::default()),
             open_count: AtomicUsize::new(0),
             open_hook: Mutex::new(None),
+            closer: Mutex::new(closer),
         })
     }
 
@@ -156,16 +185,27 @@ impl VaultStore {
 
     /// The vault of `tenant`, from the cache or freshly opened (which runs recovery).
     pub fn open(&self, tenant: TenantId) -> Result<Arc<Vault>, VaultError> {
+        self.open_keeping(tenant, Keep::Cached)
+    }
+
+    /// The vault of `tenant` for a pass over many tenants: the one open if any, else
+    /// opened without entering the cache (closed when the caller drops it), so the pass
+    /// evicts nobody.
+    pub fn open_transient(&self, tenant: TenantId) -> Result<Arc<Vault>, VaultError> {
+        self.open_keeping(tenant, Keep::Transient)
+    }
+
+    fn open_keeping(&self, tenant: TenantId, keep: Keep) -> Result<Arc<Vault>, VaultError> {
         let slot = {
             let mut cache = db::lock(&self.cache);
-            if let Some(v) = cache.hit(tenant) {
+            if let Some(v) = cache.hit(tenant, keep) {
                 return Ok(v);
             }
             cache.opening.entry(tenant).or_default().clone()
         };
         // Only this tenant's openers wait here; the cache stays free for everyone else.
         let _opening = db::lock(&slot);
-        if let Some(v) = db::lock(&self.cache).hit(tenant) {
+        if let Some(v) = db::lock(&self.cache).hit(tenant, keep) {
             return Ok(v);
         }
         let hook = db::lock(&self.open_hook).clone();
@@ -188,6 +228,9 @@ impl VaultStore {
         cache.tick += 1;
         let tick = cache.tick;
         cache.handed_out.insert(tenant, Arc::downgrade(&vault));
+        if keep == Keep::Transient {
+            return Ok(vault);
+        }
         cache.open.insert(tenant, (vault.clone(), tick));
         let mut evicted = None;
         let capacity = self.limits.cache_capacity.max(1);
@@ -207,16 +250,19 @@ impl VaultStore {
         }
         self.open_count.store(cache.open.len(), Ordering::Relaxed);
         drop(cache);
-        // Closing a vault closes its SQLite connection (a WAL checkpoint): not under the
-        // lock.
-        drop(evicted);
+        if let Some((evicted, _)) = evicted {
+            // Closed by the closing thread, or here if it is gone.
+            if let Err(unsent) = db::lock(&self.closer).send(evicted) {
+                drop(unsent);
+            }
+        }
         Ok(vault)
     }
 
     /// The vault of `tenant` if it is open now, without opening it (no I/O, no waiting
     /// beyond the cache's short lock): for the request path's fast authorization.
     pub fn cached(&self, tenant: TenantId) -> Option<Arc<Vault>> {
-        db::lock(&self.cache).hit(tenant)
+        db::lock(&self.cache).hit(tenant, Keep::Cached)
     }
 
     /// How many vaults are open in the cache now (without taking its lock).

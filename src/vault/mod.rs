@@ -37,7 +37,7 @@ pub use crate::config::VaultLimits;
 use crate::db;
 use crate::names::TenantId;
 pub use batch::{ImportBatch, ImportSummary};
-pub use cache::{OpenHook, VaultStore};
+pub use cache::{CLOSING_MAX, OpenHook, VaultStore};
 pub use copy::sha256_of;
 use dir::{DirError, VaultDir};
 use index::{Entry, EntryKind, Index, IndexChange, IndexError};

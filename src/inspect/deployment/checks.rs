@@ -578,16 +578,17 @@ pub const CHECKS: &[Check] = &[
         explains: "the descriptor limit leaves room for connections after the vault cache and databases",
         severity: Severity::Medium,
         fix: "LimitNOFILE=65536 in the unit, or lower vault_cache_capacity",
-        run: |f| {
-            let reserve = f.config.vault_cache_capacity as u64 * 8 + 256;
-            match f.descriptor_limit {
-                Some(n) => Verdict::expect(
+        run: |f| match f.descriptor_limit {
+            Some(n) => {
+                let vaults = f.config.vault_cache_capacity_under(n as usize);
+                let reserve = (vaults * crate::config::DESCRIPTORS_PER_VAULT) as u64 + 256;
+                Verdict::expect(
                     n >= reserve + DESCRIPTOR_HEADROOM,
                     format!("{n} (reserve {reserve})"),
                     format!("{n}, but {reserve} are reserved for vaults and databases"),
-                ),
-                None => Verdict::warn("RLIMIT_NOFILE cannot be read"),
+                )
             }
+            None => Verdict::warn("RLIMIT_NOFILE cannot be read"),
         },
     },
 ];

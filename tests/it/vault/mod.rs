@@ -489,9 +489,10 @@ fn open_vaults_are_bounded_by_the_cache() {
         open_fds_under(&root) - empty
     };
     assert!((4..=10).contains(&one), "one vault holds {one} descriptors");
-    // Touch every tenant twice over: descriptors stay bounded by the cache (3 vaults plus
-    // the control plane and the audit log), however many tenants are touched.
-    let bound = 3 * one + 8;
+    // Touch every tenant twice over: descriptors stay bounded by the cache (3 vaults, the
+    // evicted ones still queued for the closing thread or being closed, the control plane
+    // and the audit log), however many tenants are touched.
+    let bound = (3 + coffer::vault::CLOSING_MAX + 1) * one + 8;
     for t in tenants.iter().chain(&tenants) {
         let v = w.vault(t);
         v.write_file(&op, &p("x.txt"), &mut &b"x"[..], &Precondition::None)
@@ -512,6 +513,45 @@ fn open_vaults_are_bounded_by_the_cache() {
         w.vault(t);
     }
     assert!(std::ptr::eq(&*held, &*w.vault(&tenants[1])));
+}
+
+/// The lifecycle's trash expiry and backups open every tenant's vault: they must not push
+/// the vaults in use out of the cache (a pass over 10,000 tenants would empty it).
+#[test]
+fn a_pass_over_every_tenant_evicts_no_vault_in_use() {
+    let w = World::with_config(Config {
+        vault_cache_capacity: 3,
+        ..Config::default()
+    });
+    let op = operator();
+    let tenants: Vec<_> = (0..6)
+        .map(|i| {
+            w.coffer
+                .create_tenant(&op, crate::support::new_tenant(&format!("t{i}"), None))
+                .unwrap()
+        })
+        .collect();
+    let store = w.coffer.vault_store_unchecked();
+    let in_use = &tenants[..3];
+    let check = |when: &str| {
+        for t in in_use {
+            assert!(store.cached(t.id).is_some(), "{} evicted by {when}", t.slug);
+        }
+        for t in &tenants[3..] {
+            assert!(store.cached(t.id).is_none(), "{} kept by {when}", t.slug);
+        }
+    };
+    for t in in_use {
+        store.open(t.id).unwrap();
+    }
+    for t in tenants.iter().chain([&w.alpha, &w.bravo]) {
+        let v = store.open_transient(t.id).unwrap();
+        assert_eq!(v.tenant(), t.id);
+    }
+    check("transient opens");
+    w.coffer.run_lifecycle().unwrap();
+    check("the lifecycle pass");
+    assert!(w.coffer.open_vaults() <= 3);
 }
 
 /// Streams past the inline-hashing threshold are hashed on a second thread: the digest
