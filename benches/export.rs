@@ -336,6 +336,39 @@ fn main() {
         tar_time.as_secs_f64(),
         mib_s(full_bytes, tar_time)
     );
+    let full_mib_s = mib_s(full_bytes, full_time);
+    load::row(
+        "whole-vault export, HTTP (MiB/s of input)",
+        full_mib_s,
+        "MiB/s",
+        "zip -r -1",
+        Some(mib_s(full_bytes, zip_time)),
+        true,
+    );
+    load::row(
+        "whole-vault export: archive size",
+        (archive_size >> 20) as f64,
+        "MiB",
+        "zip -r -1",
+        Some((zip_size >> 20) as f64),
+        false,
+    );
+    load::row(
+        "whole-vault export (MiB/s of input)",
+        full_mib_s,
+        "MiB/s",
+        "tar cf - | cat",
+        Some(mib_s(full_bytes, tar_time)),
+        true,
+    );
+    load::row(
+        "whole-vault export: server peak RSS, full dataset",
+        full_rss as f64 / 1024.0,
+        "MiB",
+        "half dataset",
+        Some(half_rss as f64 / 1024.0),
+        false,
+    );
     println!(
         "ratios export_speed_vs_zip={:.1}x archive_size_vs_zip={:.3} export_vs_tar={:.2}",
         zip_time.as_secs_f64() / full_time.as_secs_f64(),
@@ -358,6 +391,14 @@ fn main() {
             .args(["export", "--verify"])
             .arg(&archive)
             .stdout(Stdio::null()),
+    );
+    load::row(
+        "import of the export (MiB/s of input)",
+        mib_s(full_bytes, import_time),
+        "MiB/s",
+        "the export",
+        Some(full_mib_s),
+        true,
     );
     println!(
         "import time={:.2}s throughput={:.0}MiB/s import_vs_export={:.2} | verify time={:.2}s",

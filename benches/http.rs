@@ -179,6 +179,30 @@ fn main() {
         static_dl.as_secs_f64() / download.as_secs_f64(),
         copy.as_secs_f64() / upload.as_secs_f64(),
     );
+    load::row(
+        "1 GiB PUT (MiB/s; hashed, fsynced, indexed, audited)",
+        mib_s(bytes, upload),
+        "MiB/s",
+        "cp + fsync",
+        Some(mib_s(bytes, copy)),
+        true,
+    );
+    load::row(
+        "1 GiB GET (MiB/s)",
+        mib_s(bytes, download),
+        "MiB/s",
+        "python http.server",
+        Some(mib_s(bytes, static_dl)),
+        true,
+    );
+    load::row(
+        "server peak RSS after 1 GiB PUT and GET",
+        rss_after_download as f64 / 1024.0,
+        "MiB",
+        "-",
+        None,
+        false,
+    );
     println!(
         "server_peak_rss idle={rss_idle}KiB after_1GiB_upload={rss_after_upload}KiB after_1GiB_download={rss_after_download}KiB"
     );

@@ -9,7 +9,8 @@
 //!   and the fsyncs per PUT under `strace -c` (when installed);
 //! - many tenants (10,000 by default), each with its own API token and file: random
 //!   4 KiB GETs against the single-tenant figure, with the server's open descriptors and
-//!   RSS.
+//!   RSS;
+//! - listing a 1,000-entry page of the folder the PUTs filled, and a search.
 //!
 //! Run: `cargo bench --bench suite -- [--tenants N] [--requests N] [--puts N]`; the server binary
 //! can be replaced with `COFFER_BENCH_BIN` (a before/after comparison).
@@ -255,6 +256,7 @@ fn main() {
     let (server, addr) = start_server_with_config(&data, Some(&config));
     let server = Killed(server);
     let pid = server.0.id();
+    load::wait_idle(pid);
     let rss_idle = peak_rss_kib(pid);
 
     // 4 KiB GETs.
@@ -437,6 +439,31 @@ fn main() {
             false,
         );
     }
+    // Listing and search over the folder the PUTs filled.
+    let list = get(
+        addr,
+        "/api/v1/tenants/bench/tree/put?limit=1000",
+        Some(&token),
+    );
+    let listing = load::run(addr, 4, 25, 200, |_, _| (list.clone(), Vec::new()));
+    row(
+        "list a folder, one 1,000-entry page, 4 conns",
+        listing.pct_ms(0.50),
+        "ms p50",
+        "-",
+        None,
+        false,
+    );
+    let search = get(addr, "/api/v1/tenants/bench/search?q=c7", Some(&token));
+    let searched = load::run(addr, 4, 100, 200, |_, _| (search.clone(), Vec::new()));
+    row(
+        "search file names and records, 4 conns",
+        searched.pct_ms(0.50),
+        "ms p50",
+        "-",
+        None,
+        false,
+    );
     row(
         "server RSS, idle after seeding",
         rss_idle as f64 / 1024.0,

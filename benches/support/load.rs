@@ -156,3 +156,37 @@ pub fn open_fds(pid: u32) -> usize {
 pub fn reset_peak_rss(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
+
+/// CPU ticks (user + system) a process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state (3rd).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// Waits (at most two minutes) until a server has gone quiet: its start-up work (the
+/// lifecycle pass over every tenant) would otherwise be measured with the first workload.
+pub fn wait_idle(pid: u32) {
+    let mut quiet = 0;
+    for _ in 0..600 {
+        let before = cpu_ticks(pid);
+        std::thread::sleep(Duration::from_millis(200));
+        // Under 10% of one core over the interval (ticks are 10 ms).
+        if cpu_ticks(pid) - before < 2 {
+            quiet += 1;
+            if quiet == 3 {
+                return;
+            }
+        } else {
+            quiet = 0;
+        }
+    }
+}
