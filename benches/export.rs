@@ -158,7 +158,7 @@ fn timed(cmd: &mut Command) -> Duration {
 }
 
 /// Starts `coffer serve`, runs one HTTP export to a file, returns (time, peak RSS KiB).
-fn http_export(data: &Path, token: &str, out: &Path) -> (Duration, u64) {
+fn http_export(data: &Path, token: &str, out: &Path, query: &str) -> (Duration, u64) {
     let (mut child, addr) = start_server(data);
     let t = Instant::now();
     let status = Command::new("curl")
@@ -167,7 +167,7 @@ fn http_export(data: &Path, token: &str, out: &Path) -> (Duration, u64) {
         .args([
             "-H",
             &format!("Authorization: Bearer {token}"),
-            &format!("http://{addr}/api/v1/tenants/bench/export"),
+            &format!("http://{addr}/api/v1/tenants/bench/export{query}"),
         ])
         .status()
         .unwrap();
@@ -278,7 +278,7 @@ fn main() {
         .join(tenant.id.to_string())
         .join("files");
     let half_bytes = dir_bytes(&files_dir);
-    let (half_time, half_rss) = http_export(&data, &token, &tmp.path().join("half.zip"));
+    let (half_time, half_rss) = http_export(&data, &token, &tmp.path().join("half.zip"), "");
     println!(
         "export_http dataset=half input={}MiB time={:.2}s throughput={:.0}MiB/s server_peak_rss={}KiB",
         half_bytes >> 20,
@@ -301,7 +301,7 @@ fn main() {
     println!("dataset generated in {:.1}s", t.elapsed().as_secs_f64());
     let full_bytes = dir_bytes(&files_dir);
     let archive = tmp.path().join("full.zip");
-    let (full_time, full_rss) = http_export(&data, &token, &archive);
+    let (full_time, full_rss) = http_export(&data, &token, &archive, "");
     let archive_size = std::fs::metadata(&archive).unwrap().len();
 
     // Baselines on the same files.

@@ -117,6 +117,7 @@ fn export(g: &Global, slug: &str, output: &Path, audit_until: Option<i64>) -> an
     let mut progress = |done: u64| bar.bar().set_position(done);
     let options = ExportOptions {
         strict: audit_until.is_some(),
+        stored: false,
         progress: Some(&mut progress),
     };
     let result = coffer

@@ -356,10 +356,12 @@ impl Coffer {
         &self,
         access: &TenantAccess,
         snapshot: &Snapshot,
+        stored: bool,
     ) -> Result<u64, ExportError> {
         let mut sink = crate::export::CountingSink::default();
         let options = ExportOptions {
             strict: true,
+            stored,
             progress: None,
         };
         crate::export::write_archive(snapshot, access.vault(), &self.audit, &mut sink, options)?;

@@ -198,6 +198,15 @@ impl<W: Write> Writer<'_, W> {
         Ok(())
     }
 
+    /// Deflate, unless the export stores everything (`ExportOptions::stored`).
+    fn deflated(&self) -> CompressionMethod {
+        if self.opts.stored {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        }
+    }
+
     fn progress(&mut self, n: u64) {
         self.exported += n;
         let exported = self.exported;
@@ -215,7 +224,12 @@ impl<W: Write> Writer<'_, W> {
         std::thread::scope(|scope| {
             let (to_writer, from_worker) =
                 std::sync::mpsc::sync_channel::<Result<Spooled<'_>, ExportError>>(1);
-            let offloaded: Vec<&Entry> = snapshot.entries.iter().filter(|e| offload(e)).collect();
+            let stored = self.opts.stored;
+            let offloaded: Vec<&Entry> = snapshot
+                .entries
+                .iter()
+                .filter(|e| !stored && offload(e))
+                .collect();
             if !offloaded.is_empty() {
                 scope.spawn(move || {
                     for entry in offloaded {
@@ -230,7 +244,7 @@ impl<W: Write> Writer<'_, W> {
             let mut buf = vec![0u8; COPY_BUFFER];
             for entry in &snapshot.entries {
                 let name = format!("{FILES_PREFIX}{}", entry.path);
-                if offload(entry) {
+                if !stored && offload(entry) {
                     let spooled = from_worker
                         .recv()
                         .map_err(|_| io::Error::other("export worker stopped"))??;
@@ -305,7 +319,10 @@ impl<W: Write> Writer<'_, W> {
         (&mut read.file)
             .take(PROBE_BYTES as u64)
             .read_to_end(&mut probe)?;
-        let method = choose_method(&entry.path, &probe);
+        let method = match self.opts.stored {
+            true => CompressionMethod::Stored,
+            false => choose_method(&entry.path, &probe),
+        };
         let mtime = zip_time(&read.entry.modified_at);
         self.zip
             .start_file(name, options(method, mtime, size >= ZIP64_THRESHOLD))?;
@@ -354,12 +371,12 @@ impl<W: Write> Writer<'_, W> {
             self.add_bytes(
                 &format!("{RECORDS_PREFIX}{collection}.jsonl"),
                 &jsonl,
-                CompressionMethod::Deflated,
+                self.deflated(),
             )?;
             self.add_bytes(
                 &format!("{RECORDS_PREFIX}{collection}.csv"),
                 records_csv(group).as_bytes(),
-                CompressionMethod::Deflated,
+                self.deflated(),
             )?;
         }
         Ok(())
@@ -367,10 +384,8 @@ impl<W: Write> Writer<'_, W> {
 
     /// The tenant's audit events up to the snapshot's cursor.
     fn write_audit(&mut self, snapshot: &Snapshot, audit: &AuditLog) -> Result<(), ExportError> {
-        self.zip.start_file(
-            AUDIT_NAME,
-            options(CompressionMethod::Deflated, self.as_of, false),
-        )?;
+        self.zip
+            .start_file(AUDIT_NAME, options(self.deflated(), self.as_of, false))?;
         let mut hashing = Hashing {
             inner: &mut self.zip,
             hasher: Sha256::new(),
@@ -416,10 +431,8 @@ impl<W: Write> Writer<'_, W> {
             entries: std::mem::take(&mut self.entries),
         };
         let text = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-        self.zip.start_file(
-            MANIFEST_NAME,
-            options(CompressionMethod::Deflated, self.as_of, false),
-        )?;
+        self.zip
+            .start_file(MANIFEST_NAME, options(self.deflated(), self.as_of, false))?;
         self.zip.write_all(&text)?;
         self.zip.finish()?.flush()?;
         Ok(manifest)

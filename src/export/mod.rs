@@ -198,6 +198,9 @@ pub struct ExportOptions<'a> {
     /// bytes as the first one). Without it, a file changed or deleted since the snapshot
     /// is exported as it now is (or left out), and the manifest says so.
     pub strict: bool,
+    /// Store every entry as it is, deflating nothing (`?compress=none`): an archive as
+    /// large as the vault, written at the speed of the disk.
+    pub stored: bool,
     /// Called with the number of file bytes exported so far.
     pub progress: Option<&'a mut dyn FnMut(u64)>,
 }

@@ -93,6 +93,7 @@ async fn archive_size(
     access: &TenantAccess,
     snapshot: &Snapshot,
     sizes: &ExportSizes,
+    stored: bool,
 ) -> Result<u64, ApiError> {
     if let Some(size) = sizes.get(&snapshot.etag) {
         return Ok(size);
@@ -100,17 +101,51 @@ async fn archive_size(
     let (coffer, access) = (coffer.clone(), access.clone());
     let (tag, cursor) = (snapshot.etag.clone(), snapshot.audit_until_seq);
     blocking(move || {
-        let snap = coffer.snapshot(&access, Some(cursor))?;
+        let mut snap = coffer.snapshot(&access, Some(cursor))?;
+        if stored {
+            snap.etag = stored_tag(&snap.etag);
+        }
         if snap.etag != tag {
             return Err(ExportError::Changed.into());
         }
-        Ok(coffer.archive_size(&access, &snap)?)
+        Ok(coffer.archive_size(&access, &snap, stored)?)
     })
     .await
 }
 
+/// How the export is compressed.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `none`: store every entry as it is (an archive as large as the vault, written at
+    /// the speed of the disk); `deflate` (the default): deflate what pays.
+    #[param(pattern = "^(none|deflate)$", example = "none")]
+    compress: Option<String>,
+}
+
+impl ExportQuery {
+    /// Whether the archive stores everything.
+    fn stored(&self) -> Result<bool, ApiError> {
+        match self.compress.as_deref() {
+            None | Some("deflate") => Ok(false),
+            Some("none") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                "compress is none or deflate",
+            )),
+        }
+    }
+}
+
+/// The ETag of a stored archive of a snapshot: another representation of the same vault
+/// state, so a resume never mixes the bytes of the two.
+fn stored_tag(tag: &str) -> String {
+    format!("{}-stored\"", tag.trim_end_matches('"'))
+}
+
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/export",
-    params(
+    params(ExportQuery,
         ("Range" = Option<String>, Header, description = "Resume: one byte range of the archive", example = "bytes=1048576-"),
         ("If-Range" = Option<String>, Header, description = "Resume only if the vault is still at this ETag", example = "\"export-51-d704b32c6fb0fee25ea40f964db4259d\""),
     ),
@@ -126,9 +161,11 @@ pub async fn export(
     State(sizes): State<ExportSizes>,
     State(bodies): State<Bodies>,
     Access(access): Access,
+    Query(query): Query<ExportQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let stored = query.stored()?;
     let header = |name: header::HeaderName| {
         headers
             .get(name)
@@ -148,10 +185,13 @@ pub async fn export(
     // The slot comes first: a snapshot holds every entry and record of the vault in
     // memory, and so does the dry run that sizes a resumed range.
     let slot = bodies.admit_export(access.tenant().id)?;
-    let snapshot = {
+    let mut snapshot = {
         let (coffer, access) = (coffer.clone(), access.clone());
         blocking(move || Ok(coffer.snapshot(&access, resume_cursor)?)).await?
     };
+    if stored {
+        snapshot.etag = stored_tag(&snapshot.etag);
+    }
     let resuming =
         range.is_some() && if_range.as_deref().map(str::trim) == Some(snapshot.etag.as_str());
     let date = snapshot.as_of.get(..10).unwrap_or("export").to_owned();
@@ -176,7 +216,7 @@ pub async fn export(
 
     let (skip, limit, status) = match range.filter(|_| resuming) {
         Some(range) => {
-            let size = archive_size(&coffer, &access, &snapshot, &sizes).await?;
+            let size = archive_size(&coffer, &access, &snapshot, &sizes, stored).await?;
             let (start, end) = range.resolve(size).map_err(|_| unsatisfiable(size))?;
             builder = builder
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
@@ -195,6 +235,7 @@ pub async fn export(
         skip,
         limit,
         strict: resuming,
+        stored,
     };
     builder
         .status(status)
@@ -218,6 +259,8 @@ struct ExportJob {
     limit: Option<u64>,
     /// Fail if anything differs from the snapshot (a resume must be the same bytes).
     strict: bool,
+    /// Store every entry (`?compress=none`).
+    stored: bool,
 }
 
 impl ExportJob {
@@ -232,6 +275,7 @@ impl ExportJob {
             skip,
             limit,
             strict,
+            stored,
         } = self;
         tokio::task::spawn_blocking(move || {
             let mut writer = ChannelWriter {
@@ -248,6 +292,7 @@ impl ExportJob {
                 };
                 let options = ExportOptions {
                     strict,
+                    stored,
                     progress: None,
                 };
                 coffer

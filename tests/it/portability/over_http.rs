@@ -13,6 +13,73 @@ use crate::http::{TestApp, Who};
 use crate::support::operator;
 use crate::support::zipgen::{RawEntry, build};
 
+/// `?compress=none` stores every entry: an archive that verifies like the deflated one,
+/// with its own ETag so that a resume never mixes the two, and resumable on its own.
+#[tokio::test]
+async fn an_export_without_compression_stores_everything_and_resumes() {
+    let t = TestApp::new();
+    seed(&t.world);
+    let text = "client visit, hedge trimmed, invoice paid\n".repeat(2_000);
+    t.put_file(
+        "/api/v1/tenants/alpha/files/notes/long.txt",
+        Some(Who::Member),
+        text.leak().as_bytes(),
+    )
+    .await;
+    let methods = |body: &[u8]| {
+        let mut zip = zip::ZipArchive::new(Cursor::new(body.to_vec())).unwrap();
+        (0..zip.len())
+            .map(|i| zip.by_index_raw(i).unwrap().compression())
+            .collect::<Vec<_>>()
+    };
+    let base = "/api/v1/tenants/alpha/export";
+    let deflated = t.call(Method::GET, base, Some(Who::Owner)).await;
+    assert!(methods(&deflated.body).contains(&zip::CompressionMethod::Deflated));
+    let url = "/api/v1/tenants/alpha/export?compress=none";
+    let stored = t.call(Method::GET, url, Some(Who::Owner)).await;
+    assert_eq!(stored.status, StatusCode::OK);
+    assert!(
+        methods(&stored.body)
+            .iter()
+            .all(|m| *m == zip::CompressionMethod::Stored)
+    );
+    assert!(stored.body.len() > deflated.body.len());
+    let report = verify(Cursor::new(stored.body.to_vec())).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let etag = stored.header("etag").to_owned();
+    assert_ne!(etag, deflated.header("etag"));
+    // Resumed with its own tag: the rest of the stored archive.
+    let resume = |tag: String| {
+        t.request(Method::GET, url, Some(Who::Owner))
+            .header("range", "bytes=100-")
+            .header("if-range", tag)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let resumed = t.send(resume(etag.clone())).await;
+    assert_eq!(resumed.status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        resumed.body[..] == stored.body[100..],
+        "the resumed bytes differ"
+    );
+    // With the deflated archive's tag it is no resume: a whole (new) stored archive.
+    let other = t.send(resume(deflated.header("etag").to_owned())).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert!(other.header("etag").ends_with("-stored\""));
+    assert!(
+        verify(Cursor::new(other.body.to_vec()))
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+    for bad in ["?compress=zstd", "?compress=", "?level=9"] {
+        let refused = t
+            .call(Method::GET, &format!("{base}{bad}"), Some(Who::Owner))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn http_export_streams_resumes_and_never_truncates_silently() {
     let t = TestApp::new();
