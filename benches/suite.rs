@@ -335,6 +335,12 @@ fn main() {
                 Vec::new(),
             )
         };
+        // Steady state: every tenant asked once first (the cache holds what fits).
+        let per_conn = tenants.div_ceil(CONNS);
+        load::run(addr, CONNS, per_conn, 200, |c, i| {
+            let n = (c * per_conn + i) % tenants;
+            (requests_by_tenant[n].clone(), Vec::new())
+        });
         load::reset_peak_rss(pid);
         let many = load::run(addr, CONNS, requests / CONNS, 200, pick);
         let label = format!("{tenants} tenants, random 4 KiB GET");
