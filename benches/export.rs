@@ -353,13 +353,24 @@ fn main() {
         Some((zip_size >> 20) as f64),
         false,
     );
+    let stored_out = tmp.path().join("stored.zip");
+    let (stored_time, stored_rss) = http_export(&data, &token, &stored_out, "?compress=none");
+    let _ = std::fs::remove_file(&stored_out);
     load::row(
-        "whole-vault export (MiB/s of input)",
-        full_mib_s,
+        "whole-vault export, ?compress=none (MiB/s of input)",
+        mib_s(full_bytes, stored_time),
         "MiB/s",
         "tar cf - | cat",
         Some(mib_s(full_bytes, tar_time)),
         true,
+    );
+    load::row(
+        "whole-vault export, ?compress=none: server peak RSS",
+        stored_rss as f64 / 1024.0,
+        "MiB",
+        "-",
+        None,
+        false,
     );
     load::row(
         "whole-vault export: server peak RSS, full dataset",

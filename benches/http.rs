@@ -122,6 +122,14 @@ fn main() {
     let copy = t.elapsed();
     std::fs::remove_file(tmp.path().join("copy.bin")).unwrap();
 
+    // Baseline for hashing: sha256sum over the same file (Coffer hashes while it writes).
+    let (sha256sum, _) = {
+        let t = Instant::now();
+        let out = Command::new("sha256sum").arg(&source).output().unwrap();
+        assert!(out.status.success());
+        (t.elapsed(), out)
+    };
+
     // Baseline 2: curl against a minimal static file server on the same file.
     let mut py = Command::new("python3")
         .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
@@ -185,6 +193,14 @@ fn main() {
         "MiB/s",
         "cp + fsync",
         Some(mib_s(bytes, copy)),
+        true,
+    );
+    load::row(
+        "1 GiB PUT (MiB/s)",
+        mib_s(bytes, upload),
+        "MiB/s",
+        "sha256sum",
+        Some(mib_s(bytes, sha256sum)),
         true,
     );
     load::row(

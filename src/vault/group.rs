@@ -89,11 +89,15 @@ impl Vault {
                 )));
             }
             if let Err(e) = self.ready_for_change(&mut index) {
-                for (write, other) in batch {
+                // Every queued write would meet the same refusal (a frozen vault, a repair
+                // that failed): all are answered now, this one included even when it was
+                // beyond the batch, so none is committed after being refused.
+                let rest: Vec<_> = db::lock(&self.writes.0).drain(..).collect();
+                for (write, other) in batch.into_iter().chain(rest) {
                     self.dir.discard_kept(&write.kept);
                     *db::lock(&other) = Some(Err(replicate(&e)));
                 }
-                return Err(e);
+                return db::lock(&answer).take().unwrap_or(Err(e));
             }
             self.commit_batch(&mut index, batch);
             drop(index);

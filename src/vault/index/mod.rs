@@ -172,8 +172,8 @@ impl Index {
     /// handle, that it is a regular file or absent).
     pub fn open(path: &Path) -> Result<Index, IndexError> {
         let conn = db::open(path, MIGRATIONS)?;
-        // Up to `vault_cache_capacity` indexes stay open at once, each with its own page
-        // cache: SQLite's default of 2 MiB each would let 256 open vaults hold 512 MiB.
+        // Up to the vault cache's capacity of indexes stay open at once, each with its own
+        // page cache: SQLite's default of 2 MiB each would let 1,000 open vaults hold 2 GiB.
         // The OS page cache keeps what falls out of it close.
         conn.pragma_update(None, "cache_size", INDEX_CACHE_KIB)?;
         Ok(Index { conn })
