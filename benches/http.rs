@@ -12,8 +12,7 @@
 mod support;
 use support::*;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,40 +32,6 @@ fn curl(args: &[&str]) -> (Duration, String) {
         t.elapsed(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-/// Sends `n` GETs on one keep-alive connection; returns each latency.
-fn keep_alive_gets(addr: SocketAddr, request: &[u8], n: usize) -> Vec<Duration> {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_nodelay(true).unwrap();
-    let mut reader = BufReader::new(s.try_clone().unwrap());
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        s.write_all(request).unwrap();
-        let mut len = 0usize;
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
-        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h).unwrap();
-            if h == "\r\n" {
-                break;
-            }
-            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0u8; len];
-        reader.read_exact(&mut body).unwrap();
-        out.push(t.elapsed());
-    }
-    out
 }
 
 fn main() {
@@ -228,38 +193,23 @@ fn main() {
         "GET /api/v1/tenants/bench/files/small/4k.bin HTTP/1.1\r\nHost: {addr}\r\n{auth_header}\r\n\r\n"
     )
     .into_bytes();
-    keep_alive_gets(addr, &request, 200); // warm-up
-    let t = Instant::now();
-    let mut one = keep_alive_gets(addr, &request, small_n);
-    let one_elapsed = t.elapsed();
-    one.sort();
+    let get = |_: usize, _: usize| (request.clone(), Vec::new());
+    load::run(addr, 1, 200, 200, get); // warm-up
+    let one = load::run(addr, 1, small_n, 200, get);
     println!(
         "small_get_4KiB connections=1 requests={small_n} rps={:.0} p50={:.3}ms p99={:.3}ms",
-        small_n as f64 / one_elapsed.as_secs_f64(),
-        percentile(&one, 0.50).as_secs_f64() * 1e3,
-        percentile(&one, 0.99).as_secs_f64() * 1e3
+        one.rps(),
+        one.pct_ms(0.50),
+        one.pct_ms(0.99)
     );
     let conns = 64;
-    let per = (small_n / 8).max(50);
-    let t = Instant::now();
-    let handles: Vec<_> = (0..conns)
-        .map(|_| {
-            let request = request.clone();
-            std::thread::spawn(move || keep_alive_gets(addr, &request, per))
-        })
-        .collect();
-    let mut all: Vec<Duration> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    let elapsed = t.elapsed();
-    all.sort();
+    let all = load::run(addr, conns, (small_n / 8).max(50), 200, get);
     println!(
         "small_get_4KiB connections={conns} requests={} rps={:.0} p50={:.3}ms p99={:.3}ms server_peak_rss={}KiB",
-        all.len(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&all, 0.50).as_secs_f64() * 1e3,
-        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        all.latencies.len(),
+        all.rps(),
+        all.pct_ms(0.50),
+        all.pct_ms(0.99),
         peak_rss_kib(pid)
     );
     let _ = server.kill();

@@ -110,15 +110,19 @@ fn start_dufs(root: &Path) -> (Killed, SocketAddr) {
     (Killed(child), wait_listening(port))
 }
 
-fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Vec<u8> {
+/// A request head: `GET` without a body, `PUT` with a 16 KiB one; with a bearer token or
+/// without (the baselines).
+fn head(method: &str, addr: SocketAddr, path: &str, token: Option<&str>) -> Vec<u8> {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n").into_bytes()
+    let length = match method {
+        "PUT" => format!("Content-Length: {PUT_BYTES}\r\n"),
+        _ => String::new(),
+    };
+    format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{length}\r\n").into_bytes()
 }
 
-fn put(addr: SocketAddr, path: &str, token: Option<&str>) -> Vec<u8> {
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {PUT_BYTES}\r\n\r\n")
-        .into_bytes()
+fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Vec<u8> {
+    head("GET", addr, path, token)
 }
 
 /// The same-run baseline for small durable writes: one thread creating, writing,
@@ -142,7 +146,7 @@ fn put_load(addr: SocketAddr, prefix: &str, token: Option<&str>, per: usize, ok:
     let body = vec![7u8; PUT_BYTES];
     load::run(addr, CONNS, per, ok, |c, i| {
         (
-            put(addr, &format!("{prefix}/c{c}-{i}.bin"), token),
+            head("PUT", addr, &format!("{prefix}/c{c}-{i}.bin"), token),
             body.clone(),
         )
     })

@@ -12,7 +12,7 @@ use super::dir::KeptFile;
 use super::index::{Entry, EntryKind, IndexChange, Record};
 use super::path::VaultPath;
 use super::repair::{Expect, Intent};
-use super::{Caller, InflightGuard, Vault, VaultError, content_type_for, copy, format_time};
+use super::{Caller, InflightGuard, Vault, VaultError, copy, format_time};
 use crate::audit::AuditAction;
 
 struct StagedEntry {
@@ -247,17 +247,14 @@ impl ImportBatch<'_> {
                 .and_then(|m| m.modified().ok())
                 .map(|t| format_time(t.into_std()));
             let now = vault.now();
-            placed.upserts.push(Entry {
-                path: f.path.to_string(),
-                name: f.path.file_name().to_owned(),
-                kind: EntryKind::File,
-                size: f.size,
-                sha256: Some(f.sha256.clone()),
-                content_type: Some(content_type_for(f.path.file_name())),
-                created_at: now.clone(),
-                modified_at: modified.unwrap_or(now),
-                modified_by: Some(who.to_owned()),
-            });
+            placed.upserts.push(Vault::file_entry(
+                &f.path,
+                f.size,
+                &f.sha256,
+                who,
+                now.clone(),
+                modified.unwrap_or(now),
+            ));
             placed.files += 1;
         }
         placed

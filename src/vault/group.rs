@@ -22,13 +22,10 @@ use std::sync::{Arc, Mutex};
 use cap_std::fs::Dir;
 
 use super::dir::{KeptFile, sync_dir};
-use super::index::{Entry, EntryKind, Index, IndexChange};
+use super::index::{Entry, Index, IndexChange};
 use super::path::VaultPath;
 use super::repair::{Expect, Intent};
-use super::{
-    Caller, Precondition, Vault, VaultError, Written, check_precondition, content_type_for,
-    format_time,
-};
+use super::{Caller, Precondition, Vault, VaultError, Written, check_precondition, format_time};
 use crate::audit::AuditAction;
 use crate::db;
 
@@ -195,17 +192,7 @@ impl Vault {
         let old = index.entry(&write.path)?;
         check_precondition(&write.precondition, old.as_ref())?;
         self.check_case(index, &write.path)?;
-        let used = charged.saturating_sub(old.as_ref().map_or(0, |e| e.size));
-        if let Some(quota) = self.quota()
-            && used.saturating_add(write.size) > quota
-        {
-            return Err(VaultError::QuotaExceeded {
-                quota,
-                used,
-                attempted: write.size,
-            });
-        }
-        *charged = used.saturating_add(write.size);
+        *charged = self.charge(*charged, old.as_ref().map_or(0, |e| e.size), write.size)?;
         Ok(old)
     }
 
@@ -269,22 +256,20 @@ impl Vault {
             };
             let who = write.caller.actor.to_string();
             upserts.extend(self.dir_entries(&p.created, &who));
-            let now = self.now();
-            let entry = Entry {
-                path: write.path.to_string(),
-                name: write.path.file_name().to_owned(),
-                kind: EntryKind::File,
-                size: write.size,
-                sha256: Some(write.sha256.clone()),
-                content_type: Some(content_type_for(write.path.file_name())),
-                created_at: p
-                    .accepted
-                    .old
-                    .as_ref()
-                    .map_or(now, |e| e.created_at.clone()),
-                modified_at: format_time(modified.into_std()),
-                modified_by: Some(who),
-            };
+            let created_at = p
+                .accepted
+                .old
+                .as_ref()
+                .map_or_else(|| self.now(), |e| e.created_at.clone());
+            let modified_at = format_time(modified.into_std());
+            let entry = Vault::file_entry(
+                &write.path,
+                write.size,
+                &write.sha256,
+                &who,
+                created_at,
+                modified_at,
+            );
             upserts.push(entry.clone());
             done.push((p.accepted, entry));
         }
@@ -355,6 +340,7 @@ fn replicate(e: &VaultError) -> VaultError {
 mod tests {
     use super::*;
     use crate::audit::AuditLog;
+    use crate::vault::index::EntryKind;
     use crate::vault::layout::DataRoot;
     use crate::vault::{VaultLimits, VaultStore};
 

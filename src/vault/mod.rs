@@ -372,17 +372,48 @@ impl Vault {
     /// Refuses `adding` more bytes when they would take the vault over its quota (files
     /// and trash both count), with the numbers.
     fn check_quota(&self, index: &Index, freed: u64, adding: u64) -> Result<(), VaultError> {
-        if let Some(quota) = self.quota() {
-            let used = index.bytes_charged()?.saturating_sub(freed);
-            if used.saturating_add(adding) > quota {
-                return Err(VaultError::QuotaExceeded {
-                    quota,
-                    used,
-                    attempted: adding,
-                });
-            }
+        if self.quota().is_some() {
+            self.charge(index.bytes_charged()?, freed, adding)?;
         }
         Ok(())
+    }
+
+    /// The bytes charged once `adding` replaces `freed` on top of `charged`, refused with
+    /// the numbers when that takes the vault over its quota.
+    fn charge(&self, charged: u64, freed: u64, adding: u64) -> Result<u64, VaultError> {
+        let used = charged.saturating_sub(freed);
+        if let Some(quota) = self.quota()
+            && used.saturating_add(adding) > quota
+        {
+            return Err(VaultError::QuotaExceeded {
+                quota,
+                used,
+                attempted: adding,
+            });
+        }
+        Ok(used.saturating_add(adding))
+    }
+
+    /// The index entry of a file just placed at `path`.
+    fn file_entry(
+        path: &VaultPath,
+        size: u64,
+        sha256: &str,
+        who: &str,
+        created_at: String,
+        modified_at: String,
+    ) -> Entry {
+        Entry {
+            path: path.to_string(),
+            name: path.file_name().to_owned(),
+            kind: EntryKind::File,
+            size,
+            sha256: Some(sha256.to_owned()),
+            content_type: Some(content_type_for(path.file_name())),
+            created_at,
+            modified_at,
+            modified_by: Some(who.to_owned()),
+        }
     }
 
     fn dir_entries(&self, created: &[VaultPath], who: &str) -> Vec<Entry> {

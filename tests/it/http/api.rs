@@ -11,6 +11,44 @@ use coffer::config::Config;
 
 const T: &str = "/api/v1/tenants/alpha";
 
+/// Downloads of at most 64 KiB are read whole in the call that opens them, larger ones
+/// streamed: on both sides of that limit, whole and ranged GETs give the stored bytes.
+#[tokio::test]
+async fn downloads_either_side_of_the_read_whole_limit_are_exact() {
+    let t = TestApp::new();
+    for size in [64 * 1024, 64 * 1024 + 1] {
+        let bytes: &'static [u8] = (0..size)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<_>>()
+            .leak();
+        let url = format!("{T}/files/size-{size}.bin");
+        let put = t.put_file(&url, Some(Who::Member), bytes).await;
+        assert_eq!(put.status, StatusCode::CREATED);
+        let whole = t.call(Method::GET, &url, Some(Who::Viewer)).await;
+        assert_eq!(whole.header("content-length"), size.to_string());
+        assert!(whole.body[..] == *bytes, "{size} bytes: the body differs");
+        for (range, from, to) in [
+            ("bytes=65530-", 65_530, size - 1),
+            ("bytes=-3", size - 3, size - 1),
+        ] {
+            let ranged = t
+                .send(
+                    t.request(Method::GET, &url, Some(Who::Viewer))
+                        .header("range", range)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(ranged.status, StatusCode::PARTIAL_CONTENT);
+            assert_eq!(
+                ranged.header("content-range"),
+                format!("bytes {from}-{to}/{size}")
+            );
+            assert!(ranged.body[..] == bytes[from..=to], "{size} bytes, {range}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn file_upload_download_ranges_and_conditions() {
     let t = TestApp::new();
