@@ -116,6 +116,10 @@ pub struct Config {
     /// in invitation and password-reset messages; without it, a message carries its
     /// code and says where to enter it.
     pub public_url: Option<String>,
+    /// Where the control plane (tenants, users, memberships, sessions, tokens) lives:
+    /// absent, the embedded SQLite `<data-root>/control.db`; a `postgres://` URL, a
+    /// PostgreSQL database shared by every node that names it (README, "Scaling out").
+    pub control: Option<String>,
 }
 
 /// Shortest `metrics_token` accepted (a guessable token would make metrics public).
@@ -190,6 +194,7 @@ impl Default for Config {
             metrics_token: None,
             session_days: 7,
             public_url: None,
+            control: None,
         }
     }
 }
@@ -293,6 +298,13 @@ impl Config {
                     "public_url must be an http:// or https:// address, such as https://files.example.com".into(),
                 ));
             }
+        }
+        if let Some(url) = &self.control
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "control must be a postgres:// URL (leave it out for the embedded SQLite control plane)".into(),
+            ));
         }
         if !(1..=MAX_SESSION_DAYS).contains(&self.session_days) {
             return Err(ConfigError::Invalid(format!(

@@ -150,13 +150,18 @@ impl Coffer {
             });
         }
         root.create_private_database(SqliteFile::Audit)?;
-        root.create_private_database(SqliteFile::Control)?;
         let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit), clock.clone())?;
-        let control = ControlPlane::open(
-            &root.sqlite_path(SqliteFile::Control),
-            audit.clone(),
-            clock.clone(),
-        )?;
+        let control = match &config.control {
+            Some(url) => ControlPlane::open_postgres(url, audit.clone(), clock.clone())?,
+            None => {
+                root.create_private_database(SqliteFile::Control)?;
+                ControlPlane::open(
+                    &root.sqlite_path(SqliteFile::Control),
+                    audit.clone(),
+                    clock.clone(),
+                )?
+            }
+        };
         let root = Arc::new(root);
         let vaults = Arc::new(VaultStore::new(
             root.clone(),

@@ -329,6 +329,11 @@ impl ControlPlane {
 
 impl ControlPlane {
     /// A consistent copy of the control plane at `path` (backups).
+    /// The control store's schema version and the newest this build knows.
+    pub fn schema_version(&self) -> Result<(u32, u32), ControlError> {
+        self.store.schema_version()
+    }
+
     pub fn snapshot_into(&self, path: &std::path::Path) -> Result<(), ControlError> {
         self.store.snapshot_into(path)
     }

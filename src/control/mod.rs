@@ -11,6 +11,7 @@
 
 mod lifecycle;
 mod model;
+mod pg;
 mod rights;
 pub mod rules;
 mod sessions;
@@ -65,8 +66,24 @@ pub enum ControlError {
     Db(#[from] DbError),
     #[error("control database error: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("control database error: {0}")]
+    Postgres(String),
+    /// The control database cannot be reached now (its connections are all busy or it
+    /// is down): worth a retry.
+    #[error("the control database is unavailable: {0}")]
+    Unavailable(String),
     #[error("audit log error: {0}")]
     Audit(#[from] AuditError),
+}
+
+impl From<tokio_postgres::Error> for ControlError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.is_closed() {
+            ControlError::Unavailable(e.to_string())
+        } else {
+            ControlError::Postgres(e.to_string())
+        }
+    }
 }
 
 impl From<rusqlite::Error> for ControlError {
@@ -101,6 +118,21 @@ impl ControlPlane {
     pub fn open(path: &Path, audit: AuditLog, clock: SharedClock) -> Result<Self, ControlError> {
         Ok(ControlPlane {
             store: Arc::new(SqliteControl::open(path)?),
+            audit,
+            clock,
+            generation: Arc::default(),
+        })
+    }
+
+    /// A control plane in PostgreSQL (`url`: a libpq URL), shared by every node that
+    /// connects to it.
+    pub fn open_postgres(
+        url: &str,
+        audit: AuditLog,
+        clock: SharedClock,
+    ) -> Result<Self, ControlError> {
+        Ok(ControlPlane {
+            store: Arc::new(pg::PostgresControl::open(url)?),
             audit,
             clock,
             generation: Arc::default(),
@@ -176,7 +208,7 @@ impl ControlPlane {
         let mut f = Some(f);
         let mut out = None;
         let mut appended: Vec<AuditEvent> = Vec::new();
-        let result = self.store.write(&mut |tx| {
+        let result = self.store.write(changes_facts, &mut |tx| {
             let Some(f) = f.take() else { return Ok(()) };
             let (value, events) = f(tx, &now)?;
             self.audit.append_all(&events)?;
@@ -289,7 +321,7 @@ impl ControlPlane {
         if touches.is_empty() {
             return Ok(());
         }
-        self.store.write(&mut |tx| {
+        self.store.write(false, &mut |tx| {
             for t in touches {
                 match t {
                     Touch::Session { id, at } => tx.touch_session(id, at)?,

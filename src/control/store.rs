@@ -1,7 +1,8 @@
 //! The control plane's storage boundary: plain reads and writes inside a transaction, no
 //! rules and no auditing (those are `ControlPlane`'s). It is private to `control`, so
 //! nothing else in Coffer can write a session, a membership or a password hash without
-//! going through the rules. A PostgreSQL backend implements the same two traits.
+//! going through the rules. The SQLite store (`sqlite`) and the PostgreSQL store (`pg`)
+//! implement the same traits.
 
 use super::ControlError;
 use super::model::{
@@ -180,8 +181,12 @@ pub trait ControlStore: Send + Sync {
     /// Runs `work` against the current state (reads only).
     fn read(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
     /// Runs `work` in one write transaction that takes the write lock at its start, and
-    /// commits only if `work` succeeds; otherwise nothing of it is kept.
-    fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// commits only if `work` succeeds; otherwise nothing of it is kept. `announce`: the
+    /// work changes an authorization fact, which other processes' caches must hear of
+    /// (see `peek_external_version`).
+    fn write(&self, announce: bool, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// The schema version the store has and the newest this build knows.
+    fn schema_version(&self) -> Result<(u32, u32), ControlError>;
     /// Writes a consistent copy of the store to `path` (backups).
     fn snapshot_into(&self, path: &std::path::Path) -> Result<(), ControlError>;
     /// A number that changes whenever another connection (another process) commits a

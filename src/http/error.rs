@@ -414,7 +414,14 @@ impl From<ControlError> for ApiError {
             }
             ControlError::Sqlite(s) if crate::db::is_full(s) => return ApiError::disk_full(),
             ControlError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
-            ControlError::Db(_) | ControlError::Sqlite(_) | ControlError::Audit(_) => {
+            ControlError::Unavailable(_) => {
+                return ApiError::new(S::SERVICE_UNAVAILABLE, C::Busy, e.to_string())
+                    .with_retry_after(std::time::Duration::from_secs(5));
+            }
+            ControlError::Db(_)
+            | ControlError::Sqlite(_)
+            | ControlError::Postgres(_)
+            | ControlError::Audit(_) => {
                 return ApiError::internal(e);
             }
         };

@@ -170,7 +170,22 @@ impl Coffer {
                 "restore the vault from the latest backup (coffer restore)",
             );
         }
-        check_databases(&mut audit)?;
+        // A control plane in PostgreSQL is checked through a consistent copy (the same
+        // one a backup takes): its rows, not its server's files, are what could leak.
+        let scratch = tempfile::tempdir()?;
+        let control = if self.config().control.is_some() {
+            let copy = scratch.path().join("control.db");
+            self.control().snapshot_into(&copy)?;
+            (
+                copy,
+                PathBuf::from("control (PostgreSQL, checked through a copy)"),
+            )
+        } else {
+            let file = root.join(DataRootPath::ControlDb.path());
+            (file.clone(), file)
+        };
+        let audit_db = root.join(DataRootPath::AuditDb.path());
+        check_databases(&mut audit, &[control, (audit_db.clone(), audit_db)])?;
         let chain = self.audit().verify()?;
         if let Some((seq, why)) = chain.broken {
             audit.find(
@@ -192,11 +207,14 @@ impl Coffer {
 }
 
 /// Integrity of the control plane and the audit log, and that neither holds content.
-fn check_databases(audit: &mut Audit<'_>) -> Result<(), CofferError> {
-    for db in [DataRootPath::ControlDb, DataRootPath::AuditDb] {
-        let path = audit.root.join(db.path());
-        let conn = crate::db::open_read_only(&path).map_err(std::io::Error::other)?;
-        integrity(audit, None, &path, &conn);
+/// Each database is a file to read and the path its findings name.
+fn check_databases(
+    audit: &mut Audit<'_>,
+    databases: &[(PathBuf, PathBuf)],
+) -> Result<(), CofferError> {
+    for (file, path) in databases {
+        let conn = crate::db::open_read_only(file).map_err(std::io::Error::other)?;
+        integrity(audit, None, path, &conn);
         let tables: Vec<String> = conn
             .prepare(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
@@ -215,7 +233,7 @@ fn check_databases(audit: &mut Audit<'_>) -> Result<(), CofferError> {
                 let named_content = CONTENT_COLUMNS.contains(&column.as_str())
                     && !kind.eq_ignore_ascii_case("INTEGER");
                 if holds_bytes || named_content {
-                    audit.find(None, "content-column", &path,
+                    audit.find(None, "content-column", path,
                         format!("{table}.{column} ({kind}) could hold vault content"),
                         "the control plane and audit log hold metadata only; move the column's data to the vault");
                 }
@@ -228,8 +246,8 @@ fn check_databases(audit: &mut Audit<'_>) -> Result<(), CofferError> {
         // read in chunks, so a years-long audit log is never held in memory whole.
         let samples: std::collections::HashSet<&[u8]> =
             audit.samples.iter().map(Vec::as_slice).collect();
-        let mut found = count_windows_in(&path, &samples)?;
-        let wal = path.with_extension("db-wal");
+        let mut found = count_windows_in(file, &samples)?;
+        let wal = file.with_extension("db-wal");
         if wal.exists() {
             found += count_windows_in(&wal, &samples)?;
         }
@@ -237,7 +255,7 @@ fn check_databases(audit: &mut Audit<'_>) -> Result<(), CofferError> {
             audit.find(
                 None,
                 "content-in-metadata",
-                &path,
+                path,
                 format!("{found} places hold bytes of a vault's files or records"),
                 "find the rows holding them; vault content must stay in its vault",
             );

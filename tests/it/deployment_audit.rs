@@ -257,6 +257,7 @@ async fn the_edge_is_probed_for_real_cookie_hsts_metrics_and_cors() {
     // HSTS switched off in the configuration: the probe sees it gone.
     let off = World::with_config(Config {
         hsts_max_age_secs: 0,
+        control: None,
         ..world.coffer.config().clone()
     });
     let report = deployment::evaluate(&as_on_a_good_host(gather(&off).await));

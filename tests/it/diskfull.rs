@@ -215,9 +215,8 @@ async fn issue8_a_full_disk_answers_507_loses_nothing_and_recovers() {
     leave_free(&ballast, MIB as u64);
     let out = fs.0.join("export.zip");
     let export = || {
-        Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .arg("--data-dir")
-            .arg(t.world.data_dir())
+        t.world
+            .cli()
             .args(["export", "alpha", "-o"])
             .arg(&out)
             .output()

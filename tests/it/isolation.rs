@@ -161,20 +161,27 @@ fn vault_content_in_the_metadata_is_found() {
             .findings
             .is_empty()
     );
-    // A control-plane row that (wrongly) holds the file's bytes.
-    let control = rusqlite::Connection::open(world.data_dir().join("control.db")).unwrap();
-    control
-        .execute(
-            "UPDATE tenants SET name = ?1 WHERE slug = 'alpha'",
-            [std::str::from_utf8(secret).unwrap()],
+    // A control-plane row that (wrongly) holds the file's bytes: a tenant renamed to them.
+    world
+        .coffer
+        .control()
+        .update_tenant(
+            &crate::support::operator(),
+            world.alpha.id,
+            Some(std::str::from_utf8(secret).unwrap()),
+            None,
         )
         .unwrap();
-    drop(control);
     let found = world.coffer.isolation_audit(false).unwrap().findings;
+    // control.db, or the copy of a control plane in PostgreSQL.
+    let control = match world.coffer.config().control {
+        None => "control.db",
+        Some(_) => "control (PostgreSQL, checked through a copy)",
+    };
     assert!(
         found
             .iter()
-            .any(|f| f.check == "content-in-metadata" && f.path == "control.db"),
+            .any(|f| f.check == "content-in-metadata" && f.path == control),
         "{found:#?}"
     );
 }
@@ -228,12 +235,15 @@ fn every_other_kind_of_finding_is_planted_and_named_with_its_tenant() {
     drop(index);
     // charlie: an index that is not a database.
     std::fs::write(world.vault_dir(&charlie).join("index.db"), [0x55u8; 8192]).unwrap();
-    // The control plane grows a column that could hold file bodies; the audit chain is
-    // edited after the fact.
-    rusqlite::Connection::open(world.data_dir().join("control.db"))
-        .unwrap()
-        .execute_batch("ALTER TABLE tenants ADD COLUMN attachment BLOB")
-        .unwrap();
+    // The control plane grows a column that could hold file bodies (in control.db: the
+    // column check reads SQLite's schema); the audit chain is edited after the fact.
+    let sqlite_control = world.coffer.config().control.is_none();
+    if sqlite_control {
+        rusqlite::Connection::open(world.data_dir().join("control.db"))
+            .unwrap()
+            .execute_batch("ALTER TABLE tenants ADD COLUMN attachment BLOB")
+            .unwrap();
+    }
     world
         .coffer
         .audit()
@@ -251,9 +261,11 @@ fn every_other_kind_of_finding_is_planted_and_named_with_its_tenant() {
         (Some(b), "marker-missing", "VAULT"),
         (Some(b), "integrity", "index.db"),
         (Some("charlie"), "index-unreadable", "index.db"),
-        (None, "content-column", "control.db"),
         (None, "audit-chain", "audit.db"),
     ];
+    if sqlite_control {
+        expected.push((None, "content-column", "control.db"));
+    }
     if as_root {
         expected.push((Some(a), "owner", "files/grows.txt"));
     }
@@ -290,14 +302,7 @@ async fn operators_read_the_report_and_the_cli_fails_on_findings() {
         r.json().get("data_root").is_none(),
         "no host path on the wire"
     );
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .arg("--data-dir")
-            .arg(t.world.data_dir())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| t.world.cli().args(args).output().unwrap();
     let clean = cli(&["audit", "isolation"]);
     assert!(
         clean.status.success(),

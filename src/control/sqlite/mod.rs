@@ -50,13 +50,19 @@ impl ControlStore for SqliteControl {
         work(&Tx { conn: &conn })
     }
 
-    fn write(&self, work: &mut TxWork<'_>) -> Result<(), ControlError> {
+    fn write(&self, _announce: bool, work: &mut TxWork<'_>) -> Result<(), ControlError> {
+        // Every commit changes `data_version` for the other connections: nothing to send.
         let conn = db::lock(&self.conn);
         let tx =
             rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
         work(&Tx { conn: &tx })?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn schema_version(&self) -> Result<(u32, u32), ControlError> {
+        let found = db::lock(&self.conn).pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok((found, MIGRATIONS.last().map_or(0, |m| m.version)))
     }
 
     fn snapshot_into(&self, path: &Path) -> Result<(), ControlError> {

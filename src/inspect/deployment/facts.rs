@@ -224,7 +224,7 @@ impl Facts {
             },
             log_filter: std::env::var("RUST_LOG").ok(),
             audit_chain,
-            databases: databases(&root)?,
+            databases: databases(coffer, &root)?,
             newest_backup,
             backup_same_filesystem,
             now: coffer.clock().now(),
@@ -253,9 +253,28 @@ fn password_facts() -> PasswordFacts {
 }
 
 /// The control plane, the audit log and every vault's index: version and quick check.
-fn databases(root: &Path) -> Result<Vec<DatabaseFacts>, CofferError> {
+fn databases(coffer: &Coffer, root: &Path) -> Result<Vec<DatabaseFacts>, CofferError> {
+    let control = match &coffer.config().control {
+        None => database(root, Path::new("control.db"), crate::control::MIGRATIONS),
+        // PostgreSQL checks its own pages; what a node can see is that the database
+        // answers and which schema it has.
+        Some(_) => match coffer.control().schema_version() {
+            Ok((version, latest)) => DatabaseFacts {
+                name: "control (PostgreSQL)".into(),
+                version,
+                latest,
+                integrity: "ok".into(),
+            },
+            Err(e) => DatabaseFacts {
+                name: "control (PostgreSQL)".into(),
+                version: 0,
+                latest: 0,
+                integrity: e.to_string(),
+            },
+        },
+    };
     let mut out = vec![
-        database(root, Path::new("control.db"), crate::control::MIGRATIONS),
+        control,
         database(root, Path::new("audit.db"), crate::audit::MIGRATIONS),
     ];
     let tenants = root.join(DataRootPath::TenantsDir.path());

@@ -17,6 +17,7 @@ use coffer::names::TenantSlug;
 use coffer::vault::Vault;
 
 pub mod client;
+pub mod postgres;
 pub mod zipgen;
 
 /// A data root with two tenants, `alpha` and `bravo`, inside a temp dir that also holds a
@@ -73,7 +74,16 @@ impl World {
         World::build(config, coffer::clock::system(), prepare)
     }
 
-    fn build(config: Config, clock: coffer::clock::SharedClock, prepare: &dyn Fn(&Path)) -> World {
+    fn build(
+        mut config: Config,
+        clock: coffer::clock::SharedClock,
+        prepare: &dyn Fn(&Path),
+    ) -> World {
+        if config.control.is_none() && postgres::suite_on_postgres() {
+            let base = postgres::base_url("COFFER_TEST_CONTROL=postgres")
+                .expect("COFFER_TEST_CONTROL=postgres needs COFFER_TEST_POSTGRES");
+            config.control = Some(postgres::fresh_schema(&base));
+        }
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("data")).unwrap();
         prepare(&tmp.path().join("data"));
@@ -130,6 +140,19 @@ impl World {
     /// The host path of a tenant's vault directory (for planting things "with disk access").
     pub fn vault_dir(&self, t: &Tenant) -> PathBuf {
         self.data_dir().join("tenants").join(t.id.to_string())
+    }
+
+    /// The `coffer` command on this data root (and this world's control plane: a world on
+    /// PostgreSQL writes a configuration file naming it).
+    pub fn cli(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+        command.arg("--data-dir").arg(self.data_dir());
+        if let Some(url) = &self.coffer.config().control {
+            let file = self.tmp.path().join("control.toml");
+            std::fs::write(&file, format!("control = {url:?}\n")).unwrap();
+            command.arg("--config").arg(file);
+        }
+        command
     }
 
     /// A second, independent `Coffer` on the same data root, as after a restart.
