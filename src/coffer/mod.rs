@@ -169,7 +169,13 @@ impl Coffer {
             clock.clone(),
             config.vault_limits(),
         )?);
-        let secret = read_secret(&root)?;
+        // Sessions must verify on every node sharing a control plane: its secret, if it
+        // has one (PostgreSQL), else this data root's.
+        let secret = match control.shared_secret("session", &random_secret_hex()?)? {
+            Some(hex) => hex::decode(hex.trim())
+                .map_err(|e| std::io::Error::other(format!("shared session secret: {e}")))?,
+            None => read_secret(&root)?,
+        };
         let signing = Arc::new(signing_key(&root)?);
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(root.clone()));
         let auth = Arc::new(Auth::new(AuthParts {

@@ -329,6 +329,15 @@ impl ControlPlane {
 
 impl ControlPlane {
     /// A consistent copy of the control plane at `path` (backups).
+    /// The secret `name` every node shares (see `ControlStore::shared_secret`).
+    pub fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+    ) -> Result<Option<String>, ControlError> {
+        self.store.shared_secret(name, candidate)
+    }
+
     /// The control store's schema version and the newest this build knows.
     pub fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         self.store.schema_version()

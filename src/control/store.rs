@@ -185,6 +185,10 @@ pub trait ControlStore: Send + Sync {
     /// work changes an authorization fact, which other processes' caches must hear of
     /// (see `peek_external_version`).
     fn write(&self, announce: bool, work: &mut TxWork<'_>) -> Result<(), ControlError>;
+    /// The secret `name` shared by every node using this store: the stored one, or
+    /// `candidate` stored by whichever node asks first. `None`: the store is one node's
+    /// own (SQLite), whose secrets are files in its data root.
+    fn shared_secret(&self, name: &str, candidate: &str) -> Result<Option<String>, ControlError>;
     /// The schema version the store has and the newest this build knows.
     fn schema_version(&self) -> Result<(u32, u32), ControlError>;
     /// Writes a consistent copy of the store to `path` (backups).

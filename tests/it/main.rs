@@ -20,6 +20,7 @@ mod isolation;
 mod layout_spec;
 mod lifecycle;
 mod names;
+mod nodes;
 mod portability;
 mod robust;
 mod served;

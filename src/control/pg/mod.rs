@@ -202,6 +202,21 @@ impl ControlStore for PostgresControl {
         tx.finish()
     }
 
+    fn shared_secret(&self, name: &str, candidate: &str) -> Result<Option<String>, ControlError> {
+        let client = self.pool.get()?;
+        wait(client.execute(
+            "INSERT INTO cluster_secrets (name, value, created_at)
+             VALUES ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))
+             ON CONFLICT (name) DO NOTHING",
+            &[&name, &candidate],
+        ))?;
+        let row = wait(client.query_one(
+            "SELECT value FROM cluster_secrets WHERE name = $1",
+            &[&name],
+        ))?;
+        Ok(Some(row.try_get(0)?))
+    }
+
     fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         let client = self.pool.get()?;
         let found: i32 =

@@ -60,6 +60,10 @@ impl ControlStore for SqliteControl {
         Ok(())
     }
 
+    fn shared_secret(&self, _name: &str, _candidate: &str) -> Result<Option<String>, ControlError> {
+        Ok(None)
+    }
+
     fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         let found = db::lock(&self.conn).pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok((found, MIGRATIONS.last().map_or(0, |m| m.version)))

@@ -121,3 +121,12 @@ CREATE TABLE membership_periods (
     until     TEXT,
     PRIMARY KEY (tenant_id, user_id, since)
 );
+
+-- Secrets every node must share, made once by the first node that needs one: the key
+-- that signs session cookies ('session'), so a session begun on one node is valid on
+-- every node. (With the embedded SQLite control plane it is <data-root>/secret.key.)
+CREATE TABLE cluster_secrets (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,                 -- hex
+    created_at TEXT NOT NULL
+);
