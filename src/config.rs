@@ -120,6 +120,19 @@ pub struct Config {
     /// absent, the embedded SQLite `<data-root>/control.db`; a `postgres://` URL, a
     /// PostgreSQL database shared by every node that names it (README, "Scaling out").
     pub control: Option<String>,
+    /// This node's name among the nodes sharing a PostgreSQL control plane (required with
+    /// `control`): tenants created here are placed on it, and it serves only the tenants
+    /// placed on it (others get 421). Also its server name in the HAProxy map.
+    pub node: Option<String>,
+}
+
+/// A node name: what HAProxy and a DNS label accept alike.
+fn valid_node_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
 }
 
 /// Shortest `metrics_token` accepted (a guessable token would make metrics public).
@@ -195,6 +208,7 @@ impl Default for Config {
             session_days: 7,
             public_url: None,
             control: None,
+            node: None,
         }
     }
 }
@@ -305,6 +319,24 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "control must be a postgres:// URL (leave it out for the embedded SQLite control plane)".into(),
             ));
+        }
+        match (&self.control, &self.node) {
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "a PostgreSQL control plane needs node: this node's name, such as node = \"node-1\"".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "node only applies with a PostgreSQL control plane (control = \"postgres://...\")".into(),
+                ));
+            }
+            (_, Some(node)) if !valid_node_name(node) => {
+                return Err(ConfigError::Invalid(
+                    "node must be 1 to 63 lower-case letters, digits and hyphens".into(),
+                ));
+            }
+            _ => {}
         }
         if !(1..=MAX_SESSION_DAYS).contains(&self.session_days) {
             return Err(ConfigError::Invalid(format!(

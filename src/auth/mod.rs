@@ -56,6 +56,12 @@ pub enum AuthError {
     NotFound,
     #[error("not allowed while the tenant is {}", .0.as_str())]
     TenantState(TenantState),
+    /// The tenant is served by another node (named).
+    #[error("this tenant is served by node {0}, not this one")]
+    Misdirected(String),
+    /// The tenant is being moved to another node: reads go on, writes wait.
+    #[error("the tenant is being moved to another node; retry the change shortly")]
+    Moving,
     #[error("{0}")]
     Password(#[from] PasswordError),
     #[error("{0}")]
@@ -408,6 +414,9 @@ impl Auth {
             (Some((permission, slug)), Some(principal)) => {
                 let (tenant, member_role) =
                     self.cache.membership(principal.user().id, slug, stamp)?;
+                if self.placement_allows(&tenant, Some(permission)).is_err() {
+                    return None; // the slow path refuses
+                }
                 let (role, allowed) = Self::allowed(principal, &tenant, member_role, permission)?;
                 let program = matches!(principal.0, Credential::Token { .. });
                 if !allowed || state_allows(tenant.state, permission, program).is_err() {
@@ -501,6 +510,7 @@ impl Auth {
         ip: Option<String>,
     ) -> Result<TenantAccess, AuthError> {
         let (tenant, member_role) = self.membership(principal.user(), slug)?;
+        self.placement_allows(&tenant, Some(permission))?;
         let (role, allowed) = Self::allowed(principal, &tenant, member_role, permission)
             .ok_or(AuthError::NotFound)?;
         let caller = principal.caller(ip);
@@ -528,6 +538,21 @@ impl Auth {
             caller,
             vault,
         })
+    }
+
+    /// Whether this node serves `tenant` for `permission` now (see
+    /// `permission::placement_allows`).
+    fn placement_allows(
+        &self,
+        tenant: &Tenant,
+        permission: Option<TenantPermission>,
+    ) -> Result<(), AuthError> {
+        use permission::PlacementRefusal;
+        permission::placement_allows(tenant.placement.as_ref(), self.control.node(), permission)
+            .map_err(|refusal| match refusal {
+                PlacementRefusal::Elsewhere(node) => AuthError::Misdirected(node),
+                PlacementRefusal::Fenced => AuthError::Moving,
+            })
     }
 
     /// Records a refused access to `tenant` (`why`: the permission and what refused it).
@@ -562,6 +587,7 @@ impl Auth {
             .tenant_by_slug(slug)?
             .filter(|t| !t.state.is_gone())
             .ok_or(AuthError::NotFound)?;
+        self.placement_allows(&tenant, None)?;
         let vault = self.open_vault(&tenant)?;
         Ok(TenantAccess {
             tenant,

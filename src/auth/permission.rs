@@ -4,7 +4,7 @@
 //! `Permission` per route. Who may grant which role to whom is a control-plane rule
 //! (`control::rules`), because it is checked inside the transaction that grants it.
 
-use crate::control::{ApiToken, Role, TenantState, TokenScope};
+use crate::control::{ApiToken, Placement, Role, TenantState, TokenScope};
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,6 +140,34 @@ pub fn state_allows(
         TenantState::Purging | TenantState::Purged => true,
     };
     if refused { Err(state) } else { Ok(()) }
+}
+
+/// Why this node may not serve a tenant now (nodes sharing a PostgreSQL control plane):
+/// it is placed on another node, or a move has fenced it and `permission` changes data.
+/// `None` for the operator's own access, which the fence does not stop (the move itself
+/// reads through it). Without a placement (the embedded control plane) this node serves
+/// every tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlacementRefusal {
+    Elsewhere(String),
+    Fenced,
+}
+
+pub fn placement_allows(
+    placement: Option<&Placement>,
+    here: Option<&str>,
+    permission: Option<TenantPermission>,
+) -> Result<(), PlacementRefusal> {
+    let Some(placement) = placement else {
+        return Ok(());
+    };
+    if here != Some(placement.node.as_str()) {
+        return Err(PlacementRefusal::Elsewhere(placement.node.clone()));
+    }
+    if placement.fenced_at.is_some() && permission.is_some_and(TenantPermission::writes_data) {
+        return Err(PlacementRefusal::Fenced);
+    }
+    Ok(())
 }
 
 /// What an API token may do: only what both its own role and its member's *current*

@@ -131,7 +131,7 @@ pub fn usage_command(g: &Global, cmd: UsageCommand) -> anyhow::Result<()> {
     let coffer = open(g)?;
     let tenants = match slug {
         Some(raw) => vec![tenant(&coffer, &raw)?],
-        None => coffer.control().tenants()?,
+        None => coffer.control().local_tenants()?,
     };
     let mut report = Vec::new();
     for t in tenants.into_iter().filter(|t| !t.state.is_gone()) {

@@ -156,7 +156,14 @@ impl Coffer {
             tenants: Vec::new(),
             purged_tenants: Vec::new(),
         };
-        for tenant in copy.tenants()?.into_iter().filter(|t| !t.state.is_gone()) {
+        // This node's tenants (the copy of a shared control plane names every node's).
+        let here: std::collections::HashSet<TenantId> =
+            self.control.local_tenants()?.iter().map(|t| t.id).collect();
+        for tenant in copy
+            .tenants()?
+            .into_iter()
+            .filter(|t| !t.state.is_gone() && here.contains(&t.id))
+        {
             let previous_set = previous.as_ref().map(|p| root_path.join(p));
             let stats = self.back_up_vault(
                 tenant.id,

@@ -101,7 +101,7 @@ impl Coffer {
         let cutoff = crate::db::timestamp(
             self.clock.now() - Duration::days(i64::from(self.config.trash_retention_days)),
         );
-        for tenant in self.control.tenants()? {
+        for tenant in self.control.local_tenants()? {
             // Only an active tenant's trash expires: a restricted tenant's data is kept
             // as it is (deleting it is processing, GDPR Art. 18), a cancelled one is
             // frozen until its purge, and a legal hold keeps everything.

@@ -152,7 +152,14 @@ impl Coffer {
         root.create_private_database(SqliteFile::Audit)?;
         let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit), clock.clone())?;
         let control = match &config.control {
-            Some(url) => ControlPlane::open_postgres(url, audit.clone(), clock.clone())?,
+            Some(url) => {
+                let node = config.node.as_deref().ok_or_else(|| {
+                    std::io::Error::other(
+                        "a PostgreSQL control plane needs node in the configuration",
+                    )
+                })?;
+                ControlPlane::open_postgres(url, node, audit.clone(), clock.clone())?
+            }
             None => {
                 root.create_private_database(SqliteFile::Control)?;
                 ControlPlane::open(

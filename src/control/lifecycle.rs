@@ -149,7 +149,7 @@ impl ControlPlane {
     pub fn due_purges(&self) -> Result<Vec<Tenant>, ControlError> {
         let now = self.now();
         Ok(self
-            .tenants()?
+            .local_tenants()?
             .into_iter()
             .filter(|t| match t.state {
                 TenantState::Purging => true,

@@ -12,6 +12,7 @@
 mod lifecycle;
 mod model;
 mod pg;
+mod placement;
 mod rights;
 pub mod rules;
 mod sessions;
@@ -30,8 +31,8 @@ use crate::names::{Email, TenantId, TenantSlug, UserId};
 pub use lifecycle::{PurgeFacts, lease_holder};
 pub use model::{
     ApiToken, Authority, Lifecycle, LoginEvent, Member, MemberChange, Membership, NewTenant,
-    NewUser, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState, TokenScope,
-    UsageRow, User,
+    NewUser, Placement, PurgeRecord, Role, Session, Standing, Tenant, TenantOwner, TenantState,
+    TokenScope, UsageRow, User,
 };
 pub use sessions::SessionSpec;
 pub use sqlite::MIGRATIONS;
@@ -101,6 +102,8 @@ pub struct ControlPlane {
     /// Bumped by every committed change (not by bookkeeping): caches of authorization
     /// facts compare it (with the store's external version) to know they are current.
     generation: Arc<AtomicU64>,
+    /// This node's name in placements (PostgreSQL control plane only).
+    node: Option<String>,
 }
 
 /// The state of the control plane as caches see it: equal stamps mean no change was
@@ -121,13 +124,16 @@ impl ControlPlane {
             audit,
             clock,
             generation: Arc::default(),
+            node: None,
         })
     }
 
     /// A control plane in PostgreSQL (`url`: a libpq URL), shared by every node that
     /// connects to it.
+    /// The tenants this node creates are placed on `node`.
     pub fn open_postgres(
         url: &str,
+        node: &str,
         audit: AuditLog,
         clock: SharedClock,
     ) -> Result<Self, ControlError> {
@@ -136,6 +142,7 @@ impl ControlPlane {
             audit,
             clock,
             generation: Arc::default(),
+            node: Some(node.to_owned()),
         })
     }
 
@@ -146,6 +153,7 @@ impl ControlPlane {
             audit,
             clock,
             generation: Arc::default(),
+            node: None,
         })
     }
 
@@ -371,6 +379,9 @@ impl ControlPlane {
     ) -> Result<(Tenant, Option<User>), ControlError> {
         self.write(|tx, now| {
             tx.insert_tenant(id, &new.slug, &new.name, new.quota_bytes, now)?;
+            if let Some(node) = &self.node {
+                tx.place_tenant(id, node, now)?;
+            }
             let mut events = vec![
                 caller
                     .event(AuditAction::TenantCreate)

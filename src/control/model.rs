@@ -163,6 +163,19 @@ pub struct Tenant {
     pub quota_bytes: Option<u64>,
     pub created_at: String,
     pub lifecycle: Lifecycle,
+    /// The node serving it; `None` with the embedded control plane (one node serves all).
+    pub placement: Option<Placement>,
+}
+
+/// Where a tenant is served when nodes share a PostgreSQL control plane: on one node at a
+/// time. `epoch` grows by one each time the tenant changes node, so a node acting on an
+/// older placement can tell; while `fenced_at` is set (a move is copying the vault) the
+/// tenant takes no writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub node: String,
+    pub epoch: i64,
+    pub fenced_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use crate::names::{Email, TenantId, TenantSlug, UserId};
 use crate::signing::Signed;
 
 /// A transaction's view of the store. Timestamps are passed in (from the injected clock).
-pub trait ControlTx: LifecycleTx + RightsTx + UsageTx {
+pub trait ControlTx: LifecycleTx + PlacementTx + RightsTx + UsageTx {
     fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError>;
     fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError>;
     fn tenants(&self) -> Result<Vec<Tenant>, ControlError>;
@@ -133,6 +133,13 @@ pub trait LifecycleTx {
     /// Every directory backups have been written under (purges reach them all).
     fn backup_roots(&self) -> Result<Vec<String>, ControlError>;
     fn add_backup_root(&self, path: &str, now: &str) -> Result<(), ControlError>;
+}
+
+/// Placements: which node serves each tenant (nodes sharing a PostgreSQL control plane).
+/// The embedded store has none: its one node serves every tenant.
+pub trait PlacementTx {
+    /// Places a new tenant on `node` (epoch 1).
+    fn place_tenant(&self, id: TenantId, node: &str, now: &str) -> Result<(), ControlError>;
 }
 
 /// The customer's rights (P9, P11): correcting one's profile, one's login history.

@@ -101,6 +101,8 @@ error_codes! {
     WrongState => "wrong-state",
     LegalHold => "legal-hold",
     DestinationElsewhere => "destination-elsewhere",
+    Misdirected => "misdirected",
+    TenantMoving => "tenant-moving",
     InfiniteDepth => "infinite-depth",
 }
 
@@ -466,6 +468,13 @@ impl From<AuthError> for ApiError {
             AuthError::SessionRequired => (S::FORBIDDEN, C::SessionRequired),
             AuthError::NotFound => return ApiError::not_found(),
             AuthError::TenantState(state) => return ApiError::tenant_state(*state),
+            // RFC 9110 §15.5.20: this server is not the one for the request's target; the
+            // proxy (or a client that follows placements) retries at the tenant's node.
+            AuthError::Misdirected(_) => (S::MISDIRECTED_REQUEST, C::Misdirected),
+            AuthError::Moving => {
+                return ApiError::new(S::SERVICE_UNAVAILABLE, C::TenantMoving, e.to_string())
+                    .with_retry_after(std::time::Duration::from_secs(5));
+            }
             AuthError::Invalid(_) => (S::BAD_REQUEST, C::InvalidRequest),
             AuthError::BadResetToken => (S::BAD_REQUEST, C::BadResetToken),
             AuthError::Password(_) | AuthError::Control(_) | AuthError::Vault(_) => {
@@ -592,6 +601,8 @@ mod tests {
             (C::WrongState, "wrong-state"),
             (C::LegalHold, "legal-hold"),
             (C::DestinationElsewhere, "destination-elsewhere"),
+            (C::Misdirected, "misdirected"),
+            (C::TenantMoving, "tenant-moving"),
             (C::InfiniteDepth, "infinite-depth"),
         ];
         assert_eq!(

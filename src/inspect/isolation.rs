@@ -122,7 +122,8 @@ impl Coffer {
             samples: Vec::new(),
         };
         check_root_entries(&mut audit)?;
-        let tenants = self.control().tenants()?;
+        // Only this node's tenants: the others' vaults live on their nodes.
+        let tenants = self.control().local_tenants()?;
         let by_id: HashMap<String, &Tenant> =
             tenants.iter().map(|t| (t.id.to_string(), t)).collect();
         let vaults = root.join(DataRootPath::TenantsDir.path());

@@ -4,14 +4,29 @@
 
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use coffer::auth::AuthError;
 use coffer::coffer::Coffer;
 use coffer::config::Config;
 use coffer::control::{MemberChange, NewUser, Role};
-use coffer::names::Email;
+use coffer::http::{AppState, app};
+use coffer::names::{Email, TenantSlug};
+use tower::ServiceExt;
 
-use crate::support::{World, operator, postgres};
+use crate::http::{TestApp, Who};
+use crate::support::{World, new_tenant, operator, postgres};
 
 const PASSWORD: &str = "shared control plane passphrase";
+
+/// The configuration of `node-1` on a fresh control plane.
+fn on_postgres(base: &str) -> Config {
+    Config {
+        control: Some(postgres::fresh_schema(base)),
+        node: Some("node-1".into()),
+        ..Config::default()
+    }
+}
 
 /// Waits until `node` has heard of a change committed elsewhere since it read `before`
 /// (the notification is asynchronous), so what it caches next is current.
@@ -23,9 +38,13 @@ fn heard_of_change(node: &Coffer, before: Option<coffer::control::ChangeStamp>) 
     }
 }
 
-/// A second node: its own data root, the world's control plane.
+/// A second node (`node-2`): its own data root, the world's control plane.
 fn second_node(world: &World, dir: &std::path::Path) -> Coffer {
-    let (node, created) = Coffer::init(&dir.join("data"), world.coffer.config().clone()).unwrap();
+    let config = Config {
+        node: Some("node-2".into()),
+        ..world.coffer.config().clone()
+    };
+    let (node, created) = Coffer::init(&dir.join("data"), config).unwrap();
     assert!(created);
     node
 }
@@ -35,10 +54,7 @@ fn nodes_share_accounts_and_a_revocation_on_one_reaches_the_others() {
     let Some(base) = postgres::base_url("nodes_share_accounts") else {
         return;
     };
-    let a = World::with_config(Config {
-        control: Some(postgres::fresh_schema(&base)),
-        ..Config::default()
-    });
+    let a = World::with_config(on_postgres(&base));
     let dir = tempfile::tempdir().unwrap();
     let b = second_node(&a, dir.path());
 
@@ -75,21 +91,24 @@ fn nodes_share_accounts_and_a_revocation_on_one_reaches_the_others() {
     assert!(a.coffer.auth().authenticate_session(&session.token).is_ok());
 
     // A token issued on A works on B, from B's database read and then from B's cache.
-    let before = b.control().change_stamp();
     let (secret, token) = a
         .coffer
         .auth()
         .issue_token(user.id, &a.alpha, Role::Viewer, "sync", None, &op)
         .unwrap();
-    heard_of_change(&b, before);
-    assert!(b.auth().authenticate_bearer(&secret).is_ok());
     let cached_on_b = || {
         matches!(
             b.auth().authorize_cached(Some(&secret), None, None, None),
             Some(Ok(_))
         )
     };
-    assert!(cached_on_b(), "B answers a known token from its cache");
+    // Notices of earlier changes may still be arriving and each one drops B's cache:
+    // B reads the token again until its cache holds it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cached_on_b() {
+        assert!(Instant::now() < deadline, "B never cached the token");
+        assert!(b.auth().authenticate_bearer(&secret).is_ok());
+    }
 
     // Revoked on A: B's database read refuses it at once, and B's cache lets go of it
     // as soon as the change notification arrives (bounded here by a generous deadline;
@@ -115,31 +134,147 @@ fn nodes_share_accounts_and_a_revocation_on_one_reaches_the_others() {
     );
     assert_ne!(b.control().change_stamp(), stamp_before);
 
-    // Bookkeeping (a failed sign-in, usage) is not a change of facts: B's cache of a
-    // live session stays valid while A records it.
-    let before = b.control().change_stamp();
-    let (secret, _) = a
-        .coffer
-        .auth()
-        .issue_token(user.id, &a.alpha, Role::Viewer, "second", None, &op)
+    // Bookkeeping (a failed sign-in, usage times) is not a change of facts: it sends no
+    // change notice, so no node's cache is emptied by a flood of it.
+    let url = a.coffer.config().control.clone().unwrap();
+    let notices = postgres::notices_during(&url, "coffer_control", || {
+        let _ = a.coffer.auth().login(
+            "ann@nodes.example",
+            "wrong password",
+            None,
+            None,
+            Instant::now(),
+        );
+        b.auth().authenticate_session(&session.token).unwrap();
+        b.auth().flush_touches().unwrap();
+    });
+    assert_eq!(notices, 0, "bookkeeping sent change notices");
+    // ... while a change of facts sends one.
+    let notices = postgres::notices_during(&url, "coffer_control", || {
+        b.auth()
+            .issue_token(user.id, &a.alpha, Role::Viewer, "third", None, &op)
+            .unwrap();
+    });
+    assert_eq!(notices, 1);
+}
+
+#[tokio::test]
+async fn each_node_serves_only_its_tenants_and_a_fenced_tenant_takes_no_writes() {
+    let Some(base) = postgres::base_url("each_node_serves_only_its_tenants") else {
+        return;
+    };
+    let t = TestApp::with_world(World::with_config(on_postgres(&base)));
+    let dir = tempfile::tempdir().unwrap();
+    let b = second_node(&t.world, dir.path());
+    let node_b = app(AppState::new(b.clone()).unwrap());
+    let on_b = |req: Request<Body>| {
+        let node_b = node_b.clone();
+        async move { node_b.oneshot(req).await.unwrap() }
+    };
+    let list = "/api/v1/tenants/alpha/tree";
+
+    // alpha lives on node-1: node-1 serves it, node-2 answers 421 naming node-1, for a
+    // session and for the operator alike, and opens no vault for it.
+    assert_eq!(
+        t.call(Method::GET, list, Some(Who::Viewer)).await.status,
+        200
+    );
+    let misdirected = on_b(
+        t.request(Method::GET, list, Some(Who::Viewer))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(misdirected.status(), StatusCode::MISDIRECTED_REQUEST);
+    let body = axum::body::to_bytes(misdirected.into_body(), 1 << 20)
+        .await
         .unwrap();
-    heard_of_change(&b, before);
-    assert!(b.auth().authenticate_bearer(&secret).is_ok());
-    let _ = a.coffer.auth().login(
-        "ann@nodes.example",
-        "wrong password",
-        None,
-        None,
-        Instant::now(),
-    );
-    a.coffer.auth().flush_touches().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "misdirected");
     assert!(
-        matches!(
-            b.auth().authorize_cached(Some(&secret), None, None, None),
-            Some(Ok(_))
-        ),
-        "bookkeeping on A emptied B's cache"
+        body["detail"].as_str().unwrap().contains("node-1"),
+        "{body}"
     );
+    let slug = TenantSlug::parse("alpha").unwrap();
+    assert!(matches!(
+        b.auth().operator_access(&operator(), &slug),
+        Err(AuthError::Misdirected(node)) if node == "node-1"
+    ));
+    assert!(
+        !dir.path()
+            .join("data/tenants")
+            .join(t.world.alpha.id.to_string())
+            .exists()
+    );
+
+    // A tenant made on node-2 is placed there: node-1 refuses it, node-2 serves it.
+    let charlie = b
+        .create_tenant(&operator(), new_tenant("charlie", None))
+        .unwrap();
+    assert_eq!(
+        charlie.placement.as_ref().map(|p| p.node.as_str()),
+        Some("node-2")
+    );
+    let charlie_slug = TenantSlug::parse("charlie").unwrap();
+    assert!(b.auth().operator_access(&operator(), &charlie_slug).is_ok());
+    assert!(matches!(
+        t.world.coffer.auth().operator_access(&operator(), &charlie_slug),
+        Err(AuthError::Misdirected(node)) if node == "node-2"
+    ));
+    // Each node's auditors and lifecycle see only its own tenants: no vault of the other
+    // node's tenants is reported missing.
+    assert_eq!(b.isolation_audit(false).unwrap().findings, vec![]);
+    assert_eq!(b.isolation_audit(false).unwrap().tenants_checked, 1);
+    assert_eq!(
+        t.world.coffer.isolation_audit(false).unwrap().findings,
+        vec![]
+    );
+    assert_eq!(
+        t.world
+            .coffer
+            .isolation_audit(false)
+            .unwrap()
+            .tenants_checked,
+        2
+    );
+
+    // A move's first step fences alpha (set here as the move does, with its change
+    // notice): reads go on, writes get 503 with Retry-After; unfenced, writes work again.
+    let url = t.world.coffer.config().control.clone().unwrap();
+    let put = |name: &str| {
+        t.request(
+            Method::PUT,
+            &format!("/api/v1/tenants/alpha/files/{name}"),
+            Some(Who::Member),
+        )
+        .body(Body::from("during the move"))
+        .unwrap()
+    };
+    let before = t.world.coffer.control().change_stamp();
+    postgres::execute(
+        &url,
+        &format!(
+            "UPDATE placements SET fenced_at = '2026-01-01T00:00:00.000Z' WHERE tenant_id = '{}';
+             SELECT pg_notify('coffer_control', current_schema());",
+            t.world.alpha.id
+        ),
+    );
+    heard_of_change(&t.world.coffer, before);
+    let fenced = t.send(put("fenced.txt")).await;
+    assert_eq!(fenced.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(fenced.code(), "tenant-moving");
+    assert!(!fenced.header("retry-after").is_empty());
+    assert_eq!(
+        t.call(Method::GET, list, Some(Who::Viewer)).await.status,
+        200
+    );
+    let before = t.world.coffer.control().change_stamp();
+    postgres::execute(
+        &url,
+        "UPDATE placements SET fenced_at = NULL; SELECT pg_notify('coffer_control', current_schema());",
+    );
+    heard_of_change(&t.world.coffer, before);
+    assert_eq!(t.send(put("after.txt")).await.status, StatusCode::CREATED);
 }
 
 #[test]
@@ -149,7 +284,7 @@ fn a_control_plane_that_cannot_be_reached_is_a_clear_error() {
     // Nothing listens on port 9 (discard) of loopback here.
     std::fs::write(
         &config,
-        "control = \"postgres://coffer@127.0.0.1:9/coffer\"\n",
+        "control = \"postgres://coffer@127.0.0.1:9/coffer\"\nnode = \"node-1\"\n",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))

@@ -1,10 +1,11 @@
-//! The PostgreSQL statements behind `LifecycleTx`, `RightsTx` and `UsageTx`: tenant
-//! states, purges, leases and pruning; profile corrections and login history; usage rows.
+//! The PostgreSQL statements behind `LifecycleTx`, `PlacementTx`, `RightsTx` and
+//! `UsageTx`: tenant states, purges, leases and pruning; placements; profile corrections
+//! and login history; usage rows.
 
 use super::tables::{Tx, login_from};
 use crate::control::ControlError;
 use crate::control::model::{Lifecycle, LoginEvent, PurgeRecord, TenantState, UsageRow};
-use crate::control::store::{LifecycleTx, RightsTx, UsageTx};
+use crate::control::store::{LifecycleTx, PlacementTx, RightsTx, UsageTx};
 use crate::names::{Email, TenantId, UserId};
 use crate::signing::Signed;
 
@@ -179,6 +180,16 @@ impl LifecycleTx for Tx<'_> {
             "INSERT INTO backup_roots (path, registered_at) VALUES ($1, $2)
              ON CONFLICT (path) DO NOTHING",
             &[&path, &now],
+        )?;
+        Ok(())
+    }
+}
+
+impl PlacementTx for Tx<'_> {
+    fn place_tenant(&self, id: TenantId, node: &str, now: &str) -> Result<(), ControlError> {
+        self.exec(
+            "INSERT INTO placements (tenant_id, node, epoch, updated_at) VALUES ($1, $2, 1, $3)",
+            &[&id.to_string(), &node, &now],
         )?;
         Ok(())
     }

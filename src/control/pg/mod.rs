@@ -7,7 +7,8 @@
 //!   on one machine (two owners demoting each other from two nodes still leave one);
 //! - a read runs in one `REPEATABLE READ` snapshot;
 //! - a write that changes an authorization fact sends `NOTIFY coffer_control` inside its
-//!   transaction (PostgreSQL delivers it only on commit). A listener thread counts the
+//!   transaction (PostgreSQL delivers it only on commit), naming the schema so control
+//!   planes sharing one database do not hear each other. A listener task counts the
 //!   notifications: that count is the external version authorization caches compare, so
 //!   a revocation on one node empties the caches of every node as soon as the
 //!   notification arrives. While the listener is not connected there is no version, and
@@ -138,23 +139,32 @@ async fn listen(config: tokio_postgres::Config, shared: Arc<Listener>) {
                         std::pin::pin!(futures_util::stream::poll_fn(
                             |cx| connection.poll_message(cx)
                         ));
-                    let statement = format!("LISTEN {CHANNEL}");
-                    let subscribe = client.batch_execute(&statement);
+                    let subscribe = async {
+                        let schema: String = client
+                            .query_one("SELECT current_schema()", &[])
+                            .await?
+                            .try_get(0)?;
+                        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+                        Ok::<_, tokio_postgres::Error>(schema)
+                    };
                     let mut subscribe = std::pin::pin!(subscribe);
-                    // The LISTEN needs the connection driven while it runs.
-                    loop {
+                    // The queries need the connection driven while they run.
+                    let schema = loop {
                         tokio::select! {
-                            done = &mut subscribe => { done?; break; }
+                            done = &mut subscribe => break done?,
                             message = futures_util::StreamExt::next(&mut messages) => {
                                 if message.transpose()?.is_none() { return Ok(()); }
                             }
                         }
-                    }
+                    };
                     // Anything committed while disconnected was not counted: count a change.
                     shared.version.fetch_add(1, Ordering::SeqCst);
                     shared.connected.store(true, Ordering::SeqCst);
                     while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
-                        if let AsyncMessage::Notification(_) = message? {
+                        // Only this control plane's: others may share the database.
+                        if let AsyncMessage::Notification(n) = message?
+                            && n.payload() == schema
+                        {
                             shared.version.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -193,7 +203,8 @@ impl ControlStore for PostgresControl {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await?;
             if announce {
-                tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
+                tx.execute("SELECT pg_notify($1, current_schema())", &[&CHANNEL])
+                    .await?;
             }
             Ok::<_, tokio_postgres::Error>(tx)
         })?;

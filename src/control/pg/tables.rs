@@ -7,7 +7,7 @@ use tokio_postgres::error::SqlState;
 use super::{Params, wait};
 use crate::control::ControlError;
 use crate::control::model::{
-    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, Role, Session, Tenant,
+    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, Placement, Role, Session, Tenant,
     TenantState, TokenScope, User,
 };
 use crate::control::store::{ControlTx, NewSessionRow};
@@ -83,8 +83,11 @@ fn quota(q: Option<u64>) -> Option<i64> {
     q.map(|q| q.min(i64::MAX as u64) as i64)
 }
 
-const TENANT_COLUMNS: &str = "id, slug, name, state, plan, quota_bytes, created_at, \
-     state_changed_at, cancelled_at, purge_after, legal_hold_at, purged_at";
+/// A tenant with its placement (`FROM tenants t LEFT JOIN placements p`).
+const TENANT_SELECT: &str = "SELECT t.id, t.slug, t.name, t.state, t.plan, t.quota_bytes, \
+     t.created_at, t.state_changed_at, t.cancelled_at, t.purge_after, t.legal_hold_at, \
+     t.purged_at, p.node, p.epoch, p.fenced_at \
+     FROM tenants t LEFT JOIN placements p ON p.tenant_id = t.id";
 const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
 const TOKEN_COLUMNS: &str = "id, user_id, tenant_id, role, name, created_at, last_used_at, \
      expires_at, revoked_at, scopes";
@@ -106,6 +109,14 @@ fn tenant_from(r: &Row) -> Result<Tenant, ControlError> {
             purge_after: r.try_get(9)?,
             legal_hold_at: r.try_get(10)?,
             purged_at: r.try_get(11)?,
+        },
+        placement: match r.try_get::<_, Option<String>>(12)? {
+            Some(node) => Some(Placement {
+                node,
+                epoch: r.try_get(13)?,
+                fenced_at: r.try_get(14)?,
+            }),
+            None => None,
         },
     })
 }
@@ -188,7 +199,7 @@ fn session(user: User, s: SessionRow) -> Session {
 impl ControlTx for Tx<'_> {
     fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, ControlError> {
         self.one(
-            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
+            &format!("{TENANT_SELECT} WHERE t.id = $1"),
             &[&id.to_string()],
             tenant_from,
         )
@@ -196,7 +207,7 @@ impl ControlTx for Tx<'_> {
 
     fn tenant_by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, ControlError> {
         self.one(
-            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1"),
+            &format!("{TENANT_SELECT} WHERE t.slug = $1"),
             &[&slug.as_str()],
             tenant_from,
         )
@@ -204,7 +215,7 @@ impl ControlTx for Tx<'_> {
 
     fn tenants(&self) -> Result<Vec<Tenant>, ControlError> {
         self.all(
-            &format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug COLLATE \"C\""),
+            &format!("{TENANT_SELECT} ORDER BY t.slug COLLATE \"C\""),
             &[],
             tenant_from,
         )

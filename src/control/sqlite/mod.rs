@@ -160,6 +160,7 @@ fn tenant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
             legal_hold_at: r.get(10)?,
             purged_at: r.get(11)?,
         },
+        placement: None,
     })
 }
 
@@ -696,6 +697,13 @@ impl ControlTx for Tx<'_> {
             params![tenant.to_string(), limit],
             login_from_row,
         )
+    }
+}
+
+/// One node serves every tenant of an embedded control plane: nothing to record.
+impl super::store::PlacementTx for Tx<'_> {
+    fn place_tenant(&self, _id: TenantId, _node: &str, _now: &str) -> Result<(), ControlError> {
+        Ok(())
     }
 }
 

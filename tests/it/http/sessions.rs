@@ -514,12 +514,15 @@ async fn issue7_real_key_but_wrong_algorithm_or_claims_is_refused() {
     let t = TestApp::new();
     let real = session_token(&t, Who::Member);
     let claims: serde_json::Value = jsonwebtoken::dangerous::insecure_decode_claims(&real).unwrap();
-    let secret = hex::decode(
-        std::fs::read_to_string(t.world.data_dir().join("secret.key"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    // The data root's secret, or the one nodes share in a PostgreSQL control plane.
+    let secret = match &t.world.coffer.config().control {
+        None => std::fs::read_to_string(t.world.data_dir().join("secret.key")).unwrap(),
+        Some(url) => crate::support::postgres::query_text(
+            url,
+            "SELECT value FROM cluster_secrets WHERE name = 'session'",
+        ),
+    };
+    let secret = hex::decode(secret.trim()).unwrap();
     let key = EncodingKey::from_secret(&secret);
     let sign = |alg: Algorithm, claims: &serde_json::Value| {
         jsonwebtoken::encode(&Header::new(alg), claims, &key).unwrap()

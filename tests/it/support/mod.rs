@@ -83,6 +83,7 @@ impl World {
             let base = postgres::base_url("COFFER_TEST_CONTROL=postgres")
                 .expect("COFFER_TEST_CONTROL=postgres needs COFFER_TEST_POSTGRES");
             config.control = Some(postgres::fresh_schema(&base));
+            config.node = Some("node-1".into());
         }
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("data")).unwrap();
@@ -149,7 +150,8 @@ impl World {
         command.arg("--data-dir").arg(self.data_dir());
         if let Some(url) = &self.coffer.config().control {
             let file = self.tmp.path().join("control.toml");
-            std::fs::write(&file, format!("control = {url:?}\n")).unwrap();
+            let node = self.coffer.config().node.clone().unwrap_or_default();
+            std::fs::write(&file, format!("control = {url:?}\nnode = {node:?}\n")).unwrap();
             command.arg("--config").arg(file);
         }
         command
@@ -165,7 +167,7 @@ impl World {
     pub fn check_invariants(&self) {
         let chain = self.coffer.audit().verify().unwrap();
         assert!(chain.broken.is_none(), "audit chain broken: {chain:?}");
-        for t in self.coffer.control().tenants().unwrap() {
+        for t in self.coffer.control().local_tenants().unwrap() {
             let dir = self.vault_dir(&t);
             if t.state.is_gone() {
                 // A purge that began may still be finishing; a finished one left nothing.

@@ -130,3 +130,15 @@ CREATE TABLE cluster_secrets (
     value      TEXT NOT NULL,                 -- hex
     created_at TEXT NOT NULL
 );
+
+-- Where each tenant is served: one node at a time (README, "Scaling out"). `epoch` grows
+-- by one on every move; while `fenced_at` is set the tenant takes no writes (a move is
+-- copying its vault).
+CREATE TABLE placements (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    node       TEXT NOT NULL,
+    epoch      BIGINT NOT NULL DEFAULT 1,
+    fenced_at  TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX placements_by_node ON placements (node);
