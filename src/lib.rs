@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod digest;
 pub mod export;
+pub mod haproxy;
 pub mod http;
 pub mod inspect;
 pub mod names;

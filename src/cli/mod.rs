@@ -13,6 +13,7 @@ mod audit;
 mod backup;
 mod files;
 mod lifecycle;
+mod placements;
 mod portability;
 mod progress;
 mod serve;
@@ -87,6 +88,9 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Which node serves each tenant (PostgreSQL control plane), and HAProxy's map of it.
+    #[command(subcommand)]
+    Placements(placements::PlacementsCommand),
     /// Manage user accounts.
     #[command(subcommand)]
     User(accounts::UserCommand),
@@ -235,6 +239,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo { listen, fixtures } => serve::demo(g, listen, fixtures)?,
         Command::Token(cmd) => accounts::token_command(g, cmd)?,
         Command::Tenant(cmd) => tenant::tenant_command(g, cmd)?,
+        Command::Placements(cmd) => placements::placements_command(g, cmd)?,
         Command::User(cmd) => accounts::user_command(g, cmd)?,
         Command::Member(cmd) => tenant::member_command(g, cmd)?,
         Command::Files(cmd) => files::files_command(g, cmd)?,

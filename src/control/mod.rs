@@ -130,10 +130,11 @@ impl ControlPlane {
 
     /// A control plane in PostgreSQL (`url`: a libpq URL), shared by every node that
     /// connects to it.
-    /// The tenants this node creates are placed on `node`.
+    /// The tenants this node creates are placed on `node` (`None`: a tool that creates
+    /// none, such as the HAProxy map sync).
     pub fn open_postgres(
         url: &str,
-        node: &str,
+        node: Option<&str>,
         audit: AuditLog,
         clock: SharedClock,
     ) -> Result<Self, ControlError> {
@@ -142,7 +143,7 @@ impl ControlPlane {
             audit,
             clock,
             generation: Arc::default(),
-            node: Some(node.to_owned()),
+            node: node.map(str::to_owned),
         })
     }
 

@@ -3,6 +3,8 @@
 //! tenants placed on them (created there, or moved there), and leave the others alone:
 //! no lifecycle pass, backup or isolation audit of a node touches another node's tenant.
 
+use std::collections::BTreeMap;
+
 use super::{ControlError, ControlPlane, Tenant};
 
 impl ControlPlane {
@@ -17,6 +19,16 @@ impl ControlPlane {
             None => true,
             Some(p) => self.node.as_deref() == Some(p.node.as_str()),
         }
+    }
+
+    /// Tenant slug to node, for every live placed tenant: what a proxy routes by.
+    pub fn placement_map(&self) -> Result<BTreeMap<String, String>, ControlError> {
+        Ok(self
+            .tenants()?
+            .into_iter()
+            .filter(|t| !t.state.is_gone())
+            .filter_map(|t| Some((t.slug, t.placement?.node)))
+            .collect())
     }
 
     /// Every tenant this node serves (with the embedded control plane: every tenant).

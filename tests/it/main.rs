@@ -15,6 +15,7 @@ mod deploy;
 mod deployment_audit;
 mod diskfull;
 mod fuzz_corpus;
+mod haproxy;
 pub mod http;
 mod isolation;
 mod layout_spec;

@@ -1,0 +1,287 @@
+//! Two Coffer nodes behind HAProxy (Debian's package), run with `deploy/haproxy/
+//! haproxy.cfg`: each tenant's requests reach the node it is placed on, and a tenant
+//! created later is routed once `coffer placements sync` has put it in HAProxy's map,
+//! through the runtime API, without a reload.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coffer::coffer::Coffer;
+use coffer::config::Config;
+use coffer::control::{MemberChange, NewUser, Role, Tenant};
+use coffer::names::Email;
+
+use crate::served::start_logging;
+use crate::support::{World, new_tenant, operator, postgres};
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn haproxy_installed() -> bool {
+    let found = Command::new("haproxy").arg("-v").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("COFFER_REQUIRE_HAPROXY").is_none(),
+            "haproxy is not installed but the HAProxy test is required"
+        );
+        eprintln!("haproxy test: skipped (apt-get install haproxy)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status of a GET through `addr` with a bearer token.
+fn get_status(addr: &str, path: &str, token: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: coffer.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// `deploy/haproxy/haproxy.cfg` with this test's listener, nodes, map and socket.
+fn haproxy_config(dir: &Path, listen: &str, nodes: [&str; 2], map: &Path) -> String {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),
+    )
+    .unwrap();
+    let socket = dir.join("admin.sock");
+    let out = example
+        .replace(
+            "bind :443 ssl crt /etc/haproxy/coffer.pem alpn h2,http/1.1",
+            &format!("bind {listen}"),
+        )
+        .replace("/run/haproxy/admin.sock", &socket.to_string_lossy())
+        .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
+        .replace("10.0.1.11:8080", nodes[0])
+        .replace("10.0.1.12:8080", nodes[1])
+        .replace("    log stdout format raw local0\n", "");
+    assert!(
+        out.contains(&format!("bind {listen}")),
+        "the example changed shape"
+    );
+    out
+}
+
+fn node_config(dir: &Path, name: &str, world: &World) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let url = world.coffer.config().control.clone().unwrap();
+    std::fs::write(&path, format!("control = {url:?}\nnode = {name:?}\n")).unwrap();
+    path
+}
+
+fn make_owner(coffer: &Coffer, slug: &str, user: coffer::names::UserId) {
+    let slug = coffer::names::TenantSlug::parse(slug).unwrap();
+    coffer
+        .auth()
+        .operator_access(&operator(), &slug)
+        .unwrap()
+        .change_member(coffer.control(), user, Role::Owner, MemberChange::Add)
+        .unwrap();
+}
+
+fn owner_token(coffer: &Coffer, tenant: &Tenant, user: coffer::names::UserId) -> String {
+    coffer
+        .auth()
+        .issue_token(
+            user,
+            tenant,
+            Role::Owner,
+            "through the proxy",
+            None,
+            &operator(),
+        )
+        .unwrap()
+        .0
+}
+
+#[test]
+fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
+    let Some(base) = postgres::base_url("haproxy") else {
+        return;
+    };
+    if !haproxy_installed() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let node1 = World::with_config(Config {
+        control: Some(postgres::fresh_schema(&base)),
+        node: Some("node-1".into()),
+        ..Config::default()
+    });
+    let node2 = Coffer::init(
+        &dir.join("node-2-data"),
+        Config {
+            node: Some("node-2".into()),
+            ..node1.coffer.config().clone()
+        },
+    )
+    .unwrap()
+    .0;
+    let charlie = node2
+        .create_tenant(&operator(), new_tenant("charlie", None))
+        .unwrap();
+    let user = node1
+        .coffer
+        .control()
+        .create_user(
+            &operator(),
+            &NewUser {
+                email: Email::parse("owner@proxy.example").unwrap(),
+                name: "Owner".into(),
+                password_hash: None,
+                is_operator: false,
+            },
+        )
+        .unwrap();
+    make_owner(&node1.coffer, "alpha", user.id);
+    make_owner(&node2, "charlie", user.id);
+    let alpha_token = owner_token(&node1.coffer, &node1.alpha, user.id);
+    let charlie_token = owner_token(&node2, &charlie, user.id);
+
+    let server1 = start_logging(
+        &node1.data_dir(),
+        &node_config(dir, "node-1", &node1),
+        "warn",
+    );
+    let server2 = start_logging(
+        &dir.join("node-2-data"),
+        &node_config(dir, "node-2", &node1),
+        "warn",
+    );
+    let map = dir.join("coffer-tenants.map");
+    std::fs::write(&map, "").unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        haproxy_config(
+            dir,
+            &listen,
+            [&server1.addr.to_string(), &server2.addr.to_string()],
+            &map,
+        ),
+    )
+    .unwrap();
+    let proxy = Running(
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&listen).is_err() || !dir.join("admin.sock").exists() {
+        assert!(Instant::now() < deadline, "haproxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The map from the control plane, through the runtime API.
+    let sync_args = |once: bool| {
+        let mut c = node1.cli();
+        c.args(["placements", "sync", "--haproxy"])
+            .arg(format!("unix:{}", dir.join("admin.sock").display()))
+            .arg("--map")
+            .arg(&map);
+        if once {
+            c.arg("--once");
+        }
+        c
+    };
+    let once = sync_args(true).output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&once.stdout).trim(),
+        "3 entries changed"
+    );
+    let printed = node1.cli().args(["placements", "map"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        "alpha node-1\nbravo node-1\ncharlie node-2\n"
+    );
+
+    // Every request reaches the tenant's own node: never a 421 from the other one. (Two
+    // of each in a row: round-robin would send one of them to the wrong node.)
+    for _ in 0..3 {
+        for (path, token) in [
+            ("/api/v1/tenants/alpha/tree", &alpha_token),
+            ("/api/v1/tenants/charlie/tree", &charlie_token),
+        ] {
+            assert_eq!(get_status(&listen, path, token), 200, "{path}");
+            assert_eq!(get_status(&listen, path, token), 200, "{path}");
+        }
+    }
+
+    // A tenant created while the sync runs is routed once its placement reaches the map.
+    let mut watcher = sync_args(false);
+    let watcher = Running(
+        watcher
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let delta = node2
+        .create_tenant(&operator(), new_tenant("delta", None))
+        .unwrap();
+    make_owner(&node2, "delta", user.id);
+    let delta_token = owner_token(&node2, &delta, user.id);
+    let created = Instant::now();
+    let deadline = created + Duration::from_secs(30);
+    // Until the map has it, delta goes to any node (roundrobin): wait for six in a row.
+    let mut in_a_row = 0;
+    while in_a_row < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "delta never reached its node through the proxy"
+        );
+        if get_status(&listen, "/api/v1/tenants/delta/tree", &delta_token) == 200 {
+            in_a_row += 1;
+        } else {
+            in_a_row = 0;
+        }
+    }
+    eprintln!(
+        "a new tenant was routed through HAProxy within {:?}",
+        created.elapsed()
+    );
+    drop(watcher);
+    drop(proxy);
+    drop((server1, server2));
+}
