@@ -43,6 +43,7 @@ actions! {
     TenantStateChange => "tenant.state_change",
     TenantLegalHold => "tenant.legal_hold",
     TenantPurge => "tenant.purge",
+    TenantPlace => "tenant.place",
     MaintenancePrune => "maintenance.prune",
     BackupCreate => "backup.create",
     BackupRemove => "backup.remove",

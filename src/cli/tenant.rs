@@ -79,6 +79,19 @@ pub enum TenantCommand {
         /// The tenant's slug (its name in URLs, e.g. acme).
         slug: String,
     },
+    /// Bring a lost node's tenant back on this node from the newest backup set holding it
+    /// (PostgreSQL control plane). Changes since that backup are lost: the window is
+    /// printed.
+    Recover {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// This node's name (as a check that the recovery runs where the tenant goes).
+        #[arg(long)]
+        to: String,
+        /// The backup directory holding the sets (default: the configured backup_dir).
+        #[arg(long)]
+        from: Option<std::path::PathBuf>,
+    },
     /// A purged tenant's signed deletion receipt (by tenant id).
     Receipt {
         /// The purged tenant's id (32 hexadecimal digits).
@@ -197,6 +210,31 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Hold { slug } => tenant_step(g, &coffer, &slug, Step::Hold)?,
         TenantCommand::Release { slug } => tenant_step(g, &coffer, &slug, Step::Release)?,
         TenantCommand::Receipt { id } => super::lifecycle::receipt(g, &id)?,
+        TenantCommand::Recover {
+            slug: raw,
+            to,
+            from,
+        } => {
+            let report = coffer.recover_tenant(&operator(), &slug(&raw)?, &to, from.as_deref())?;
+            if g.json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{} recovered on {} (epoch {}) from {} made {}: {} files, {} bytes",
+                    report.tenant,
+                    report.to_node,
+                    report.epoch,
+                    report.set.display(),
+                    report.backup_created_at,
+                    report.files,
+                    report.bytes
+                );
+                println!(
+                    "changes made in the {} seconds since that backup are lost",
+                    report.loss_window_secs
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ mod audit;
 mod backup;
 mod lifecycle;
 mod purge;
+mod recover;
 mod restore;
+pub use recover::RecoverReport;
 mod usage;
 
 use std::io::{Read, Seek, Write};

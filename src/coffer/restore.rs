@@ -83,7 +83,7 @@ pub fn verify_backup(set_path: &Path) -> Result<BackupCheck, CofferError> {
     Ok(check)
 }
 
-fn verify_vault_copy(dir: &Path, check: &mut BackupCheck) -> Result<(), CofferError> {
+pub(super) fn verify_vault_copy(dir: &Path, check: &mut BackupCheck) -> Result<(), CofferError> {
     let vault = open_dir(dir)?;
     if !vault.is_file(VaultEntry::Marker.path()) {
         check

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{ControlError, ControlPlane, Tenant};
+use super::{ControlError, ControlPlane, Placement, Tenant};
+use crate::audit::{AuditAction, Caller};
+use crate::names::TenantId;
 
 impl ControlPlane {
     /// This node's name in placements (`None`: the embedded control plane).
@@ -38,5 +40,35 @@ impl ControlPlane {
             .into_iter()
             .filter(|t| self.serves(t))
             .collect())
+    }
+
+    /// Hands `tenant` to node `to`: only if its placement is still `from` (the epoch
+    /// checked, so two recoveries or a recovery racing a move cannot both win), at the
+    /// next epoch, unfenced. Audited as `tenant.place` with `why` in its detail. Every
+    /// node hears of it as a change, so the node it left answers 421 from then on.
+    pub fn replace_placement(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        from: &Placement,
+        to: &str,
+        why: serde_json::Value,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            if !tx.replace_placement(tenant, from, to, now)? {
+                return Err(ControlError::Forbidden(format!(
+                    "the tenant's placement changed meanwhile (it was on {} at epoch {}); \
+                     look again before retrying",
+                    from.node, from.epoch
+                )));
+            }
+            let placed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            let event = caller
+                .event(AuditAction::TenantPlace)
+                .tenant(tenant)
+                .detail(serde_json::json!({
+                    "from": from.node, "to": to, "epoch": from.epoch + 1, "why": why }));
+            Ok((placed, vec![event]))
+        })
     }
 }

@@ -6,8 +6,8 @@
 
 use super::ControlError;
 use super::model::{
-    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, PurgeRecord, Role, Session,
-    Tenant, TenantState, UsageRow, User,
+    ApiToken, Lifecycle, LoginEvent, Member, Membership, NewUser, Placement, PurgeRecord, Role,
+    Session, Tenant, TenantState, UsageRow, User,
 };
 use crate::names::{Email, TenantId, TenantSlug, UserId};
 use crate::signing::Signed;
@@ -140,6 +140,15 @@ pub trait LifecycleTx {
 pub trait PlacementTx {
     /// Places a new tenant on `node` (epoch 1).
     fn place_tenant(&self, id: TenantId, node: &str, now: &str) -> Result<(), ControlError>;
+    /// Moves a tenant's placement from `from` at `epoch` to `to` at the next epoch, with
+    /// no fence; false (nothing changed) if the placement is no longer `from` at `epoch`.
+    fn replace_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        to: &str,
+        now: &str,
+    ) -> Result<bool, ControlError>;
 }
 
 /// The customer's rights (P9, P11): correcting one's profile, one's login history.

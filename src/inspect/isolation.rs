@@ -122,8 +122,9 @@ impl Coffer {
             samples: Vec::new(),
         };
         check_root_entries(&mut audit)?;
-        // Only this node's tenants: the others' vaults live on their nodes.
-        let tenants = self.control().local_tenants()?;
+        // Every tenant, to name what a directory is; only this node's are expected here
+        // (the others' vaults live on their nodes).
+        let tenants = self.control().tenants()?;
         let by_id: HashMap<String, &Tenant> =
             tenants.iter().map(|t| (t.id.to_string(), t)).collect();
         let vaults = root.join(DataRootPath::TenantsDir.path());
@@ -138,6 +139,13 @@ impl Coffer {
             };
             let owner = TenantId::parse(id).ok().and_then(|_| by_id.get(id));
             match owner {
+                Some(t) if !self.control().serves(t) => {
+                    let node = t.placement.as_ref().map_or("", |p| p.node.as_str());
+                    audit.find(Some(&t.slug), "stale-copy", &path,
+                        format!("a copy of a tenant now served by node {node}"),
+                        "once the tenant is confirmed on its node, move this copy out of the data root; never serve it");
+                    check_tree(&mut audit, Some(&name), &path)?;
+                }
                 Some(t) if !purging && !t.state.is_gone() => {
                     seen.push(t.id);
                     check_vault(&mut audit, t, &path)?;
@@ -161,7 +169,7 @@ impl Coffer {
         }
         for t in tenants
             .iter()
-            .filter(|t| !t.state.is_gone() && !seen.contains(&t.id))
+            .filter(|t| !t.state.is_gone() && self.control().serves(t) && !seen.contains(&t.id))
         {
             audit.find(
                 Some(&t.slug),

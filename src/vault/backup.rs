@@ -13,10 +13,10 @@ use std::io;
 use std::path::Path;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use serde::Serialize;
 
-use super::dir::sync_dir;
+use super::dir::{private_dir, sync_dir};
 use super::index::{EntryKind, Index};
 use super::layout::VaultEntry;
 use super::path::VaultPath;
@@ -153,7 +153,8 @@ fn copy_file(from: &Dir, name: &str, to: &Dir, as_name: &str) -> io::Result<u64>
     read.read(true).follow(FollowSymlinks::No);
     let mut source = from.open_with(name, &read)?;
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    // Private whatever the umask, like everything Coffer creates.
+    options.write(true).create_new(true).mode(0o600);
     let mut dest = to.open_with(as_name, &options)?;
     let n = io::copy(&mut source, &mut dest)?;
     dest.sync_all()?;
@@ -170,7 +171,7 @@ pub fn copy_tree(from: &Dir, name: &str, to: &Dir) -> io::Result<u64> {
     if !meta.is_dir() {
         return Ok(0); // never copy links or devices
     }
-    to.create_dir(name)?;
+    to.create_dir_with(name, &private_dir())?;
     let (src, dst) = (from.open_dir_nofollow(name)?, to.open_dir_nofollow(name)?);
     let mut total = 0;
     for entry in src.entries()? {

@@ -115,7 +115,7 @@ pub fn sync_dir(dir: &Dir) -> io::Result<()> {
 
 /// Directories Coffer creates are private to the service account (0700), whatever the
 /// process umask.
-fn private_dir() -> DirBuilder {
+pub(crate) fn private_dir() -> DirBuilder {
     let mut builder = DirBuilder::new();
     builder.mode(0o700);
     builder

@@ -277,6 +277,166 @@ async fn each_node_serves_only_its_tenants_and_a_fenced_tenant_takes_no_writes()
     assert_eq!(t.send(put("after.txt")).await.status, StatusCode::CREATED);
 }
 
+/// The paths and contents of a tenant's files as `node` serves them.
+fn files_on(node: &Coffer, slug: &str) -> Vec<(String, Vec<u8>)> {
+    let access = node
+        .auth()
+        .operator_access(&operator(), &TenantSlug::parse(slug).unwrap())
+        .unwrap();
+    let mut out = Vec::new();
+    for entry in access.vault().all_entries().unwrap() {
+        if entry.sha256.is_some() {
+            let path = coffer::vault::path::VaultPath::parse(&entry.path).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut access.vault().open_file(&path).unwrap().file,
+                &mut bytes,
+            )
+            .unwrap();
+            out.push((entry.path, bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
+    let Some(base) = postgres::base_url("a_lost_nodes_tenants_come_back") else {
+        return;
+    };
+    let a = World::with_config(on_postgres(&base));
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    a.put(&a.alpha, "kept.txt", b"in the backup");
+    let made = a.coffer.backup(Some(&backups)).unwrap();
+    a.put(&a.alpha, "lost.txt", b"written after the backup");
+    // node-1 is lost; node-2 takes alpha.
+    let b = second_node(&a, dir.path());
+    let op = operator();
+    let alpha = TenantSlug::parse("alpha").unwrap();
+    let wrong_node = a
+        .coffer
+        .recover_tenant(&op, &alpha, "node-2", Some(&backups));
+    assert!(
+        wrong_node
+            .unwrap_err()
+            .to_string()
+            .contains("run the recovery on node node-2")
+    );
+    let report = b
+        .recover_tenant(&op, &alpha, "node-2", Some(&backups))
+        .unwrap();
+    assert_eq!((report.from_node.as_str(), report.epoch), ("node-1", 2));
+    assert_eq!((report.files, report.bytes), (1, 13));
+    assert_eq!(report.backup_created_at, made.created_at);
+    assert!(report.loss_window_secs >= 0);
+    // node-2 serves what the backup held; what came after it is the stated loss.
+    assert_eq!(
+        files_on(&b, "alpha"),
+        vec![("kept.txt".to_owned(), b"in the backup".to_vec())]
+    );
+    // The old node, were it to come back, serves the tenant no more.
+    assert!(matches!(
+        a.coffer.auth().operator_access(&op, &alpha),
+        Err(AuthError::Misdirected(node)) if node == "node-2"
+    ));
+    // Run twice, or raced by another recovery: nothing changes the second time.
+    let again = b.recover_tenant(&op, &alpha, "node-2", Some(&backups));
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("already on this node")
+    );
+    let stale = coffer::control::Placement {
+        node: "node-1".into(),
+        epoch: 1,
+        fenced_at: None,
+    };
+    let raced =
+        b.control()
+            .replace_placement(&op, a.alpha.id, &stale, "node-3", serde_json::json!("test"));
+    assert!(
+        raced
+            .unwrap_err()
+            .to_string()
+            .contains("placement changed meanwhile")
+    );
+    let placed = b
+        .control()
+        .tenant(a.alpha.id)
+        .unwrap()
+        .unwrap()
+        .placement
+        .unwrap();
+    assert_eq!((placed.node.as_str(), placed.epoch), ("node-2", 2));
+    // The move is in node-2's audit log, with its reason and loss window.
+    let event = b
+        .audit()
+        .events_for_tenant(a.alpha.id, 0, 100)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "tenant.place")
+        .expect("a tenant.place event");
+    let detail = event.detail.unwrap();
+    assert_eq!(detail["to"], "node-2");
+    assert_eq!(detail["why"]["reason"], "recover");
+    // node-2's auditors find alpha whole; node-1's name its leftover copy for what it is.
+    assert_eq!(b.isolation_audit(false).unwrap().findings, vec![]);
+    let stale = a.coffer.isolation_audit(false).unwrap().findings;
+    assert_eq!(stale.len(), 1, "{stale:#?}");
+    assert_eq!(
+        (stale[0].check, stale[0].tenant.as_deref()),
+        ("stale-copy", Some("alpha"))
+    );
+    assert!(stale[0].detail.contains("node-2"));
+
+    // From the command line, on a third node: bravo, with the loss window printed.
+    let node3 = dir.path().join("node-3.toml");
+    std::fs::write(
+        &node3,
+        format!(
+            "control = {:?}\nnode = \"node-3\"\n",
+            a.coffer.config().control.clone().unwrap()
+        ),
+    )
+    .unwrap();
+    let coffer_on_3 = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--data-dir")
+            .arg(dir.path().join("node-3-data"))
+            .arg("--config")
+            .arg(&node3)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(coffer_on_3(&["init"]).status.success());
+    let out = coffer_on_3(&[
+        "tenant",
+        "recover",
+        "bravo",
+        "--to",
+        "node-3",
+        "--from",
+        backups.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("bravo recovered on node-3 (epoch 2)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("seconds since that backup are lost"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_control_plane_that_cannot_be_reached_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 
 use super::tables::{Tx, login_from};
 use crate::control::ControlError;
-use crate::control::model::{Lifecycle, LoginEvent, PurgeRecord, TenantState, UsageRow};
+use crate::control::model::{Lifecycle, LoginEvent, Placement, PurgeRecord, TenantState, UsageRow};
 use crate::control::store::{LifecycleTx, PlacementTx, RightsTx, UsageTx};
 use crate::names::{Email, TenantId, UserId};
 use crate::signing::Signed;
@@ -192,6 +192,20 @@ impl PlacementTx for Tx<'_> {
             &[&id.to_string(), &node, &now],
         )?;
         Ok(())
+    }
+
+    fn replace_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        to: &str,
+        now: &str,
+    ) -> Result<bool, ControlError> {
+        Ok(self.exec(
+            "UPDATE placements SET node = $4, epoch = epoch + 1, fenced_at = NULL, updated_at = $5
+             WHERE tenant_id = $1 AND node = $2 AND epoch = $3",
+            &[&id.to_string(), &from.node, &from.epoch, &to, &now],
+        )? == 1)
     }
 }
 

@@ -705,6 +705,18 @@ impl super::store::PlacementTx for Tx<'_> {
     fn place_tenant(&self, _id: TenantId, _node: &str, _now: &str) -> Result<(), ControlError> {
         Ok(())
     }
+
+    fn replace_placement(
+        &self,
+        _id: TenantId,
+        _from: &super::model::Placement,
+        _to: &str,
+        _now: &str,
+    ) -> Result<bool, ControlError> {
+        Err(ControlError::Forbidden(
+            "placements need a PostgreSQL control plane (several nodes)".into(),
+        ))
+    }
 }
 
 /// A login event from `user_id, email, at, ip, success`.
