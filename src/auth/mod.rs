@@ -600,8 +600,13 @@ impl Auth {
 }
 
 /// Fits a vault handed out for `tenant` to what the control plane says now: its quota,
-/// and frozen (no changes at all) while the tenant is cancelled.
+/// and frozen (no changes at all) while the tenant is cancelled or fenced.
 fn fit_vault(vault: &Vault, tenant: &Tenant) {
     vault.set_quota(tenant.quota_bytes);
-    vault.set_frozen(tenant.state == TenantState::Cancelled);
+    // Fenced (a move or recovery is copying it): no change commits, whoever asks.
+    let fenced = tenant
+        .placement
+        .as_ref()
+        .is_some_and(|p| p.fenced_at.is_some());
+    vault.set_frozen(tenant.state == TenantState::Cancelled || fenced);
 }

@@ -3,6 +3,7 @@
 //! proxy's host.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -76,10 +77,32 @@ pub fn placements_command(g: &Global, cmd: PlacementsCommand) -> anyhow::Result<
     Ok(())
 }
 
+/// Makes HAProxy's map equal to the placements, then writes the same entries to the map
+/// file (when it is on this host), so a restarted HAProxy starts from current routes.
 fn sync(control: &ControlPlane, api: &RuntimeApi, map: &str) -> anyhow::Result<usize> {
     let wanted: BTreeMap<String, String> = control.placement_map()?;
-    api.sync_map(map, &wanted)
-        .with_context(|| format!("syncing HAProxy's map {map}"))
+    let changed = api
+        .sync_map(map, &wanted)
+        .with_context(|| format!("syncing HAProxy's map {map}"))?;
+    if let Err(e) = write_map_file(Path::new(map), &wanted) {
+        tracing::warn!(error = %e, map, "HAProxy's map file not rewritten (its running copy is current)");
+    }
+    Ok(changed)
+}
+
+/// Replaces the map file whole (a new file renamed over it), if its directory is here.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "HAProxy's map file on the proxy's host, never tenant data"
+)]
+fn write_map_file(path: &Path, entries: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let text: String = entries.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    if std::fs::read_to_string(path).is_ok_and(|now| now == text) {
+        return Ok(());
+    }
+    let temp = path.with_extension("coffer-new");
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, path)
 }
 
 /// Syncs whenever the control plane announces a change, and every `FULL_SYNC_EVERY`;

@@ -261,7 +261,11 @@ impl Coffer {
                     Err(_) => set_time(&name).is_some_and(|t| t < debris_before),
                 };
                 if expired {
-                    root.remove_dir_all(&name)?;
+                    // Several nodes share the backup root: another may have removed it.
+                    match root.remove_dir_all(&name) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        other => other?,
+                    }
                     removed.push(root_path.join(&name));
                     self.audit.append(
                         &Caller::system()

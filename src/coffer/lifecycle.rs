@@ -18,7 +18,7 @@ use time::Duration;
 use super::{Coffer, CofferError};
 use crate::audit::Caller;
 use crate::control::rules::Transition;
-use crate::control::{Tenant, TenantState};
+use crate::control::{ControlError, Tenant, TenantState};
 use crate::names::TenantId;
 use crate::signing::Signed;
 
@@ -71,14 +71,20 @@ impl Coffer {
             ..Default::default()
         };
         let holder = crate::control::lease_holder();
-        if !self.control.take_lease(LEASE, &holder, LEASE_TTL)? {
-            let owner = self.control.lease_owner(LEASE)?.unwrap_or_default();
+        // One pass at a time per node: nodes sharing a control plane each pass over their
+        // own tenants, so one node's pass never makes another skip its own.
+        let lease = match self.control.node() {
+            Some(node) => format!("{LEASE}@{node}"),
+            None => LEASE.to_owned(),
+        };
+        if !self.control.take_lease(&lease, &holder, LEASE_TTL)? {
+            let owner = self.control.lease_owner(&lease)?.unwrap_or_default();
             tracing::warn!(held_by = %owner, "another lifecycle pass is running; skipped");
             return Ok(report);
         }
         report.ran = true;
         let result = self.lifecycle_pass(&Caller::system(), &mut report);
-        let released = self.control.release_lease(LEASE, &holder);
+        let released = self.control.release_lease(&lease, &holder);
         result?;
         released?;
         Ok(report)
@@ -105,7 +111,15 @@ impl Coffer {
             // Only an active tenant's trash expires: a restricted tenant's data is kept
             // as it is (deleting it is processing, GDPR Art. 18), a cancelled one is
             // frozen until its purge, and a legal hold keeps everything.
-            if tenant.state != TenantState::Active || tenant.lifecycle.legal_hold_at.is_some() {
+            // Nor a fenced one's: a move or recovery is copying it.
+            let fenced = tenant
+                .placement
+                .as_ref()
+                .is_some_and(|p| p.fenced_at.is_some());
+            if tenant.state != TenantState::Active
+                || tenant.lifecycle.legal_hold_at.is_some()
+                || fenced
+            {
                 continue;
             }
             let expired = self
@@ -181,11 +195,18 @@ impl Coffer {
             OperatorStep::Hold => (control.set_legal_hold(caller, tenant, true)?, None),
             OperatorStep::Release => (control.set_legal_hold(caller, tenant, false)?, None),
             OperatorStep::Delete => {
+                // Asked of the node serving the tenant, which purges its vault: another
+                // node refuses before anything is changed.
+                let current = control.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+                if !control.serves(&current) {
+                    let node = current.placement.map(|p| p.node).unwrap_or_default();
+                    return Err(crate::auth::AuthError::Misdirected(node).into());
+                }
                 control.request_deletion(caller, tenant)?;
                 let receipt = self.purge_tenant(caller, tenant)?;
                 let gone = control
                     .tenant(tenant)?
-                    .ok_or_else(|| CofferError::Control(crate::control::ControlError::NotFound))?;
+                    .ok_or(CofferError::Control(ControlError::NotFound))?;
                 (gone, Some(receipt))
             }
         })

@@ -114,6 +114,12 @@ impl Coffer {
                 let record = self.control.purge_record(tenant)?;
                 return Ok(record.and_then(|r| r.receipt));
             }
+            // Only the node serving the tenant purges it (another may hold a stale copy,
+            // whose removal would prove nothing).
+            _ if !self.control.serves(&current) => {
+                let node = current.placement.map(|p| p.node).unwrap_or_default();
+                return Err(crate::auth::AuthError::Misdirected(node).into());
+            }
             TenantState::Cancelled => {
                 let facts = self.vault_facts(tenant)?;
                 self.control.begin_purge(caller, tenant, facts)?;

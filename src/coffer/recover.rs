@@ -3,10 +3,11 @@
 //! tenant changed after that set was made is lost; the report states that window.
 //!
 //! Run on the node that takes the tenant: the set's copy is verified (every file against
-//! its index entry and hash) before anything is written, copied in under a temporary
-//! name and renamed into place, and opened; only then does the placement move, with
-//! its epoch checked, so a recovery racing another (or the old node coming back) cannot
-//! leave two nodes serving the tenant.
+//! its index entry and hash) before anything is written; the tenant is fenced where it
+//! was (an old node that is not lost after all stops taking writes); the copy goes in
+//! under a temporary name, is renamed into place and opened; only then does the
+//! placement move, with its epoch checked, so a recovery racing another (or the old
+//! node coming back) cannot leave two nodes serving the tenant.
 
 use std::path::{Path, PathBuf};
 
@@ -122,6 +123,15 @@ impl Coffer {
                 check.problems.join("; ")
             )));
         }
+
+        // Fenced first: if the old node is not lost after all, it takes no more writes
+        // (they would be lost with the copy it keeps) once it hears of the fence.
+        let why = serde_json::json!({ "reason": "recover", "to": here });
+        let from = self
+            .control
+            .fence_placement(caller, tenant.id, &from, why)?
+            .placement
+            .ok_or_else(|| refuse(format!("tenant {slug} has no placement")))?;
 
         // Copied under a temporary name, then renamed into place: a crash leaves either
         // nothing or debris the isolation audit names, never a half vault.

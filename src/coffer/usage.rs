@@ -31,6 +31,11 @@ impl Coffer {
     pub fn usage_report(&self, tenant: &Tenant) -> Result<UsageReport, CofferError> {
         let counters = match tenant.state {
             TenantState::Purging | TenantState::Purged => Vec::new(),
+            // The counters live in the vault, on the node serving it.
+            _ if !self.control.serves(tenant) => {
+                let node = tenant.placement.as_ref().map(|p| p.node.clone());
+                return Err(crate::auth::AuthError::Misdirected(node.unwrap_or_default()).into());
+            }
             _ => self.vaults.open(tenant.id)?.usage()?,
         };
         let since = crate::db::timestamp(self.clock.now() - time::Duration::days(USAGE_DAYS));

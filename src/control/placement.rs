@@ -23,14 +23,17 @@ impl ControlPlane {
         }
     }
 
-    /// Tenant slug to node, for every live placed tenant: what a proxy routes by.
+    /// Tenant slug and tenant id to node, for every live placed tenant: what a proxy
+    /// routes by (tenant routes name the slug; operators' routes take either).
     pub fn placement_map(&self) -> Result<BTreeMap<String, String>, ControlError> {
-        Ok(self
-            .tenants()?
-            .into_iter()
-            .filter(|t| !t.state.is_gone())
-            .filter_map(|t| Some((t.slug, t.placement?.node)))
-            .collect())
+        let mut map = BTreeMap::new();
+        for t in self.tenants()?.into_iter().filter(|t| !t.state.is_gone()) {
+            if let Some(p) = t.placement {
+                map.insert(t.id.to_string(), p.node.clone());
+                map.insert(t.slug, p.node);
+            }
+        }
+        Ok(map)
     }
 
     /// Every tenant this node serves (with the embedded control plane: every tenant).
@@ -40,6 +43,34 @@ impl ControlPlane {
             .into_iter()
             .filter(|t| self.serves(t))
             .collect())
+    }
+
+    /// Fences `tenant` where it is placed (still `from`, epoch checked): every node stops
+    /// taking its writes as soon as it hears of the change, and the vault freezes on its
+    /// next use. Audited as `tenant.place` with `why`.
+    pub fn fence_placement(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        from: &Placement,
+        why: serde_json::Value,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            if !tx.fence_placement(tenant, from, now)? {
+                return Err(ControlError::Forbidden(format!(
+                    "the tenant's placement changed meanwhile (it was on {} at epoch {}); \
+                     look again before retrying",
+                    from.node, from.epoch
+                )));
+            }
+            let fenced = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            let event = caller
+                .event(AuditAction::TenantPlace)
+                .tenant(tenant)
+                .detail(serde_json::json!({
+                    "node": from.node, "epoch": from.epoch, "fenced": true, "why": why }));
+            Ok((fenced, vec![event]))
+        })
     }
 
     /// Hands `tenant` to node `to`: only if its placement is still `from` (the epoch

@@ -140,6 +140,14 @@ pub trait LifecycleTx {
 pub trait PlacementTx {
     /// Places a new tenant on `node` (epoch 1).
     fn place_tenant(&self, id: TenantId, node: &str, now: &str) -> Result<(), ControlError>;
+    /// Fences a tenant's placement (no writes while it is copied), if it is still `from`;
+    /// false if it is not.
+    fn fence_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        now: &str,
+    ) -> Result<bool, ControlError>;
     /// Moves a tenant's placement from `from` at `epoch` to `to` at the next epoch, with
     /// no fence; false (nothing changed) if the placement is no longer `from` at `epoch`.
     fn replace_placement(

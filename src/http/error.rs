@@ -468,8 +468,9 @@ impl From<AuthError> for ApiError {
             AuthError::SessionRequired => (S::FORBIDDEN, C::SessionRequired),
             AuthError::NotFound => return ApiError::not_found(),
             AuthError::TenantState(state) => return ApiError::tenant_state(*state),
-            // RFC 9110 §15.5.20: this server is not the one for the request's target; the
-            // proxy (or a client that follows placements) retries at the tenant's node.
+            // RFC 9110 §15.5.20: this server is not the one for the request's target (the
+            // proxy's map lagged, or a client came straight here); the tenant's node is
+            // named, to retry there.
             AuthError::Misdirected(_) => (S::MISDIRECTED_REQUEST, C::Misdirected),
             AuthError::Moving => {
                 return ApiError::new(S::SERVICE_UNAVAILABLE, C::TenantMoving, e.to_string())

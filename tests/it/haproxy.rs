@@ -47,24 +47,64 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The status of a GET through `addr` with a bearer token.
-fn get_status(addr: &str, path: &str, token: &str) -> u16 {
+const OPERATOR_PASSWORD: &str = "operator through the proxy";
+
+/// One request on its own connection; the whole answer (head and body).
+fn exchange(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: coffer.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: coffer.test\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
+}
+
+fn send(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> u16 {
+    let answer = exchange(addr, method, path, headers, body);
+    answer
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// The status of a GET through `addr` with a bearer token.
+fn get_status(addr: &str, path: &str, token: &str) -> u16 {
+    send(
+        addr,
+        "GET",
+        path,
+        &format!("Authorization: Bearer {token}\r\n"),
+        "",
+    )
+}
+
+/// Signs in through `addr`; the session cookie (`name=value`).
+fn sign_in(addr: &str, email: &str, password: &str) -> String {
+    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    let answer = exchange(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        "Content-Type: application/json\r\n",
+        &body,
+    );
+    answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no session cookie in {answer:?}"))
 }
 
 /// `deploy/haproxy/haproxy.cfg` with this test's listener, nodes, map and socket.
@@ -163,6 +203,19 @@ fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
             },
         )
         .unwrap();
+    node1
+        .coffer
+        .control()
+        .create_user(
+            &operator(),
+            &NewUser {
+                email: Email::parse("operator@proxy.example").unwrap(),
+                name: "Operator".into(),
+                password_hash: Some(coffer::auth::password::hash(OPERATOR_PASSWORD).unwrap()),
+                is_operator: true,
+            },
+        )
+        .unwrap();
     make_owner(&node1.coffer, "alpha", user.id);
     make_owner(&node2, "charlie", user.id);
     let alpha_token = owner_token(&node1.coffer, &node1.alpha, user.id);
@@ -226,15 +279,28 @@ fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
         "{}",
         String::from_utf8_lossy(&once.stderr)
     );
+    // The slug and the id of each of the three tenants.
     assert_eq!(
         String::from_utf8_lossy(&once.stdout).trim(),
-        "3 entries changed"
+        "6 entries changed"
     );
     let printed = node1.cli().args(["placements", "map"]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&printed.stdout),
-        "alpha node-1\nbravo node-1\ncharlie node-2\n"
-    );
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    for line in [
+        "alpha node-1".to_owned(),
+        "bravo node-1".to_owned(),
+        "charlie node-2".to_owned(),
+        format!("{} node-1", node1.alpha.id),
+        format!("{} node-2", charlie.id),
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line} not in {printed}"
+        );
+    }
+    assert_eq!(printed.lines().count(), 6);
+    // The map file holds the same, for HAProxy's next start.
+    assert_eq!(std::fs::read_to_string(&map).unwrap(), printed);
 
     // Every request reaches the tenant's own node: never a 421 from the other one. (Two
     // of each in a row: round-robin would send one of them to the wrong node.)
@@ -281,6 +347,24 @@ fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
         "a new tenant was routed through HAProxy within {:?}",
         created.elapsed()
     );
+    // By HAProxy's own map, not by luck: delta's slug and id are there, on node-2.
+    let api =
+        coffer::haproxy::RuntimeApi::parse(&format!("unix:{}", dir.join("admin.sock").display()));
+    let in_proxy = api.show_map(&map.to_string_lossy()).unwrap();
+    assert_eq!(in_proxy.get("delta").map(String::as_str), Some("node-2"));
+    assert_eq!(
+        in_proxy.get(&delta.id.to_string()).map(String::as_str),
+        Some("node-2")
+    );
+    // Operators' routes for a tenant reach its node too, by slug and by id.
+    let cookie = sign_in(&listen, "operator@proxy.example", OPERATOR_PASSWORD);
+    for key in ["charlie".to_owned(), charlie.id.to_string()] {
+        let path = format!("/api/v1/admin/tenants/{key}/usage");
+        for _ in 0..2 {
+            let status = send(&listen, "GET", &path, &format!("Cookie: {cookie}\r\n"), "");
+            assert_eq!(status, 200, "{path}");
+        }
+    }
     drop(watcher);
     drop(proxy);
     drop((server1, server2));

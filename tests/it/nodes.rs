@@ -207,6 +207,27 @@ async fn each_node_serves_only_its_tenants_and_a_fenced_tenant_takes_no_writes()
             .exists()
     );
 
+    // Nor do node-2's operators' commands reach alpha: its usage report and its deletion
+    // are refused before anything changes.
+    assert!(matches!(
+        b.usage_report(&t.world.alpha),
+        Err(coffer::coffer::CofferError::Auth(AuthError::Misdirected(node))) if node == "node-1"
+    ));
+    let delete = b.operator_step(
+        &operator(),
+        t.world.alpha.id,
+        coffer::coffer::OperatorStep::Delete,
+    );
+    assert!(
+        matches!(
+            &delete,
+            Err(coffer::coffer::CofferError::Auth(AuthError::Misdirected(_)))
+        ),
+        "{delete:?}"
+    );
+    let alpha_now = b.control().tenant(t.world.alpha.id).unwrap().unwrap();
+    assert_eq!(alpha_now.state, coffer::control::TenantState::Active);
+
     // A tenant made on node-2 is placed there: node-1 refuses it, node-2 serves it.
     let charlie = b
         .create_tenant(&operator(), new_tenant("charlie", None))
@@ -370,17 +391,22 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
         .placement
         .unwrap();
     assert_eq!((placed.node.as_str(), placed.epoch), ("node-2", 2));
-    // The move is in node-2's audit log, with its reason and loss window.
-    let event = b
+    // In node-2's audit log: the fence where alpha was, then the move, with its reason.
+    let events: Vec<serde_json::Value> = b
         .audit()
         .events_for_tenant(a.alpha.id, 0, 100)
         .unwrap()
         .into_iter()
-        .find(|e| e.action == "tenant.place")
-        .expect("a tenant.place event");
-    let detail = event.detail.unwrap();
-    assert_eq!(detail["to"], "node-2");
-    assert_eq!(detail["why"]["reason"], "recover");
+        .filter(|e| e.action == "tenant.place")
+        .map(|e| e.detail.unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (&events[0]["node"], &events[0]["fenced"]),
+        (&"node-1".into(), &true.into())
+    );
+    assert_eq!(events[1]["to"], "node-2");
+    assert_eq!(events[1]["why"]["reason"], "recover");
     // node-2's auditors find alpha whole; node-1's name its leftover copy for what it is.
     assert_eq!(b.isolation_audit(false).unwrap().findings, vec![]);
     let stale = a.coffer.isolation_audit(false).unwrap().findings;

@@ -194,6 +194,19 @@ impl PlacementTx for Tx<'_> {
         Ok(())
     }
 
+    fn fence_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        now: &str,
+    ) -> Result<bool, ControlError> {
+        Ok(self.exec(
+            "UPDATE placements SET fenced_at = COALESCE(fenced_at, $4), updated_at = $4
+             WHERE tenant_id = $1 AND node = $2 AND epoch = $3",
+            &[&id.to_string(), &from.node, &from.epoch, &now],
+        )? == 1)
+    }
+
     fn replace_placement(
         &self,
         id: TenantId,

@@ -52,6 +52,11 @@ const MIGRATION_LOCK: i64 = 0x636f_6666_6572_0002;
 /// The channel that announces committed changes to authorization facts.
 const CHANNEL: &str = "coffer_control";
 
+/// TCP keepalives on every connection (see `PostgresControl::open`).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// How long the listener waits before reconnecting after losing its connection.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
@@ -79,9 +84,19 @@ impl PostgresControl {
     /// Connects to `url` (a libpq URL or key=value string), brings the schema up to date
     /// and starts the change listener.
     pub fn open(url: &str) -> Result<Self, ControlError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-            ControlError::Postgres(format!("control URL: {e}"))
-        })?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| {
+                ControlError::Postgres(format!("control URL: {e}"))
+            })?;
+        // A database that vanishes without closing its connections (a host down, a
+        // firewall dropping idle flows) is noticed within about half a minute, by the
+        // pool and by the change listener alike: the listener then counts itself
+        // disconnected and caches are bypassed.
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         let pool = Pool::new(config.clone())?;
         migrate(&mut *pool.get()?)?;
         let listener = Arc::new(Listener::default());

@@ -17,6 +17,12 @@ use crate::db::lock;
 const POOL_SIZE: usize = 8;
 /// How long a request waits for a connection before it fails (503).
 const POOL_WAIT: Duration = Duration::from_secs(10);
+/// Every statement and lock wait is bounded, so a stalled node cannot hold the control
+/// plane's write lock (and every node's control writes) indefinitely: its transaction
+/// is cut and rolled back.
+const SESSION_LIMITS: &str = "SET statement_timeout = '30s'; SET lock_timeout = '15s';
+     SET idle_in_transaction_session_timeout = '30s'";
+
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -117,6 +123,7 @@ impl Pool {
                     tracing::warn!(error = %e, "control database connection lost");
                 }
             });
+            client.batch_execute(SESSION_LIMITS).await?;
             Ok::<_, tokio_postgres::Error>(client)
         });
         wait(connecting)

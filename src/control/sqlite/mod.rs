@@ -15,6 +15,7 @@ use crate::db::{self, Migration, migration};
 use crate::names::{Email, NameError, TenantId, TenantSlug, UserId};
 
 mod lifecycle;
+mod placement;
 mod rights;
 mod usage;
 
@@ -697,25 +698,6 @@ impl ControlTx for Tx<'_> {
             params![tenant.to_string(), limit],
             login_from_row,
         )
-    }
-}
-
-/// One node serves every tenant of an embedded control plane: nothing to record.
-impl super::store::PlacementTx for Tx<'_> {
-    fn place_tenant(&self, _id: TenantId, _node: &str, _now: &str) -> Result<(), ControlError> {
-        Ok(())
-    }
-
-    fn replace_placement(
-        &self,
-        _id: TenantId,
-        _from: &super::model::Placement,
-        _to: &str,
-        _now: &str,
-    ) -> Result<bool, ControlError> {
-        Err(ControlError::Forbidden(
-            "placements need a PostgreSQL control plane (several nodes)".into(),
-        ))
     }
 }
 
