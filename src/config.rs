@@ -124,6 +124,11 @@ pub struct Config {
     /// `control`): tenants created here are placed on it, and it serves only the tenants
     /// placed on it (others get 421). Also its server name in the HAProxy map.
     pub node: Option<String>,
+    /// PEM certificate(s) of the authority that signed the PostgreSQL server's
+    /// certificate. Set, every connection to `control` is TLS, and the server must prove
+    /// the URL's host name with a certificate it signed; unset, connections are plain
+    /// (a private network only).
+    pub control_ca_file: Option<std::path::PathBuf>,
 }
 
 /// A node name: what HAProxy and a DNS label accept alike.
@@ -209,6 +214,7 @@ impl Default for Config {
             public_url: None,
             control: None,
             node: None,
+            control_ca_file: None,
         }
     }
 }
@@ -329,6 +335,11 @@ impl Config {
             (None, Some(_)) => {
                 return Err(ConfigError::Invalid(
                     "node only applies with a PostgreSQL control plane (control = \"postgres://...\")".into(),
+                ));
+            }
+            (None, None) if self.control_ca_file.is_some() => {
+                return Err(ConfigError::Invalid(
+                    "control_ca_file only applies with a PostgreSQL control plane".into(),
                 ));
             }
             (_, Some(node)) if !valid_node_name(node) => {

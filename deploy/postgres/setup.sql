@@ -7,10 +7,10 @@
 CREATE ROLE coffer LOGIN;          -- then: \password coffer
 CREATE DATABASE coffer OWNER coffer ENCODING 'UTF8' TEMPLATE template0;
 
--- Only Coffer's role reaches it: in pg_hba.conf, allow the nodes' addresses alone, with
--- scram-sha-256, for example
---   host coffer coffer 10.0.1.0/24 scram-sha-256
--- and nothing for this database from anywhere else. Coffer does not speak TLS to
--- PostgreSQL yet: keep the database and the nodes on a private network (or a WireGuard
--- link) of their own.
+-- Only Coffer's role reaches it: in pg_hba.conf, allow the nodes' addresses alone, over
+-- TLS with scram-sha-256, for example
+--   hostssl coffer coffer 10.0.1.0/24 scram-sha-256
+-- and nothing for this database from anywhere else. Give the nodes the certificate of
+-- the authority that signed the server's (`control_ca_file`); the URL's host must be a
+-- name or address in the server's certificate.
 REVOKE ALL ON DATABASE coffer FROM PUBLIC;

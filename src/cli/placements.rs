@@ -49,6 +49,7 @@ pub fn placements_command(g: &Global, cmd: PlacementsCommand) -> anyhow::Result<
     };
     let control = ControlPlane::open_postgres(
         url,
+        config.control_ca_file.as_deref(),
         None,
         AuditLog::open_in_memory()?,
         crate::clock::system(),

@@ -64,6 +64,16 @@ pub struct LifecycleReport {
 }
 
 impl Coffer {
+    /// The lease a lifecycle pass holds: one pass at a time per node (nodes sharing a
+    /// control plane each pass over their own tenants, so one node's pass never makes
+    /// another skip its own).
+    pub fn lifecycle_lease(&self) -> String {
+        match self.control.node() {
+            Some(node) => format!("{LEASE}@{node}"),
+            None => LEASE.to_owned(),
+        }
+    }
+
     /// Runs one lifecycle pass at the clock's now.
     pub fn run_lifecycle(&self) -> Result<LifecycleReport, CofferError> {
         let mut report = LifecycleReport {
@@ -71,12 +81,7 @@ impl Coffer {
             ..Default::default()
         };
         let holder = crate::control::lease_holder();
-        // One pass at a time per node: nodes sharing a control plane each pass over their
-        // own tenants, so one node's pass never makes another skip its own.
-        let lease = match self.control.node() {
-            Some(node) => format!("{LEASE}@{node}"),
-            None => LEASE.to_owned(),
-        };
+        let lease = self.lifecycle_lease();
         if !self.control.take_lease(&lease, &holder, LEASE_TTL)? {
             let owner = self.control.lease_owner(&lease)?.unwrap_or_default();
             tracing::warn!(held_by = %owner, "another lifecycle pass is running; skipped");

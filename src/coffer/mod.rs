@@ -160,7 +160,13 @@ impl Coffer {
                         "a PostgreSQL control plane needs node in the configuration",
                     )
                 })?;
-                ControlPlane::open_postgres(url, Some(node), audit.clone(), clock.clone())?
+                ControlPlane::open_postgres(
+                    url,
+                    config.control_ca_file.as_deref(),
+                    Some(node),
+                    audit.clone(),
+                    clock.clone(),
+                )?
             }
             None => {
                 root.create_private_database(SqliteFile::Control)?;

@@ -134,12 +134,13 @@ impl ControlPlane {
     /// none, such as the HAProxy map sync).
     pub fn open_postgres(
         url: &str,
+        ca_file: Option<&Path>,
         node: Option<&str>,
         audit: AuditLog,
         clock: SharedClock,
     ) -> Result<Self, ControlError> {
         Ok(ControlPlane {
-            store: Arc::new(pg::PostgresControl::open(url)?),
+            store: Arc::new(pg::PostgresControl::open(url, ca_file)?),
             audit,
             clock,
             generation: Arc::default(),

@@ -509,7 +509,7 @@ fn one_pass_at_a_time_and_expired_sessions_are_pruned() {
     assert!(
         coffer
             .control()
-            .take_lease("lifecycle", elsewhere, hour)
+            .take_lease(&coffer.lifecycle_lease(), elsewhere, hour)
             .unwrap()
     );
     assert!(!coffer.run_lifecycle().unwrap().ran);
@@ -518,7 +518,7 @@ fn one_pass_at_a_time_and_expired_sessions_are_pruned() {
     assert!(!coffer.run_lifecycle().unwrap().ran);
     coffer
         .control()
-        .release_lease("lifecycle", elsewhere)
+        .release_lease(&coffer.lifecycle_lease(), elsewhere)
         .unwrap();
     // A lease left by a process of this host that died is taken over at once.
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -533,7 +533,7 @@ fn one_pass_at_a_time_and_expired_sessions_are_pruned() {
     assert!(
         coffer
             .control()
-            .take_lease("lifecycle", &dead, hour)
+            .take_lease(&coffer.lifecycle_lease(), &dead, hour)
             .unwrap()
     );
     let report = coffer.run_lifecycle().unwrap();

@@ -464,6 +464,58 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
 }
 
 #[test]
+fn the_control_plane_is_reached_over_tls_verified_against_the_operators_ca() {
+    let Some(base) = postgres::base_url("control_over_tls") else {
+        return;
+    };
+    let Some(ca) = postgres::ca_file("control_over_tls") else {
+        return;
+    };
+    let url = postgres::fresh_schema(&base);
+    let node = |ca: Option<std::path::PathBuf>| Config {
+        control: Some(url.clone()),
+        node: Some("node-1".into()),
+        control_ca_file: ca,
+        ..Config::default()
+    };
+    // With the authority that signed the database's certificate: TLS, and it works.
+    let world = World::with_config(node(Some(ca)));
+    let tls = postgres::query_text(
+        &base,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE s.ssl AND a.application_name = 'coffer'",
+    );
+    assert!(
+        tls.parse::<u32>().unwrap() >= 1,
+        "no TLS connection from Coffer"
+    );
+    assert_eq!(world.coffer.control().tenants().unwrap().len(), 2);
+    // With another authority, the database's certificate does not verify: no connection.
+    let dir = tempfile::tempdir().unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("other.pem"), other.cert.pem()).unwrap();
+    let refused = Coffer::init(
+        &dir.path().join("data"),
+        node(Some(dir.path().join("other.pem"))),
+    );
+    let why = refused
+        .err()
+        .expect("an unverified server was trusted")
+        .to_string();
+    assert!(why.contains("unavailable"), "{why}");
+    // Asking for TLS without saying whom to trust is refused, not half-done.
+    let require = Config {
+        control: Some(format!("{url}&sslmode=require")),
+        ..node(None)
+    };
+    let why = Coffer::init(&dir.path().join("data2"), require)
+        .err()
+        .expect("sslmode=require without a CA was accepted")
+        .to_string();
+    assert!(why.contains("needs control_ca_file"), "{why}");
+}
+
+#[test]
 fn a_control_plane_that_cannot_be_reached_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("coffer.toml");

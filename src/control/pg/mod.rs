@@ -21,6 +21,7 @@ mod lifecycle;
 mod pool;
 mod snapshot;
 mod tables;
+mod tls;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
+use tokio_postgres::{AsyncMessage, IsolationLevel};
 
 use super::ControlError;
 use super::store::{ControlStore, TxWork};
@@ -83,7 +84,7 @@ struct Listener {
 impl PostgresControl {
     /// Connects to `url` (a libpq URL or key=value string), brings the schema up to date
     /// and starts the change listener.
-    pub fn open(url: &str) -> Result<Self, ControlError> {
+    pub fn open(url: &str, ca_file: Option<&Path>) -> Result<Self, ControlError> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|e: tokio_postgres::Error| {
                 ControlError::Postgres(format!("control URL: {e}"))
@@ -97,10 +98,11 @@ impl PostgresControl {
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES);
-        let pool = Pool::new(config.clone())?;
+        let tls = tls::connector(ca_file, &mut config)?;
+        let pool = Pool::new(config.clone(), tls.clone())?;
         migrate(&mut *pool.get()?)?;
         let listener = Arc::new(Listener::default());
-        pool.runtime().spawn(listen(config, listener.clone()));
+        pool.runtime().spawn(listen(config, tls, listener.clone()));
         Ok(PostgresControl { pool, listener })
     }
 }
@@ -145,9 +147,9 @@ fn migrate(client: &mut tokio_postgres::Client) -> Result<(), ControlError> {
 /// The listener task: counts change notifications while connected; when the connection
 /// is lost it marks itself disconnected (caches bypassed), waits and reconnects. It ends
 /// with the store's runtime.
-async fn listen(config: tokio_postgres::Config, shared: Arc<Listener>) {
+async fn listen(config: tokio_postgres::Config, tls: tls::Tls, shared: Arc<Listener>) {
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let listening = async {
                     let mut messages =

@@ -7,7 +7,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+
+use super::tls::Tls;
 
 use super::wait;
 use crate::control::ControlError;
@@ -28,6 +30,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Pool {
     config: Config,
+    tls: Tls,
     /// `Some` until the store is dropped (then shut down without waiting: dropping a
     /// runtime inside another runtime's thread is not allowed).
     runtime: Option<tokio::runtime::Runtime>,
@@ -43,7 +46,7 @@ struct State {
 }
 
 impl Pool {
-    pub fn new(mut config: Config) -> Result<Self, ControlError> {
+    pub fn new(mut config: Config, tls: Tls) -> Result<Self, ControlError> {
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("coffer");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +57,7 @@ impl Pool {
             .map_err(|e| ControlError::Postgres(format!("runtime: {e}")))?;
         Ok(Pool {
             config,
+            tls,
             runtime: Some(runtime),
             state: Mutex::default(),
             returned: Condvar::new(),
@@ -115,9 +119,9 @@ impl Pool {
     /// A new connection. Connecting needs a reactor (sockets, timers), so it runs on the
     /// store's runtime, which then drives the connection for as long as it lives.
     fn connect(&self) -> Result<Client, ControlError> {
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let connecting = self.runtime().spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %e, "control database connection lost");

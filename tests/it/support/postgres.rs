@@ -24,6 +24,24 @@ pub fn base_url(test: &str) -> Option<String> {
     }
 }
 
+/// The certificate authority of the test database's TLS certificate
+/// (`COFFER_TEST_POSTGRES_CA`, `.ci/postgres start` makes `DIR/ca.pem`).
+pub fn ca_file(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("COFFER_TEST_POSTGRES_CA") {
+        Some(path) if !path.is_empty() => Some(path.into()),
+        _ => {
+            assert!(
+                std::env::var_os("COFFER_REQUIRE_POSTGRES").is_none(),
+                "{test}: COFFER_TEST_POSTGRES_CA is not set but PostgreSQL tests are required"
+            );
+            eprintln!(
+                "{test}: skipped (set COFFER_TEST_POSTGRES_CA to DIR/ca.pem of .ci/postgres)"
+            );
+            None
+        }
+    }
+}
+
 /// Whether the whole suite runs its control planes on PostgreSQL.
 pub fn suite_on_postgres() -> bool {
     std::env::var("COFFER_TEST_CONTROL").is_ok_and(|v| v == "postgres")

@@ -1,0 +1,52 @@
+//! TLS to PostgreSQL (`control_ca_file`): rustls, with the operator's certificate
+//! authority as the only root, so a node talks to the database it was told of and to no
+//! one else on the way. Without a CA file connections are plain (a private network):
+//! a TLS connection whose server cannot be verified would protect nothing, so a URL
+//! asking for `sslmode=require` without the CA file is refused.
+
+use std::path::Path;
+
+use tokio_postgres::config::SslMode;
+
+use crate::control::ControlError;
+
+pub type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The connector for `config`; with `ca_file`, TLS is required of every connection.
+pub fn connector(
+    ca_file: Option<&Path>,
+    config: &mut tokio_postgres::Config,
+) -> Result<Tls, ControlError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca_file {
+        let fail = |why: String| {
+            ControlError::Postgres(format!("control_ca_file {}: {why}", path.display()))
+        };
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the operator's CA file, not tenant data"
+        )]
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| fail(e.to_string()))?;
+            roots.add(cert).map_err(|e| fail(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(fail("no certificate in it".into()));
+        }
+        config.ssl_mode(SslMode::Require);
+    } else if config.get_ssl_mode() == SslMode::Require {
+        return Err(ControlError::Postgres(
+            "sslmode=require needs control_ca_file: the authority that signed the database's certificate".into(),
+        ));
+    } else {
+        config.ssl_mode(SslMode::Disable);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ControlError::Postgres(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+}
