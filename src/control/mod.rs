@@ -79,6 +79,13 @@ pub enum ControlError {
 
 impl From<tokio_postgres::Error> for ControlError {
     fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        // A NUL in a looked-up value (a hostile token id): PostgreSQL refuses text with
+        // NUL outright, and nothing stored holds one (the edge refuses them in names), so
+        // nothing matches, as with SQLite.
+        if e.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
+            return ControlError::NotFound;
+        }
         if e.is_closed() {
             ControlError::Unavailable(e.to_string())
         } else {
