@@ -200,6 +200,8 @@ async fn each_node_serves_only_its_tenants_and_a_fenced_tenant_takes_no_writes()
         b.auth().operator_access(&operator(), &slug),
         Err(AuthError::Misdirected(node)) if node == "node-1"
     ));
+    // Nothing of alpha was opened on node-2 (its vault cache is empty), nor created.
+    assert_eq!(b.open_vaults(), 0);
     assert!(
         !dir.path()
             .join("data/tenants")

@@ -198,17 +198,23 @@ async fn listen(config: tokio_postgres::Config, tls: tls::Tls, shared: Arc<Liste
     }
 }
 
+/// A read-only transaction that sees one moment of the database throughout.
+fn one_snapshot(
+    client: &mut tokio_postgres::Client,
+) -> Result<tokio_postgres::Transaction<'_>, ControlError> {
+    Ok(wait(
+        client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start(),
+    )?)
+}
+
 impl ControlStore for PostgresControl {
     fn read(&self, work: &mut TxWork<'_>) -> Result<(), ControlError> {
         let mut client = self.pool.get()?;
-        let tx = wait(
-            client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start(),
-        )?;
-        let tx = tables::Tx::new(tx);
+        let tx = tables::Tx::new(one_snapshot(&mut client)?);
         work(&tx)?;
         tx.finish()
     }
@@ -254,14 +260,7 @@ impl ControlStore for PostgresControl {
 
     fn snapshot_into(&self, path: &Path) -> Result<(), ControlError> {
         let mut client = self.pool.get()?;
-        let tx = wait(
-            client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start(),
-        )?;
-        snapshot::copy_into_sqlite(tx, path)
+        snapshot::copy_into_sqlite(one_snapshot(&mut client)?, path)
     }
 
     fn peek_external_version(&self) -> Option<i64> {
