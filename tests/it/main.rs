@@ -21,6 +21,7 @@ mod isolation;
 mod layout_spec;
 mod lifecycle;
 mod names;
+mod netns;
 mod nodes;
 mod portability;
 mod robust;

@@ -1,0 +1,346 @@
+//! Three Coffer nodes as three hosts: each in its own network namespace with a veth pair
+//! to this one (root only; `.ci/run` runs as root and makes a skip a failure). HAProxy
+//! here routes by the placements; the nodes reach PostgreSQL through its socket file
+//! (the filesystem is shared; the nodes' own traffic crosses the veth links). Every
+//! tenant's requests land on its node through the proxy, a node asked directly for
+//! another node's tenant answers 421, and every node's audit chain verifies after.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coffer::coffer::Coffer;
+use coffer::config::Config;
+use coffer::control::{MemberChange, NewUser, Role};
+use coffer::names::{Email, TenantSlug, UserId};
+
+use crate::support::{new_tenant, operator, postgres};
+
+const NODES: usize = 3;
+const TENANTS_PER_NODE: usize = 4;
+const PORT: u16 = 8080;
+
+/// The namespaces and links of one run, removed (with the processes in them) on drop.
+struct Hosts {
+    names: Vec<String>,
+    subnet: u8,
+    children: Vec<Child>,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Hosts {
+    /// `NODES` namespaces `cf<id>n<i>`, each with `eth0` at 10.S.i.2 linked to a host
+    /// side at 10.S.i.1.
+    fn new() -> Hosts {
+        let id = std::process::id() % 10_000;
+        let subnet = 200 + (std::process::id() % 50) as u8;
+        let mut hosts = Hosts {
+            names: Vec::new(),
+            subnet,
+            children: Vec::new(),
+        };
+        for i in 1..=NODES {
+            let ns = format!("cf{id}n{i}");
+            let (host_end, ns_end) = (format!("{ns}h"), format!("{ns}e"));
+            ip(&["netns", "add", &ns]);
+            hosts.names.push(ns.clone());
+            ip(&[
+                "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+            ]);
+            ip(&["link", "set", &ns_end, "netns", &ns]);
+            ip(&[
+                "addr",
+                "add",
+                &format!("10.{subnet}.{i}.1/24"),
+                "dev",
+                &host_end,
+            ]);
+            ip(&["link", "set", &host_end, "up"]);
+            let inside = |args: &[&str]| {
+                let mut all = vec!["netns", "exec", &ns, "ip"];
+                all.extend_from_slice(args);
+                ip(&all);
+            };
+            inside(&[
+                "addr",
+                "add",
+                &format!("10.{subnet}.{i}.2/24"),
+                "dev",
+                &ns_end,
+            ]);
+            inside(&["link", "set", &ns_end, "up"]);
+            inside(&["link", "set", "lo", "up"]);
+        }
+        hosts
+    }
+
+    fn node_addr(&self, i: usize) -> String {
+        format!("10.{}.{i}.2:{PORT}", self.subnet)
+    }
+
+    /// `coffer serve` for node `i`, inside its namespace; returns once it listens.
+    fn serve(&mut self, i: usize, data: &Path, config: &Path) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.names[i - 1]])
+            .arg(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--config")
+            .arg(config)
+            .args(["serve", "--listen", &self.node_addr(i)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        assert!(banner.contains(&self.node_addr(i)), "{banner}");
+        self.children.push(child);
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in &self.names {
+            // Removing the namespace removes its end of the link, and so the pair.
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &format!("{ns}h")])
+                .status();
+        }
+    }
+}
+
+fn status(addr: &str, path: &str, token: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: coffer.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// The test database by its socket file: `COFFER_TEST_POSTGRES`'s port, in the
+/// directory of `COFFER_TEST_POSTGRES_CA` (both made by `.ci/postgres start DIR`).
+fn socket_url(base: &str, schema_url: &str, ca: &Path) -> String {
+    let port = base
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap();
+    let dir = ca.parent().unwrap().to_string_lossy().replace('/', "%2F");
+    let options = schema_url.split_once('?').map_or("", |(_, o)| o);
+    format!("postgres://coffer@{dir}:{port}/coffer?{options}")
+}
+
+#[test]
+fn tenants_land_on_their_nodes_across_three_hosts() {
+    let Some(base) = postgres::base_url("netns") else {
+        return;
+    };
+    let Some(ca) = postgres::ca_file("netns") else {
+        return;
+    };
+    if !rustix::process::geteuid().is_root() {
+        assert!(
+            std::env::var("COFFER_REQUIRE_ROOT_TESTS").is_err(),
+            "COFFER_REQUIRE_ROOT_TESTS is set but network namespaces need root"
+        );
+        eprintln!("netns test: skipped (network namespaces need root, as .ci/run has)");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let schema = postgres::fresh_schema(&base);
+    let on_socket = socket_url(&base, &schema, &ca);
+    let mut hosts = Hosts::new();
+
+    // Each node's data root, tenants made on it (so placed there), one owner of all.
+    let op = operator();
+    let mut tenants: Vec<(String, usize, String)> = Vec::new(); // slug, node, token
+    let mut nodes: Vec<PathBuf> = Vec::new();
+    let mut owner: Option<UserId> = None;
+    for i in 1..=NODES {
+        let data = dir.join(format!("node-{i}"));
+        let config = Config {
+            control: Some(schema.clone()),
+            node: Some(format!("node-{i}")),
+            ..Config::default()
+        };
+        let (coffer, _) = Coffer::init(&data, config).unwrap();
+        let user = *owner.get_or_insert_with(|| {
+            coffer
+                .control()
+                .create_user(
+                    &op,
+                    &NewUser {
+                        email: Email::parse("owner@hosts.example").unwrap(),
+                        name: "Owner".into(),
+                        password_hash: None,
+                        is_operator: false,
+                    },
+                )
+                .unwrap()
+                .id
+        });
+        for t in 0..TENANTS_PER_NODE {
+            let slug = format!("n{i}-t{t}");
+            let tenant = coffer.create_tenant(&op, new_tenant(&slug, None)).unwrap();
+            coffer
+                .auth()
+                .operator_access(&op, &TenantSlug::parse(&slug).unwrap())
+                .unwrap()
+                .change_member(coffer.control(), user, Role::Owner, MemberChange::Add)
+                .unwrap();
+            let (token, _) = coffer
+                .auth()
+                .issue_token(user, &tenant, Role::Owner, "hosts", None, &op)
+                .unwrap();
+            tenants.push((slug, i, token));
+        }
+        let file = dir.join(format!("node-{i}.toml"));
+        std::fs::write(
+            &file,
+            format!("control = {on_socket:?}\nnode = \"node-{i}\"\n"),
+        )
+        .unwrap();
+        nodes.push(data.clone());
+        drop(coffer);
+        hosts.serve(i, &data, &file);
+    }
+
+    // HAProxy here, with the example configuration and a backend per node host.
+    let map = dir.join("tenants.map");
+    std::fs::write(&map, "").unwrap();
+    let listen = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let mut cfg = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),
+    )
+    .unwrap()
+    .replace(
+        "bind :443 ssl crt /etc/haproxy/coffer.pem alpn h2,http/1.1",
+        &format!("bind {listen}"),
+    )
+    .replace(
+        "/run/haproxy/admin.sock",
+        &dir.join("admin.sock").to_string_lossy(),
+    )
+    .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
+    .replace("10.0.1.11:8080", &hosts.node_addr(1))
+    .replace("10.0.1.12:8080", &hosts.node_addr(2))
+    .replace("    log stdout format raw local0\n", "");
+    cfg.push_str(&format!(
+        "\nbackend node-3\n    server node-3 {} check\n",
+        hosts.node_addr(3)
+    ));
+    std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+    hosts.children.push(
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&listen).is_err() || !dir.join("admin.sock").exists() {
+        assert!(Instant::now() < deadline, "haproxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let control_config = dir.join("node-1-tcp.toml");
+    std::fs::write(
+        &control_config,
+        format!("control = {schema:?}\nnode = \"node-1\"\n"),
+    )
+    .unwrap();
+    let sync = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .arg("--config")
+        .arg(&control_config)
+        .args(["placements", "sync", "--haproxy"])
+        .arg(format!("unix:{}", dir.join("admin.sock").display()))
+        .arg("--map")
+        .arg(&map)
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+
+    // Through the proxy, every tenant reaches its own host, every time.
+    for (slug, _, token) in &tenants {
+        for _ in 0..2 {
+            let path = format!("/api/v1/tenants/{slug}/tree");
+            assert_eq!(status(&listen, &path, token), 200, "{path}");
+        }
+    }
+    // Asked directly, a host that does not hold a tenant says where it lives.
+    for (slug, node, token) in &tenants {
+        let other = node % NODES + 1;
+        let path = format!("/api/v1/tenants/{slug}/tree");
+        assert_eq!(
+            status(&hosts.node_addr(other), &path, token),
+            421,
+            "{slug} on node-{other}"
+        );
+        assert_eq!(
+            status(&hosts.node_addr(*node), &path, token),
+            200,
+            "{slug} on node-{node}"
+        );
+    }
+    drop(hosts);
+
+    // Every node's audit chain verifies after all of it.
+    for (i, data) in nodes.iter().enumerate() {
+        let config = Config {
+            control: Some(schema.clone()),
+            node: Some(format!("node-{}", i + 1)),
+            ..Config::default()
+        };
+        let chain = Coffer::open(data, config)
+            .unwrap()
+            .audit()
+            .verify()
+            .unwrap();
+        assert!(chain.broken.is_none(), "node-{}: {chain:?}", i + 1);
+    }
+}
