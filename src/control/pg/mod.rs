@@ -45,10 +45,12 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[(
     )),
 )];
 
-/// The advisory-lock keys: one for control writes, one for migrations ("coffer" in ASCII,
-/// then 1 and 2).
-const WRITE_LOCK: i64 = 0x636f_6666_6572_0001;
-const MIGRATION_LOCK: i64 = 0x636f_6666_6572_0002;
+/// The advisory locks: a class ("coffer" in ASCII, then 1 for control writes and 2 for
+/// migrations) and, as the second key, a hash of the schema, so that control planes
+/// sharing one database (in different schemas) never wait for each other.
+const WRITE_LOCK: i32 = 0x636f_0001;
+const MIGRATION_LOCK: i32 = 0x636f_0002;
+const TAKE_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
 
 /// The channel that announces committed changes to authorization facts.
 const CHANNEL: &str = "coffer_control";
@@ -111,8 +113,7 @@ impl PostgresControl {
 fn migrate(client: &mut tokio_postgres::Client) -> Result<(), ControlError> {
     wait(async {
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        tx.execute(TAKE_LOCK, &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS coffer_schema (
                  version    INTEGER PRIMARY KEY,
@@ -223,8 +224,7 @@ impl ControlStore for PostgresControl {
         let mut client = self.pool.get()?;
         let tx = wait(async {
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .await?;
+            tx.execute(TAKE_LOCK, &[&WRITE_LOCK]).await?;
             if announce {
                 tx.execute("SELECT pg_notify($1, current_schema())", &[&CHANNEL])
                     .await?;
