@@ -57,11 +57,7 @@ impl ControlPlane {
     ) -> Result<Tenant, ControlError> {
         self.write(|tx, now| {
             if !tx.fence_placement(tenant, from, now)? {
-                return Err(ControlError::Forbidden(format!(
-                    "the tenant's placement changed meanwhile (it was on {} at epoch {}); \
-                     look again before retrying",
-                    from.node, from.epoch
-                )));
+                return Err(changed_meanwhile(from));
             }
             let fenced = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             let event = caller
@@ -87,11 +83,7 @@ impl ControlPlane {
     ) -> Result<Tenant, ControlError> {
         self.write(|tx, now| {
             if !tx.replace_placement(tenant, from, to, now)? {
-                return Err(ControlError::Forbidden(format!(
-                    "the tenant's placement changed meanwhile (it was on {} at epoch {}); \
-                     look again before retrying",
-                    from.node, from.epoch
-                )));
+                return Err(changed_meanwhile(from));
             }
             let placed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
             let event = caller
@@ -102,4 +94,13 @@ impl ControlPlane {
             Ok((placed, vec![event]))
         })
     }
+}
+
+/// The refusal of a placement change made against a placement that is no longer current.
+fn changed_meanwhile(from: &Placement) -> ControlError {
+    ControlError::Forbidden(format!(
+        "the tenant's placement changed meanwhile (it was on {} at epoch {}); look again \
+         before retrying",
+        from.node, from.epoch
+    ))
 }

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::served::start_logging;
 use crate::support::{World, new_tenant, operator, postgres};
 
 /// A child process killed when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ impl Drop for Running {
     }
 }
 
-fn haproxy_installed() -> bool {
+pub(crate) fn haproxy_installed() -> bool {
     let found = Command::new("haproxy").arg("-v").output().is_ok();
     if !found {
         assert!(
@@ -76,7 +76,7 @@ fn send(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> u16 
 }
 
 /// The status of a GET through `addr` with a bearer token.
-fn get_status(addr: &str, path: &str, token: &str) -> u16 {
+pub(crate) fn get_status(addr: &str, path: &str, token: &str) -> u16 {
     send(
         addr,
         "GET",
@@ -107,28 +107,69 @@ fn sign_in(addr: &str, email: &str, password: &str) -> String {
         .unwrap_or_else(|| panic!("no session cookie in {answer:?}"))
 }
 
-/// `deploy/haproxy/haproxy.cfg` with this test's listener, nodes, map and socket.
-fn haproxy_config(dir: &Path, listen: &str, nodes: [&str; 2], map: &Path) -> String {
+/// HAProxy in front of the test's nodes, killed when dropped.
+pub(crate) struct Proxy {
+    _process: Running,
+    /// Where clients connect.
+    pub listen: String,
+    /// The tenant map it loaded (empty at start) and its runtime API's socket.
+    pub map: PathBuf,
+    pub socket: PathBuf,
+}
+
+/// Starts HAProxy on `deploy/haproxy/haproxy.cfg` with this test's listener, an empty
+/// map and a socket in `dir`, and a backend per node address (`node-1`, `node-2`, ...:
+/// the example's two, more added); returns once it listens.
+pub(crate) fn start_proxy(dir: &Path, nodes: &[String]) -> Proxy {
     let example = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),
     )
     .unwrap();
-    let socket = dir.join("admin.sock");
-    let out = example
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (map, socket) = (dir.join("tenants.map"), dir.join("admin.sock"));
+    std::fs::write(&map, "").unwrap();
+    let mut cfg = example
         .replace(
             "bind :443 ssl crt /etc/haproxy/coffer.pem alpn h2,http/1.1",
             &format!("bind {listen}"),
         )
         .replace("/run/haproxy/admin.sock", &socket.to_string_lossy())
         .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
-        .replace("10.0.1.11:8080", nodes[0])
-        .replace("10.0.1.12:8080", nodes[1])
+        .replace("10.0.1.11:8080", &nodes[0])
+        .replace("10.0.1.12:8080", &nodes[1])
         .replace("    log stdout format raw local0\n", "");
     assert!(
-        out.contains(&format!("bind {listen}")),
+        cfg.contains(&format!("bind {listen}")),
         "the example changed shape"
     );
-    out
+    for (i, addr) in nodes.iter().enumerate().skip(2) {
+        let n = i + 1;
+        cfg.push_str(&format!(
+            "\nbackend node-{n}\n    server node-{n} {addr} check\n"
+        ));
+    }
+    std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+    let process = Running(
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&listen).is_err() || !socket.exists() {
+        assert!(Instant::now() < deadline, "haproxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proxy {
+        _process: process,
+        listen,
+        map,
+        socket,
+    }
 }
 
 fn node_config(dir: &Path, name: &str, world: &World) -> std::path::PathBuf {
@@ -231,41 +272,14 @@ fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
         &node_config(dir, "node-2", &node1),
         "warn",
     );
-    let map = dir.join("coffer-tenants.map");
-    std::fs::write(&map, "").unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        haproxy_config(
-            dir,
-            &listen,
-            [&server1.addr.to_string(), &server2.addr.to_string()],
-            &map,
-        ),
-    )
-    .unwrap();
-    let proxy = Running(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&listen).is_err() || !dir.join("admin.sock").exists() {
-        assert!(Instant::now() < deadline, "haproxy did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let proxy = start_proxy(dir, &[server1.addr.to_string(), server2.addr.to_string()]);
+    let (listen, map) = (proxy.listen.clone(), proxy.map.clone());
 
     // The map from the control plane, through the runtime API.
     let sync_args = |once: bool| {
         let mut c = node1.cli();
         c.args(["placements", "sync", "--haproxy"])
-            .arg(format!("unix:{}", dir.join("admin.sock").display()))
+            .arg(format!("unix:{}", proxy.socket.display()))
             .arg("--map")
             .arg(&map);
         if once {
@@ -348,8 +362,7 @@ fn each_tenant_reaches_its_node_through_haproxy_and_new_ones_after_a_sync() {
         created.elapsed()
     );
     // By HAProxy's own map, not by luck: delta's slug and id are there, on node-2.
-    let api =
-        coffer::haproxy::RuntimeApi::parse(&format!("unix:{}", dir.join("admin.sock").display()));
+    let api = coffer::haproxy::RuntimeApi::parse(&format!("unix:{}", proxy.socket.display()));
     let in_proxy = api.show_map(&map.to_string_lossy()).unwrap();
     assert_eq!(in_proxy.get("delta").map(String::as_str), Some("node-2"));
     assert_eq!(

@@ -5,17 +5,16 @@
 //! tenant's requests land on its node through the proxy, a node asked directly for
 //! another node's tenant answers 421, and every node's audit chain verifies after.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use coffer::coffer::Coffer;
 use coffer::config::Config;
 use coffer::control::{MemberChange, NewUser, Role};
 use coffer::names::{Email, TenantSlug, UserId};
 
+use crate::haproxy::{get_status, haproxy_installed, start_proxy};
 use crate::support::{new_tenant, operator, postgres};
 
 const NODES: usize = 3;
@@ -128,25 +127,6 @@ impl Drop for Hosts {
     }
 }
 
-fn status(addr: &str, path: &str, token: &str) -> u16 {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: coffer.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"))
-}
-
 /// The test database by its socket file: `COFFER_TEST_POSTGRES`'s port, in the
 /// directory of `COFFER_TEST_POSTGRES_CA` (both made by `.ci/postgres start DIR`).
 fn socket_url(base: &str, schema_url: &str, ca: &Path) -> String {
@@ -168,6 +148,9 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     let Some(ca) = postgres::ca_file("netns") else {
         return;
     };
+    if !haproxy_installed() {
+        return;
+    }
     if !rustix::process::geteuid().is_root() {
         assert!(
             std::env::var("COFFER_REQUIRE_ROOT_TESTS").is_err(),
@@ -237,52 +220,11 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     }
 
     // HAProxy here, with the example configuration and a backend per node host.
-    let map = dir.join("tenants.map");
-    std::fs::write(&map, "").unwrap();
-    let listen = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+    let proxy = start_proxy(
+        dir,
+        &(1..=NODES).map(|i| hosts.node_addr(i)).collect::<Vec<_>>(),
     );
-    let mut cfg = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),
-    )
-    .unwrap()
-    .replace(
-        "bind :443 ssl crt /etc/haproxy/coffer.pem alpn h2,http/1.1",
-        &format!("bind {listen}"),
-    )
-    .replace(
-        "/run/haproxy/admin.sock",
-        &dir.join("admin.sock").to_string_lossy(),
-    )
-    .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
-    .replace("10.0.1.11:8080", &hosts.node_addr(1))
-    .replace("10.0.1.12:8080", &hosts.node_addr(2))
-    .replace("    log stdout format raw local0\n", "");
-    cfg.push_str(&format!(
-        "\nbackend node-3\n    server node-3 {} check\n",
-        hosts.node_addr(3)
-    ));
-    std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
-    hosts.children.push(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(dir.join("haproxy.cfg"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&listen).is_err() || !dir.join("admin.sock").exists() {
-        assert!(Instant::now() < deadline, "haproxy did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (listen, map) = (&proxy.listen, &proxy.map);
     let control_config = dir.join("node-1-tcp.toml");
     std::fs::write(
         &control_config,
@@ -293,9 +235,9 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
         .arg("--config")
         .arg(&control_config)
         .args(["placements", "sync", "--haproxy"])
-        .arg(format!("unix:{}", dir.join("admin.sock").display()))
+        .arg(format!("unix:{}", proxy.socket.display()))
         .arg("--map")
-        .arg(&map)
+        .arg(map)
         .arg("--once")
         .output()
         .unwrap();
@@ -309,7 +251,7 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     for (slug, _, token) in &tenants {
         for _ in 0..2 {
             let path = format!("/api/v1/tenants/{slug}/tree");
-            assert_eq!(status(&listen, &path, token), 200, "{path}");
+            assert_eq!(get_status(listen, &path, token), 200, "{path}");
         }
     }
     // Asked directly, a host that does not hold a tenant says where it lives.
@@ -317,17 +259,18 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
         let other = node % NODES + 1;
         let path = format!("/api/v1/tenants/{slug}/tree");
         assert_eq!(
-            status(&hosts.node_addr(other), &path, token),
+            get_status(&hosts.node_addr(other), &path, token),
             421,
             "{slug} on node-{other}"
         );
         assert_eq!(
-            status(&hosts.node_addr(*node), &path, token),
+            get_status(&hosts.node_addr(*node), &path, token),
             200,
             "{slug} on node-{node}"
         );
     }
     drop(hosts);
+    drop(proxy);
 
     // Every node's audit chain verifies after all of it.
     for (i, data) in nodes.iter().enumerate() {
