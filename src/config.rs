@@ -129,6 +129,31 @@ pub struct Config {
     /// the URL's host name with a certificate it signed; unset, connections are plain
     /// (a private network only).
     pub control_ca_file: Option<std::path::PathBuf>,
+    /// The address the other nodes reach this node's `coffer serve` at
+    /// (`http://10.0.0.1:8080`, or `https://...` when it serves TLS): where a node
+    /// taking one of this node's tenants (`coffer tenant move`) pulls its copy from.
+    /// Registered in the control plane as the node starts.
+    pub node_url: Option<String>,
+    /// PEM certificate(s) of the authority that signed the other nodes' certificates,
+    /// for pulling a tenant from an `https://` node URL (the URL's host must match).
+    pub node_ca_file: Option<std::path::PathBuf>,
+    /// Hours a node keeps its copy of a tenant moved away from it before the lifecycle
+    /// pass removes it (1 to 720): time to look at the old copy if the move is in doubt.
+    pub move_grace_hours: u32,
+}
+
+/// A node's address for the other nodes: scheme, host and port, nothing else.
+pub fn valid_node_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|authority| {
+        let authority = authority.strip_suffix('/').unwrap_or(authority);
+        !authority.is_empty()
+            && authority
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    })
 }
 
 /// A node name: what HAProxy and a DNS label accept alike.
@@ -215,6 +240,9 @@ impl Default for Config {
             control: None,
             node: None,
             control_ca_file: None,
+            node_url: None,
+            node_ca_file: None,
+            move_grace_hours: 24,
         }
     }
 }
@@ -342,12 +370,29 @@ impl Config {
                     "control_ca_file only applies with a PostgreSQL control plane".into(),
                 ));
             }
+            (None, None) if self.node_url.is_some() || self.node_ca_file.is_some() => {
+                return Err(ConfigError::Invalid(
+                    "node_url and node_ca_file only apply with a PostgreSQL control plane".into(),
+                ));
+            }
             (_, Some(node)) if !valid_node_name(node) => {
                 return Err(ConfigError::Invalid(
                     "node must be 1 to 63 lower-case letters, digits and hyphens".into(),
                 ));
             }
             _ => {}
+        }
+        if let Some(url) = &self.node_url
+            && !valid_node_url(url)
+        {
+            return Err(ConfigError::Invalid(
+                "node_url must be http://HOST[:PORT] or https://HOST[:PORT], with no path".into(),
+            ));
+        }
+        if !(1..=720).contains(&self.move_grace_hours) {
+            return Err(ConfigError::Invalid(
+                "move_grace_hours must be 1 to 720".into(),
+            ));
         }
         if !(1..=MAX_SESSION_DAYS).contains(&self.session_days) {
             return Err(ConfigError::Invalid(format!(

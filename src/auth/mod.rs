@@ -423,7 +423,13 @@ impl Auth {
                     return None; // the slow path refuses, and audits the refusal
                 }
                 let vault = self.vaults.cached(tenant.id)?;
-                fit_vault(&vault, &tenant);
+                // A vault a move took a copy of is answered from the database only: the
+                // moment the placement flips, this node answers 421, even before its
+                // cache hears of it, and never serves a read the new node has changed.
+                if vault.is_sent() {
+                    return None;
+                }
+                self.fit_vault(&vault, &tenant);
                 Some(TenantAccess {
                     tenant,
                     standing: Standing::Member(role),
@@ -496,7 +502,7 @@ impl Auth {
 
     fn open_vault(&self, tenant: &Tenant) -> Result<Arc<Vault>, AuthError> {
         let vault = self.vaults.open(tenant.id)?;
-        fit_vault(&vault, tenant);
+        self.fit_vault(&vault, tenant);
         Ok(vault)
     }
 
@@ -599,14 +605,23 @@ impl Auth {
     }
 }
 
-/// Fits a vault handed out for `tenant` to what the control plane says now: its quota,
-/// and frozen (no changes at all) while the tenant is cancelled or fenced.
-fn fit_vault(vault: &Vault, tenant: &Tenant) {
-    vault.set_quota(tenant.quota_bytes);
-    // Fenced (a move or recovery is copying it): no change commits, whoever asks.
-    let fenced = tenant
-        .placement
-        .as_ref()
-        .is_some_and(|p| p.fenced_at.is_some());
-    vault.set_frozen(tenant.state == TenantState::Cancelled || fenced);
+impl Auth {
+    /// Fits a vault handed out for `tenant` to what the control plane says now: its
+    /// quota; frozen (no changes at all) while the tenant is cancelled or fenced; and a
+    /// vault a move took a copy of stays shut to changes until the placement says that
+    /// move was rolled back (a cache that has not heard of the fence yet cannot reopen it).
+    fn fit_vault(&self, vault: &Vault, tenant: &Tenant) {
+        vault.set_quota(tenant.quota_bytes);
+        // Fenced (a move or recovery is copying it): no change commits, whoever asks.
+        let fenced = tenant
+            .placement
+            .as_ref()
+            .is_some_and(|p| p.fenced_at.is_some());
+        vault.set_frozen(tenant.state == TenantState::Cancelled || fenced);
+        if let Some(p) = &tenant.placement {
+            let here = self.control.node() == Some(p.node.as_str());
+            self.vaults
+                .fit_placement(tenant.id, vault, here, fenced, p.epoch);
+        }
+    }
 }

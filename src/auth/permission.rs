@@ -20,6 +20,9 @@ pub enum Permission {
     Platform,
     /// A member of the tenant named in the path, whose role allows this.
     Tenant(TenantPermission),
+    /// Another node sharing the control plane, with a node token (signed with the
+    /// cluster's node key) for the tenant in the path; nobody else, signed in or not.
+    Node,
 }
 
 /// Permissions inside one tenant (on the wire, their `as_str` names: a client shows only

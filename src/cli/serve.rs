@@ -88,6 +88,11 @@ fn serve(coffer: Coffer, listen: &str, banner: Option<Vec<String>>) -> anyhow::R
                 }
             });
         }
+        // Where the other nodes pull this node's tenants from when one moves away.
+        if let Some(url) = &coffer.config().node_url {
+            coffer.control().register_node(url)?;
+            tracing::info!(node_url = %url, "registered this node's address");
+        }
         coffer.spawn_lifecycle_scheduler();
         let meter = state.meter().clone();
         meter.spawn_flusher(coffer.clone());

@@ -92,6 +92,19 @@ pub enum TenantCommand {
         #[arg(long)]
         from: Option<std::path::PathBuf>,
     },
+    /// Move a tenant onto this node from the node holding it (PostgreSQL control plane):
+    /// writes are refused while it is copied, reads go on; nothing acknowledged is lost.
+    /// Run again to resume an interrupted move, or with --abort to roll it back.
+    Move {
+        /// The tenant's slug (its name in URLs, e.g. acme).
+        slug: String,
+        /// This node's name (as a check that the move runs where the tenant goes).
+        #[arg(long, required_unless_present = "abort", conflicts_with = "abort")]
+        to: Option<String>,
+        /// Roll an interrupted move back: the tenant takes writes again where it is.
+        #[arg(long)]
+        abort: bool,
+    },
     /// A purged tenant's signed deletion receipt (by tenant id).
     Receipt {
         /// The purged tenant's id (32 hexadecimal digits).
@@ -210,6 +223,11 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Hold { slug } => tenant_step(g, &coffer, &slug, Step::Hold)?,
         TenantCommand::Release { slug } => tenant_step(g, &coffer, &slug, Step::Release)?,
         TenantCommand::Receipt { id } => super::lifecycle::receipt(g, &id)?,
+        TenantCommand::Move {
+            slug: raw,
+            to,
+            abort,
+        } => move_tenant(g, &coffer, &slug(&raw)?, to.as_deref(), abort)?,
         TenantCommand::Recover {
             slug: raw,
             to,
@@ -236,6 +254,59 @@ pub fn tenant_command(g: &Global, cmd: TenantCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn move_tenant(
+    g: &Global,
+    coffer: &crate::coffer::Coffer,
+    slug: &crate::names::TenantSlug,
+    to: Option<&str>,
+    abort: bool,
+) -> anyhow::Result<()> {
+    let Some(to) = to.filter(|_| !abort) else {
+        let report = coffer.abort_move(&operator(), slug)?;
+        if g.json {
+            return print_json(&report);
+        }
+        println!(
+            "move of {} rolled back: it takes writes again on {} (epoch {}){}",
+            report.tenant,
+            report.node,
+            report.epoch,
+            if report.removed_debris {
+                "; this node's partial copy removed"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    };
+    let report = coffer.move_tenant(&operator(), slug, to)?;
+    if g.json {
+        return print_json(&report);
+    }
+    if report.already_here {
+        println!(
+            "{} is already on {} (epoch {})",
+            report.tenant, report.to_node, report.epoch
+        );
+        return Ok(());
+    }
+    println!(
+        "{} moved from {} to {} (epoch {}): {} files, {} bytes, copied in {:.1} s",
+        report.tenant,
+        report.from_node,
+        report.to_node,
+        report.epoch,
+        report.files,
+        report.bytes,
+        report.copy_secs
+    );
+    println!(
+        "writes were refused for {:.1} s; {} keeps its copy for move_grace_hours, then removes it",
+        report.fenced_secs, report.from_node
+    );
     Ok(())
 }
 

@@ -61,6 +61,9 @@ pub struct LifecycleReport {
     pub audit_checkpoint_seq: Option<i64>,
     /// Usage rows, closed membership periods and login events past the same retention.
     pub usage_rows_pruned: usize,
+    /// Tenants (ids) whose copy this node kept when they moved away, removed after
+    /// `move_grace_hours` (at once for a purged tenant).
+    pub moved_copies_removed: Vec<String>,
 }
 
 impl Coffer {
@@ -136,6 +139,7 @@ impl Coffer {
                 Err(e) => report.failures.push((tenant.id.to_string(), e.to_string())),
             }
         }
+        report.moved_copies_removed = self.remove_moved_copies(caller)?;
         let (sessions, resets) = self.control.prune_expired(caller)?;
         report.sessions_pruned = sessions;
         report.password_resets_pruned = resets;

@@ -10,6 +10,7 @@
 mod audit;
 mod backup;
 mod lifecycle;
+pub mod moving;
 mod purge;
 mod recover;
 mod restore;

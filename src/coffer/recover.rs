@@ -53,21 +53,8 @@ impl Coffer {
         to: &str,
         backup_root: Option<&Path>,
     ) -> Result<RecoverReport, CofferError> {
-        let Some(here) = self.control.node() else {
-            return Err(refuse(
-                "recovering onto another node needs a PostgreSQL control plane".into(),
-            ));
-        };
-        if here != to {
-            return Err(refuse(format!(
-                "this is node {here}: run the recovery on node {to}, which takes the tenant"
-            )));
-        }
-        let tenant = self
-            .control
-            .tenant_by_slug(slug)?
-            .filter(|t| !t.state.is_gone())
-            .ok_or(ControlError::NotFound)?;
+        let here = self.check_here(to, "recovery")?;
+        let tenant = self.live_tenant(slug)?;
         let Some(from) = tenant.placement.clone() else {
             return Err(refuse(format!("tenant {slug} has no placement")));
         };

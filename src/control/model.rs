@@ -168,14 +168,16 @@ pub struct Tenant {
 }
 
 /// Where a tenant is served when nodes share a PostgreSQL control plane: on one node at a
-/// time. `epoch` grows by one each time the tenant changes node, so a node acting on an
-/// older placement can tell; while `fenced_at` is set (a move is copying the vault) the
-/// tenant takes no writes.
+/// time. `epoch` grows by one each time the tenant changes node, is fenced or unfenced, so
+/// a node (or a move) acting on an older placement can tell; while `fenced_at` is set (a
+/// move is copying the vault) the tenant takes no writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub node: String,
     pub epoch: i64,
     pub fenced_at: Option<String>,
+    /// When the placement last changed (placed, fenced, moved, unfenced), RFC 3339.
+    pub changed_at: String,
 }
 
 #[derive(Debug, Clone)]

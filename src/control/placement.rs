@@ -45,9 +45,10 @@ impl ControlPlane {
             .collect())
     }
 
-    /// Fences `tenant` where it is placed (still `from`, epoch checked): every node stops
-    /// taking its writes as soon as it hears of the change, and the vault freezes on its
-    /// next use. Audited as `tenant.place` with `why`.
+    /// Fences `tenant` where it is placed (still `from`, epoch checked), at the next epoch
+    /// (already fenced: as it is): every node stops taking its writes as soon as it hears
+    /// of the change, and the vault freezes on its next use. Audited as `tenant.place`
+    /// with `why`.
     pub fn fence_placement(
         &self,
         caller: &Caller,
@@ -64,7 +65,9 @@ impl ControlPlane {
                 .event(AuditAction::TenantPlace)
                 .tenant(tenant)
                 .detail(serde_json::json!({
-                    "node": from.node, "epoch": from.epoch, "fenced": true, "why": why }));
+                    "node": from.node,
+                    "epoch": fenced.placement.as_ref().map_or(from.epoch, |p| p.epoch),
+                    "fenced": true, "why": why }));
             Ok((fenced, vec![event]))
         })
     }
@@ -93,6 +96,49 @@ impl ControlPlane {
                     "from": from.node, "to": to, "epoch": from.epoch + 1, "why": why }));
             Ok((placed, vec![event]))
         })
+    }
+}
+
+impl ControlPlane {
+    /// Lifts the fence of `tenant`, still placed at `from` (a move rolled back): it takes
+    /// writes again where it is, at the next epoch, so a move still running elsewhere
+    /// cannot flip it with the copy it took. Audited as `tenant.place` with `why`.
+    pub fn unfence_placement(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        from: &Placement,
+        why: serde_json::Value,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            if !tx.unfence_placement(tenant, from, now)? {
+                return Err(changed_meanwhile(from));
+            }
+            let unfenced = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            let event = caller
+                .event(AuditAction::TenantPlace)
+                .tenant(tenant)
+                .detail(serde_json::json!({
+                    "node": from.node, "epoch": from.epoch + 1, "fenced": false, "why": why }));
+            Ok((unfenced, vec![event]))
+        })
+    }
+
+    /// Records the address the other nodes reach this node at (`node_url`), as `coffer
+    /// serve` starts. Changes no authorization fact: nothing is announced or audited.
+    pub fn register_node(&self, url: &str) -> Result<(), ControlError> {
+        let Some(node) = self.node.clone() else {
+            return Ok(());
+        };
+        self.write_bookkeeping(|tx, now| {
+            tx.register_node(&node, url, now)?;
+            Ok(((), vec![]))
+        })
+    }
+
+    /// The address node `name` registered as it last started.
+    pub fn node_url(&self, name: &str) -> Result<Option<String>, ControlError> {
+        self.read(|tx| tx.node_url(name))
     }
 }
 

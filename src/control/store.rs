@@ -140,8 +140,8 @@ pub trait LifecycleTx {
 pub trait PlacementTx {
     /// Places a new tenant on `node` (epoch 1).
     fn place_tenant(&self, id: TenantId, node: &str, now: &str) -> Result<(), ControlError>;
-    /// Fences a tenant's placement (no writes while it is copied), if it is still `from`;
-    /// false if it is not.
+    /// Fences a tenant's placement (no writes while it is copied), if it is still `from`,
+    /// at the next epoch (already fenced: unchanged); false if it is not `from`.
     fn fence_placement(
         &self,
         id: TenantId,
@@ -157,6 +157,18 @@ pub trait PlacementTx {
         to: &str,
         now: &str,
     ) -> Result<bool, ControlError>;
+    /// Lifts the fence of a placement still `from` (a move rolled back), at the next
+    /// epoch; false if it is no longer `from` or not fenced.
+    fn unfence_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        now: &str,
+    ) -> Result<bool, ControlError>;
+    /// Records the address other nodes reach node `name` at.
+    fn register_node(&self, name: &str, url: &str, now: &str) -> Result<(), ControlError>;
+    /// The address node `name` registered, if it did.
+    fn node_url(&self, name: &str) -> Result<Option<String>, ControlError>;
 }
 
 /// The customer's rights (P9, P11): correcting one's profile, one's login history.

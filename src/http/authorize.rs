@@ -126,6 +126,17 @@ fn scraper_allowed(state: &AppState, req: Request) -> Result<Request, ApiError> 
     }
 }
 
+/// A node-to-node route: only a valid node token passes; its claims go to the handler.
+async fn node_allowed(state: &AppState, mut req: Request) -> Result<Request, ApiError> {
+    let token = bearer_token(req.headers())
+        .ok_or(AuthError::Unauthenticated)?
+        .to_owned();
+    let coffer = state.coffer.clone();
+    let claims = blocking(move || Ok(coffer.verify_node_token(&token)?)).await?;
+    req.extensions_mut().insert(claims);
+    Ok(req)
+}
+
 /// The guard made from a `ROUTES` entry.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -146,6 +157,9 @@ async fn authorize_inner(
 ) -> Result<Request, ApiError> {
     if permission == Permission::Metrics {
         return scraper_allowed(state, req);
+    }
+    if permission == Permission::Node {
+        return node_allowed(state, req).await;
     }
     let (mut parts, body) = req.into_parts();
     let ip = ClientIp::from_parts(&parts, state.trusted_proxies());

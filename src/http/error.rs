@@ -347,6 +347,10 @@ impl From<VaultError> for ApiError {
         let (status, code) = match &e {
             VaultError::NotFound => return ApiError::not_found(),
             VaultError::Frozen => return ApiError::tenant_state(TenantState::Cancelled),
+            VaultError::Moving => {
+                return ApiError::new(S::SERVICE_UNAVAILABLE, C::TenantMoving, e.to_string())
+                    .with_retry_after(std::time::Duration::from_secs(5));
+            }
             VaultError::AlreadyExists | VaultError::ExistsAt(_) => (S::CONFLICT, C::AlreadyExists),
             VaultError::CaseConflict(..) => (S::CONFLICT, C::CaseConflict),
             VaultError::PreconditionFailed | VaultError::VersionMismatch { .. } => {

@@ -180,6 +180,7 @@ fn tag_of(path: &str) -> &'static str {
         None if path == "/api/v1/tenants/{tenant}" => "tenants",
         None if path.starts_with("/api/v1/auth/") => "account",
         None if path.starts_with("/api/v1/admin/") => "operators",
+        None if path.starts_with("/api/v1/nodes/") => "nodes",
         None => "operations",
     }
 }
@@ -207,6 +208,10 @@ const TAGS: &[(&str, &str)] = &[
         "The whole vault as one ZIP, and importing one.",
     ),
     ("operators", "The platform operator's console."),
+    (
+        "nodes",
+        "Between the nodes sharing a PostgreSQL control plane: a tenant's copy for a move.",
+    ),
     ("operations", "Health, metrics and this description."),
 ];
 
@@ -223,6 +228,7 @@ pub fn describe_permission(permission: Permission) -> String {
     match permission {
         Permission::Public => "public".to_owned(),
         Permission::Metrics => "metrics scraper (metrics address or metrics token)".to_owned(),
+        Permission::Node => "another node of the cluster (node token)".to_owned(),
         Permission::Authenticated => "any signed-in user".to_owned(),
         Permission::Platform => "platform operator".to_owned(),
         Permission::Tenant(p) if roles_for(p).is_empty() => {
@@ -244,6 +250,7 @@ fn security(route: &Route) -> Value {
     match route.permission {
         Permission::Public => json!([]),
         Permission::Metrics => json!([{ "metricsToken": [] }]),
+        Permission::Node => json!([{ "nodeToken": [] }]),
         Permission::Platform => json!([cookie]),
         Permission::Authenticated | Permission::Tenant(_) => {
             json!([cookie, { "bearerToken": [] }])
@@ -478,6 +485,8 @@ fn assemble(mut doc: Value, routes: &[Route]) -> Value {
             "description": "An API token, created with `POST /api/v1/auth/tokens` or `coffer token create`." },
         "metricsToken": { "type": "http", "scheme": "bearer",
             "description": "The `metrics_token` of the configuration (or no token on the `metrics_listen` address)." },
+        "nodeToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A node token: what a node taking a tenant (`coffer tenant move`) shows the node holding it, signed with the key the nodes of one control plane share." },
     });
     components["schemas"]["Problem"] = problem_schema();
     if let Some(schemas) = components["schemas"].as_object_mut() {

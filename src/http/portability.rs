@@ -1,10 +1,8 @@
 //! Export and import over HTTP.
 //!
-//! An export streams from a blocking task through a bounded channel into the response
-//! body. Failure mid-stream is never silent: the body stream then yields an error (also
-//! when the producer disappears without its final "done"), so hyper aborts the chunked
-//! response and the client sees a transfer error, never a short archive that looks
-//! complete. Resume works because archives are deterministic: the ETag names the snapshot
+//! An export streams from a blocking task into the response body (`streaming`), so
+//! failure mid-stream is never silent: the client sees a transfer error, never a short
+//! archive that looks complete. Resume works because archives are deterministic: the ETag names the snapshot
 //! (vault state plus audit cursor); a `Range` request whose `If-Range` still matches
 //! regenerates the same bytes, skips to the offset, and fails rather than splice two
 //! different archives if the vault changed meanwhile.
@@ -16,7 +14,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
 use super::ExportSizes;
 use super::authorize::Access;
@@ -25,66 +22,11 @@ use super::dto::ImportOut;
 use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
 use super::ranges::{RangeRequest, unsatisfiable};
+use super::streaming::blocking_body;
 use crate::auth::TenantAccess;
 use crate::coffer::Coffer;
 use crate::export::import::ConflictPolicy;
 use crate::export::{CountingSink, ExportError, ExportOptions, Snapshot};
-
-const CHUNK: usize = 256 * 1024;
-/// Chunks buffered between the archive writer and the socket: bounds memory.
-const CHANNEL_CHUNKS: usize = 8;
-
-enum Msg {
-    Data(Bytes),
-    Done,
-    Failed(String),
-}
-
-/// A `Write` into the response channel that drops the first `skip` bytes and stops after
-/// `limit` bytes (for ranges), in chunks.
-struct ChannelWriter {
-    tx: mpsc::Sender<Msg>,
-    skip: u64,
-    remaining: Option<u64>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn send_buf(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Msg::Data(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let len = data.len();
-        let mut data = data;
-        if self.skip > 0 {
-            let n = (self.skip as usize).min(data.len());
-            self.skip -= n as u64;
-            data = &data[n..];
-        }
-        if let Some(rem) = self.remaining.as_mut() {
-            let n = (*rem as usize).min(data.len());
-            *rem -= n as u64;
-            data = &data[..n];
-        }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send_buf()?;
-        }
-        Ok(len)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send_buf()
-    }
-}
 
 /// The full size of the archive `snapshot` names: known from an earlier complete
 /// download, or counted by a dry run of the same deterministic archive.
@@ -265,7 +207,6 @@ struct ExportJob {
 
 impl ExportJob {
     fn spawn(self) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
-        let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
         let ExportJob {
             slot,
             coffer,
@@ -277,17 +218,11 @@ impl ExportJob {
             strict,
             stored,
         } = self;
-        tokio::task::spawn_blocking(move || {
-            let mut writer = ChannelWriter {
-                tx: tx.clone(),
-                skip,
-                remaining: limit,
-                buf: Vec::with_capacity(CHUNK),
-            };
+        blocking_body(skip, limit, move |writer| {
             let mut counter = CountingSink::default();
             let result = {
                 let mut tee = Tee {
-                    a: &mut writer,
+                    a: writer,
                     b: &mut counter,
                 };
                 let options = ExportOptions {
@@ -307,7 +242,7 @@ impl ExportJob {
                     if skip == 0 && limit.is_none() {
                         sizes.insert(snapshot.etag.clone(), counter.bytes());
                     }
-                    let _ = tx.blocking_send(Msg::Done);
+                    Ok(())
                 }
                 // A client that went away or stopped reading is its own business (and
                 // must not flood the log); anything else is the server's.
@@ -318,36 +253,24 @@ impl ExportJob {
                     ) =>
                 {
                     tracing::debug!(error = %e, "export ended: the client went away");
-                    let _ = tx.blocking_send(Msg::Failed(e.to_string()));
+                    Err(e.to_string())
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "export failed mid-stream; aborting the response");
-                    let _ = tx.blocking_send(Msg::Failed(e.to_string()));
+                    Err(e.to_string())
                 }
-            }
-        });
-        futures_util::stream::unfold((rx, false), |(mut rx, finished)| async move {
-            if finished {
-                return None;
-            }
-            match rx.recv().await {
-                Some(Msg::Data(bytes)) => Some((Ok(bytes), (rx, false))),
-                Some(Msg::Done) => None,
-                Some(Msg::Failed(why)) => Some((Err(io::Error::other(why)), (rx, true))),
-                // The producer vanished without "done" (a panic): never end the body cleanly.
-                None => Some((Err(io::Error::other("export aborted")), (rx, true))),
             }
         })
     }
 }
 
 /// Writes to two sinks (the response and a byte counter).
-struct Tee<'a, A: Write, B: Write> {
+struct Tee<'a, A: Write + ?Sized, B: Write> {
     a: &'a mut A,
     b: &'a mut B,
 }
 
-impl<A: Write, B: Write> Write for Tee<'_, A, B> {
+impl<A: Write + ?Sized, B: Write> Write for Tee<'_, A, B> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.a.write_all(data)?;
         self.b.write_all(data)?;
@@ -421,26 +344,4 @@ pub async fn import(
     })
     .await?;
     Ok(axum::Json((&report).into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn channel_skipping() {
-        let (tx, mut rx) = mpsc::channel(8);
-        let mut w = ChannelWriter {
-            tx,
-            skip: 3,
-            remaining: Some(4),
-            buf: Vec::new(),
-        };
-        w.write_all(b"abcdefghij").unwrap();
-        w.flush().unwrap();
-        match rx.try_recv().unwrap() {
-            Msg::Data(b) => assert_eq!(&b[..], b"defg"),
-            _ => panic!("expected data"),
-        }
-    }
 }

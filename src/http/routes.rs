@@ -8,8 +8,8 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 use super::{
-    AppState, account, admin, files, lifecycle, ops, portability, records, rights, telemetry,
-    tenants, ui,
+    AppState, account, admin, files, lifecycle, nodes, ops, portability, records, rights,
+    telemetry, tenants, ui,
 };
 use crate::auth::permission::{Permission, TenantPermission as TP};
 
@@ -54,7 +54,7 @@ macro_rules! routes {
     (@method DELETE) => { delete };
 }
 
-use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
+use Permission::{Authenticated, Metrics, Node, Platform, Public, Tenant};
 
 /// A WebDAV route: a method on a tenant's files under `/dav/{tenant}/` and the permission
 /// it needs. WebDAV's methods (PROPFIND, MKCOL, ...) are not axum's, so each path of
@@ -134,6 +134,8 @@ routes! {
     POST "/api/v1/admin/tenants/{tenant}/lifecycle", Platform, "Any tenant's lifecycle, legal hold, or deletion with a signed receipt (operators)" => lifecycle::admin_change;
     GET "/api/v1/admin/tenants/{tenant}/usage", Platform, "Any tenant's usage: counters, metered calls and AI tokens, logins (operators)" => tenants::admin_usage;
     GET "/api/v1/admin/tenants/{tenant}/receipt", Platform, "A purged tenant's signed deletion receipt, by tenant id (operators)" => lifecycle::receipt;
+
+    GET "/api/v1/nodes/moves/{tenant}", Node, "A fenced tenant's copy, for the node taking it (`coffer tenant move`)" => nodes::move_copy;
 
     GET "/api/v1/tenants/{tenant}", Tenant(TP::TenantRead), "A tenant and your role in it" => tenants::show;
     POST "/api/v1/tenants/{tenant}/lifecycle", Tenant(TP::Lifecycle), "Restrict, unrestrict, cancel or reactivate the tenant (owner, in person)" => lifecycle::change;

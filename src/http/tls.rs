@@ -138,6 +138,32 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
+/// TLS as a client of a peer the operator's certificate authority vouches for (the
+/// PostgreSQL control plane, another node): the certificates in `ca_file` are the only
+/// roots, so a connection reaches the peer it was told of and no one else on the way.
+pub fn client_config(ca_file: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let pem = read(ca_file)?;
+    let invalid = |why: String| TlsError::Invalid {
+        path: ca_file.display().to_string(),
+        why,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(cert.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in it".into()));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 fn modified(path: &Path) -> Option<SystemTime> {
     #[allow(clippy::disallowed_methods, reason = "the operator's TLS files")]
     std::fs::metadata(path).and_then(|m| m.modified()).ok()

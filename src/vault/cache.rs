@@ -45,6 +45,8 @@ pub struct VaultStore {
     open_hook: Mutex<Option<OpenHook>>,
     /// Evicted vaults on their way to the closing thread.
     closer: Mutex<std::sync::mpsc::SyncSender<Arc<Vault>>>,
+    /// Tenants whose copy a move took, with the fenced epoch (see `mark_sent`).
+    sent: Mutex<HashMap<TenantId, i64>>,
 }
 
 #[derive(Default)]
@@ -119,6 +121,7 @@ impl VaultStore {
             open_count: AtomicUsize::new(0),
             open_hook: Mutex::new(None),
             closer: Mutex::new(closer),
+            sent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -221,6 +224,9 @@ impl VaultStore {
             self.limits.clone(),
         );
         let vault = Arc::new(opened?);
+        if let Some(epoch) = db::lock(&self.sent).get(&tenant) {
+            vault.mark_sent(*epoch);
+        }
         let mut cache = db::lock(&self.cache);
         // Only a successful open retires the slot: after a failure, the threads waiting on
         // it try in turn, never two at once.
@@ -280,6 +286,38 @@ impl VaultStore {
             v
         };
         drop(evicted);
+    }
+}
+
+impl VaultStore {
+    /// Marks `tenant`'s vault as sent away by a move at fenced `epoch`: it takes no change
+    /// from now on, in this instance and in any opened after its eviction, until
+    /// `fit_placement` sees the move rolled back. Returns the vault.
+    pub fn mark_sent(&self, tenant: TenantId, epoch: i64) -> Result<Arc<Vault>, VaultError> {
+        db::lock(&self.sent).insert(tenant, epoch);
+        let vault = self.open(tenant)?;
+        vault.mark_sent(epoch);
+        Ok(vault)
+    }
+
+    /// Lifts the sent mark of `vault` (of `tenant`) if the placement now known is a move
+    /// rolled back: here, not fenced, at a later epoch than the move's.
+    pub fn fit_placement(
+        &self,
+        tenant: TenantId,
+        vault: &Vault,
+        here: bool,
+        fenced: bool,
+        epoch: i64,
+    ) {
+        if vault.fit_placement(here, fenced, epoch) {
+            db::lock(&self.sent).remove(&tenant);
+        }
+    }
+
+    /// Forgets a sent mark: the copy it guarded is gone from this node.
+    pub fn forget_sent(&self, tenant: TenantId) {
+        db::lock(&self.sent).remove(&tenant);
     }
 }
 

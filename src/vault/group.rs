@@ -332,6 +332,7 @@ fn replicate(e: &VaultError) -> VaultError {
     match e {
         VaultError::StorageFull => VaultError::StorageFull,
         VaultError::Frozen => VaultError::Frozen,
+        VaultError::Moving => VaultError::Moving,
         other => VaultError::Io(std::io::Error::other(other.to_string())),
     }
 }

@@ -22,10 +22,11 @@ pub mod path;
 pub mod properties;
 mod records;
 mod repair;
+pub mod transfer;
 mod trash;
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use cap_std::fs::File;
@@ -53,6 +54,8 @@ pub enum VaultError {
     NotFound,
     #[error("the tenant is cancelled: its vault is read-only until it is reactivated")]
     Frozen,
+    #[error("the tenant is moving to another node: writes resume there shortly")]
+    Moving,
     #[error("already exists")]
     AlreadyExists,
     #[error("already exists: {0}")]
@@ -189,6 +192,10 @@ pub struct Vault {
     quota: AtomicU64,
     /// Set while the tenant is cancelled: every change is refused (repair aside).
     frozen: AtomicBool,
+    /// The fenced epoch at which a move took this vault's copy (0: none). From then on
+    /// every change is refused, whatever a stale cache of the control plane says, until
+    /// the placement is back here at a later epoch (the move was rolled back).
+    sent_at_epoch: AtomicI64,
     /// Bytes being streamed into staging right now, counted against the quota.
     inflight: AtomicU64,
     /// An operation left pending rows it could not settle (its audit append failed): the
@@ -268,6 +275,7 @@ impl Vault {
             limits,
             quota: AtomicU64::new(UNLIMITED),
             frozen: AtomicBool::new(false),
+            sent_at_epoch: AtomicI64::new(0),
             inflight: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         };
@@ -291,7 +299,40 @@ impl Vault {
         self.frozen.store(frozen, Ordering::SeqCst);
     }
 
+    /// Marks the vault as sent away by a move at fenced epoch `epoch`: no change
+    /// commits from now on (see `sent_at_epoch`). Checked under the commit lock, like
+    /// the freeze, so a change already past authorization commits before the copy that
+    /// follows this call takes the lock, or not at all.
+    pub(crate) fn mark_sent(&self, epoch: i64) {
+        self.sent_at_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Whether a move took this vault's copy (see `mark_sent`).
+    pub fn is_sent(&self) -> bool {
+        self.sent_at_epoch.load(Ordering::SeqCst) != 0
+    }
+
+    /// Fits the sent-away mark to the placement as now known: a placement here, not
+    /// fenced, at an epoch past the move's is a move rolled back, and the vault takes
+    /// changes again; anything older (a cache that has not heard of the move yet)
+    /// leaves it as it is.
+    /// Returns whether it lifted the mark.
+    pub(crate) fn fit_placement(&self, here: bool, fenced: bool, epoch: i64) -> bool {
+        let sent = self.sent_at_epoch.load(Ordering::SeqCst);
+        sent != 0
+            && here
+            && !fenced
+            && epoch > sent
+            && self
+                .sent_at_epoch
+                .compare_exchange(sent, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
     pub(crate) fn check_not_frozen(&self) -> Result<(), VaultError> {
+        if self.sent_at_epoch.load(Ordering::SeqCst) != 0 {
+            return Err(VaultError::Moving);
+        }
         if self.frozen.load(Ordering::SeqCst) {
             return Err(VaultError::Frozen);
         }

@@ -39,7 +39,7 @@ pub(crate) fn haproxy_installed() -> bool {
     found
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -50,7 +50,7 @@ fn free_port() -> u16 {
 const OPERATOR_PASSWORD: &str = "operator through the proxy";
 
 /// One request on its own connection; the whole answer (head and body).
-fn exchange(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+pub(crate) fn exchange(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -66,7 +66,7 @@ fn exchange(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> 
     answer
 }
 
-fn send(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> u16 {
+pub(crate) fn send(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> u16 {
     let answer = exchange(addr, method, path, headers, body);
     answer
         .split_whitespace()
@@ -179,7 +179,7 @@ fn node_config(dir: &Path, name: &str, world: &World) -> std::path::PathBuf {
     path
 }
 
-fn make_owner(coffer: &Coffer, slug: &str, user: coffer::names::UserId) {
+pub(crate) fn make_owner(coffer: &Coffer, slug: &str, user: coffer::names::UserId) {
     let slug = coffer::names::TenantSlug::parse(slug).unwrap();
     coffer
         .auth()
@@ -189,7 +189,7 @@ fn make_owner(coffer: &Coffer, slug: &str, user: coffer::names::UserId) {
         .unwrap();
 }
 
-fn owner_token(coffer: &Coffer, tenant: &Tenant, user: coffer::names::UserId) -> String {
+pub(crate) fn owner_token(coffer: &Coffer, tenant: &Tenant, user: coffer::names::UserId) -> String {
     coffer
         .auth()
         .issue_token(

@@ -20,6 +20,7 @@ pub mod http;
 mod isolation;
 mod layout_spec;
 mod lifecycle;
+mod moves;
 mod names;
 mod netns;
 mod nodes;

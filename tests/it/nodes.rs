@@ -30,7 +30,7 @@ fn on_postgres(base: &str) -> Config {
 
 /// Waits until `node` has heard of a change committed elsewhere since it read `before`
 /// (the notification is asynchronous), so what it caches next is current.
-fn heard_of_change(node: &Coffer, before: Option<coffer::control::ChangeStamp>) {
+pub(crate) fn heard_of_change(node: &Coffer, before: Option<coffer::control::ChangeStamp>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while node.control().change_stamp() == before || node.control().change_stamp().is_none() {
         assert!(Instant::now() < deadline, "no change notification arrived");
@@ -301,7 +301,7 @@ async fn each_node_serves_only_its_tenants_and_a_fenced_tenant_takes_no_writes()
 }
 
 /// The paths and contents of a tenant's files as `node` serves them.
-fn files_on(node: &Coffer, slug: &str) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files_on(node: &Coffer, slug: &str) -> Vec<(String, Vec<u8>)> {
     let access = node
         .auth()
         .operator_access(&operator(), &TenantSlug::parse(slug).unwrap())
@@ -349,7 +349,7 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
     let report = b
         .recover_tenant(&op, &alpha, "node-2", Some(&backups))
         .unwrap();
-    assert_eq!((report.from_node.as_str(), report.epoch), ("node-1", 2));
+    assert_eq!((report.from_node.as_str(), report.epoch), ("node-1", 3));
     assert_eq!((report.files, report.bytes), (1, 13));
     assert_eq!(report.backup_created_at, made.created_at);
     assert!(report.loss_window_secs >= 0);
@@ -375,6 +375,7 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
         node: "node-1".into(),
         epoch: 1,
         fenced_at: None,
+        changed_at: String::new(),
     };
     let raced =
         b.control()
@@ -392,7 +393,7 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
         .unwrap()
         .placement
         .unwrap();
-    assert_eq!((placed.node.as_str(), placed.epoch), ("node-2", 2));
+    assert_eq!((placed.node.as_str(), placed.epoch), ("node-2", 3));
     // In node-2's audit log: the fence where alpha was, then the move, with its reason.
     let events: Vec<serde_json::Value> = b
         .audit()
@@ -456,7 +457,7 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("bravo recovered on node-3 (epoch 2)"),
+        stdout.contains("bravo recovered on node-3 (epoch 3)"),
         "{stdout}"
     );
     assert!(

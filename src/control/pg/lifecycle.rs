@@ -201,7 +201,9 @@ impl PlacementTx for Tx<'_> {
         now: &str,
     ) -> Result<bool, ControlError> {
         Ok(self.exec(
-            "UPDATE placements SET fenced_at = COALESCE(fenced_at, $4), updated_at = $4
+            "UPDATE placements
+             SET epoch = CASE WHEN fenced_at IS NULL THEN epoch + 1 ELSE epoch END,
+                 fenced_at = COALESCE(fenced_at, $4), updated_at = $4
              WHERE tenant_id = $1 AND node = $2 AND epoch = $3",
             &[&id.to_string(), &from.node, &from.epoch, &now],
         )? == 1)
@@ -219,6 +221,34 @@ impl PlacementTx for Tx<'_> {
              WHERE tenant_id = $1 AND node = $2 AND epoch = $3",
             &[&id.to_string(), &from.node, &from.epoch, &to, &now],
         )? == 1)
+    }
+
+    fn unfence_placement(
+        &self,
+        id: TenantId,
+        from: &Placement,
+        now: &str,
+    ) -> Result<bool, ControlError> {
+        Ok(self.exec(
+            "UPDATE placements SET epoch = epoch + 1, fenced_at = NULL, updated_at = $4
+             WHERE tenant_id = $1 AND node = $2 AND epoch = $3 AND fenced_at IS NOT NULL",
+            &[&id.to_string(), &from.node, &from.epoch, &now],
+        )? == 1)
+    }
+
+    fn register_node(&self, name: &str, url: &str, now: &str) -> Result<(), ControlError> {
+        self.exec(
+            "INSERT INTO nodes (name, url, started_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET url = $2, started_at = $3",
+            &[&name, &url, &now],
+        )?;
+        Ok(())
+    }
+
+    fn node_url(&self, name: &str) -> Result<Option<String>, ControlError> {
+        self.one("SELECT url FROM nodes WHERE name = $1", &[&name], |row| {
+            Ok(row.try_get(0)?)
+        })
     }
 }
 

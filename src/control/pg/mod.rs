@@ -36,14 +36,24 @@ use super::store::{ControlStore, TxWork};
 use pool::Pool;
 
 /// The schema, in order (PostgreSQL runs DDL inside the migration's transaction).
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_control.sql",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/vault-layout/migrations/control-postgres/0001_control.sql"
-    )),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_control.sql",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/vault-layout/migrations/control-postgres/0001_control.sql"
+        )),
+    ),
+    (
+        2,
+        "0002_nodes.sql",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/vault-layout/migrations/control-postgres/0002_nodes.sql"
+        )),
+    ),
+];
 
 /// The advisory locks: a class ("coffer" in ASCII, then 1 for control writes and 2 for
 /// migrations) and, as the second key, a hash of the schema, so that control planes

@@ -86,7 +86,7 @@ fn quota(q: Option<u64>) -> Option<i64> {
 /// A tenant with its placement (`FROM tenants t LEFT JOIN placements p`).
 const TENANT_SELECT: &str = "SELECT t.id, t.slug, t.name, t.state, t.plan, t.quota_bytes, \
      t.created_at, t.state_changed_at, t.cancelled_at, t.purge_after, t.legal_hold_at, \
-     t.purged_at, p.node, p.epoch, p.fenced_at \
+     t.purged_at, p.node, p.epoch, p.fenced_at, p.updated_at \
      FROM tenants t LEFT JOIN placements p ON p.tenant_id = t.id";
 const USER_COLUMNS: &str = "id, email, name, is_operator, created_at, disabled_at, password_hash";
 const TOKEN_COLUMNS: &str = "id, user_id, tenant_id, role, name, created_at, last_used_at, \
@@ -115,6 +115,7 @@ fn tenant_from(r: &Row) -> Result<Tenant, ControlError> {
                 node,
                 epoch: r.try_get(13)?,
                 fenced_at: r.try_get(14)?,
+                changed_at: r.try_get(15)?,
             }),
             None => None,
         },

@@ -17,36 +17,23 @@ pub fn connector(
     ca_file: Option<&Path>,
     config: &mut tokio_postgres::Config,
 ) -> Result<Tls, ControlError> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(path) = ca_file {
-        let fail = |why: String| {
-            ControlError::Postgres(format!("control_ca_file {}: {why}", path.display()))
-        };
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "the operator's CA file, not tenant data"
-        )]
-        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| fail(e.to_string()))?;
-            roots.add(cert).map_err(|e| fail(e.to_string()))?;
-        }
-        if roots.is_empty() {
-            return Err(fail("no certificate in it".into()));
-        }
+    let tls = if let Some(path) = ca_file {
         config.ssl_mode(SslMode::Require);
+        crate::http::tls::client_config(path)
+            .map_err(|e| ControlError::Postgres(format!("control_ca_file {e}")))?
     } else if config.get_ssl_mode() == SslMode::Require {
         return Err(ControlError::Postgres(
             "sslmode=require needs control_ca_file: the authority that signed the database's certificate".into(),
         ));
     } else {
+        // Never used: every connection is plain.
         config.ssl_mode(SslMode::Disable);
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ControlError::Postgres(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ControlError::Postgres(format!("TLS: {e}")))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
 }

@@ -35,4 +35,23 @@ impl PlacementTx for Tx<'_> {
             "placements need a PostgreSQL control plane (several nodes)".into(),
         ))
     }
+
+    fn unfence_placement(
+        &self,
+        _id: TenantId,
+        _from: &Placement,
+        _now: &str,
+    ) -> Result<bool, ControlError> {
+        Err(ControlError::Forbidden(
+            "placements need a PostgreSQL control plane (several nodes)".into(),
+        ))
+    }
+
+    fn register_node(&self, _name: &str, _url: &str, _now: &str) -> Result<(), ControlError> {
+        Ok(())
+    }
+
+    fn node_url(&self, _name: &str) -> Result<Option<String>, ControlError> {
+        Ok(None)
+    }
 }

@@ -98,6 +98,7 @@ fn fs_error(e: VaultError) -> FsError {
         | VaultError::CaseConflict(..)
         | VaultError::PreconditionFailed => FsError::Exists,
         VaultError::Frozen
+        | VaultError::Moving
         | VaultError::IsADirectory
         | VaultError::NotADirectory
         | VaultError::NotRegular

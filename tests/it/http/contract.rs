@@ -100,6 +100,7 @@ fn every_route_is_described_with_its_permission_and_types() {
         match route.permission {
             Permission::Public => assert_eq!(op["security"], serde_json::json!([]), "{what}"),
             Permission::Metrics => assert!(security.contains("metricsToken"), "{what}"),
+            Permission::Node => assert_eq!(security, r#"[{"nodeToken":[]}]"#, "{what}"),
             Permission::Platform => {
                 assert!(
                     security.contains("sessionCookie") && !security.contains("bearerToken"),

@@ -45,12 +45,13 @@ fn expected_allowed(who: Who, p: TP) -> bool {
 
 /// Independent statement of what each route needs, written from the API's description.
 fn expected_permission(method: &str, path: &str) -> Option<Permission> {
-    use Permission::{Authenticated, Metrics, Platform, Public, Tenant};
+    use Permission::{Authenticated, Metrics, Node, Platform, Public, Tenant};
     let tenant_route = path.strip_prefix("/api/v1/tenants/{tenant}");
     Some(match (method, path, tenant_route) {
         (_, "/" | "/healthz" | "/readyz" | "/api/v1/openapi.json", _) => Public,
         (_, p, _) if p.starts_with("/api/v1/docs") || p.starts_with("/ui/") => Public,
         (_, "/metrics", _) => Metrics,
+        ("GET", "/api/v1/nodes/moves/{tenant}", _) => Node,
         (
             "POST",
             "/api/v1/auth/signup"
@@ -169,6 +170,12 @@ fn probe(route: &Route) -> Option<Probe> {
         ("GET", "/api/v1/admin/tenants/{tenant}/usage") => {
             p("/api/v1/admin/tenants/alpha/usage", S::OK)
         }
+        // Users' credentials never open a node route (the node token's own checks are
+        // in `moves`).
+        ("GET", "/api/v1/nodes/moves/{tenant}") => p(
+            "/api/v1/nodes/moves/0123456789abcdef0123456789abcdef",
+            S::UNAUTHORIZED,
+        ),
         ("GET", "/api/v1/admin/tenants/{tenant}/receipt") => p(
             "/api/v1/admin/tenants/0123456789abcdef0123456789abcdef/receipt",
             S::NOT_FOUND,
@@ -278,6 +285,8 @@ fn expected(route: &Route, actor: Option<Who>, authorized: StatusCode) -> Status
         // No metrics token in this configuration, and this is not the metrics address:
         // the route does not exist for anyone, signed in or not.
         (Permission::Metrics, _) => StatusCode::NOT_FOUND,
+        // Only a node token opens a node route: no user's credentials, whoever they are.
+        (Permission::Node, _) => StatusCode::UNAUTHORIZED,
         (_, None) => StatusCode::UNAUTHORIZED,
         (Permission::Authenticated, Some(_)) => authorized,
         (Permission::Platform, Some(Who::Operator)) => authorized,

@@ -1,0 +1,489 @@
+//! `coffer tenant move SLUG --to NODE`: a tenant changes node with nothing acknowledged
+//! lost. Run on the node taking the tenant, it
+//!
+//! 1. fences the tenant where it is (at the next epoch): every node refuses its writes
+//!    (503 `tenant-moving`) as soon as it hears of it, reads go on;
+//! 2. pulls a copy from the node holding it (`GET /api/v1/nodes/moves/{id}`, with a node
+//!    token for that tenant and epoch). That node freezes the vault first, under its
+//!    commit lock, so a write that passed authorization before the fence either commits
+//!    before the copy is taken or is refused: never acknowledged and left out. The copy
+//!    is streamed from the vault in place (only its index is copied first), as
+//!    `vault::transfer` describes;
+//! 3. writes it under `tenants/.incoming-<id>/` with private modes, checks it against the
+//!    stream's manifest and then every file against the vault's own index (size and
+//!    SHA-256), renames it into place and opens it;
+//! 4. flips the placement to itself with the epoch checked (unfenced): from then on the
+//!    old node answers 421 and a move or recovery that raced this one cannot win too;
+//! 5. leaves the old copy to the old node's lifecycle pass, which removes it
+//!    `move_grace_hours` after the move.
+//!
+//! Interrupted at any step it resumes or rolls back: the fence stays until the flip or an
+//! explicit `--abort`, so a second run picks up where the first left off (the debris of
+//! an interrupted copy is removed and the copy pulled again), and `--abort` lifts the
+//! fence at the next epoch, so a move process still running somewhere cannot flip the
+//! tenant with the copy it took.
+
+mod pull;
+pub mod token;
+
+use std::io::Write;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::restore::{BackupCheck, verify_vault_copy};
+use super::{Coffer, CofferError};
+use crate::audit::Caller;
+use crate::auth::AuthError;
+use crate::control::{ControlError, Placement, Tenant};
+use crate::names::{TenantId, TenantSlug};
+use crate::vault::dir::{private_dir, sync_dir};
+use crate::vault::layout::DataRootPath;
+use crate::vault::transfer::{TransferManifest, receive_tree};
+use token::{NodeClaims, NodeKeys};
+
+/// The route a node pulls a tenant's copy from (`{id}`: the tenant's id).
+pub const PULL_ROUTE_PREFIX: &str = "/api/v1/nodes/moves/";
+
+/// What a move did.
+#[derive(Debug, Serialize)]
+pub struct MoveReport {
+    pub tenant: String,
+    pub from_node: String,
+    pub to_node: String,
+    /// The placement's epoch now.
+    pub epoch: i64,
+    /// The tenant was already on this node (a move finished earlier): nothing done.
+    pub already_here: bool,
+    pub files: u64,
+    pub bytes: u64,
+    /// Seconds spent pulling, checking and placing the copy.
+    pub copy_secs: f64,
+    /// Seconds from the fence to the flip: writes were refused for this long.
+    pub fenced_secs: f64,
+}
+
+/// What rolling a move back did.
+#[derive(Debug, Serialize)]
+pub struct AbortReport {
+    pub tenant: String,
+    pub node: String,
+    pub epoch: i64,
+    /// Whether this node had debris of the interrupted copy, now removed.
+    pub removed_debris: bool,
+}
+
+/// A checked pull: the tenant, fenced on this node at the token's epoch.
+pub struct MovePull {
+    tenant: Tenant,
+    claims: NodeClaims,
+}
+
+fn refuse(message: String) -> CofferError {
+    ControlError::Forbidden(message).into()
+}
+
+fn incoming_name(id: TenantId) -> String {
+    format!(".incoming-{id}")
+}
+
+fn outgoing_prefix(id: TenantId) -> String {
+    format!(".outgoing-{id}-")
+}
+
+impl Coffer {
+    /// The keys nodes sign their pulls with (only with a PostgreSQL control plane).
+    fn node_keys(&self) -> Result<NodeKeys, CofferError> {
+        let candidate = super::random_secret_hex()?;
+        let secret = self
+            .control
+            .shared_secret("node", &candidate)?
+            .ok_or_else(|| refuse("moving tenants needs a PostgreSQL control plane".into()))?;
+        let secret = hex::decode(secret.trim())
+            .map_err(|e| std::io::Error::other(format!("shared node secret: {e}")))?;
+        Ok(NodeKeys::new(&secret))
+    }
+
+    /// Moves tenant `slug` onto this node (`to` must name it); see the module docs.
+    pub fn move_tenant(
+        &self,
+        caller: &Caller,
+        slug: &TenantSlug,
+        to: &str,
+    ) -> Result<MoveReport, CofferError> {
+        let here = self.check_here(to, "move")?;
+        let tenant = self.live_tenant(slug)?;
+        let Some(from) = tenant.placement.clone() else {
+            return Err(refuse(format!("tenant {slug} has no placement")));
+        };
+        let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
+        let id = tenant.id;
+        let (vault_name, incoming) = (id.to_string(), incoming_name(id));
+        if from.node == here {
+            if from.fenced_at.is_some() {
+                return Err(refuse(format!(
+                    "tenant {slug} is fenced on this node (a move away from it or a recovery \
+                     is under way): finish or roll back that first"
+                )));
+            }
+            // A move that finished (perhaps killed after its flip): only debris is left.
+            if vaults.is_dir(&incoming) {
+                vaults.remove_dir_all(&incoming)?;
+            }
+            return Ok(MoveReport {
+                tenant: slug.as_str().to_owned(),
+                from_node: here.to_owned(),
+                to_node: here.to_owned(),
+                epoch: from.epoch,
+                already_here: true,
+                files: 0,
+                bytes: 0,
+                copy_secs: 0.0,
+                fenced_secs: 0.0,
+            });
+        }
+        // An interrupted run of this move left `.incoming-<id>` (and perhaps the copy
+        // already renamed into place): both are removed and the copy pulled again. A
+        // vault here without it is the copy this node kept when the tenant left.
+        if vaults.is_dir(&incoming) {
+            if vaults.symlink_metadata(&vault_name).is_ok() {
+                vaults.remove_dir_all(&vault_name)?;
+            }
+            vaults.remove_dir_all(&incoming)?;
+            sync_dir(&vaults)?;
+        } else if vaults.symlink_metadata(&vault_name).is_ok() {
+            return Err(refuse(format!(
+                "this node still holds the copy of {slug} it kept when the tenant left; its \
+                 lifecycle pass removes it {} hours after that move (move_grace_hours): move \
+                 the tenant here after that, or move that copy out of the data root first",
+                self.config.move_grace_hours
+            )));
+        }
+        let url = self.control.node_url(&from.node)?.ok_or_else(|| {
+            refuse(format!(
+                "node {} has not registered its address: set node_url in its configuration \
+                 (it registers as coffer serve starts)",
+                from.node
+            ))
+        })?;
+
+        let fenced_since = Instant::now();
+        let why = serde_json::json!({ "reason": "move", "to": here });
+        let fenced = self
+            .control
+            .fence_placement(caller, id, &from, why)?
+            .placement
+            .ok_or_else(|| refuse(format!("tenant {slug} has no placement")))?;
+        let keys = self.node_keys()?;
+        let token = keys.issue(
+            here,
+            &vault_name,
+            fenced.epoch,
+            self.clock.now().unix_timestamp(),
+        );
+
+        let copy_started = Instant::now();
+        vaults.create_dir_with(&incoming, &private_dir())?;
+        let into = vaults.open_dir(&incoming)?;
+        let body = pull::pull(
+            &url,
+            &format!("{PULL_ROUTE_PREFIX}{id}"),
+            &token,
+            self.config.node_ca_file.as_deref(),
+        )?;
+        let manifest = receive_tree(body, &into, &vault_name).map_err(|e| {
+            std::io::Error::other(format!("pulling {slug} from {}: {e}", from.node))
+        })?;
+        let staged = self
+            .data_root_path()
+            .join(DataRootPath::TenantsDir.path())
+            .join(&incoming)
+            .join(&vault_name);
+        let mut check = BackupCheck::default();
+        verify_vault_copy(&staged, &mut check)?;
+        if !check.problems.is_empty() {
+            return Err(refuse(format!(
+                "the copy of {slug} pulled from {} does not verify: {}",
+                from.node,
+                check.problems.join("; ")
+            )));
+        }
+        into.rename(&vault_name, &vaults, &vault_name)?;
+        sync_dir(&vaults)?;
+        if let Err(e) = self.vaults.open_transient(id) {
+            return Err(e.into());
+        }
+        let copy_secs = copy_started.elapsed().as_secs_f64();
+
+        let why = serde_json::json!({ "reason": "move", "files": manifest.files.len(),
+            "bytes": manifest.bytes() });
+        let placed = match self
+            .control
+            .replace_placement(caller, id, &fenced, here, why)
+        {
+            Ok(placed) => placed,
+            Err(e) => {
+                // Rolled back or taken by another move meanwhile: this copy is not the
+                // tenant's any more.
+                let _ = vaults.remove_dir_all(&vault_name);
+                let _ = vaults.remove_dir_all(&incoming);
+                return Err(e.into());
+            }
+        };
+        let fenced_secs = fenced_since.elapsed().as_secs_f64();
+        vaults.remove_dir_all(&incoming)?;
+        sync_dir(&vaults)?;
+        Ok(MoveReport {
+            tenant: slug.as_str().to_owned(),
+            from_node: from.node,
+            to_node: here.to_owned(),
+            epoch: placed.placement.map_or(0, |p| p.epoch),
+            already_here: false,
+            files: check.files,
+            bytes: check.bytes,
+            copy_secs,
+            fenced_secs,
+        })
+    }
+
+    /// Rolls back an interrupted move of `slug`: lifts the fence (at the next epoch) so
+    /// the tenant takes writes where it is, and removes this node's debris of the copy.
+    pub fn abort_move(
+        &self,
+        caller: &Caller,
+        slug: &TenantSlug,
+    ) -> Result<AbortReport, CofferError> {
+        let tenant = self.live_tenant(slug)?;
+        let Some(from) = tenant.placement.clone() else {
+            return Err(refuse(format!("tenant {slug} has no placement")));
+        };
+        if from.fenced_at.is_none() {
+            return Err(refuse(format!(
+                "tenant {slug} is not fenced (on node {}): no move to roll back",
+                from.node
+            )));
+        }
+        let why = serde_json::json!({ "reason": "move aborted" });
+        let unfenced = self
+            .control
+            .unfence_placement(caller, tenant.id, &from, why)?;
+        let removed_debris = self.remove_incoming_debris(tenant.id, &from)?;
+        Ok(AbortReport {
+            tenant: slug.as_str().to_owned(),
+            node: from.node,
+            epoch: unfenced.placement.map_or(0, |p| p.epoch),
+            removed_debris,
+        })
+    }
+
+    /// Removes what an interrupted copy left on this node (`.incoming-<id>` and a copy
+    /// already renamed from it), never the vault of a tenant this node serves.
+    fn remove_incoming_debris(
+        &self,
+        id: TenantId,
+        placed: &Placement,
+    ) -> Result<bool, CofferError> {
+        let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
+        let incoming = incoming_name(id);
+        if !vaults.is_dir(&incoming) {
+            return Ok(false);
+        }
+        if Some(placed.node.as_str()) != self.control.node()
+            && vaults.symlink_metadata(id.to_string()).is_ok()
+        {
+            vaults.remove_dir_all(id.to_string())?;
+        }
+        vaults.remove_dir_all(&incoming)?;
+        sync_dir(&vaults)?;
+        Ok(true)
+    }
+
+    /// The claims of a node token signed with the cluster's node key and in time; with
+    /// the embedded control plane there are no other nodes, so no token is one.
+    pub fn verify_node_token(&self, token: &str) -> Result<NodeClaims, CofferError> {
+        if self.control.node().is_none() {
+            return Err(AuthError::Unauthenticated.into());
+        }
+        Ok(self
+            .node_keys()?
+            .verify(token, self.clock.now().unix_timestamp())
+            .ok_or(AuthError::Unauthenticated)?)
+    }
+
+    /// On the node holding a tenant: checks a pull of `tenant` by the node `claims`
+    /// speak for. The tenant must be placed here and fenced at the token's epoch.
+    pub fn check_move_pull(
+        &self,
+        claims: NodeClaims,
+        tenant: TenantId,
+    ) -> Result<MovePull, CofferError> {
+        if claims.tenant != tenant.to_string() {
+            return Err(AuthError::Unauthenticated.into());
+        }
+        let tenant = self
+            .control
+            .tenant(tenant)?
+            .filter(|t| !t.state.is_gone())
+            .ok_or(ControlError::NotFound)?;
+        let placement = tenant.placement.as_ref();
+        let ready = placement.is_some_and(|p| {
+            Some(p.node.as_str()) == self.control.node()
+                && p.fenced_at.is_some()
+                && p.epoch == claims.epoch
+        });
+        if !ready {
+            return Err(refuse(format!(
+                "tenant {} is not fenced on this node at epoch {} (its placement: {})",
+                tenant.slug,
+                claims.epoch,
+                placement.map_or("none".to_owned(), |p| format!(
+                    "node {} epoch {}{}",
+                    p.node,
+                    p.epoch,
+                    if p.fenced_at.is_some() { " fenced" } else { "" }
+                ))
+            )));
+        }
+        Ok(MovePull { tenant, claims })
+    }
+
+    /// On the node holding a tenant: shuts its vault to changes and writes its copy into
+    /// `out` (see the module docs). The index copy it sends is removed when this returns.
+    pub fn send_move_copy(
+        &self,
+        pull: &MovePull,
+        out: impl Write,
+    ) -> Result<TransferManifest, CofferError> {
+        let id = pull.tenant.id;
+        // Shut to changes before the copy: a write already past authorization meets the
+        // mark under the commit lock the copy takes, so it commits before the copy or not
+        // at all, and no stale cache of the control plane can open the vault again.
+        let vault = self.vaults.mark_sent(id, pull.claims.epoch)?;
+        let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
+        // An earlier send of this tenant that died with its process left its index copy.
+        let prefix = outgoing_prefix(id);
+        for entry in vaults.entries()? {
+            let name = entry?.file_name();
+            if let Some(name) = name.to_str().filter(|n| n.starts_with(&prefix)) {
+                vaults.remove_dir_all(name)?;
+            }
+        }
+        let outgoing = format!("{prefix}{}", pull.claims.epoch);
+        vaults.create_dir_with(&outgoing, &private_dir())?;
+        let cleanup = RemoveOnDrop {
+            dir: &vaults,
+            name: &outgoing,
+        };
+        tracing::info!(tenant = %pull.tenant.slug, to = %pull.claims.sub,
+            "sending a tenant's copy to the node taking it");
+        let manifest = vault.send_copy(
+            &vaults.open_dir(&outgoing)?,
+            &self
+                .data_root_path()
+                .join(DataRootPath::TenantsDir.path())
+                .join(&outgoing),
+            out,
+        )?;
+        drop(cleanup);
+        Ok(manifest)
+    }
+
+    /// The lifecycle pass's part: removes the copies this node kept of tenants moved
+    /// away, `move_grace_hours` after the move (at once for a tenant since purged: its
+    /// deletion covers every copy), and the index copy of a send that died with its
+    /// process.
+    pub(super) fn remove_moved_copies(&self, caller: &Caller) -> Result<Vec<String>, CofferError> {
+        let Some(here) = self.control.node() else {
+            return Ok(vec![]);
+        };
+        let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
+        let grace = time::Duration::hours(i64::from(self.config.move_grace_hours));
+        let cutoff = crate::db::timestamp(self.clock.now() - grace);
+        let mut removed = vec![];
+        let names: Vec<String> = vaults
+            .entries()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        for name in names {
+            if let Some(rest) = name.strip_prefix(".outgoing-") {
+                let sending = rest
+                    .split('-')
+                    .next()
+                    .and_then(|id| TenantId::parse(id).ok())
+                    .and_then(|id| self.control.tenant(id).ok().flatten())
+                    .and_then(|t| t.placement)
+                    .is_some_and(|p| p.node == here && p.fenced_at.is_some());
+                if !sending {
+                    vaults.remove_dir_all(&name)?;
+                }
+                continue;
+            }
+            let Ok(id) = TenantId::parse(&name) else {
+                continue;
+            };
+            let Some(tenant) = self.control.tenant(id)? else {
+                continue;
+            };
+            let Some(placed) = tenant.placement.as_ref().filter(|p| p.node != here) else {
+                continue;
+            };
+            // A move onto this node under way: its copy, not a stale one.
+            if vaults.is_dir(incoming_name(id)) {
+                continue;
+            }
+            if !tenant.state.is_gone() && placed.changed_at.as_str() > cutoff.as_str() {
+                continue;
+            }
+            self.vaults.evict(id);
+            self.vaults.forget_sent(id);
+            vaults.remove_dir_all(&name)?;
+            sync_dir(&vaults)?;
+            self.audit.append(
+                &caller
+                    .event(crate::audit::AuditAction::TenantPlace)
+                    .tenant(id)
+                    .detail(serde_json::json!({
+                        "removed_copy": here, "node": placed.node, "epoch": placed.epoch })),
+            )?;
+            tracing::info!(tenant = %tenant.slug, node = %placed.node, "removed the copy of a tenant moved away");
+            removed.push(name);
+        }
+        Ok(removed)
+    }
+
+    pub(super) fn check_here<'a>(&'a self, to: &str, what: &str) -> Result<&'a str, CofferError> {
+        let Some(here) = self.control.node() else {
+            return Err(refuse(format!(
+                "a tenant {what} onto another node needs a PostgreSQL control plane"
+            )));
+        };
+        if here != to {
+            return Err(refuse(format!(
+                "this is node {here}: run the {what} on node {to}, which takes the tenant"
+            )));
+        }
+        Ok(here)
+    }
+
+    pub(super) fn live_tenant(&self, slug: &TenantSlug) -> Result<Tenant, CofferError> {
+        Ok(self
+            .control
+            .tenant_by_slug(slug)?
+            .filter(|t| !t.state.is_gone())
+            .ok_or(ControlError::NotFound)?)
+    }
+}
+
+/// Removes a send's scratch directory when the send ends, however it ends.
+struct RemoveOnDrop<'a> {
+    dir: &'a cap_std::fs::Dir,
+    name: &'a str,
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.dir.remove_dir_all(self.name) {
+            tracing::warn!(error = %e, dir = self.name, "cannot remove a move's scratch copy");
+        }
+    }
+}

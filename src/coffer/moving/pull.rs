@@ -1,0 +1,211 @@
+//! The node-to-node pull of a tenant's copy: one `GET` to the node holding the tenant,
+//! over HTTP/1.1 (hyper's client), TLS when the node's address is `https://` (rustls,
+//! verified against `node_ca_file` and the address's host). The body is handed to the
+//! caller as a blocking `Read`: the request runs on its own thread and runtime, so a
+//! caller on any thread (the CLI, a test inside a runtime) can read it, and a bounded
+//! channel keeps at most a few chunks in memory.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header;
+use tokio::net::TcpStream;
+
+/// Chunks buffered between the socket and the reader.
+const CHANNEL_CHUNKS: usize = 16;
+/// Longest error body read from the other node.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// The body of a pull, as it arrives.
+pub struct PullBody {
+    chunks: Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for PullBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.current = chunk,
+                Ok(Err(e)) => return Err(e),
+                // The sender ends the stream only after the body's last frame.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Starts `GET {base}{path}` with `token` as bearer; returns the body once the other node
+/// answered 200, or its refusal (status and message) as an error.
+pub fn pull(base: &str, path: &str, token: &str, ca_file: Option<&Path>) -> io::Result<PullBody> {
+    let (https, authority) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (_, Some(rest)) => (false, rest),
+        _ => {
+            return Err(io::Error::other(format!(
+                "{base} is not an http(s) address"
+            )));
+        }
+    };
+    let authority = authority.trim_end_matches('/').to_owned();
+    let tls = if https {
+        let Some(ca_file) = ca_file else {
+            return Err(io::Error::other(
+                "pulling from an https:// node needs node_ca_file: the authority that signed \
+                 the nodes' certificates",
+            ));
+        };
+        Some(client_config(ca_file)?)
+    } else {
+        None
+    };
+    let request = hyper::Request::get(path)
+        .header(header::HOST, &authority)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(
+            header::USER_AGENT,
+            concat!("coffer/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::<Bytes>::new())
+        .map_err(io::Error::other)?;
+    let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+    let (head_tx, head_rx) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("coffer-pull".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = head_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(run(authority, tls, request, head_tx, tx));
+        })?;
+    head_rx
+        .recv()
+        .map_err(|_| io::Error::other("the pull ended before an answer"))??;
+    Ok(PullBody {
+        chunks: rx,
+        current: Bytes::new(),
+    })
+}
+
+async fn run(
+    authority: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    request: hyper::Request<Empty<Bytes>>,
+    head: SyncSender<io::Result<()>>,
+    chunks: SyncSender<io::Result<Bytes>>,
+) {
+    let response = match send(&authority, tls, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            let _ = head.send(Err(e));
+            return;
+        }
+    };
+    let status = response.status();
+    let mut body = response.into_body();
+    if !status.is_success() {
+        let mut message = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                message.extend_from_slice(&data);
+            }
+            if message.len() > MAX_ERROR_BODY {
+                break;
+            }
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&message)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&message).into_owned());
+        let _ = head.send(Err(io::Error::other(format!(
+            "node {authority} answered {status}: {message}"
+        ))));
+        return;
+    }
+    let _ = head.send(Ok(()));
+    loop {
+        match body.frame().await {
+            None => return,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && chunks.send(Ok(data)).is_err()
+                {
+                    return; // the reader gave up
+                }
+            }
+            Some(Err(e)) => {
+                let _ = chunks.send(Err(io::Error::other(format!(
+                    "the copy's transfer from {authority} broke off: {e}"
+                ))));
+                return;
+            }
+        }
+    }
+}
+
+async fn send(
+    authority: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    request: hyper::Request<Empty<Bytes>>,
+) -> io::Result<hyper::Response<hyper::body::Incoming>> {
+    let tcp = TcpStream::connect(authority)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot reach node at {authority}: {e}")))?;
+    tcp.set_nodelay(true)?;
+    match tls {
+        None => exchange(hyper_util::rt::TokioIo::new(tcp), request).await,
+        Some(config) => {
+            let host = authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| io::Error::other(format!("{host}: {e}")))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            exchange(hyper_util::rt::TokioIo::new(stream), request).await
+        }
+    }
+}
+
+async fn exchange<T>(
+    io: T,
+    request: hyper::Request<Empty<Bytes>>,
+) -> io::Result<hyper::Response<hyper::body::Incoming>>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "node-to-node connection ended");
+        }
+    });
+    sender.send_request(request).await.map_err(io::Error::other)
+}
+
+/// TLS to the other nodes: their certificates must chain to the authority in `ca_file`.
+fn client_config(ca_file: &Path) -> io::Result<Arc<rustls::ClientConfig>> {
+    crate::http::tls::client_config(ca_file)
+        .map(Arc::new)
+        .map_err(|e| io::Error::other(format!("node_ca_file {e}")))
+}

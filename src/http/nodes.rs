@@ -1,0 +1,49 @@
+//! Node-to-node routes (nodes sharing a PostgreSQL control plane): the copy of a fenced
+//! tenant, pulled by the node taking it (`coffer tenant move`, README "Scaling out").
+//! The guard has checked the node token; the tenant must be placed on this node and
+//! fenced at the token's epoch. The body is a tar stream ended by its manifest
+//! (`vault::transfer`); a failure mid-stream aborts the response, so the taking node
+//! never mistakes a short copy for a whole one (and checks the manifest besides).
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+
+use super::error::ApiError;
+use super::extract::blocking;
+use super::streaming::blocking_body;
+use crate::coffer::Coffer;
+use crate::coffer::moving::token::NodeClaims;
+use crate::names::TenantId;
+
+#[utoipa::path(get, path = "/api/v1/nodes/moves/{tenant}",
+    params(("tenant" = String, Path, description = "The tenant's id", pattern = "^[0-9a-f]{32}$", example = "01939a1e0c4b7d2e8f10a2b3c4d5e6f7")),
+    responses(
+        (status = 200, description = "The tenant's copy: a tar stream of its vault, ended by a manifest of every file's size and SHA-256", content_type = "application/x-tar", body = Vec<u8>),
+        (status = 403, description = "The tenant is not fenced on this node at the token's epoch"),
+    ))]
+pub async fn move_copy(
+    State(coffer): State<Coffer>,
+    Extension(claims): Extension<NodeClaims>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = TenantId::parse(&tenant).map_err(|_| ApiError::not_found())?;
+    let pull = {
+        let coffer = coffer.clone();
+        blocking(move || Ok(coffer.check_move_pull(claims, id)?)).await?
+    };
+    let body = blocking_body(0, None, move |out| {
+        coffer.send_move_copy(&pull, out).map(|_| ()).map_err(|e| {
+            tracing::warn!(error = %e, "sending a tenant's copy failed; aborting the response");
+            e.to_string()
+        })
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from_stream(body))
+        .map_err(ApiError::internal)
+}
