@@ -4,10 +4,14 @@
 //! - 4 KiB authenticated GETs, 16 connections and one: SQLite single node (baseline),
 //!   the PostgreSQL node directly, and through HAProxy (two nodes, routed by the map);
 //! - sign-in (argon2 plus the session's writes), one connection;
-//! - many tenants on one PostgreSQL node: seeding time, and random-tenant GETs.
+//! - many tenants on one PostgreSQL node: seeding time, and random-tenant GETs;
+//! - moving a tenant (`coffer tenant move`, 1 GiB in 3,000 files by default) from node-1
+//!   to node-2 while a client writes to it: the move's time against `cp -a` of the same
+//!   vault directory plus `sync` (same disk, same run), the fenced window the move
+//!   reports, and the writes refused as the client saw them.
 //!
 //! Run: `COFFER_TEST_POSTGRES=postgres://... cargo bench --bench nodes -- [--tenants N]
-//! [--requests N]` (`.ci/postgres start DIR` makes a database; HAProxy from Debian's
+//! [--requests N] [--move-mib N] [--move-files N]` (`--move-mib 0`: no move) (`.ci/postgres start DIR` makes a database; HAProxy from Debian's
 //! `haproxy`, its rows skipped when it is not installed).
 #![allow(clippy::disallowed_methods)] // the benchmark sets up and measures with std::fs
 
@@ -210,7 +214,9 @@ fn main() {
     let single = measure(addr, &token, requests);
     drop(server);
 
-    // Two nodes on PostgreSQL; node-1 holds `bench` and the many tenants.
+    let move_mib = arg("--move-mib", 1024);
+    let move_files = arg("--move-files", 3000).max(1);
+    // Two nodes on PostgreSQL; node-1 holds `bench`, the many tenants and `big`.
     let url = fresh_schema(&base);
     let node = |name: &str| Config {
         control: Some(url.clone()),
@@ -220,6 +226,14 @@ fn main() {
     let t = Instant::now();
     let (token, tokens) = seed(&tmp.path().join("node-1"), node("node-1"), tenants);
     let seeded = t.elapsed();
+    let big = (move_mib > 0).then(|| {
+        seed_big(
+            &tmp.path().join("node-1"),
+            node("node-1"),
+            move_files,
+            move_mib << 20,
+        )
+    });
     coffer::coffer::Coffer::init(&tmp.path().join("node-2"), node("node-2")).unwrap();
     let config_file = |name: &str| {
         let path = tmp.path().join(format!("{name}.toml"));
@@ -342,6 +356,192 @@ fn main() {
         "PostgreSQL node: open descriptors after the many-tenant load",
         load::open_fds(n1.0.id()) as f64,
         "fds",
+        "-",
+        None,
+        false,
+    );
+
+    drop(n1);
+    drop(_n2);
+    if let Some((big_id, big_token)) = big {
+        // Servers again, each with its address for the other node.
+        let (n1, addr1) =
+            start_server_with_config(&tmp.path().join("node-1"), Some(&config_file("node-1")));
+        let _n1 = Killed(n1);
+        let (n2, addr2) =
+            start_server_with_config(&tmp.path().join("node-2"), Some(&config_file("node-2")));
+        let _n2 = Killed(n2);
+        for (name, addr) in [("node-1", addr1), ("node-2", addr2)] {
+            let (coffer, _) =
+                coffer::coffer::Coffer::init(&tmp.path().join(name), node(name)).unwrap();
+            coffer
+                .control()
+                .register_node(&format!("http://{addr}"))
+                .unwrap();
+        }
+        move_tenant(
+            tmp.path(),
+            &config_file("node-2"),
+            &big_id,
+            &big_token,
+            (addr1, addr2),
+            move_mib,
+            move_files,
+        );
+    }
+}
+
+/// Tenant `big` on node-1: `files` files of `bytes` in all (deterministic contents, a
+/// few per folder), with an owner token. Returns its id and the token.
+fn seed_big(data: &Path, config: Config, files: u64, bytes: u64) -> (String, String) {
+    let (coffer, _) = coffer::coffer::Coffer::init(data, config).unwrap();
+    let op = coffer::audit::Caller::new(coffer::audit::Actor::Operator(Some("bench".into())));
+    let user = coffer
+        .control()
+        .create_user(
+            &op,
+            &NewUser {
+                email: coffer::names::Email::parse("m@bench.example").unwrap(),
+                name: "M".into(),
+                password_hash: None,
+                is_operator: false,
+            },
+        )
+        .unwrap();
+    let tenant = coffer.create_tenant(&op, new_tenant("big")).unwrap();
+    let vault = open_vault(&coffer, &op, &tenant);
+    let each = (bytes / files) as usize;
+    let mut content = vec![0u8; each];
+    for i in 0..files {
+        for (j, b) in content.iter_mut().enumerate() {
+            *b = (i as usize * 31 + j * 7) as u8;
+        }
+        let path = VaultPath::parse(&format!("d{:03}/f{i:05}.bin", i / 30)).unwrap();
+        vault
+            .write_file(&op, &path, &mut &content[..], &Precondition::None)
+            .unwrap();
+    }
+    vault
+        .0
+        .change_member(coffer.control(), user.id, Role::Owner, MemberChange::Add)
+        .unwrap();
+    let (token, _) = coffer
+        .auth()
+        .issue_token(user.id, &tenant, Role::Owner, "bench", None, &op)
+        .unwrap();
+    (tenant.id.to_string(), token)
+}
+
+/// Moves `big` from node-1 to node-2 while one client writes 4 KiB files to it (on
+/// node-1, then on node-2 once node-1 answers 421), and reports the figures.
+fn move_tenant(
+    tmp: &Path,
+    config2: &Path,
+    big_id: &str,
+    token: &str,
+    (addr1, addr2): (SocketAddr, SocketAddr),
+    mib: u64,
+    files: u64,
+) {
+    // The baseline: the same vault directory copied on the same disk, made durable.
+    let copy = tmp.join("cp-baseline");
+    let t = Instant::now();
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(tmp.join("node-1/tenants").join(big_id))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    assert!(Command::new("sync").status().unwrap().success());
+    let baseline = t.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(&copy).unwrap();
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (report, writes) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let body = [5u8; 4096];
+            let mut node = addr1;
+            let mut conn = load::Conn::open(node);
+            let (mut acked, mut refused) = (0u32, 0u32);
+            let mut first_refused: Option<Instant> = None;
+            let mut outage = None;
+            for n in 0.. {
+                let head = format!(
+                    "PUT /api/v1/tenants/big/files/w/{n}.bin HTTP/1.1\r\nHost: {node}\r\nAuthorization: Bearer {token}\r\nContent-Length: 4096\r\n\r\n"
+                );
+                match conn.send(head.as_bytes(), &body) {
+                    201 | 200 | 204 => {
+                        acked += 1;
+                        if let (Some(since), None) = (first_refused, outage) {
+                            outage = Some(since.elapsed());
+                        }
+                        if node == addr2 && done.load(std::sync::atomic::Ordering::SeqCst) {
+                            return (acked, refused, outage);
+                        }
+                    }
+                    421 => {
+                        node = addr2;
+                        conn = load::Conn::open(node);
+                    }
+                    503 => {
+                        refused += 1;
+                        first_refused.get_or_insert_with(Instant::now);
+                    }
+                    other => panic!("a write during the move got {other}"),
+                }
+            }
+            unreachable!()
+        });
+        let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--config")
+            .arg(config2)
+            .arg("--data-dir")
+            .arg(tmp.join("node-2"))
+            .args(["--json", "tenant", "move", "big", "--to", "node-2"])
+            .output()
+            .unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report, writer.join().unwrap())
+    });
+    let copy_secs = report["copy_secs"].as_f64().unwrap();
+    let fenced_secs = report["fenced_secs"].as_f64().unwrap();
+    let label = format!("move {mib} MiB in {files} files, node to node");
+    row(
+        &format!("{label}: copy and checks"),
+        copy_secs,
+        "s",
+        "cp -a + sync",
+        Some(baseline),
+        false,
+    );
+    row(
+        &format!("{label}: throughput"),
+        mib as f64 / copy_secs,
+        "MiB/s",
+        "cp -a + sync",
+        Some(mib as f64 / baseline),
+        true,
+    );
+    row(
+        &format!("{label}: writes fenced (fence to flip)"),
+        fenced_secs,
+        "s",
+        "-",
+        None,
+        false,
+    );
+    let (acked, refused, outage) = writes;
+    row(
+        &format!("{label}: a writer's outage ({acked} acknowledged, {refused} refused)"),
+        outage.map_or(0.0, |d| d.as_secs_f64()),
+        "s",
         "-",
         None,
         false,

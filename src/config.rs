@@ -142,14 +142,18 @@ pub struct Config {
     pub move_grace_hours: u32,
 }
 
-/// A node's address for the other nodes: scheme, host and port, nothing else.
+/// A node's address for the other nodes: scheme, host and port (required), nothing else.
 pub fn valid_node_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
     rest.is_some_and(|authority| {
         let authority = authority.strip_suffix('/').unwrap_or(authority);
-        !authority.is_empty()
+        let port = authority
+            .rsplit_once(':')
+            .and_then(|(host, port)| (!host.is_empty()).then(|| port.parse::<u16>().ok()))
+            .flatten();
+        port.is_some_and(|p| p > 0)
             && authority
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
@@ -386,7 +390,7 @@ impl Config {
             && !valid_node_url(url)
         {
             return Err(ConfigError::Invalid(
-                "node_url must be http://HOST[:PORT] or https://HOST[:PORT], with no path".into(),
+                "node_url must be http://HOST:PORT or https://HOST:PORT, with no path".into(),
             ));
         }
         if !(1..=720).contains(&self.move_grace_hours) {

@@ -426,7 +426,13 @@ impl Auth {
                 // A vault a move took a copy of is answered from the database only: the
                 // moment the placement flips, this node answers 421, even before its
                 // cache hears of it, and never serves a read the new node has changed.
-                if vault.is_sent() {
+                // Nor one not yet checked at the placement's epoch (`current_at`).
+                if vault.is_sent()
+                    || tenant
+                        .placement
+                        .as_ref()
+                        .is_some_and(|p| p.epoch != vault.checked_epoch())
+                {
                     return None;
                 }
                 self.fit_vault(&vault, &tenant);
@@ -501,7 +507,10 @@ impl Auth {
     }
 
     fn open_vault(&self, tenant: &Tenant) -> Result<Arc<Vault>, AuthError> {
-        let vault = self.vaults.open(tenant.id)?;
+        let mut vault = self.vaults.open(tenant.id)?;
+        if let Some(p) = &tenant.placement {
+            vault = self.vaults.current_at(tenant.id, vault, p.epoch)?;
+        }
         self.fit_vault(&vault, tenant);
         Ok(vault)
     }
@@ -617,7 +626,7 @@ impl Auth {
             .placement
             .as_ref()
             .is_some_and(|p| p.fenced_at.is_some());
-        vault.set_frozen(tenant.state == TenantState::Cancelled || fenced);
+        vault.set_frozen(tenant.state == TenantState::Cancelled, fenced);
         if let Some(p) = &tenant.placement {
             let here = self.control.node() == Some(p.node.as_str());
             self.vaults

@@ -84,6 +84,8 @@ pub struct Coffer {
     config: Config,
     clock: SharedClock,
     signing: Arc<SigningKey>,
+    /// The keys of node tokens, read from the control plane once (see `moving`).
+    node_keys: Arc<std::sync::OnceLock<moving::token::NodeKeys>>,
 }
 
 impl Coffer {
@@ -213,6 +215,7 @@ impl Coffer {
             config,
             clock,
             signing,
+            node_keys: Arc::default(),
         })
     }
 

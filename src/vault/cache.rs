@@ -315,6 +315,44 @@ impl VaultStore {
         }
     }
 
+    /// `vault` if it is still the directory at `tenants/<id>`, else the tenant's vault
+    /// opened afresh. Checked only when the placement's `epoch` differs from the one the
+    /// instance was last checked at (epochs change when a tenant is fenced, moved or
+    /// unfenced: one `stat` per change): a tenant that moved away and back has a new
+    /// directory, and the instance cached from before must never take its requests.
+    pub fn current_at(
+        &self,
+        tenant: TenantId,
+        vault: Arc<Vault>,
+        epoch: i64,
+    ) -> Result<Arc<Vault>, VaultError> {
+        use cap_std::fs::MetadataExt;
+        if vault.checked_epoch() == epoch {
+            return Ok(vault);
+        }
+        let on_disk = self
+            .tenants
+            .symlink_metadata(tenant.to_string())
+            .map(|m| (m.dev(), m.ino()));
+        if let (Ok(open), Ok(now)) = (vault.dir_identity(), on_disk)
+            && open == now
+        {
+            vault.set_checked_epoch(epoch);
+            return Ok(vault);
+        }
+        let stale = {
+            let mut cache = db::lock(&self.cache);
+            cache.handed_out.remove(&tenant);
+            let stale = cache.open.remove(&tenant);
+            self.open_count.store(cache.open.len(), Ordering::Relaxed);
+            stale
+        };
+        drop(stale);
+        let fresh = self.open(tenant)?;
+        fresh.set_checked_epoch(epoch);
+        Ok(fresh)
+    }
+
     /// Forgets a sent mark: the copy it guarded is gone from this node.
     pub fn forget_sent(&self, tenant: TenantId) {
         db::lock(&self.sent).remove(&tenant);

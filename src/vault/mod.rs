@@ -26,7 +26,7 @@ pub mod transfer;
 mod trash;
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use cap_std::fs::File;
@@ -46,6 +46,11 @@ use layout::{DataRoot, SqliteFile};
 use path::VaultPath;
 use repair::{Expect, Intent};
 pub use repair::{ReindexReport, SkippedEntry, UsageDrift};
+
+/// Why a vault is frozen (`Vault::frozen`).
+const THAWED: u8 = 0;
+const CANCELLED: u8 = 1;
+const FENCED: u8 = 2;
 
 /// Errors of vault operations, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -190,12 +195,15 @@ pub struct Vault {
     clock: SharedClock,
     limits: VaultLimits,
     quota: AtomicU64,
-    /// Set while the tenant is cancelled: every change is refused (repair aside).
-    frozen: AtomicBool,
+    /// Why every change is refused now (repair aside): `THAWED`, `CANCELLED` or `FENCED`.
+    frozen: AtomicU8,
     /// The fenced epoch at which a move took this vault's copy (0: none). From then on
     /// every change is refused, whatever a stale cache of the control plane says, until
     /// the placement is back here at a later epoch (the move was rolled back).
     sent_at_epoch: AtomicI64,
+    /// The placement epoch at which this instance was last found to be the directory
+    /// at `tenants/<id>` (0: not yet; see `VaultStore::current_at`).
+    checked_epoch: AtomicI64,
     /// Bytes being streamed into staging right now, counted against the quota.
     inflight: AtomicU64,
     /// An operation left pending rows it could not settle (its audit append failed): the
@@ -274,8 +282,9 @@ impl Vault {
             clock,
             limits,
             quota: AtomicU64::new(UNLIMITED),
-            frozen: AtomicBool::new(false),
+            frozen: AtomicU8::new(THAWED),
             sent_at_epoch: AtomicI64::new(0),
+            checked_epoch: AtomicI64::new(0),
             inflight: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
         };
@@ -293,10 +302,16 @@ impl Vault {
             .store(quota.unwrap_or(UNLIMITED), Ordering::SeqCst);
     }
 
-    /// Freezes the vault (the tenant is cancelled) or thaws it. The control plane owns the
-    /// state; every change checks it under the commit lock.
-    pub fn set_frozen(&self, frozen: bool) {
-        self.frozen.store(frozen, Ordering::SeqCst);
+    /// Freezes the vault (the tenant is cancelled, or fenced while a move or recovery
+    /// copies it) or thaws it. The control plane owns the state; every change checks it
+    /// under the lock it commits under.
+    pub fn set_frozen(&self, cancelled: bool, fenced: bool) {
+        let why = match (cancelled, fenced) {
+            (true, _) => CANCELLED,
+            (false, true) => FENCED,
+            (false, false) => THAWED,
+        };
+        self.frozen.store(why, Ordering::SeqCst);
     }
 
     /// Marks the vault as sent away by a move at fenced epoch `epoch`: no change
@@ -305,6 +320,22 @@ impl Vault {
     /// follows this call takes the lock, or not at all.
     pub(crate) fn mark_sent(&self, epoch: i64) {
         self.sent_at_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// The placement epoch this instance was last checked at (see `checked_epoch`).
+    pub fn checked_epoch(&self) -> i64 {
+        self.checked_epoch.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_checked_epoch(&self, epoch: i64) {
+        self.checked_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Device and inode of the directory this instance has open.
+    pub(crate) fn dir_identity(&self) -> std::io::Result<(u64, u64)> {
+        use cap_std::fs::MetadataExt;
+        let meta = self.dir.parts().0.dir_metadata()?;
+        Ok((meta.dev(), meta.ino()))
     }
 
     /// Whether a move took this vault's copy (see `mark_sent`).
@@ -333,10 +364,11 @@ impl Vault {
         if self.sent_at_epoch.load(Ordering::SeqCst) != 0 {
             return Err(VaultError::Moving);
         }
-        if self.frozen.load(Ordering::SeqCst) {
-            return Err(VaultError::Frozen);
+        match self.frozen.load(Ordering::SeqCst) {
+            CANCELLED => Err(VaultError::Frozen),
+            FENCED => Err(VaultError::Moving),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     pub(crate) fn quota(&self) -> Option<u64> {

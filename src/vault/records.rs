@@ -30,7 +30,6 @@ impl Vault {
         id: Option<RecordId>,
         body: &serde_json::Value,
     ) -> Result<Record, VaultError> {
-        self.check_not_frozen()?;
         let id = id.unwrap_or_else(RecordId::generate);
         let event = self.event(
             caller,
@@ -44,7 +43,11 @@ impl Vault {
             actor: &actor,
             now: &now,
         };
-        self.index()
+        // Checked under the index lock the change commits under: a freeze (or a move's
+        // copy, which takes this lock) cannot fall between the check and the commit.
+        let mut index = self.index();
+        self.check_not_frozen()?;
+        index
             .insert_record(write, body, &mut || self.audit.append(&event).map(|_| ()))
             .map_err(record_error)
     }
@@ -57,7 +60,6 @@ impl Vault {
         body: &serde_json::Value,
         expected_version: Option<i64>,
     ) -> Result<Record, VaultError> {
-        self.check_not_frozen()?;
         let (actor, now) = (caller.actor.to_string(), self.now());
         let write = RecordWrite {
             collection,
@@ -66,6 +68,7 @@ impl Vault {
             now: &now,
         };
         let mut index = self.index();
+        self.check_not_frozen()?;
         // The version the event names is the one this replace creates.
         let next = index.record(collection, id)?.map_or(1, |r| r.version + 1);
         let event = self
@@ -89,13 +92,14 @@ impl Vault {
         id: &RecordId,
         expected_version: Option<i64>,
     ) -> Result<(), VaultError> {
-        self.check_not_frozen()?;
         let event = self.event(
             caller,
             AuditAction::RecordDelete,
             &format!("{collection}/{id}"),
         );
-        self.index()
+        let mut index = self.index();
+        self.check_not_frozen()?;
+        index
             .delete_record(collection, id, expected_version, &mut || {
                 self.audit.append(&event).map(|_| ())
             })

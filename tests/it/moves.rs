@@ -144,6 +144,28 @@ impl Cluster {
         )
     }
 
+    /// Creates a record in collection `notes`; the status and, if created, its id.
+    fn create_record(&self, addr: &str, text: &str) -> (u16, Option<String>) {
+        let body = serde_json::json!({ "text": text }).to_string();
+        let answer = exchange(
+            addr,
+            "POST",
+            "/api/v1/tenants/alpha/records/notes",
+            &format!("{}Content-Type: application/json\r\n", self.auth()),
+            &body,
+        );
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let id = answer
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next().map(str::to_owned));
+        (status, id.filter(|_| status == 201))
+    }
+
     /// Status and body of a file's download.
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
         let answer = exchange(
@@ -210,9 +232,16 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
                         (format!("w{w}/{n}.txt"), format!("writer {w} write {n}"));
                     loop {
                         let was_moved = moved.load(Ordering::SeqCst);
-                        match c.put(&node, &path, &content) {
+                        // Writer 0 stores files, writer 1 creates records.
+                        let (status, record) = if w == 0 {
+                            (c.put(&node, &path, &content), None)
+                        } else {
+                            c.create_record(&node, &content)
+                        };
+                        match status {
                             201 | 200 | 204 => {
-                                acked.lock().unwrap().push((path.clone(), content.clone()));
+                                let key = record.map_or(path.clone(), |id| format!("record:{id}"));
+                                acked.lock().unwrap().push((key, content.clone()));
                                 if was_moved {
                                     mine_after += 1;
                                     acked_after.fetch_add(1, Ordering::SeqCst);
@@ -283,17 +312,29 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
         refused.load(Ordering::SeqCst),
         reads.load(Ordering::SeqCst)
     );
-    // Every acknowledged write, wherever it was acknowledged, is on node-2 as written.
+    // Every acknowledged write, wherever it was acknowledged, is on node-2 as written:
+    // the files, and the records.
     let on_b: HashMap<String, Vec<u8>> = files_on(&c.b, "alpha").into_iter().collect();
-    for (path, content) in &acked {
+    let b_access = c.b.auth().operator_access(&operator(), &alpha()).unwrap();
+    let notes = coffer::vault::path::CollectionName::parse("notes").unwrap();
+    let mut records = 0;
+    for (key, content) in &acked {
+        if let Some(id) = key.strip_prefix("record:") {
+            let id = coffer::vault::path::RecordId::parse(id).unwrap();
+            let record = b_access.vault().record(&notes, &id).unwrap();
+            assert_eq!(record.body["text"], content.as_str(), "{key}");
+            records += 1;
+            continue;
+        }
         assert_eq!(
-            on_b.get(path)
+            on_b.get(key)
                 .map(|b| String::from_utf8_lossy(b).into_owned()),
             Some(content.clone()),
-            "{path} was acknowledged"
+            "{key} was acknowledged"
         );
     }
-    assert_eq!(on_b.len(), 20 + acked.len());
+    assert!(records >= 3, "{records} records");
+    assert_eq!(on_b.len() + records, 20 + acked.len());
     assert!(acked.len() >= 10 + writers * 3);
     // node-2 serves alpha; node-1 sends its clients there.
     let tree = "/api/v1/tenants/alpha/tree";
@@ -452,6 +493,36 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
     assert_eq!(c.put(&b_addr, "on-node-2.txt", "new home"), 201);
     heard_of_change(&c.a.coffer, stamp);
     assert_eq!(c.put(&a_addr, "stale.txt", "no"), 421);
+
+    // Moved back, once node-1's old copy is gone (removed by hand here, as an operator
+    // or a lifecycle run from the command line would, while node-1 kept serving): node-1
+    // serves the new copy, never the vault it still had open from before.
+    let old_copy = c.alpha_dir_on(&c.a.data_dir());
+    assert!(
+        c.a.coffer
+            .move_tenant(&operator(), &alpha(), "node-1")
+            .is_err()
+    );
+    std::fs::remove_dir_all(&old_copy).unwrap();
+    let stamp = a_control.change_stamp();
+    let back =
+        c.a.coffer
+            .move_tenant(&operator(), &alpha(), "node-1")
+            .unwrap();
+    assert_eq!(
+        (back.from_node.as_str(), back.to_node.as_str()),
+        ("node-2", "node-1")
+    );
+    heard_of_change(&c.a.coffer, stamp);
+    assert_eq!(c.put(&a_addr, "back.txt", "home again"), 201);
+    assert_eq!(
+        std::fs::read(old_copy.join("files/back.txt")).unwrap(),
+        b"home again"
+    );
+    assert_eq!(
+        c.get(&a_addr, "on-node-2.txt"),
+        (200, "new home".to_owned())
+    );
 }
 
 #[test]
@@ -487,6 +558,24 @@ fn only_a_node_token_for_a_fenced_tenant_pulls_a_copy() {
     // For another tenant than the one in the path: 401.
     let other = keys.issue("node-2", &c.a.bravo.id.to_string(), 1, now);
     assert_eq!(get_status(&a_addr, &path, &other), 401);
+    let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
+    assert!(
+        placed
+            .placement
+            .is_some_and(|p| p.fenced_at.is_none() && p.epoch == 1)
+    );
+    // One run per tenant on a node: while another holds the move's lock, a second is
+    // refused before anything is fenced.
+    let tenants = c.b.data_root_path().join("tenants");
+    let held =
+        std::fs::File::create(tenants.join(format!(".moving-{}.lock", c.a.alpha.id))).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let busy =
+        c.b.move_tenant(&operator(), &alpha(), "node-2")
+            .unwrap_err()
+            .to_string();
+    assert!(busy.contains("another move of alpha is running"), "{busy}");
+    drop(held);
     let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
     assert!(
         placed

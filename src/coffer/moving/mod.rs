@@ -92,8 +92,12 @@ fn outgoing_prefix(id: TenantId) -> String {
 }
 
 impl Coffer {
-    /// The keys nodes sign their pulls with (only with a PostgreSQL control plane).
-    fn node_keys(&self) -> Result<NodeKeys, CofferError> {
+    /// The keys nodes sign their pulls with (only with a PostgreSQL control plane), read
+    /// once: a request with a made-up token costs no database work.
+    fn node_keys(&self) -> Result<&NodeKeys, CofferError> {
+        if let Some(keys) = self.node_keys.get() {
+            return Ok(keys);
+        }
         let candidate = super::random_secret_hex()?;
         let secret = self
             .control
@@ -101,7 +105,7 @@ impl Coffer {
             .ok_or_else(|| refuse("moving tenants needs a PostgreSQL control plane".into()))?;
         let secret = hex::decode(secret.trim())
             .map_err(|e| std::io::Error::other(format!("shared node secret: {e}")))?;
-        Ok(NodeKeys::new(&secret))
+        Ok(self.node_keys.get_or_init(|| NodeKeys::new(&secret)))
     }
 
     /// Moves tenant `slug` onto this node (`to` must name it); see the module docs.
@@ -119,6 +123,14 @@ impl Coffer {
         let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
         let id = tenant.id;
         let (vault_name, incoming) = (id.to_string(), incoming_name(id));
+        // One run per tenant on this node at a time: a second run would remove the
+        // first one's copy under it.
+        let _lock = MoveLock::take(&vaults, id).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => refuse(format!(
+                "another move of {slug} is running on this node; wait for it, or stop it first"
+            )),
+            _ => e.into(),
+        })?;
         if from.node == here {
             if from.fenced_at.is_some() {
                 return Err(refuse(format!(
@@ -126,7 +138,9 @@ impl Coffer {
                      is under way): finish or roll back that first"
                 )));
             }
-            // A move that finished (perhaps killed after its flip): only debris is left.
+            // A move that finished (perhaps killed after its flip): only debris is left,
+            // and the vault it placed must be whole here.
+            self.vaults.open_transient(id)?;
             if vaults.is_dir(&incoming) {
                 vaults.remove_dir_all(&incoming)?;
             }
@@ -223,11 +237,26 @@ impl Coffer {
         {
             Ok(placed) => placed,
             Err(e) => {
-                // Rolled back or taken by another move meanwhile: this copy is not the
-                // tenant's any more.
-                let _ = vaults.remove_dir_all(&vault_name);
-                let _ = vaults.remove_dir_all(&incoming);
-                return Err(e.into());
+                // The flip may have committed even though its answer was lost: only the
+                // placement as it is now says whether this copy is the tenant's.
+                let now = self.control.tenant(id).ok().flatten();
+                let here_now = now
+                    .as_ref()
+                    .and_then(|t| t.placement.as_ref())
+                    .is_some_and(|p| p.node == here && p.epoch > fenced.epoch);
+                if here_now {
+                    now.ok_or(ControlError::NotFound)?
+                } else if matches!(e, ControlError::Forbidden(_)) {
+                    // Rolled back or taken by another move meanwhile: this copy is not
+                    // the tenant's.
+                    let _ = vaults.remove_dir_all(&vault_name);
+                    let _ = vaults.remove_dir_all(&incoming);
+                    return Err(e.into());
+                } else {
+                    // Unknown (the control plane unreachable): the copy stays; running
+                    // the move again finishes it or starts over.
+                    return Err(e.into());
+                }
             }
         };
         let fenced_secs = fenced_since.elapsed().as_secs_f64();
@@ -385,6 +414,15 @@ impl Coffer {
             out,
         )?;
         drop(cleanup);
+        // A whole copy of the tenant left this node: on its record, with where it went.
+        self.audit.append(
+            &Caller::system()
+                .event(crate::audit::AuditAction::TenantPlace)
+                .tenant(id)
+                .detail(serde_json::json!({
+                    "sent_copy_to": pull.claims.sub, "epoch": pull.claims.epoch,
+                    "files": manifest.files.len(), "bytes": manifest.bytes() })),
+        )?;
         Ok(manifest)
     }
 
@@ -418,6 +456,25 @@ impl Coffer {
                 }
                 continue;
             }
+            if let Some(id) = name
+                .strip_prefix(".incoming-")
+                .and_then(|id| TenantId::parse(id).ok())
+            {
+                // A move onto this node that ended elsewhere (rolled back from another
+                // node, or finished by a run that died before cleaning up): its debris.
+                let placed = self.control.tenant(id)?.and_then(|t| t.placement);
+                let ended = placed.as_ref().is_none_or(|p| p.fenced_at.is_none());
+                if ended {
+                    if placed.is_some_and(|p| p.node != here)
+                        && vaults.symlink_metadata(id.to_string()).is_ok()
+                    {
+                        vaults.remove_dir_all(id.to_string())?;
+                    }
+                    vaults.remove_dir_all(&name)?;
+                    sync_dir(&vaults)?;
+                }
+                continue;
+            }
             let Ok(id) = TenantId::parse(&name) else {
                 continue;
             };
@@ -427,11 +484,12 @@ impl Coffer {
             let Some(placed) = tenant.placement.as_ref().filter(|p| p.node != here) else {
                 continue;
             };
+            let gone = tenant.state.is_gone();
             // A move onto this node under way: its copy, not a stale one.
-            if vaults.is_dir(incoming_name(id)) {
+            if !gone && vaults.is_dir(incoming_name(id)) {
                 continue;
             }
-            if !tenant.state.is_gone() && placed.changed_at.as_str() > cutoff.as_str() {
+            if !gone && placed.changed_at.as_str() > cutoff.as_str() {
                 continue;
             }
             self.vaults.evict(id);
@@ -485,5 +543,51 @@ impl Drop for RemoveOnDrop<'_> {
         if let Err(e) = self.dir.remove_dir_all(self.name) {
             tracing::warn!(error = %e, dir = self.name, "cannot remove a move's scratch copy");
         }
+    }
+}
+
+/// The lock a move holds on the node taking the tenant, for the whole run:
+/// `tenants/.moving-<id>.lock`, locked with `flock` (released by the kernel if the run
+/// dies) and removed when the run ends.
+struct MoveLock<'a> {
+    dir: &'a cap_std::fs::Dir,
+    name: String,
+    _file: cap_std::fs::File,
+}
+
+impl<'a> MoveLock<'a> {
+    /// Takes the lock, or `WouldBlock` if another run holds it.
+    fn take(dir: &'a cap_std::fs::Dir, id: TenantId) -> std::io::Result<MoveLock<'a>> {
+        use cap_std::fs::{MetadataExt, OpenOptions, OpenOptionsExt};
+        let name = format!(".moving-{id}.lock");
+        loop {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).mode(0o600);
+            let file = dir.open_with(&name, &options)?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .map_err(std::io::Error::from)?;
+            // The file may have been removed by the run that held it just before: a lock
+            // on a file no longer at the name is no lock.
+            let held = file.metadata()?;
+            match dir.symlink_metadata(&name) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(MoveLock {
+                        dir,
+                        name,
+                        _file: file,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for MoveLock<'_> {
+    fn drop(&mut self) {
+        // Removed while still locked, so a run waiting on it retries on a new file.
+        let _ = self.dir.remove_file(&self.name);
     }
 }

@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -17,6 +18,11 @@ use tokio::net::TcpStream;
 
 /// Chunks buffered between the socket and the reader.
 const CHANNEL_CHUNKS: usize = 16;
+/// How long reaching the other node, and its answer, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the copy may stall between two chunks before the pull gives up (a node gone
+/// silent must not keep the tenant fenced for ever; running the move again resumes).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest error body read from the other node.
 const MAX_ERROR_BODY: usize = 16 * 1024;
 
@@ -109,10 +115,18 @@ async fn run(
     head: SyncSender<io::Result<()>>,
     chunks: SyncSender<io::Result<Bytes>>,
 ) {
-    let response = match send(&authority, tls, request).await {
-        Ok(response) => response,
-        Err(e) => {
+    let answered = tokio::time::timeout(CONNECT_TIMEOUT, send(&authority, tls, request)).await;
+    let response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
             let _ = head.send(Err(e));
+            return;
+        }
+        Err(_) => {
+            let _ = head.send(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("node {authority} did not answer within {CONNECT_TIMEOUT:?}"),
+            )));
             return;
         }
     };
@@ -139,7 +153,14 @@ async fn run(
     }
     let _ = head.send(Ok(()));
     loop {
-        match body.frame().await {
+        let Ok(frame) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await else {
+            let _ = chunks.send(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the copy's transfer from {authority} stalled for {IDLE_TIMEOUT:?}"),
+            )));
+            return;
+        };
+        match frame {
             None => return,
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data()
