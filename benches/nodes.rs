@@ -462,15 +462,15 @@ fn move_tenant(
         let writer = s.spawn(|| {
             let body = [5u8; 4096];
             let mut node = addr1;
-            let mut conn = load::Conn::open(node);
             let (mut acked, mut refused) = (0u32, 0u32);
             let mut first_refused: Option<Instant> = None;
             let mut outage = None;
             for n in 0.. {
                 let head = format!(
-                    "PUT /api/v1/tenants/big/files/w/{n}.bin HTTP/1.1\r\nHost: {node}\r\nAuthorization: Bearer {token}\r\nContent-Length: 4096\r\n\r\n"
+                    "PUT /api/v1/tenants/big/files/w/{n}.bin HTTP/1.1\r\nHost: {node}\r\nAuthorization: Bearer {token}\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n"
                 );
-                match conn.send(head.as_bytes(), &body) {
+                // A connection per write: a refusal may close it.
+                match load::Conn::open(node).send(head.as_bytes(), &body) {
                     201 | 200 | 204 => {
                         acked += 1;
                         if let (Some(since), None) = (first_refused, outage) {
@@ -480,10 +480,7 @@ fn move_tenant(
                             return (acked, refused, outage);
                         }
                     }
-                    421 => {
-                        node = addr2;
-                        conn = load::Conn::open(node);
-                    }
+                    421 => node = addr2,
                     503 => {
                         refused += 1;
                         first_refused.get_or_insert_with(Instant::now);

@@ -589,6 +589,32 @@ fn only_a_node_token_for_a_fenced_tenant_pulls_a_copy() {
             .to_string()
             .contains("run the move on node node-1")
     );
+    // A copy whose file is not what its index records (damaged on the old node) is
+    // refused before anything is placed; the rollback leaves the tenant where it was.
+    c.a.put(&c.a.alpha, "x.txt", b"x");
+    let file = c.alpha_dir_on(&c.a.data_dir()).join("files/x.txt");
+    std::fs::write(&file, b"tampered").unwrap();
+    let refused =
+        c.b.move_tenant(&operator(), &alpha(), "node-2")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        refused.contains("x.txt differs from its index entry"),
+        "{refused}"
+    );
+    c.b.abort_move(&operator(), &alpha()).unwrap();
+    let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
+    assert!(
+        placed
+            .placement
+            .is_some_and(|p| p.node == "node-1" && p.fenced_at.is_none())
+    );
+    assert!(
+        !c.b.data_root_path()
+            .join("tenants")
+            .join(c.a.alpha.id.to_string())
+            .exists()
+    );
     // Through the public front (HAProxy's example configuration), node routes do not exist.
     let cfg = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),

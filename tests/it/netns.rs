@@ -3,7 +3,11 @@
 //! here routes by the placements; the nodes reach PostgreSQL through its socket file
 //! (the filesystem is shared; the nodes' own traffic crosses the veth links). Every
 //! tenant's requests land on its node through the proxy, a node asked directly for
-//! another node's tenant answers 421, and every node's audit chain verifies after.
+//! another node's tenant answers 421; a tenant moved from host to host (the copy
+//! crossing the links) while a client writes through the proxy loses no acknowledged
+//! write and is then served by its new host; a move whose old host is killed midway
+//! leaves the tenant whole on one side and finishes once it is back; and every node's
+//! audit chain verifies after all of it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +18,8 @@ use coffer::config::Config;
 use coffer::control::{MemberChange, NewUser, Role};
 use coffer::names::{Email, TenantSlug, UserId};
 
-use crate::haproxy::{get_status, haproxy_installed, start_proxy};
+use crate::haproxy::{Running, exchange, get_status, haproxy_installed, send, start_proxy};
+use crate::nodes::files_on;
 use crate::support::{new_tenant, operator, postgres};
 
 const NODES: usize = 3;
@@ -211,7 +216,10 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
         let file = dir.join(format!("node-{i}.toml"));
         std::fs::write(
             &file,
-            format!("control = {on_socket:?}\nnode = \"node-{i}\"\n"),
+            format!(
+                "control = {on_socket:?}\nnode = \"node-{i}\"\nnode_url = \"http://{}\"\n",
+                hosts.node_addr(i)
+            ),
         )
         .unwrap();
         nodes.push(data.clone());
@@ -269,6 +277,23 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
             "{slug} on node-{node}"
         );
     }
+    // The proxy follows placements as they change from here on.
+    let _sync = Running(
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("--config")
+            .arg(&control_config)
+            .args(["placements", "sync", "--haproxy"])
+            .arg(format!("unix:{}", proxy.socket.display()))
+            .arg("--map")
+            .arg(map)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let config_of = |i: usize| dir.join(format!("node-{i}.toml"));
+    move_under_writes(dir, &hosts, listen, &tenants[0], &config_of(2));
+    move_with_a_node_killed(dir, &mut hosts, listen, &tenants[1], &config_of);
     drop(hosts);
     drop(proxy);
 
@@ -286,4 +311,189 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
             .unwrap();
         assert!(chain.broken.is_none(), "node-{}: {chain:?}", i + 1);
     }
+}
+
+/// `coffer ARGS` as node `config`'s operator (on this host: the nodes' namespaces are
+/// reached over their links), with the data root next to it.
+fn coffer_cli(config: &Path, args: &[&str]) -> Command {
+    let data = config.with_extension("");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coffer"));
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args);
+    command
+}
+
+fn put_through(listen: &str, slug: &str, path: &str, token: &str, body: &str) -> u16 {
+    send(
+        listen,
+        "PUT",
+        &format!("/api/v1/tenants/{slug}/files/{path}"),
+        &format!("Authorization: Bearer {token}\r\n"),
+        body,
+    )
+}
+
+/// The files of tenant `slug` as node `i` (data root `dir/node-i`) holds them.
+fn files_of(dir: &Path, i: usize, schema_config: &Path, slug: &str) -> Vec<(String, Vec<u8>)> {
+    let text = std::fs::read_to_string(schema_config).unwrap();
+    let config: Config = toml::from_str(&text).unwrap();
+    let coffer = Coffer::open(&dir.join(format!("node-{i}")), config).unwrap();
+    let mut files = files_on(&coffer, slug);
+    files.sort();
+    files
+}
+
+/// Moves `tenant` (on node-1) to node-2 while a client writes to it through the proxy:
+/// every acknowledged write is on node-2, which then serves it through the proxy.
+fn move_under_writes(
+    dir: &Path,
+    hosts: &Hosts,
+    listen: &str,
+    (slug, _, token): &(String, usize, String),
+    config2: &Path,
+) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (acked, out) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let (mut acked, mut after) = (Vec::new(), 0);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            for n in 0.. {
+                assert!(std::time::Instant::now() < deadline, "writes never resumed");
+                let (path, body) = (format!("live/{n}.txt"), format!("write {n}"));
+                let moved = done.load(std::sync::atomic::Ordering::SeqCst);
+                // 503 while fenced, 421 while the proxy's map lags: not written.
+                match put_through(listen, slug, &path, token, &body) {
+                    201 => {
+                        acked.push((path, body.into_bytes()));
+                        after += usize::from(moved);
+                    }
+                    503 | 421 => {}
+                    other => panic!("a write through the proxy got {other}"),
+                }
+                if after >= 3 {
+                    return acked;
+                }
+            }
+            unreachable!()
+        });
+        while put_through(listen, slug, "warm-up.txt", token, "before") != 201 {}
+        let out = coffer_cli(
+            config2,
+            &["--json", "tenant", "move", slug, "--to", "node-2"],
+        )
+        .output()
+        .unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (writer.join().unwrap(), out)
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("netns move under writes: {report}");
+    let on_2: std::collections::HashMap<_, _> =
+        files_of(dir, 2, config2, slug).into_iter().collect();
+    for (path, body) in &acked {
+        assert_eq!(on_2.get(path), Some(body), "{path} was acknowledged");
+    }
+    let tree = format!("/api/v1/tenants/{slug}/tree");
+    assert_eq!(get_status(&hosts.node_addr(1), &tree, token), 421);
+    assert_eq!(get_status(&hosts.node_addr(2), &tree, token), 200);
+    // Through the proxy once the sync has the new placement (a fraction of a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while get_status(listen, &tree, token) != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy never followed the move"
+        );
+    }
+}
+
+/// Moves `tenant` (on node-1, 40 MiB) to node-3 and kills node-1 as the copy starts:
+/// the tenant stays whole on one side (node-1, fenced, or node-3 if the copy had
+/// already finished); with node-1 back, running the move again finishes it with every
+/// file intact.
+fn move_with_a_node_killed(
+    dir: &Path,
+    hosts: &mut Hosts,
+    listen: &str,
+    (slug, _, token): &(String, usize, String),
+    config_of: &dyn Fn(usize) -> PathBuf,
+) {
+    let mib: String = "m".repeat(1 << 20);
+    for n in 0..40 {
+        assert_eq!(
+            put_through(listen, slug, &format!("big/{n}.bin"), token, &mib),
+            201
+        );
+    }
+    let before = files_of(dir, 1, &config_of(1), slug);
+    let id = {
+        let answer = exchange(
+            listen,
+            "GET",
+            &format!("/api/v1/tenants/{slug}"),
+            &format!("Authorization: Bearer {token}\r\n"),
+            "",
+        );
+        answer
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let incoming = dir.join("node-3/tenants").join(format!(".incoming-{id}"));
+    let mut mover = coffer_cli(&config_of(3), &["tenant", "move", slug, "--to", "node-3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !incoming.exists() && mover.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the move never started its copy"
+        );
+        std::thread::yield_now();
+    }
+    hosts.children[0].kill().unwrap();
+    hosts.children[0].wait().unwrap();
+    let first = mover.wait_with_output().unwrap();
+    eprintln!(
+        "netns move with node-1 killed: first run {}",
+        if first.status.success() {
+            "had finished before the kill".to_owned()
+        } else {
+            format!("failed: {}", String::from_utf8_lossy(&first.stderr).trim())
+        }
+    );
+    if !first.status.success() {
+        // Whole on node-1, fenced; node-3 serves nothing of it.
+        let tree = format!("/api/v1/tenants/{slug}/tree");
+        assert_eq!(get_status(&hosts.node_addr(3), &tree, token), 421);
+        assert_eq!(files_of(dir, 1, &config_of(1), slug), before);
+        // node-1 back; the move run again finishes.
+        hosts.serve(1, &dir.join("node-1"), &config_of(1));
+        let again = coffer_cli(&config_of(3), &["tenant", "move", slug, "--to", "node-3"])
+            .output()
+            .unwrap();
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+    } else {
+        hosts.serve(1, &dir.join("node-1"), &config_of(1));
+    }
+    assert_eq!(files_of(dir, 3, &config_of(3), slug), before);
+    let tree = format!("/api/v1/tenants/{slug}/tree");
+    assert_eq!(get_status(&hosts.node_addr(3), &tree, token), 200);
+    assert_eq!(get_status(&hosts.node_addr(1), &tree, token), 421);
 }

@@ -31,7 +31,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::restore::{BackupCheck, verify_vault_copy};
 use super::{Coffer, CofferError};
 use crate::audit::Caller;
 use crate::auth::AuthError;
@@ -204,7 +203,13 @@ impl Coffer {
             &format!("{PULL_ROUTE_PREFIX}{id}"),
             &token,
             self.config.node_ca_file.as_deref(),
-        )?;
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("pulling {slug} from {} at {url}: {e}", from.node),
+            )
+        })?;
         let manifest = receive_tree(body, &into, &vault_name).map_err(|e| {
             std::io::Error::other(format!("pulling {slug} from {}: {e}", from.node))
         })?;
@@ -213,15 +218,13 @@ impl Coffer {
             .join(DataRootPath::TenantsDir.path())
             .join(&incoming)
             .join(&vault_name);
-        let mut check = BackupCheck::default();
-        verify_vault_copy(&staged, &mut check)?;
-        if !check.problems.is_empty() {
-            return Err(refuse(format!(
-                "the copy of {slug} pulled from {} does not verify: {}",
-                from.node,
-                check.problems.join("; ")
-            )));
-        }
+        let (files, bytes) =
+            check_against_index(&into, &vault_name, &staged, &manifest).map_err(|why| {
+                refuse(format!(
+                    "the copy of {slug} pulled from {} does not verify: {why}",
+                    from.node
+                ))
+            })?;
         into.rename(&vault_name, &vaults, &vault_name)?;
         sync_dir(&vaults)?;
         if let Err(e) = self.vaults.open_transient(id) {
@@ -268,8 +271,8 @@ impl Coffer {
             to_node: here.to_owned(),
             epoch: placed.placement.map_or(0, |p| p.epoch),
             already_here: false,
-            files: check.files,
-            bytes: check.bytes,
+            files,
+            bytes,
             copy_secs,
             fenced_secs,
         })
@@ -530,6 +533,56 @@ impl Coffer {
             .filter(|t| !t.state.is_gone())
             .ok_or(ControlError::NotFound)?)
     }
+}
+
+/// Checks a received copy (`name` in `copy`, at `staged`) against its own index: the index is intact, and
+/// every file and trash item it names arrived, each file with the size and SHA-256 the
+/// index records (as the transfer's manifest says they were written, hashed on the way
+/// to the disk, so the copy is not read a second time); the marker too. Returns the
+/// files and bytes, or what is wrong.
+fn check_against_index(
+    copy: &cap_std::fs::Dir,
+    name: &str,
+    staged: &std::path::Path,
+    manifest: &TransferManifest,
+) -> Result<(u64, u64), String> {
+    use crate::vault::index::{EntryKind, Index};
+    use crate::vault::layout::VaultEntry;
+    use cap_fs_ext::DirExt;
+    let index = Index::open_read_only(&staged.join(VaultEntry::IndexDb.path()))
+        .map_err(|e| e.to_string())?;
+    match index.integrity_check().map_err(|e| e.to_string())?.as_str() {
+        "ok" => {}
+        other => return Err(format!("index: {other}")),
+    }
+    if !manifest.files.contains_key(VaultEntry::Marker.path()) {
+        return Err("no VAULT marker".into());
+    }
+    let (files_dir, trash_dir) = (VaultEntry::FilesDir.path(), VaultEntry::TrashDir.path());
+    let (mut files, mut bytes) = (0, 0);
+    for entry in index.all_entries().map_err(|e| e.to_string())? {
+        if entry.kind == EntryKind::Dir {
+            continue;
+        }
+        let sent = manifest.files.get(&format!("{files_dir}/{}", entry.path));
+        match sent {
+            Some(f) if f.size == entry.size && Some(&f.sha256) == entry.sha256.as_ref() => {}
+            Some(_) => return Err(format!("{} differs from its index entry", entry.path)),
+            None => return Err(format!("{} is missing", entry.path)),
+        }
+        files += 1;
+        bytes += entry.size;
+    }
+    // A trash item is a file or a folder (perhaps empty): it must be there.
+    let trash = copy
+        .open_dir_nofollow(format!("{name}/{trash_dir}"))
+        .map_err(|e| format!("{trash_dir}: {e}"))?;
+    for item in index.trash_list().map_err(|e| e.to_string())? {
+        if trash.symlink_metadata(&item.id).is_err() {
+            return Err(format!("trash item {} is missing", item.id));
+        }
+    }
+    Ok((files, bytes))
 }
 
 /// Removes a send's scratch directory when the send ends, however it ends.
