@@ -1,7 +1,8 @@
-//! Three Coffer nodes as three hosts: each in its own network namespace with a veth pair
-//! to this one (root only; `.ci/run` runs as root and makes a skip a failure). HAProxy
-//! here routes by the placements; the nodes reach PostgreSQL through its socket file
-//! (the filesystem is shared; the nodes' own traffic crosses the veth links). Every
+//! Three Coffer nodes and their PostgreSQL as four hosts: each in its own network
+//! namespace with a veth link to a bridge on this one (root only; `.ci/run` runs as root
+//! and makes a skip a failure). HAProxy here routes by the placements; every node's
+//! traffic (to the database, between nodes for a move, from the proxy) crosses the
+//! links; the filesystem is shared, each node keeping to its own data root. Every
 //! tenant's requests land on its node through the proxy, a node asked directly for
 //! another node's tenant answers 421; a tenant moved from host to host (the copy
 //! crossing the links) while a client writes through the proxy loses no acknowledged
@@ -26,11 +27,16 @@ const NODES: usize = 3;
 const TENANTS_PER_NODE: usize = 4;
 const PORT: u16 = 8080;
 
-/// The namespaces and links of one run, removed (with the processes in them) on drop.
+/// The namespaces and links of one run, removed (with the processes in them) on drop:
+/// one per node and one for the database, each with a veth link to a bridge here, all
+/// on 10.S.0.0/24 (this host 10.S.0.1, node `i` 10.S.0.(10+i), the database 10.S.0.20).
 struct Hosts {
     names: Vec<String>,
+    bridge: String,
     subnet: u8,
     children: Vec<Child>,
+    /// The database's cluster directory, once started.
+    database: Option<PathBuf>,
 }
 
 fn ip(args: &[&str]) {
@@ -42,18 +48,31 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// The database host's namespace (after the nodes' in `Hosts::names`).
+const DATABASE: usize = NODES + 1;
+
 impl Hosts {
-    /// `NODES` namespaces `cf<id>n<i>`, each with `eth0` at 10.S.i.2 linked to a host
-    /// side at 10.S.i.1.
     fn new() -> Hosts {
         let id = std::process::id() % 10_000;
         let subnet = 200 + (std::process::id() % 50) as u8;
+        let bridge = format!("cf{id}br");
+        ip(&["link", "add", "name", &bridge, "type", "bridge"]);
         let mut hosts = Hosts {
             names: Vec::new(),
+            bridge: bridge.clone(),
             subnet,
             children: Vec::new(),
+            database: None,
         };
-        for i in 1..=NODES {
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.{subnet}.0.1/24"),
+            "dev",
+            &bridge,
+        ]);
+        ip(&["link", "set", &bridge, "up"]);
+        for i in 1..=DATABASE {
             let ns = format!("cf{id}n{i}");
             let (host_end, ns_end) = (format!("{ns}h"), format!("{ns}e"));
             ip(&["netns", "add", &ns]);
@@ -62,34 +81,52 @@ impl Hosts {
                 "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
             ]);
             ip(&["link", "set", &ns_end, "netns", &ns]);
-            ip(&[
-                "addr",
-                "add",
-                &format!("10.{subnet}.{i}.1/24"),
-                "dev",
-                &host_end,
-            ]);
+            ip(&["link", "set", &host_end, "master", &bridge]);
             ip(&["link", "set", &host_end, "up"]);
             let inside = |args: &[&str]| {
                 let mut all = vec!["netns", "exec", &ns, "ip"];
                 all.extend_from_slice(args);
                 ip(&all);
             };
-            inside(&[
-                "addr",
-                "add",
-                &format!("10.{subnet}.{i}.2/24"),
-                "dev",
-                &ns_end,
-            ]);
+            let addr = format!("{}/24", hosts.host_ip(i));
+            inside(&["addr", "add", &addr, "dev", &ns_end]);
             inside(&["link", "set", &ns_end, "up"]);
             inside(&["link", "set", "lo", "up"]);
         }
         hosts
     }
 
+    /// Host `i`'s address (`DATABASE`: the database's).
+    fn host_ip(&self, i: usize) -> String {
+        let last = if i == DATABASE { 20 } else { 10 + i };
+        format!("10.{}.0.{last}", self.subnet)
+    }
+
+    /// A throwaway PostgreSQL (`.ci/postgres`) on the database host; its URL.
+    fn start_database(&mut self) -> String {
+        let dir = PathBuf::from(format!("/tmp/coffer-netns-db-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.names[DATABASE - 1]])
+            .arg(script)
+            .arg("start")
+            .arg(&dir)
+            .arg("5432")
+            .env("COFFER_PG_LISTEN", self.host_ip(DATABASE))
+            .output()
+            .unwrap();
+        self.database = Some(dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     fn node_addr(&self, i: usize) -> String {
-        format!("10.{}.{i}.2:{PORT}", self.subnet)
+        format!("{}:{PORT}", self.host_ip(i))
     }
 
     /// `coffer serve` for node `i`, inside its namespace; returns once it listens.
@@ -122,35 +159,29 @@ impl Drop for Hosts {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(dir) = &self.database {
+            let _ = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres"))
+                .arg("stop")
+                .arg(dir)
+                .output();
+            let _ = std::fs::remove_dir_all(dir);
+        }
         for ns in &self.names {
             // Removing the namespace removes its end of the link, and so the pair.
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
             let _ = Command::new("ip")
                 .args(["link", "del", &format!("{ns}h")])
-                .status();
+                .output();
         }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
     }
-}
-
-/// The test database by its socket file: `COFFER_TEST_POSTGRES`'s port, in the
-/// directory of `COFFER_TEST_POSTGRES_CA` (both made by `.ci/postgres start DIR`).
-fn socket_url(base: &str, schema_url: &str, ca: &Path) -> String {
-    let port = base
-        .rsplit(':')
-        .next()
-        .and_then(|rest| rest.split('/').next())
-        .unwrap();
-    let dir = ca.parent().unwrap().to_string_lossy().replace('/', "%2F");
-    let options = schema_url.split_once('?').map_or("", |(_, o)| o);
-    format!("postgres://coffer@{dir}:{port}/coffer?{options}")
 }
 
 #[test]
 fn tenants_land_on_their_nodes_across_three_hosts() {
     let Some(base) = postgres::base_url("netns") else {
-        return;
-    };
-    let Some(ca) = postgres::ca_file("netns") else {
         return;
     };
     if !haproxy_installed() {
@@ -166,9 +197,9 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
-    let schema = postgres::fresh_schema(&base);
-    let on_socket = socket_url(&base, &schema, &ca);
+    let _ = base; // the database runs on a host of its own here
     let mut hosts = Hosts::new();
+    let schema = postgres::fresh_schema(&hosts.start_database());
 
     // Each node's data root, tenants made on it (so placed there), one owner of all.
     let op = operator();
@@ -217,7 +248,7 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
         std::fs::write(
             &file,
             format!(
-                "control = {on_socket:?}\nnode = \"node-{i}\"\nnode_url = \"http://{}\"\n",
+                "control = {schema:?}\nnode = \"node-{i}\"\nnode_url = \"http://{}\"\n",
                 hosts.node_addr(i)
             ),
         )
@@ -233,7 +264,7 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
         &(1..=NODES).map(|i| hosts.node_addr(i)).collect::<Vec<_>>(),
     );
     let (listen, map) = (&proxy.listen, &proxy.map);
-    let control_config = dir.join("node-1-tcp.toml");
+    let control_config = dir.join("proxy-host.toml");
     std::fs::write(
         &control_config,
         format!("control = {schema:?}\nnode = \"node-1\"\n"),
@@ -294,9 +325,6 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     let config_of = |i: usize| dir.join(format!("node-{i}.toml"));
     move_under_writes(dir, &hosts, listen, &tenants[0], &config_of(2));
     move_with_a_node_killed(dir, &mut hosts, listen, &tenants[1], &config_of);
-    drop(hosts);
-    drop(proxy);
-
     // Every node's audit chain verifies after all of it.
     for (i, data) in nodes.iter().enumerate() {
         let config = Config {
@@ -311,14 +339,18 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
             .unwrap();
         assert!(chain.broken.is_none(), "node-{}: {chain:?}", i + 1);
     }
+    drop(hosts);
+    drop(proxy);
 }
 
-/// `coffer ARGS` as node `config`'s operator (on this host: the nodes' namespaces are
-/// reached over their links), with the data root next to it.
-fn coffer_cli(config: &Path, args: &[&str]) -> Command {
+/// `coffer ARGS` on node host `i` (in its namespace), with its configuration and data
+/// root (`dir/node-i.toml`, `dir/node-i`).
+fn coffer_cli(hosts: &Hosts, i: usize, config: &Path, args: &[&str]) -> Command {
     let data = config.with_extension("");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coffer"));
+    let mut command = Command::new("ip");
     command
+        .args(["netns", "exec", &hosts.names[i - 1]])
+        .arg(env!("CARGO_BIN_EXE_coffer"))
         .arg("--config")
         .arg(config)
         .arg("--data-dir")
@@ -382,6 +414,8 @@ fn move_under_writes(
         });
         while put_through(listen, slug, "warm-up.txt", token, "before") != 201 {}
         let out = coffer_cli(
+            hosts,
+            2,
             config2,
             &["--json", "tenant", "move", slug, "--to", "node-2"],
         )
@@ -450,11 +484,16 @@ fn move_with_a_node_killed(
             .to_owned()
     };
     let incoming = dir.join("node-3/tenants").join(format!(".incoming-{id}"));
-    let mut mover = coffer_cli(&config_of(3), &["tenant", "move", slug, "--to", "node-3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut mover = coffer_cli(
+        hosts,
+        3,
+        &config_of(3),
+        &["tenant", "move", slug, "--to", "node-3"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !incoming.exists() && mover.try_wait().unwrap().is_none() {
         assert!(
@@ -481,9 +520,14 @@ fn move_with_a_node_killed(
         assert_eq!(files_of(dir, 1, &config_of(1), slug), before);
         // node-1 back; the move run again finishes.
         hosts.serve(1, &dir.join("node-1"), &config_of(1));
-        let again = coffer_cli(&config_of(3), &["tenant", "move", slug, "--to", "node-3"])
-            .output()
-            .unwrap();
+        let again = coffer_cli(
+            hosts,
+            3,
+            &config_of(3),
+            &["tenant", "move", slug, "--to", "node-3"],
+        )
+        .output()
+        .unwrap();
         assert!(
             again.status.success(),
             "{}",
