@@ -149,7 +149,8 @@ pub trait PlacementTx {
         now: &str,
     ) -> Result<bool, ControlError>;
     /// Moves a tenant's placement from `from` at `epoch` to `to` at the next epoch, with
-    /// no fence; false (nothing changed) if the placement is no longer `from` at `epoch`.
+    /// no fence; false (nothing changed) if the placement is no longer `from` at `epoch`,
+    /// or the tenant is being purged (its copy must not outlive the purge on `to`).
     fn replace_placement(
         &self,
         id: TenantId,

@@ -128,17 +128,33 @@ impl Coffer {
         let by_id: HashMap<String, &Tenant> =
             tenants.iter().map(|t| (t.id.to_string(), t)).collect();
         let vaults = root.join(DataRootPath::TenantsDir.path());
+        let grace = time::Duration::hours(i64::from(self.config().move_grace_hours));
+        let grace_cutoff = crate::db::timestamp(self.clock().now() - grace);
         let mut seen = Vec::new();
         for entry in std::fs::read_dir(&vaults)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
+            if let Some(kind) = move_entry(&name) {
+                check_move_entry(&mut audit, &by_id, &name, &path, kind)?;
+                continue;
+            }
             let (id, purging) = match name.strip_suffix(".purging") {
                 Some(id) => (id, true),
                 None => (name.as_str(), false),
             };
             let owner = TenantId::parse(id).ok().and_then(|_| by_id.get(id));
             match owner {
+                // A copy this node sent, in its grace period: the lifecycle pass removes it.
+                Some(t)
+                    if !self.control().serves(t)
+                        && vaults.join(format!(".sent-{}", t.id)).is_file()
+                        && t.placement
+                            .as_ref()
+                            .is_some_and(|p| p.changed_at > grace_cutoff) =>
+                {
+                    check_tree(&mut audit, Some(&name), &path)?;
+                }
                 Some(t) if !self.control().serves(t) => {
                     let node = t.placement.as_ref().map_or("", |p| p.node.as_str());
                     audit.find(Some(&t.slug), "stale-copy", &path,
@@ -375,6 +391,70 @@ fn check_entry(audit: &mut Audit<'_>, tenant: Option<&str>, path: &Path, meta: &
 }
 
 /// Every entry below `dir` (not following links): kinds, links, modes, owners.
+/// What a move keeps beside the vaults (vault-layout/README.md): a send's scratch, a
+/// copy coming in, a run's lock, the mark that a copy was sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MoveEntry {
+    Outgoing,
+    Incoming,
+    Lock,
+    Sent,
+}
+
+/// The move entry `name` is, and its tenant's id.
+fn move_entry(name: &str) -> Option<(MoveEntry, String)> {
+    let (kind, rest) = if let Some(rest) = name.strip_prefix(".outgoing-") {
+        (MoveEntry::Outgoing, rest)
+    } else if let Some(rest) = name.strip_prefix(".incoming-") {
+        (MoveEntry::Incoming, rest)
+    } else if let Some(rest) = name
+        .strip_prefix(".moving-")
+        .and_then(|r| r.strip_suffix(".lock"))
+    {
+        (MoveEntry::Lock, rest)
+    } else if let Some(rest) = name.strip_prefix(".sent-") {
+        (MoveEntry::Sent, rest)
+    } else {
+        return None;
+    };
+    let id = rest.split('-').next()?;
+    TenantId::parse(id).ok().map(|_| (kind, id.to_owned()))
+}
+
+/// A move's entry is expected while its tenant is fenced (a move under way), and the
+/// lock and sent marks (empty files) at any time; a move's directories otherwise are
+/// debris the lifecycle pass removes. Whatever it is, nothing in it may be a link or
+/// readable by others.
+fn check_move_entry(
+    audit: &mut Audit<'_>,
+    by_id: &HashMap<String, &Tenant>,
+    name: &str,
+    path: &Path,
+    (kind, id): (MoveEntry, String),
+) -> Result<(), CofferError> {
+    let tenant = by_id.get(&id);
+    let slug = tenant.map(|t| t.slug.as_str());
+    let moving = tenant
+        .and_then(|t| t.placement.as_ref())
+        .is_some_and(|p| p.fenced_at.is_some());
+    let meta = path.symlink_metadata()?;
+    let mark = matches!(kind, MoveEntry::Lock | MoveEntry::Sent);
+    if mark && !(meta.is_file() && meta.len() == 0) {
+        audit.find(
+            slug.or(Some(name)),
+            "move-debris",
+            path,
+            "a move's mark that is not an empty file".into(),
+            "move it out of the data root for inspection",
+        );
+    } else if !mark && !moving {
+        audit.find(slug.or(Some(name)), "move-debris", path,
+            "left by a move that ended or died".into(),
+            "the lifecycle pass removes it; or run the move again, or roll it back with coffer tenant move SLUG --abort");
+    }
+    check_tree(audit, slug.or(Some(name)), path)
+}
+
 fn check_tree(audit: &mut Audit<'_>, tenant: Option<&str>, dir: &Path) -> Result<(), CofferError> {
     for entry in walkdir::WalkDir::new(dir).follow_links(false) {
         let entry = entry.map_err(std::io::Error::other)?;

@@ -356,6 +356,11 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
             .is_empty()
     );
     assert!(old_copy.is_dir());
+    // Both nodes' auditors find everything in order: the sent copy in its grace period
+    // is expected on node-1.
+    for node in [&c.a.coffer, &c.b] {
+        assert_eq!(node.isolation_audit(false).unwrap().findings, vec![]);
+    }
     c.clock.advance(time::Duration::hours(25));
     let pass = c.a.coffer.run_lifecycle().unwrap();
     assert_eq!(pass.moved_copies_removed, vec![c.a.alpha.id.to_string()]);

@@ -327,7 +327,8 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
     let Some(base) = postgres::base_url("a_lost_nodes_tenants_come_back") else {
         return;
     };
-    let a = World::with_config(on_postgres(&base));
+    let clock = coffer::clock::ManualClock::starting_now();
+    let a = World::with_clock(on_postgres(&base), clock.clone());
     let dir = tempfile::tempdir().unwrap();
     let backups = dir.path().join("backups");
     a.put(&a.alpha, "kept.txt", b"in the backup");
@@ -419,6 +420,17 @@ fn a_lost_nodes_tenants_come_back_on_other_nodes_from_the_latest_backup() {
         ("stale-copy", Some("alpha"))
     );
     assert!(stale[0].detail.contains("node-2"));
+    // That copy may hold what changed after the backup: the lifecycle pass leaves it to
+    // an operator, however long it stays (only copies a node sent go by themselves).
+    clock.advance(time::Duration::days(30));
+    let pass = a.coffer.run_lifecycle().unwrap();
+    assert!(pass.moved_copies_removed.is_empty());
+    assert!(
+        a.data_dir()
+            .join("tenants")
+            .join(a.alpha.id.to_string())
+            .is_dir()
+    );
 
     // From the command line, on a third node: bravo, with the loss window printed.
     let node3 = dir.path().join("node-3.toml");

@@ -90,6 +90,11 @@ fn outgoing_prefix(id: TenantId) -> String {
     format!(".outgoing-{id}-")
 }
 
+/// Written once a copy of the tenant was sent from this node (see `send_move_copy`).
+fn sent_name(id: TenantId) -> String {
+    format!(".sent-{id}")
+}
+
 impl Coffer {
     /// The keys nodes sign their pulls with (only with a PostgreSQL control plane), read
     /// once: a request with a made-up token costs no database work.
@@ -115,21 +120,21 @@ impl Coffer {
         to: &str,
     ) -> Result<MoveReport, CofferError> {
         let here = self.check_here(to, "move")?;
-        let tenant = self.live_tenant(slug)?;
-        let Some(from) = tenant.placement.clone() else {
-            return Err(refuse(format!("tenant {slug} has no placement")));
-        };
+        let id = self.live_tenant(slug)?.id;
         let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
-        let id = tenant.id;
         let (vault_name, incoming) = (id.to_string(), incoming_name(id));
         // One run per tenant on this node at a time: a second run would remove the
-        // first one's copy under it.
+        // first one's copy under it. The placement is read once the lock is held.
         let _lock = MoveLock::take(&vaults, id).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => refuse(format!(
                 "another move of {slug} is running on this node; wait for it, or stop it first"
             )),
             _ => e.into(),
         })?;
+        let tenant = self.live_tenant(slug)?;
+        let Some(from) = tenant.placement.clone() else {
+            return Err(refuse(format!("tenant {slug} has no placement")));
+        };
         if from.node == here {
             if from.fenced_at.is_some() {
                 return Err(refuse(format!(
@@ -166,9 +171,10 @@ impl Coffer {
             sync_dir(&vaults)?;
         } else if vaults.symlink_metadata(&vault_name).is_ok() {
             return Err(refuse(format!(
-                "this node still holds the copy of {slug} it kept when the tenant left; its \
-                 lifecycle pass removes it {} hours after that move (move_grace_hours): move \
-                 the tenant here after that, or move that copy out of the data root first",
+                "this node still holds an old copy of {slug} (kept when the tenant moved away, \
+                 removed by the lifecycle pass {} hours after that move; or left by a \
+                 recovery elsewhere, for an operator to look at): move the tenant here once \
+                 it is gone, or move that copy out of the data root first",
                 self.config.move_grace_hours
             )));
         }
@@ -263,8 +269,11 @@ impl Coffer {
             }
         };
         let fenced_secs = fenced_since.elapsed().as_secs_f64();
-        vaults.remove_dir_all(&incoming)?;
-        sync_dir(&vaults)?;
+        match vaults.remove_dir_all(&incoming) {
+            Ok(()) => sync_dir(&vaults)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(MoveReport {
             tenant: slug.as_str().to_owned(),
             from_node: from.node,
@@ -316,6 +325,10 @@ impl Coffer {
         placed: &Placement,
     ) -> Result<bool, CofferError> {
         let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
+        // A run still going here removes its own copy when its flip is refused.
+        let Ok(_lock) = MoveLock::take(&vaults, id) else {
+            return Ok(false);
+        };
         let incoming = incoming_name(id);
         if !vaults.is_dir(&incoming) {
             return Ok(false);
@@ -392,15 +405,15 @@ impl Coffer {
         // at all, and no stale cache of the control plane can open the vault again.
         let vault = self.vaults.mark_sent(id, pull.claims.epoch)?;
         let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
-        // An earlier send of this tenant that died with its process left its index copy.
-        let prefix = outgoing_prefix(id);
-        for entry in vaults.entries()? {
-            let name = entry?.file_name();
-            if let Some(name) = name.to_str().filter(|n| n.starts_with(&prefix)) {
-                vaults.remove_dir_all(name)?;
-            }
-        }
-        let outgoing = format!("{prefix}{}", pull.claims.epoch);
+        // A name of its own: two sends of one tenant (a rerun while an earlier send still
+        // drains) never touch each other's scratch. One left by a process that died is
+        // removed by the lifecycle pass once the tenant is no longer fenced here.
+        let outgoing = format!(
+            "{}{}-{}",
+            outgoing_prefix(id),
+            pull.claims.epoch,
+            uuid::Uuid::new_v4().simple()
+        );
         vaults.create_dir_with(&outgoing, &private_dir())?;
         let cleanup = RemoveOnDrop {
             dir: &vaults,
@@ -417,6 +430,12 @@ impl Coffer {
             out,
         )?;
         drop(cleanup);
+        // What lets the lifecycle pass remove this node's copy once the tenant has moved
+        // (a copy left behind by a recovery elsewhere is not sent, and is kept).
+        let mut marker = cap_std::fs::OpenOptions::new();
+        cap_std::fs::OpenOptionsExt::mode(marker.write(true).create(true), 0o600);
+        vaults.open_with(sent_name(id), &marker)?.sync_all()?;
+        sync_dir(&vaults)?;
         // A whole copy of the tenant left this node: on its record, with where it went.
         self.audit.append(
             &Caller::system()
@@ -429,10 +448,9 @@ impl Coffer {
         Ok(manifest)
     }
 
-    /// The lifecycle pass's part: removes the copies this node kept of tenants moved
+    /// The lifecycle pass's part: removes the copies this node sent of tenants moved
     /// away, `move_grace_hours` after the move (at once for a tenant since purged: its
-    /// deletion covers every copy), and the index copy of a send that died with its
-    /// process.
+    /// deletion covers every copy), and what moves that ended or died left behind.
     pub(super) fn remove_moved_copies(&self, caller: &Caller) -> Result<Vec<String>, CofferError> {
         let Some(here) = self.control.node() else {
             return Ok(vec![]);
@@ -446,12 +464,16 @@ impl Coffer {
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
         for name in names {
-            if let Some(rest) = name.strip_prefix(".outgoing-") {
-                let sending = rest
-                    .split('-')
-                    .next()
-                    .and_then(|id| TenantId::parse(id).ok())
-                    .and_then(|id| self.control.tenant(id).ok().flatten())
+            let id_after = |prefix: &str, suffix: &str| {
+                name.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .and_then(|rest| TenantId::parse(rest.split('-').next()?).ok())
+            };
+            if let Some(id) = id_after(".outgoing-", "") {
+                // The scratch of a send that died with its process.
+                let sending = self
+                    .control
+                    .tenant(id)?
                     .and_then(|t| t.placement)
                     .is_some_and(|p| p.node == here && p.fenced_at.is_some());
                 if !sending {
@@ -459,12 +481,26 @@ impl Coffer {
                 }
                 continue;
             }
-            if let Some(id) = name
-                .strip_prefix(".incoming-")
-                .and_then(|id| TenantId::parse(id).ok())
-            {
+            if let Some(id) = id_after(".moving-", ".lock") {
+                // Left by a run that died: taking the lock and letting it go removes it.
+                drop(MoveLock::take(&vaults, id));
+                continue;
+            }
+            if let Some(id) = id_after(".sent-", "") {
+                // Meaningless once the tenant is placed here again (a move rolled back).
+                let placed = self.control.tenant(id)?.and_then(|t| t.placement);
+                if placed.is_none_or(|p| p.node == here && p.fenced_at.is_none()) {
+                    vaults.remove_file(&name)?;
+                }
+                continue;
+            }
+            if let Some(id) = id_after(".incoming-", "") {
                 // A move onto this node that ended elsewhere (rolled back from another
                 // node, or finished by a run that died before cleaning up): its debris.
+                // Never while a run holds the tenant's move lock.
+                let Ok(_lock) = MoveLock::take(&vaults, id) else {
+                    continue;
+                };
                 let placed = self.control.tenant(id)?.and_then(|t| t.placement);
                 let ended = placed.as_ref().is_none_or(|p| p.fenced_at.is_none());
                 if ended {
@@ -492,12 +528,19 @@ impl Coffer {
             if !gone && vaults.is_dir(incoming_name(id)) {
                 continue;
             }
-            if !gone && placed.changed_at.as_str() > cutoff.as_str() {
+            // Only a copy this node sent goes by itself: one a recovery elsewhere left
+            // behind may hold the changes made after that backup, for an operator to
+            // look at (the isolation audit names it). A purged tenant's goes regardless.
+            let sent = vaults.symlink_metadata(sent_name(id)).is_ok();
+            if !gone && (!sent || placed.changed_at.as_str() > cutoff.as_str()) {
                 continue;
             }
             self.vaults.evict(id);
             self.vaults.forget_sent(id);
             vaults.remove_dir_all(&name)?;
+            if sent {
+                vaults.remove_file(sent_name(id))?;
+            }
             sync_dir(&vaults)?;
             self.audit.append(
                 &caller

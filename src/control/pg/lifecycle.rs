@@ -218,7 +218,9 @@ impl PlacementTx for Tx<'_> {
     ) -> Result<bool, ControlError> {
         Ok(self.exec(
             "UPDATE placements SET node = $4, epoch = epoch + 1, fenced_at = NULL, updated_at = $5
-             WHERE tenant_id = $1 AND node = $2 AND epoch = $3",
+             WHERE tenant_id = $1 AND node = $2 AND epoch = $3
+               AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = $1
+                           AND t.state NOT IN ('purging', 'purged'))",
             &[&id.to_string(), &from.node, &from.epoch, &to, &now],
         )? == 1)
     }
