@@ -195,6 +195,26 @@ impl Coffer {
                 "restore the vault from the latest backup (coffer restore)",
             );
         }
+        // A fence older than an hour is a move or recovery that stopped half-way: the
+        // tenant takes no writes until someone finishes or rolls it back.
+        let stuck_before = crate::db::timestamp(self.clock().now() - time::Duration::hours(1));
+        for t in tenants.iter().filter(|t| !t.state.is_gone()) {
+            if let Some(p) = &t.placement
+                && self.control().serves(t)
+                && p.fenced_at.as_ref().is_some_and(|at| *at < stuck_before)
+            {
+                audit.find(
+                    Some(&t.slug),
+                    "stuck-fence",
+                    &vaults.join(t.id.to_string()),
+                    format!(
+                        "fenced since {} (writes refused): a move or recovery did not finish",
+                        p.fenced_at.as_deref().unwrap_or_default()
+                    ),
+                    "run the move again on the node taking the tenant, or roll it back with coffer tenant move SLUG --abort",
+                );
+            }
+        }
         // A control plane in PostgreSQL is checked through a consistent copy (the same
         // one a backup takes): its rows, not its server's files, are what could leak.
         let scratch = tempfile::tempdir()?;

@@ -31,6 +31,14 @@ struct Served {
 
 impl Served {
     fn start(coffer: &Coffer) -> Served {
+        Served::start_with(coffer, None)
+    }
+
+    /// `start`, terminating TLS with `tls`.
+    fn start_with(
+        coffer: &Coffer,
+        tls: Option<std::sync::Arc<coffer::http::tls::Certificates>>,
+    ) -> Served {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -42,7 +50,7 @@ impl Served {
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let state = AppState::new(coffer.clone()).unwrap();
-        runtime.spawn(coffer::http::serve(state, listener, None, async move {
+        runtime.spawn(coffer::http::serve(state, listener, tls, async move {
             let _ = stopped.await;
         }));
         Served {
@@ -190,6 +198,20 @@ impl Cluster {
     fn alpha_dir_on(&self, data: &std::path::Path) -> std::path::PathBuf {
         data.join("tenants").join(self.a.alpha.id.to_string())
     }
+}
+
+/// `len` bytes no database would hold by chance (the isolation audit looks for file
+/// bytes in the databases).
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'a' + (x % 26) as u8
+        })
+        .collect()
 }
 
 fn alpha() -> TenantSlug {
@@ -420,7 +442,7 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
     };
     let c = cluster(&base);
     for i in 0..40 {
-        c.a.put(&c.a.alpha, &format!("doc/{i}.bin"), &vec![i as u8; 50_000]);
+        c.a.put(&c.a.alpha, &format!("doc/{i}.bin"), &noise(i, 50_000));
     }
     let before = files_on(&c.a.coffer, "alpha");
     let (a_addr, b_addr) = (c.served_a.addr.clone(), c.served_b.addr.clone());
@@ -458,6 +480,17 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
             .is_dir()
     );
 
+    // An hour on, node-1's auditors name the fence that never ended, and node-2's the
+    // partial copy (until the rollback below takes both away).
+    let now = coffer::clock::Clock::now(c.clock.as_ref());
+    c.clock.advance(time::Duration::minutes(61));
+    let stuck = c.a.coffer.isolation_audit(false).unwrap().findings;
+    assert_eq!(
+        stuck.iter().map(|f| f.check).collect::<Vec<_>>(),
+        vec!["stuck-fence"],
+        "{stuck:#?}"
+    );
+    c.clock.set(now); // node tokens are checked against node-1's clock
     // Rolled back: node-1 takes writes again, node-2's debris goes, and a move still
     // holding the fenced epoch cannot flip the tenant with the copy it took.
     let stamp = a_control.change_stamp();
@@ -626,4 +659,57 @@ fn only_a_node_token_for_a_fenced_tenant_pulls_a_copy() {
     )
     .unwrap();
     assert!(cfg.contains("http-request deny deny_status 404 if { path_beg /api/v1/nodes/ }"));
+}
+
+#[test]
+fn a_copy_travels_over_tls_to_an_https_node_address_and_only_to_a_trusted_one() {
+    let Some(base) = postgres::base_url("a_copy_travels_over_tls") else {
+        return;
+    };
+    let c = cluster(&base);
+    c.a.put(&c.a.alpha, "over/tls.txt", b"encrypted on the way");
+    // node-1 also serves TLS, with a certificate for 127.0.0.1; it registers that address.
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let certs = coffer::http::tls::Certificates::load(&cert, &key).unwrap();
+    let tls = Served::start_with(&c.a.coffer, Some(certs));
+    c.a.coffer
+        .control()
+        .register_node(&format!("https://{}", tls.addr))
+        .unwrap();
+    let node = |name: &str, ca: Option<std::path::PathBuf>| {
+        Coffer::init(
+            &dir.path().join(name),
+            Config {
+                node: Some(name.into()),
+                node_ca_file: ca,
+                ..c.a.coffer.config().clone()
+            },
+        )
+        .unwrap()
+        .0
+    };
+    // Without the nodes' authority, or with another one, nothing is pulled.
+    let no_ca = node("node-3", None).move_tenant(&operator(), &alpha(), "node-3");
+    let why = no_ca.unwrap_err().to_string();
+    assert!(why.contains("needs node_ca_file"), "{why}");
+    let foreign = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let foreign_ca = dir.path().join("foreign.pem");
+    std::fs::write(&foreign_ca, foreign.cert.pem()).unwrap();
+    let untrusted = node("node-4", Some(foreign_ca)).move_tenant(&operator(), &alpha(), "node-4");
+    assert!(untrusted.is_err(), "a node it cannot verify sent the copy");
+    // With it, the copy travels and verifies.
+    let trusted = node("node-5", Some(cert));
+    let report = trusted
+        .move_tenant(&operator(), &alpha(), "node-5")
+        .unwrap();
+    assert_eq!((report.from_node.as_str(), report.files), ("node-1", 1));
+    assert_eq!(
+        files_on(&trusted, "alpha"),
+        vec![("over/tls.txt".to_owned(), b"encrypted on the way".to_vec())]
+    );
 }
