@@ -38,6 +38,20 @@ pub enum TokenError {
     Invalid,
 }
 
+/// What every JWT Coffer signs must be: HS256 only (no header picks the algorithm or
+/// key), this issuer and audience, `exp`, `nbf` and `sub` present. Times are checked by
+/// the caller against the injected clock, not the library's reading of the system clock.
+pub(crate) fn pinned_hs256(issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.algorithms = vec![Algorithm::HS256];
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation.validate_nbf = false;
+    validation.validate_exp = false;
+    validation
+}
+
 /// Keys for signing session tokens and deriving CSRF tokens.
 #[derive(Clone)]
 pub struct SessionKeys {
@@ -52,15 +66,7 @@ impl SessionKeys {
         if secret.len() < 32 {
             return Err(TokenError::WeakSecret);
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        // Times are checked in `verify` against the injected clock, not the library's
-        // reading of the system clock.
-        validation.validate_nbf = false;
-        validation.validate_exp = false;
+        let validation = pinned_hs256(ISSUER, AUDIENCE);
         // A separate key for CSRF tokens, so the two uses of the secret never mix.
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
             .map_err(|_| TokenError::WeakSecret)?;

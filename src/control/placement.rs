@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::store::ControlTx;
 use super::{ControlError, ControlPlane, Placement, Tenant};
 use crate::audit::{AuditAction, Caller};
 use crate::names::TenantId;
@@ -56,19 +57,9 @@ impl ControlPlane {
         from: &Placement,
         why: serde_json::Value,
     ) -> Result<Tenant, ControlError> {
-        self.write(|tx, now| {
-            if !tx.fence_placement(tenant, from, now)? {
-                return Err(changed_meanwhile(from));
-            }
-            let fenced = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
-            let event = caller
-                .event(AuditAction::TenantPlace)
-                .tenant(tenant)
-                .detail(serde_json::json!({
-                    "node": from.node,
-                    "epoch": fenced.placement.as_ref().map_or(from.epoch, |p| p.epoch),
-                    "fenced": true, "why": why }));
-            Ok((fenced, vec![event]))
+        let detail = serde_json::json!({ "node": from.node, "fenced": true, "why": why });
+        self.change_placement(caller, tenant, from, detail, |tx, now| {
+            tx.fence_placement(tenant, from, now)
         })
     }
 
@@ -84,22 +75,12 @@ impl ControlPlane {
         to: &str,
         why: serde_json::Value,
     ) -> Result<Tenant, ControlError> {
-        self.write(|tx, now| {
-            if !tx.replace_placement(tenant, from, to, now)? {
-                return Err(changed_meanwhile(from));
-            }
-            let placed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
-            let event = caller
-                .event(AuditAction::TenantPlace)
-                .tenant(tenant)
-                .detail(serde_json::json!({
-                    "from": from.node, "to": to, "epoch": from.epoch + 1, "why": why }));
-            Ok((placed, vec![event]))
+        let detail = serde_json::json!({ "from": from.node, "to": to, "why": why });
+        self.change_placement(caller, tenant, from, detail, |tx, now| {
+            tx.replace_placement(tenant, from, to, now)
         })
     }
-}
 
-impl ControlPlane {
     /// Lifts the fence of `tenant`, still placed at `from` (a move rolled back): it takes
     /// writes again where it is, at the next epoch, so a move still running elsewhere
     /// cannot flip it with the copy it took. Audited as `tenant.place` with `why`.
@@ -110,20 +91,43 @@ impl ControlPlane {
         from: &Placement,
         why: serde_json::Value,
     ) -> Result<Tenant, ControlError> {
-        self.write(|tx, now| {
-            if !tx.unfence_placement(tenant, from, now)? {
-                return Err(changed_meanwhile(from));
-            }
-            let unfenced = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
-            let event = caller
-                .event(AuditAction::TenantPlace)
-                .tenant(tenant)
-                .detail(serde_json::json!({
-                    "node": from.node, "epoch": from.epoch + 1, "fenced": false, "why": why }));
-            Ok((unfenced, vec![event]))
+        let detail = serde_json::json!({ "node": from.node, "fenced": false, "why": why });
+        self.change_placement(caller, tenant, from, detail, |tx, now| {
+            tx.unfence_placement(tenant, from, now)
         })
     }
 
+    /// One placement change made against `from` (`change` answers false when the
+    /// placement is no longer that), audited as `tenant.place` with `detail` and the
+    /// epoch the change left.
+    fn change_placement(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        from: &Placement,
+        mut detail: serde_json::Value,
+        change: impl FnOnce(&dyn ControlTx, &str) -> Result<bool, ControlError>,
+    ) -> Result<Tenant, ControlError> {
+        self.write(|tx, now| {
+            if !change(tx, now)? {
+                return Err(changed_meanwhile(from));
+            }
+            let changed = tx.tenant(tenant)?.ok_or(ControlError::NotFound)?;
+            detail["epoch"] = changed
+                .placement
+                .as_ref()
+                .map_or(from.epoch, |p| p.epoch)
+                .into();
+            let event = caller
+                .event(AuditAction::TenantPlace)
+                .tenant(tenant)
+                .detail(detail);
+            Ok((changed, vec![event]))
+        })
+    }
+}
+
+impl ControlPlane {
     /// Records the address the other nodes reach this node at (`node_url`), as `coffer
     /// serve` starts. Changes no authorization fact: nothing is announced or audited.
     pub fn register_node(&self, url: &str) -> Result<(), ControlError> {

@@ -46,18 +46,10 @@ impl NodeKeys {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
         mac.update(b"coffer node token key v1");
         let key = mac.finalize().into_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        // Checked in `verify` against the injected clock.
-        validation.validate_nbf = false;
-        validation.validate_exp = false;
         NodeKeys {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),
-            validation,
+            validation: crate::auth::session::pinned_hs256(ISSUER, AUDIENCE),
         }
     }
 

@@ -19,9 +19,7 @@ impl PlacementTx for Tx<'_> {
         _from: &Placement,
         _now: &str,
     ) -> Result<bool, ControlError> {
-        Err(ControlError::Forbidden(
-            "placements need a PostgreSQL control plane (several nodes)".into(),
-        ))
+        Err(needs_postgres())
     }
 
     fn replace_placement(
@@ -31,9 +29,7 @@ impl PlacementTx for Tx<'_> {
         _to: &str,
         _now: &str,
     ) -> Result<bool, ControlError> {
-        Err(ControlError::Forbidden(
-            "placements need a PostgreSQL control plane (several nodes)".into(),
-        ))
+        Err(needs_postgres())
     }
 
     fn unfence_placement(
@@ -42,9 +38,7 @@ impl PlacementTx for Tx<'_> {
         _from: &Placement,
         _now: &str,
     ) -> Result<bool, ControlError> {
-        Err(ControlError::Forbidden(
-            "placements need a PostgreSQL control plane (several nodes)".into(),
-        ))
+        Err(needs_postgres())
     }
 
     fn register_node(&self, _name: &str, _url: &str, _now: &str) -> Result<(), ControlError> {
@@ -54,4 +48,9 @@ impl PlacementTx for Tx<'_> {
     fn node_url(&self, _name: &str) -> Result<Option<String>, ControlError> {
         Ok(None)
     }
+}
+
+/// The refusal of a placement change on one node.
+fn needs_postgres() -> ControlError {
+    ControlError::Forbidden("placements need a PostgreSQL control plane (several nodes)".into())
 }
