@@ -372,6 +372,30 @@ impl Auth {
         tenant: Option<(TenantPermission, &str)>,
         ip: Option<String>,
     ) -> Option<Result<Authorized, AuthError>> {
+        self.authorize_from_cache(bearer, cookie, tenant, ip, false)
+    }
+
+    /// `authorize_cached` that may open the tenant's vault (I/O: on a blocking thread):
+    /// the facts cached, only the vault not yet open (a tenant not served lately, one
+    /// of many), the request is answered without a database read.
+    pub fn authorize_cached_opening(
+        &self,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+        tenant: Option<(TenantPermission, &str)>,
+        ip: Option<String>,
+    ) -> Option<Result<Authorized, AuthError>> {
+        self.authorize_from_cache(bearer, cookie, tenant, ip, true)
+    }
+
+    fn authorize_from_cache(
+        &self,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+        tenant: Option<(TenantPermission, &str)>,
+        ip: Option<String>,
+        open: bool,
+    ) -> Option<Result<Authorized, AuthError>> {
         let stamp = self.control.change_stamp()?;
         let now = self.now_unix();
         let now_text = Self::stamp_at(now);
@@ -422,18 +446,26 @@ impl Auth {
                 if !allowed || state_allows(tenant.state, permission, program).is_err() {
                     return None; // the slow path refuses, and audits the refusal
                 }
-                let vault = self.vaults.cached(tenant.id)?;
+                let mut vault = if open {
+                    self.vaults.open(tenant.id).ok()?
+                } else {
+                    self.vaults.cached(tenant.id)?
+                };
                 // A vault a move took a copy of is answered from the database only: the
                 // moment the placement flips, this node answers 421, even before its
                 // cache hears of it, and never serves a read the new node has changed.
-                // Nor one not yet checked at the placement's epoch (`current_at`).
-                if vault.is_sent()
-                    || tenant
-                        .placement
-                        .as_ref()
-                        .is_some_and(|p| p.epoch != vault.checked_epoch())
-                {
+                if vault.is_sent() {
                     return None;
+                }
+                // Nor one not yet checked at the placement's epoch (`current_at`, which
+                // does I/O: only where opening is allowed).
+                if let Some(p) = &tenant.placement
+                    && p.epoch != vault.checked_epoch()
+                {
+                    if !open {
+                        return None;
+                    }
+                    vault = self.vaults.current_at(tenant.id, vault, p.epoch).ok()?;
                 }
                 self.fit_vault(&vault, &tenant);
                 Some(TenantAccess {

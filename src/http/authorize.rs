@@ -207,6 +207,22 @@ async fn authorize_inner(
         None => {
             let ip_for_check = ip.0.clone();
             blocking(move || {
+                // The facts may be cached with only the vault to open (no database read).
+                if bearer.is_some() || cookie.is_some() {
+                    let tenant = match (permission, &slug) {
+                        (Permission::Tenant(p), Some(slug)) => Some((p, slug.as_str())),
+                        _ => None,
+                    };
+                    let cached = auth.authorize_cached_opening(
+                        bearer.as_deref(),
+                        cookie.as_deref(),
+                        tenant,
+                        ip_for_check.clone(),
+                    );
+                    if let Some(answer) = cached {
+                        return Ok(answer?);
+                    }
+                }
                 let principal = match (&bearer, &cookie) {
                     (Some(token), _) => Some(auth.authenticate_bearer(token)?),
                     (None, Some(token)) => auth.authenticate_session(token).ok(),

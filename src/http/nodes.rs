@@ -21,7 +21,8 @@ use crate::names::TenantId;
 #[utoipa::path(get, path = "/api/v1/nodes/moves/{tenant}",
     params(("tenant" = String, Path, description = "The tenant's id", pattern = "^[0-9a-f]{32}$", example = "01939a1e0c4b7d2e8f10a2b3c4d5e6f7")),
     responses(
-        (status = 200, description = "The tenant's copy: a tar stream of its vault, ended by a manifest of every file's size and SHA-256", content_type = "application/x-tar", body = Vec<u8>),
+        (status = 200, description = "The tenant's copy: a tar stream of its vault, ended by a manifest of every file's size and SHA-256", content_type = "application/x-tar", body = Vec<u8>,
+            headers(("x-coffer-copy-bytes" = u64, description = "What the copy's files come to (its files and trash as the index counts them, and the index): the taking node checks its free space against it, and refuses a copy that grows past it"))),
         (status = 403, description = "The tenant is not fenced on this node at the token's epoch"),
     ))]
 pub async fn move_copy(
@@ -30,9 +31,14 @@ pub async fn move_copy(
     Path(tenant): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = TenantId::parse(&tenant).map_err(|_| ApiError::not_found())?;
-    let pull = {
+    let (pull, bytes) = {
         let coffer = coffer.clone();
-        blocking(move || Ok(coffer.check_move_pull(claims, id)?)).await?
+        blocking(move || {
+            let pull = coffer.check_move_pull(claims, id)?;
+            let bytes = coffer.move_copy_bytes(&pull)?;
+            Ok((pull, bytes))
+        })
+        .await?
     };
     let body = blocking_body(0, None, move |out| {
         coffer.send_move_copy(&pull, out).map(|_| ()).map_err(|e| {
@@ -44,6 +50,7 @@ pub async fn move_copy(
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/x-tar")
         .header(header::CACHE_CONTROL, "no-store")
+        .header(crate::coffer::moving::COPY_BYTES_HEADER, bytes)
         .body(Body::from_stream(body))
         .map_err(ApiError::internal)
 }

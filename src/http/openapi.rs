@@ -361,6 +361,7 @@ fn header_example(name: &str) -> Option<&'static str> {
         "content-disposition" => "attachment; filename=\"site.jpg\"; filename*=UTF-8''site.jpg",
         "accept-ranges" => "bytes",
         "retry-after" => "30",
+        "x-coffer-copy-bytes" => "1073741824",
         _ => return None,
     })
 }

@@ -290,12 +290,15 @@ fn malformed(why: impl Into<String>) -> TransferError {
 }
 
 /// Reads a transfer stream into `into` (an empty directory), as `name`, and checks it
-/// against its manifest. Everything written is durable when this returns.
+/// against its manifest; refused as soon as its files would pass `max_bytes` in all.
+/// Everything written is durable when this returns.
 pub fn receive_tree(
     input: impl Read,
     into: &Dir,
     name: &str,
+    max_bytes: u64,
 ) -> Result<TransferManifest, TransferError> {
+    let mut total: u64 = 0;
     let mut archive = tar::Archive::new(input);
     let mut got = TransferManifest {
         format: FORMAT,
@@ -342,6 +345,12 @@ pub fn receive_tree(
                 let Some(rel) = rel else {
                     return Err(malformed("the top of the copy is not a directory"));
                 };
+                total = total.saturating_add(entry.size());
+                if total > max_bytes {
+                    return Err(malformed(format!(
+                        "more than the {max_bytes} bytes the copy was announced at"
+                    )));
+                }
                 if let Some((parent, _)) = local.rsplit_once('/') {
                     make_dirs(into, parent, &mut dirs)?;
                 }
@@ -473,7 +482,7 @@ mod tests {
         assert_eq!(sent.files.len(), 3);
         assert_eq!(sent.bytes(), 70_006);
         let (_b, into) = scratch();
-        let got = receive_tree(stream.as_slice(), &into, "copy").unwrap();
+        let got = receive_tree(stream.as_slice(), &into, "copy", u64::MAX).unwrap();
         assert_eq!(got, sent);
         assert_eq!(into.read("copy/files/a/b/c.txt").unwrap(), b"hello");
         assert!(into.is_dir("copy/staging"));
@@ -489,7 +498,7 @@ mod tests {
         for cut in [stream.len() / 3, stream.len() - 1024 - 600] {
             let (_b, into) = scratch();
             assert!(
-                receive_tree(&stream[..cut], &into, "copy").is_err(),
+                receive_tree(&stream[..cut], &into, "copy", u64::MAX).is_err(),
                 "cut at {cut}"
             );
         }
@@ -501,8 +510,21 @@ mod tests {
         let mut altered = stream.clone();
         altered[at] = b'j';
         let (_b, into) = scratch();
-        let err = receive_tree(altered.as_slice(), &into, "copy").unwrap_err();
+        let err = receive_tree(altered.as_slice(), &into, "copy", u64::MAX).unwrap_err();
         assert!(matches!(err, TransferError::Mismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn a_copy_larger_than_announced_is_refused() {
+        let (_a, from) = scratch();
+        sample(&from);
+        let mut stream = vec![];
+        send_tree(&from, "v", &mut stream).unwrap();
+        let (_b, into) = scratch();
+        let err = receive_tree(stream.as_slice(), &into, "copy", 70_000).unwrap_err();
+        assert!(err.to_string().contains("announced"), "{err}");
+        let (_c, into) = scratch();
+        receive_tree(stream.as_slice(), &into, "copy", 70_006).unwrap();
     }
 
     #[test]
@@ -528,7 +550,7 @@ mod tests {
             tar.append(&header, io::empty()).unwrap();
             let stream = tar.into_inner().unwrap();
             let (tmp, into) = scratch();
-            let err = receive_tree(stream.as_slice(), &into, "copy").unwrap_err();
+            let err = receive_tree(stream.as_slice(), &into, "copy", u64::MAX).unwrap_err();
             assert!(matches!(err, TransferError::Malformed(_)), "{path}: {err}");
             assert!(!tmp.path().join("escape").exists());
         }

@@ -19,10 +19,10 @@ use crate::support::World;
 use crate::support::zipgen::{RawEntry, build};
 
 /// A tmpfs mounted for the test's lifetime.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
         let ok = Command::new("mount")
             .args([
                 "-t",

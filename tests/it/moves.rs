@@ -713,3 +713,49 @@ fn a_copy_travels_over_tls_to_an_https_node_address_and_only_to_a_trusted_one() 
         vec![("over/tls.txt".to_owned(), b"encrypted on the way".to_vec())]
     );
 }
+
+#[test]
+fn a_node_without_room_for_the_copy_refuses_it_before_writing() {
+    let Some(base) = postgres::base_url("a_node_without_room") else {
+        return;
+    };
+    let c = cluster(&base);
+    c.a.put(&c.a.alpha, "big.bin", &noise(1, 6 << 20));
+    // node-3's data root on a 16 MiB filesystem: less than the copy's 6 MiB plus the
+    // margin a taking node keeps.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node-3");
+    std::fs::create_dir(&data).unwrap();
+    let Some(_fs) = crate::diskfull::Tmpfs::mount(&data, "16m") else {
+        assert!(
+            std::env::var("COFFER_REQUIRE_ROOT_TESTS").is_err(),
+            "COFFER_REQUIRE_ROOT_TESTS is set but this test cannot mount a tmpfs"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let small = Coffer::init(
+        &data,
+        Config {
+            node: Some("node-3".into()),
+            ..c.a.coffer.config().clone()
+        },
+    )
+    .unwrap()
+    .0;
+    let refused = small
+        .move_tenant(&operator(), &alpha(), "node-3")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("not enough free space on this node"),
+        "{refused}"
+    );
+    // Nothing of it was written there; rolled back, node-1 takes writes again.
+    let incoming = data
+        .join("tenants")
+        .join(format!(".incoming-{}", c.a.alpha.id));
+    assert_eq!(std::fs::read_dir(&incoming).unwrap().count(), 0);
+    small.abort_move(&operator(), &alpha()).unwrap();
+    assert!(!incoming.exists());
+}

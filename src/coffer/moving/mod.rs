@@ -24,6 +24,7 @@
 //! tenant with the copy it took.
 
 mod pull;
+pub use pull::COPY_BYTES_HEADER;
 pub mod token;
 
 use std::io::Write;
@@ -216,7 +217,26 @@ impl Coffer {
                 format!("pulling {slug} from {} at {url}: {e}", from.node),
             )
         })?;
-        let manifest = receive_tree(body, &into, &vault_name).map_err(|e| {
+        // Room for the copy before a byte of it is written, and never more than it was
+        // announced at (a margin for the index and directories): a node taking a tenant
+        // must not fill the disk its other tenants live on.
+        let announced = body.announced.ok_or_else(|| {
+            refuse(format!(
+                "node {} did not announce the copy's size",
+                from.node
+            ))
+        })?;
+        let max_bytes = announced + announced / 100 + (64 << 20);
+        let free = rustix::fs::fstatvfs(&vaults)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .map_err(std::io::Error::from)?;
+        if free < max_bytes {
+            return Err(refuse(format!(
+                "not enough free space on this node for {slug}: its copy needs up to {max_bytes} \
+                 bytes, {free} are available"
+            )));
+        }
+        let manifest = receive_tree(body, &into, &vault_name, max_bytes).map_err(|e| {
             std::io::Error::other(format!("pulling {slug} from {}: {e}", from.node))
         })?;
         let staged = self
@@ -390,6 +410,24 @@ impl Coffer {
             )));
         }
         Ok(MovePull { tenant, claims })
+    }
+
+    /// On the node holding a tenant: what its copy is announced at, in bytes (files and
+    /// trash as the index charges them, and the index itself).
+    pub fn move_copy_bytes(&self, pull: &MovePull) -> Result<u64, CofferError> {
+        let vault = self.vaults.open(pull.tenant.id)?;
+        let (charged, _) = vault.space()?;
+        let index = self
+            .root
+            .dir()
+            .open_dir(DataRootPath::TenantsDir.path())?
+            .metadata(format!(
+                "{}/{}",
+                pull.tenant.id,
+                crate::vault::layout::VaultEntry::IndexDb.path()
+            ))?
+            .len();
+        Ok(charged + index)
     }
 
     /// On the node holding a tenant: shuts its vault to changes and writes its copy into

@@ -30,7 +30,13 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub struct PullBody {
     chunks: Receiver<io::Result<Bytes>>,
     current: Bytes,
+    /// The bytes the other node announced its files at (`COPY_BYTES_HEADER`).
+    pub announced: Option<u64>,
 }
+
+/// The header a node announces a copy's size in: its files and trash, as its index
+/// counts them, plus the index itself.
+pub const COPY_BYTES_HEADER: &str = "x-coffer-copy-bytes";
 
 impl Read for PullBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -99,12 +105,13 @@ pub fn pull(base: &str, path: &str, token: &str, ca_file: Option<&Path>) -> io::
             };
             runtime.block_on(run(authority, tls, request, head_tx, tx));
         })?;
-    head_rx
+    let announced = head_rx
         .recv()
         .map_err(|_| io::Error::other("the pull ended before an answer"))??;
     Ok(PullBody {
         chunks: rx,
         current: Bytes::new(),
+        announced,
     })
 }
 
@@ -112,7 +119,7 @@ async fn run(
     authority: String,
     tls: Option<Arc<rustls::ClientConfig>>,
     request: hyper::Request<Empty<Bytes>>,
-    head: SyncSender<io::Result<()>>,
+    head: SyncSender<io::Result<Option<u64>>>,
     chunks: SyncSender<io::Result<Bytes>>,
 ) {
     let answered = tokio::time::timeout(CONNECT_TIMEOUT, send(&authority, tls, request)).await;
@@ -131,6 +138,10 @@ async fn run(
         }
     };
     let status = response.status();
+    let announced = response
+        .headers()
+        .get(COPY_BYTES_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let mut body = response.into_body();
     if !status.is_success() {
         let mut message = Vec::new();
@@ -151,7 +162,7 @@ async fn run(
         ))));
         return;
     }
-    let _ = head.send(Ok(()));
+    let _ = head.send(Ok(announced));
     loop {
         let Ok(frame) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await else {
             let _ = chunks.send(Err(io::Error::new(
