@@ -19,10 +19,10 @@ mod group;
 pub mod index;
 pub mod layout;
 pub mod path;
-mod placement;
 pub mod properties;
 mod records;
 mod repair;
+mod tenancy;
 pub mod transfer;
 mod trash;
 
@@ -47,11 +47,6 @@ use layout::{DataRoot, SqliteFile};
 use path::VaultPath;
 use repair::{Expect, Intent};
 pub use repair::{ReindexReport, SkippedEntry, UsageDrift};
-
-/// Why a vault is frozen (`Vault::frozen`).
-const THAWED: u8 = 0;
-const CANCELLED: u8 = 1;
-const FENCED: u8 = 2;
 
 /// Errors of vault operations, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +278,7 @@ impl Vault {
             clock,
             limits,
             quota: AtomicU64::new(UNLIMITED),
-            frozen: AtomicU8::new(THAWED),
+            frozen: AtomicU8::new(tenancy::THAWED),
             sent_at_epoch: AtomicI64::new(0),
             checked_epoch: AtomicI64::new(0),
             inflight: AtomicU64::new(0),
@@ -295,42 +290,6 @@ impl Vault {
 
     pub fn tenant(&self) -> TenantId {
         self.tenant
-    }
-
-    /// Sets the storage quota (`None`: unlimited). The control plane owns the number.
-    pub fn set_quota(&self, quota: Option<u64>) {
-        self.quota
-            .store(quota.unwrap_or(UNLIMITED), Ordering::SeqCst);
-    }
-
-    /// Freezes the vault (the tenant is cancelled, or fenced while a move or recovery
-    /// copies it) or thaws it. The control plane owns the state; every change checks it
-    /// under the lock it commits under.
-    pub fn set_frozen(&self, cancelled: bool, fenced: bool) {
-        let why = match (cancelled, fenced) {
-            (true, _) => CANCELLED,
-            (false, true) => FENCED,
-            (false, false) => THAWED,
-        };
-        self.frozen.store(why, Ordering::SeqCst);
-    }
-
-    pub(crate) fn check_not_frozen(&self) -> Result<(), VaultError> {
-        if self.sent_at_epoch.load(Ordering::SeqCst) != 0 {
-            return Err(VaultError::Moving);
-        }
-        match self.frozen.load(Ordering::SeqCst) {
-            CANCELLED => Err(VaultError::Frozen),
-            FENCED => Err(VaultError::Moving),
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) fn quota(&self) -> Option<u64> {
-        match self.quota.load(Ordering::SeqCst) {
-            UNLIMITED => None,
-            q => Some(q),
-        }
     }
 
     fn now(&self) -> String {

@@ -1,13 +1,56 @@
-//! What a vault knows of its tenant's placement, for nodes sharing a control plane: the
-//! mark a move leaves when it takes the vault's copy (no change commits after it, see
-//! `VaultStore::mark_sent`), and the placement epoch at which this open instance was
-//! last found to be the directory at `tenants/<id>` (see `VaultStore::current_at`).
+//! What the control plane tells a vault of its tenant, and the one check every change
+//! makes of it: the quota; the freeze (the tenant cancelled, or fenced while a move or
+//! recovery copies it); and, for nodes sharing a control plane, the mark a move leaves
+//! when it takes the vault's copy (no change commits after it, see
+//! `VaultStore::mark_sent`) and the placement epoch at which this open instance was last
+//! found to be the directory at `tenants/<id>` (see `VaultStore::current_at`).
 
 use std::sync::atomic::Ordering;
 
-use super::Vault;
+use super::{UNLIMITED, Vault, VaultError};
+
+/// Why a vault is frozen (`Vault::frozen`).
+pub(super) const THAWED: u8 = 0;
+const CANCELLED: u8 = 1;
+const FENCED: u8 = 2;
 
 impl Vault {
+    /// Sets the storage quota (`None`: unlimited). The control plane owns the number.
+    pub fn set_quota(&self, quota: Option<u64>) {
+        self.quota
+            .store(quota.unwrap_or(UNLIMITED), Ordering::SeqCst);
+    }
+
+    /// Freezes the vault (the tenant is cancelled, or fenced while a move or recovery
+    /// copies it) or thaws it. The control plane owns the state; every change checks it
+    /// under the lock it commits under.
+    pub fn set_frozen(&self, cancelled: bool, fenced: bool) {
+        let why = match (cancelled, fenced) {
+            (true, _) => CANCELLED,
+            (false, true) => FENCED,
+            (false, false) => THAWED,
+        };
+        self.frozen.store(why, Ordering::SeqCst);
+    }
+
+    pub(crate) fn check_not_frozen(&self) -> Result<(), VaultError> {
+        if self.sent_at_epoch.load(Ordering::SeqCst) != 0 {
+            return Err(VaultError::Moving);
+        }
+        match self.frozen.load(Ordering::SeqCst) {
+            CANCELLED => Err(VaultError::Frozen),
+            FENCED => Err(VaultError::Moving),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn quota(&self) -> Option<u64> {
+        match self.quota.load(Ordering::SeqCst) {
+            UNLIMITED => None,
+            q => Some(q),
+        }
+    }
+
     /// Marks the vault as sent away by a move at fenced epoch `epoch`: no change
     /// commits from now on (see `sent_at_epoch`). Checked under the commit lock, like
     /// the freeze, so a change already past authorization commits before the copy that
