@@ -12,19 +12,23 @@
 mod event;
 mod query;
 mod retention;
+pub mod sqlite;
+pub mod store;
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::clock::{self, SharedClock};
-use crate::db::{self, DbError, Migration, migration};
+use crate::db::{DbError, Migration, migration};
 use crate::names::TenantId;
 pub use event::{Actor, AuditAction, AuditEvent, Caller, Outcome};
-pub use query::{EventQuery, Scope};
+pub use query::{Arg, EventQuery, Scope};
 pub use retention::{Checkpoint, CheckpointDoc};
+use sqlite::SqliteAudit;
+use store::{AuditStore, ChainRow, RowAt};
 
 pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "audit", "0001_audit.sql"),
@@ -59,6 +63,12 @@ pub enum AuditError {
     Db(#[from] DbError),
     #[error("audit database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL store's error; `full` when the database's disk is full.
+    #[error("audit database error: {message}")]
+    Postgres { message: String, full: bool },
+    /// The audit database cannot be reached now: worth a retry.
+    #[error("the audit database is unavailable: {0}")]
+    Unavailable(String),
     #[error("audit checkpoint: {0}")]
     Checkpoint(String),
 }
@@ -67,7 +77,8 @@ impl AuditError {
     /// Whether the audit log could not be written because the disk is full.
     pub fn is_storage_full(&self) -> bool {
         match self {
-            AuditError::Sqlite(e) | AuditError::Db(DbError::Sqlite(e)) => db::is_full(e),
+            AuditError::Sqlite(e) | AuditError::Db(DbError::Sqlite(e)) => crate::db::is_full(e),
+            AuditError::Postgres { full, .. } => *full,
             _ => false,
         }
     }
@@ -88,57 +99,41 @@ pub struct ChainReport {
 /// Handle to the audit log; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    conn: Arc<Mutex<Connection>>,
+    store: Arc<dyn AuditStore>,
     clock: SharedClock,
 }
 
-const EVENT_COLUMNS: &str =
+/// The columns a `StoredEvent` is read from, in order.
+pub const EVENT_COLUMNS: &str =
     "seq, at, tenant_id, actor, ip, action, target, destination, outcome, detail, hash";
-
-fn stored_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let detail: Option<String> = r.get(9)?;
-    Ok(StoredEvent {
-        seq: r.get(0)?,
-        at: r.get(1)?,
-        tenant_id: r.get(2)?,
-        actor: r.get(3)?,
-        ip: r.get(4)?,
-        action: r.get(5)?,
-        target: r.get(6)?,
-        destination: r.get(7)?,
-        outcome: r.get(8)?,
-        detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-        hash: r.get(10)?,
-    })
-}
+/// The columns a `ChainRow` is read from, in order.
+pub const CHAIN_COLUMNS: &str = "seq, at, tenant_id, actor, ip, action, target, target_hash, \
+     destination, destination_hash, outcome, detail, prev_hash, hash, hash_version, event_id";
 
 impl AuditLog {
+    /// The log in an SQLite file (a data root's `audit.db`, or a backup's).
     pub fn open(path: &Path, clock: SharedClock) -> Result<AuditLog, AuditError> {
-        Ok(AuditLog {
-            conn: Arc::new(Mutex::new(db::open(path, MIGRATIONS)?)),
-            clock,
-        })
+        Ok(Self::with_store(Arc::new(SqliteAudit::open(path)?), clock))
     }
 
     /// Opens a copy read-only, as it is (a backup's), to verify it; appends fail.
     pub fn open_read_only(path: &Path) -> Result<AuditLog, AuditError> {
-        Ok(AuditLog {
-            conn: Arc::new(Mutex::new(db::open_read_only(path)?)),
-            clock: clock::system(),
-        })
+        Ok(Self::with_store(
+            Arc::new(SqliteAudit::open_read_only(path)?),
+            clock::system(),
+        ))
     }
 
     pub fn open_in_memory() -> Result<AuditLog, AuditError> {
-        Ok(AuditLog {
-            conn: Arc::new(Mutex::new(db::open_in_memory(MIGRATIONS)?)),
-            clock: clock::system(),
-        })
+        Ok(Self::with_store(
+            Arc::new(SqliteAudit::open_in_memory()?),
+            clock::system(),
+        ))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-written row (SQLite rolls back an
-        // unfinished transaction), so the connection is still usable.
-        db::lock(&self.conn)
+    /// The log in `store` (the PostgreSQL one comes from the control plane).
+    pub fn with_store(store: Arc<dyn AuditStore>, clock: SharedClock) -> AuditLog {
+        AuditLog { store, clock }
     }
 
     /// Appends one event and returns its sequence number (see `append_all`).
@@ -148,74 +143,23 @@ impl AuditLog {
 
     /// Appends events in order in one transaction and returns the newest sequence number.
     /// An event whose id is already in the chain is skipped (a replay after a crash).
-    /// The read of the previous hash and the inserts share one `BEGIN IMMEDIATE`
-    /// transaction, so two processes appending at once still form one chain.
+    /// The store reads the head and inserts in one exclusive transaction, so processes
+    /// (and, with PostgreSQL, nodes) appending at once still form one chain.
     pub fn append_all(&self, events: &[AuditEvent]) -> Result<i64, AuditError> {
-        let conn = self.lock();
-        let tx =
-            rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
         let at = clock::stamp(self.clock.as_ref());
-        for event in events {
-            let known: Option<i64> = tx
-                .prepare_cached("SELECT seq FROM events WHERE event_id = ?1")?
-                .query_row([&event.id], |r| r.get(0))
-                .optional()?;
-            if known.is_some() {
-                continue;
-            }
-            seq += 1;
-            let row = Row {
-                version: HASH_VERSION,
-                seq,
-                at: at.clone(),
-                tenant_id: event.tenant.map(|t| t.to_string()),
-                actor: event.actor.to_string(),
-                ip: event.ip.clone(),
-                action: event.action.as_str().to_owned(),
-                target_hash: event.target.as_deref().map(sha256_hex),
-                destination_hash: event.destination.as_deref().map(sha256_hex),
-                outcome: event.outcome.as_str().to_owned(),
-                detail: event.detail.as_ref().map(|d| d.to_string()),
-                prev_hash,
-                event_id: Some(event.id.clone()),
-            };
-            let hash = row.hash();
-            tx.prepare_cached(
-                "INSERT INTO events (seq, at, tenant_id, actor, ip, action, target, target_hash,
-                                     destination, destination_hash, outcome, detail, prev_hash,
-                                     hash, hash_version, event_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?
-            .execute(params![
-                row.seq,
-                row.at,
-                row.tenant_id,
-                row.actor,
-                row.ip,
-                row.action,
-                event.target,
-                row.target_hash,
-                event.destination,
-                row.destination_hash,
-                row.outcome,
-                row.detail,
-                row.prev_hash,
-                hash,
-                row.version,
-                row.event_id,
-            ])?;
-            prev_hash = hash;
-        }
-        tx.commit()?;
-        Ok(seq)
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let mut newest = 0;
+        self.store.append(&ids, &mut |head, known| {
+            let (rows, seq) = chain(head, known, events, &at);
+            newest = seq;
+            rows
+        })?;
+        Ok(newest)
+    }
+
+    /// The events `q` selects.
+    pub fn query(&self, q: &EventQuery<'_>) -> Result<Vec<StoredEvent>, AuditError> {
+        self.store.events(q)
     }
 
     /// A tenant's events in order, starting after `after_seq`, at most `limit`.
@@ -235,86 +179,120 @@ impl AuditLog {
 
     /// The sequence number of the tenant's newest event (0 if none).
     pub fn last_seq_for_tenant(&self, tenant: TenantId) -> Result<i64, AuditError> {
-        let conn = self.lock();
-        Ok(conn
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE tenant_id = ?1")?
-            .query_row([tenant.to_string()], |r| r.get(0))?)
+        self.store.last_seq(Some(tenant))
     }
 
     /// The newest sequence number of the whole log (0 if empty).
     pub fn last_seq(&self) -> Result<i64, AuditError> {
-        let conn = self.lock();
-        Ok(conn
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?
-            .query_row([], |r| r.get(0))?)
+        self.store.last_seq(None)
     }
 
     /// Events after `after_seq` in order (all tenants), at most `limit`.
     pub fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>, AuditError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![after_seq, limit], stored_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query(&EventQuery {
+            after_seq,
+            limit,
+            ..Default::default()
+        })
     }
 
     /// The time of event `seq`, if it exists.
     pub fn event_time(&self, seq: i64) -> Result<Option<String>, AuditError> {
-        let conn = self.lock();
-        Ok(conn
-            .prepare_cached("SELECT at FROM events WHERE seq = ?1")?
-            .query_row([seq], |r| r.get(0))
-            .optional()?)
+        Ok(self.store.row(RowAt::Seq(seq))?.map(|(_, _, at)| at))
     }
 
     /// Removes the targets and destinations (paths, record ids, slugs) of a purged
     /// tenant's events; the chain still verifies because only their hashes are chained.
     /// Returns the number of rows redacted.
     pub fn redact_tenant_targets(&self, tenant: TenantId) -> Result<usize, AuditError> {
-        let conn = self.lock();
-        Ok(conn.execute(
-            "UPDATE events SET target = NULL, destination = NULL
-             WHERE tenant_id = ?1 AND (target IS NOT NULL OR destination IS NOT NULL)",
-            [tenant.to_string()],
-        )?)
+        self.store.redact(tenant)
     }
 
-    /// A consistent copy of the whole log at `path` (backups).
+    /// A consistent copy of the whole log at `path`, as an SQLite `audit.db` (backups).
     pub fn snapshot_into(&self, path: &Path) -> Result<(), AuditError> {
-        Ok(db::snapshot_into(&self.lock(), path)?)
+        self.store.snapshot_into(path)
     }
 
-    /// Test support: direct access to the connection, to show that tampering is detected
-    /// and to simulate a failing audit disk. Not in a release build.
+    /// Test support: runs one statement with the append-only guards lifted (see
+    /// `AuditStore::tamper_unchecked`). Not in a release build.
     #[cfg(any(test, feature = "test-hooks"))]
-    pub fn raw_connection_unchecked(&self) -> MutexGuard<'_, Connection> {
-        self.lock()
+    pub fn tamper_unchecked(&self, sql: &str) -> Result<(), AuditError> {
+        self.store.tamper_unchecked(sql)
+    }
+
+    /// Test support: makes appends fail in the database while `failing`.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn simulate_outage_unchecked(&self, failing: bool) -> Result<(), AuditError> {
+        self.store.simulate_outage_unchecked(failing)
     }
 }
 
+/// The rows that append `events` after `head`, skipping ids already `known` (and
+/// repeats within the batch), and the newest sequence number after them.
+fn chain(
+    head: Option<(i64, String)>,
+    known: &HashSet<String>,
+    events: &[AuditEvent],
+    at: &str,
+) -> (Vec<ChainRow>, i64) {
+    let (mut seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        if known.contains(&event.id) || !seen.insert(&event.id) {
+            continue;
+        }
+        seq += 1;
+        let row = Row {
+            version: HASH_VERSION,
+            seq,
+            at: at.to_owned(),
+            tenant_id: event.tenant.map(|t| t.to_string()),
+            actor: event.actor.to_string(),
+            ip: event.ip.clone(),
+            action: event.action.as_str().to_owned(),
+            target_hash: event.target.as_deref().map(sha256_hex),
+            destination_hash: event.destination.as_deref().map(sha256_hex),
+            outcome: event.outcome.as_str().to_owned(),
+            detail: event.detail.as_ref().map(|d| d.to_string()),
+            prev_hash,
+            event_id: Some(event.id.clone()),
+        };
+        let hash = row.hash();
+        prev_hash = hash.clone();
+        rows.push(ChainRow {
+            row,
+            hash,
+            target: event.target.clone(),
+            destination: event.destination.clone(),
+        });
+    }
+    (rows, seq)
+}
+
 /// The fields that enter a row's hash.
-struct Row {
-    version: i64,
-    seq: i64,
-    at: String,
-    tenant_id: Option<String>,
-    actor: String,
-    ip: Option<String>,
-    action: String,
-    target_hash: Option<String>,
-    destination_hash: Option<String>,
-    outcome: String,
-    detail: Option<String>,
-    prev_hash: String,
-    event_id: Option<String>,
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub version: i64,
+    pub seq: i64,
+    pub at: String,
+    pub tenant_id: Option<String>,
+    pub actor: String,
+    pub ip: Option<String>,
+    pub action: String,
+    pub target_hash: Option<String>,
+    pub destination_hash: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub event_id: Option<String>,
 }
 
 impl Row {
     /// SHA-256 over the JSON array of the fields in a fixed order: unambiguous (JSON quotes
     /// and escapes every string) and reproducible by an auditor without Coffer. Version 1
     /// rows (before event ids and destinations existed) keep their original formula.
-    fn hash(&self) -> String {
+    pub fn hash(&self) -> String {
         let canonical = if self.version == 1 {
             serde_json::json!([
                 self.seq,
@@ -395,8 +373,14 @@ mod tests {
 
     #[test]
     fn update_and_delete_are_refused_by_the_database() {
-        let log = log_with(3);
-        let conn = log.raw_connection_unchecked();
+        let store = SqliteAudit::open_in_memory().unwrap();
+        let conn = store.connection_for_tests();
+        let log = AuditLog::with_store(Arc::new(store.clone()), clock::system());
+        log.append(&AuditEvent::new(AuditAction::FileWrite, Actor::System).target("a"))
+            .unwrap();
+        log.append(&AuditEvent::new(AuditAction::FileWrite, Actor::System).target("b"))
+            .unwrap();
+        let conn = crate::db::lock(&conn);
         assert!(
             conn.execute("DELETE FROM events WHERE seq = 2", [])
                 .is_err()
@@ -418,22 +402,14 @@ mod tests {
     #[test]
     fn tampering_is_detected() {
         let log = log_with(4);
-        {
-            let conn = log.raw_connection_unchecked();
-            conn.execute_batch(
-                "DROP TRIGGER events_no_update; UPDATE events SET outcome = 'denied' WHERE seq = 3;",
-            )
+        log.tamper_unchecked("UPDATE events SET outcome = 'denied' WHERE seq = 3")
             .unwrap();
-        }
         let report = log.verify().unwrap();
         assert_eq!(report.broken.as_ref().map(|b| b.0), Some(3));
 
         let log = log_with(4);
-        {
-            let conn = log.raw_connection_unchecked();
-            conn.execute_batch("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 2;")
-                .unwrap();
-        }
+        log.tamper_unchecked("DELETE FROM events WHERE seq = 2")
+            .unwrap();
         assert_eq!(log.verify().unwrap().broken.map(|b| b.0), Some(3));
     }
 
@@ -485,13 +461,14 @@ mod tests {
             prev_hash: GENESIS_HASH.into(),
             event_id: None,
         };
-        log.raw_connection_unchecked()
-            .execute(
-                "INSERT INTO events (seq, at, actor, action, outcome, prev_hash, hash)
-                 VALUES (1, ?1, 'system', 'data_root.init', 'success', ?2, ?3)",
-                params![old.at, old.prev_hash, old.hash()],
-            )
-            .unwrap();
+        log.tamper_unchecked(&format!(
+            "INSERT INTO events (seq, at, actor, action, outcome, prev_hash, hash)
+             VALUES (1, '{}', 'system', 'data_root.init', 'success', '{}', '{}')",
+            old.at,
+            old.prev_hash,
+            old.hash()
+        ))
+        .unwrap();
         log.append(&AuditEvent::new(AuditAction::TenantCreate, Actor::System))
             .unwrap();
         assert_eq!(

@@ -1,11 +1,10 @@
 //! Reading the audit log: one query shape for every reader. Owners and auditors read
 //! their tenant's events, operators all events, a person their own account's events (the
 //! ones without a tenant: logins, password and profile changes); each with optional
-//! filters (time range, action, actor) and cursor pagination by sequence number.
+//! filters (time range, action, actor) and cursor pagination by sequence number. The
+//! SQL is written here once, for both stores; only the placeholder style differs.
 
-use rusqlite::types::ToSql;
-
-use super::{AuditError, AuditLog, EVENT_COLUMNS, StoredEvent, sha256_hex, stored_from_row};
+use super::{EVENT_COLUMNS, sha256_hex};
 use crate::names::{TenantId, UserId};
 
 /// Whose events.
@@ -36,45 +35,77 @@ pub struct EventQuery<'a> {
     pub actor: Option<&'a str>,
 }
 
-impl AuditLog {
-    /// The events `q` selects.
-    pub fn query(&self, q: &EventQuery<'_>) -> Result<Vec<StoredEvent>, AuditError> {
-        let mut clauses = vec!["seq > ?".to_owned()];
-        let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(q.after_seq)];
-        match q.scope {
+/// A value bound to a query, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl EventQuery<'_> {
+    /// The SELECT for this query, its placeholders numbered by `mark` (`?1` for SQLite,
+    /// `$1` for PostgreSQL), and the values to bind in order.
+    pub fn to_sql(&self, mark: fn(usize) -> String) -> (String, Vec<Arg>) {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut values: Vec<Arg> = Vec::new();
+        let mut bind = |clause: &str, value: Arg| {
+            values.push(value);
+            clause.replace('?', &mark(values.len()))
+        };
+        clauses.push(bind("seq > ?", Arg::Int(self.after_seq)));
+        match self.scope {
             Scope::All => {}
-            Scope::Tenant(t) => {
-                clauses.push("tenant_id = ?".into());
-                values.push(Box::new(t.to_string()));
-            }
+            Scope::Tenant(t) => clauses.push(bind("tenant_id = ?", Arg::Text(t.to_string()))),
             Scope::Account(u) => {
-                clauses.push("tenant_id IS NULL AND (actor = ? OR target_hash = ?)".into());
-                values.push(Box::new(format!("user:{u}")));
-                values.push(Box::new(sha256_hex(&u.to_string())));
+                let actor = bind("actor = ?", Arg::Text(format!("user:{u}")));
+                let target = bind("target_hash = ?", Arg::Text(sha256_hex(&u.to_string())));
+                clauses.push(format!("tenant_id IS NULL AND ({actor} OR {target})"));
             }
         }
         for (clause, value) in [
-            ("at >= ?", q.since),
-            ("at < ?", q.until),
-            ("action = ?", q.action),
-            ("actor = ?", q.actor),
+            ("at >= ?", self.since),
+            ("at < ?", self.until),
+            ("action = ?", self.action),
+            ("actor = ?", self.actor),
         ] {
             if let Some(value) = value {
-                clauses.push(clause.into());
-                values.push(Box::new(value.to_owned()));
+                clauses.push(bind(clause, Arg::Text(value.to_owned())));
             }
         }
-        values.push(Box::new(q.limit));
+        let limit = bind("?", Arg::Int(i64::from(self.limit)));
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq LIMIT ?",
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq LIMIT {limit}",
             clauses.join(" AND ")
         );
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())),
-            stored_from_row,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        (sql, values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_values_in_order() {
+        let user = UserId::generate();
+        let q = EventQuery {
+            scope: Scope::Account(user),
+            after_seq: 7,
+            limit: 10,
+            action: Some("auth.login"),
+            ..Default::default()
+        };
+        let (sql, values) = q.to_sql(|n| format!("${n}"));
+        assert!(
+            sql.ends_with(
+                "WHERE seq > $1 AND tenant_id IS NULL AND (actor = $2 OR target_hash = $3) \
+                 AND action = $4 ORDER BY seq LIMIT $5"
+            ),
+            "{sql}"
+        );
+        assert_eq!(values.len(), 5);
+        assert_eq!(values[0], Arg::Int(7));
+        assert_eq!(values[3], Arg::Text("auth.login".into()));
+        assert_eq!(values[4], Arg::Int(10));
     }
 }

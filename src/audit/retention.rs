@@ -14,11 +14,12 @@
 //! are checked too.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{AuditError, AuditLog, ChainReport, GENESIS_HASH, Row, sha256_hex};
+use super::store::{ChainItem, ChainRow, RowAt};
+use super::{AuditError, AuditLog, ChainReport, GENESIS_HASH, sha256_hex};
 use crate::signing::Signed;
 
 /// The signed document of a checkpoint (field order is the signed text's).
@@ -57,182 +58,57 @@ impl Checkpoint {
 impl AuditLog {
     /// The newest row: (seq, hash, at).
     pub fn head(&self) -> Result<Option<(i64, String, String)>, AuditError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT seq, hash, at FROM events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
+        self.store.row(RowAt::Newest)
     }
 
     /// The hash of row `seq`, if it is still in the log.
     pub fn row_hash(&self, seq: i64) -> Result<Option<String>, AuditError> {
-        Ok(self
-            .lock()
-            .query_row("SELECT hash FROM events WHERE seq = ?1", [seq], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        Ok(self.store.row(RowAt::Seq(seq))?.map(|(_, hash, _)| hash))
     }
 
     /// The newest row written before `cutoff`: (seq, hash, at).
     pub fn last_before(&self, cutoff: &str) -> Result<Option<(i64, String, String)>, AuditError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT seq, hash, at FROM events WHERE at < ?1 ORDER BY seq DESC LIMIT 1",
-                [cutoff],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
+        self.store.row(RowAt::NewestBefore(cutoff))
     }
 
     /// Stores a checkpoint; a pruning one deletes the rows up to its `seq` in the same
     /// transaction. Returns how many rows were deleted. The row must still be in the
     /// chain with the checkpoint's hash.
     pub fn store_checkpoint(&self, checkpoint: &Checkpoint) -> Result<u64, AuditError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let hash: Option<String> = tx
-            .query_row(
-                "SELECT hash FROM events WHERE seq = ?1",
-                [checkpoint.seq],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if hash.as_deref() != Some(checkpoint.hash.as_str()) {
-            return Err(AuditError::Checkpoint(format!(
-                "row {} is not in the chain with that hash",
-                checkpoint.seq
-            )));
-        }
-        tx.execute(
-            "INSERT INTO checkpoints (seq, hash, created_at, prunes, document, signature, public_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (seq) DO NOTHING",
-            params![
-                checkpoint.seq,
-                checkpoint.hash,
-                crate::clock::stamp(self.clock.as_ref()),
-                checkpoint.prunes,
-                checkpoint.signed.document,
-                checkpoint.signed.signature,
-                checkpoint.signed.public_key
-            ],
-        )?;
-        let deleted = if checkpoint.prunes {
-            tx.execute("DELETE FROM events WHERE seq <= ?1", [checkpoint.seq])? as u64
-        } else {
-            0
-        };
-        tx.commit()?;
-        Ok(deleted)
+        let created_at = crate::clock::stamp(self.clock.as_ref());
+        self.store
+            .store_checkpoint(checkpoint, &created_at)?
+            .ok_or_else(|| {
+                AuditError::Checkpoint(format!(
+                    "row {} is not in the chain with that hash",
+                    checkpoint.seq
+                ))
+            })
     }
 
     /// Every stored checkpoint, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, AuditError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, hash, prunes, document, signature, public_key FROM checkpoints ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Checkpoint {
-                seq: r.get(0)?,
-                hash: r.get(1)?,
-                prunes: r.get(2)?,
-                signed: Signed {
-                    document: r.get(3)?,
-                    signature: r.get(4)?,
-                    public_key: r.get(5)?,
-                },
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store.checkpoints()
     }
 
     /// Walks the chain that remains and reports the first row or checkpoint that does not
     /// match (see the module docs). `trusted_key`: the public key checkpoints must be
     /// signed with (`None`: any valid signature, for copies checked without the key).
     pub fn verify_with(&self, trusted_key: Option<&str>) -> Result<ChainReport, AuditError> {
-        let checkpoints = self.checkpoints()?;
-        let mut report = ChainReport {
-            events: 0,
-            broken: None,
-            first_seq: 1,
-            checkpoints: checkpoints.len(),
+        let mut walk = ChainWalk {
+            trusted_key,
+            report: ChainReport {
+                events: 0,
+                broken: None,
+                first_seq: 1,
+                checkpoints: 0,
+            },
+            expected_seq: 1,
+            expected_prev: GENESIS_HASH.to_owned(),
+            pinned: HashMap::new(),
         };
-        if let Some(seq) = first_invalid_checkpoint(&checkpoints, trusted_key) {
-            report.broken = Some((seq, "checkpoint signature or document is not valid".into()));
-            return Ok(report);
-        }
-        // The chain starts after the newest pruning checkpoint, from its hash.
-        let (mut expected_seq, mut expected_prev) = checkpoints
-            .iter()
-            .rev()
-            .find(|c| c.prunes)
-            .map_or((1, GENESIS_HASH.to_owned()), |c| {
-                (c.seq + 1, c.hash.clone())
-            });
-        report.first_seq = expected_seq;
-        let pinned: HashMap<i64, &str> = checkpoints
-            .iter()
-            .map(|c| (c.seq, c.hash.as_str()))
-            .collect();
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, at, tenant_id, actor, ip, action, target, target_hash, destination,
-                    destination_hash, outcome, detail, prev_hash, hash, hash_version, event_id
-             FROM events ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            report.events += 1;
-            let target: Option<String> = r.get(6)?;
-            let destination: Option<String> = r.get(8)?;
-            let stored_hash: String = r.get(13)?;
-            let row = Row {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                tenant_id: r.get(2)?,
-                actor: r.get(3)?,
-                ip: r.get(4)?,
-                action: r.get(5)?,
-                target_hash: r.get(7)?,
-                destination_hash: r.get(9)?,
-                outcome: r.get(10)?,
-                detail: r.get(11)?,
-                prev_hash: r.get(12)?,
-                version: r.get(14)?,
-                event_id: r.get(15)?,
-            };
-            if let Some(problem) = row_problem(
-                &row,
-                &stored_hash,
-                expected_seq,
-                &expected_prev,
-                &target,
-                &destination,
-                pinned.get(&row.seq).copied(),
-            ) {
-                report.broken = Some((row.seq, problem));
-                return Ok(report);
-            }
-            expected_prev = stored_hash;
-            expected_seq += 1;
-        }
-        // A checkpoint past the last row: rows were cut from the end.
-        if let Some(cp) = checkpoints.iter().find(|c| c.seq >= expected_seq) {
-            report.broken = Some((
-                expected_seq,
-                format!(
-                    "rows from {expected_seq} on are missing: checkpoint {} names a row the log no longer has",
-                    cp.seq
-                ),
-            ));
-        }
-        Ok(report)
+        self.store.read_chain(&mut |item| walk.visit(item))?;
+        Ok(walk.finish())
     }
 
     /// `verify_with(None)`.
@@ -241,16 +117,81 @@ impl AuditLog {
     }
 }
 
+/// The state of one verification as the store hands over checkpoints, then rows.
+struct ChainWalk<'a> {
+    trusted_key: Option<&'a str>,
+    report: ChainReport,
+    expected_seq: i64,
+    expected_prev: String,
+    /// Checkpointed rows and the hashes they must have (a log that ends before one of
+    /// them was cut).
+    pinned: HashMap<i64, String>,
+}
+
+impl ChainWalk<'_> {
+    fn visit(&mut self, item: ChainItem<'_>) -> ControlFlow<()> {
+        match item {
+            ChainItem::Checkpoints(checkpoints) => {
+                self.report.checkpoints = checkpoints.len();
+                if let Some(seq) = first_invalid_checkpoint(&checkpoints, self.trusted_key) {
+                    self.report.broken =
+                        Some((seq, "checkpoint signature or document is not valid".into()));
+                    return ControlFlow::Break(());
+                }
+                // The chain starts after the newest pruning checkpoint, from its hash.
+                if let Some(c) = checkpoints.iter().rev().find(|c| c.prunes) {
+                    self.expected_seq = c.seq + 1;
+                    self.expected_prev = c.hash.clone();
+                }
+                self.report.first_seq = self.expected_seq;
+                self.pinned = checkpoints.into_iter().map(|c| (c.seq, c.hash)).collect();
+            }
+            ChainItem::Row(stored) => {
+                self.report.events += 1;
+                if let Some(problem) = row_problem(
+                    stored,
+                    self.expected_seq,
+                    &self.expected_prev,
+                    self.pinned.get(&stored.row.seq).map(String::as_str),
+                ) {
+                    self.report.broken = Some((stored.row.seq, problem));
+                    return ControlFlow::Break(());
+                }
+                self.expected_prev = stored.hash.clone();
+                self.expected_seq += 1;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn finish(mut self) -> ChainReport {
+        // A checkpoint past the last row: rows were cut from the end.
+        if self.report.broken.is_none()
+            && let Some(cp) = (self.pinned.keys().copied())
+                .filter(|&seq| seq >= self.expected_seq)
+                .min()
+        {
+            let from = self.expected_seq;
+            self.report.broken = Some((
+                from,
+                format!(
+                    "rows from {from} on are missing: checkpoint {cp} names a row the log no longer has"
+                ),
+            ));
+        }
+        self.report
+    }
+}
+
 /// What is wrong with one row, if anything.
 fn row_problem(
-    row: &Row,
-    stored_hash: &str,
+    stored: &ChainRow,
     expected_seq: i64,
     expected_prev: &str,
-    target: &Option<String>,
-    destination: &Option<String>,
     pinned: Option<&str>,
 ) -> Option<String> {
+    let (row, stored_hash) = (&stored.row, stored.hash.as_str());
+    let (target, destination) = (&stored.target, &stored.destination);
     let redactable_ok = |value: &Option<String>, hash: &Option<String>| match value {
         Some(v) => hash.as_deref() == Some(sha256_hex(v).as_str()),
         None => true,

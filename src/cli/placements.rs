@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use super::{Global, load_config, print_json};
-use crate::audit::AuditLog;
 use crate::control::ControlPlane;
 use crate::haproxy::RuntimeApi;
 
@@ -47,11 +46,10 @@ pub fn placements_command(g: &Global, cmd: PlacementsCommand) -> anyhow::Result<
             "placements exist only with a PostgreSQL control plane (control = \"postgres://...\")"
         );
     };
-    let control = ControlPlane::open_postgres(
+    let (control, _audit) = ControlPlane::open_postgres(
         url,
         config.control_ca_file.as_deref(),
         None,
-        AuditLog::open_in_memory()?,
         crate::clock::system(),
     )?;
     match cmd {

@@ -154,9 +154,7 @@ impl Coffer {
                 found: marker.layout_version,
             });
         }
-        root.create_private_database(SqliteFile::Audit)?;
-        let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit), clock.clone())?;
-        let control = match &config.control {
+        let (control, audit) = match &config.control {
             Some(url) => {
                 let node = config.node.as_deref().ok_or_else(|| {
                     std::io::Error::other(
@@ -167,17 +165,19 @@ impl Coffer {
                     url,
                     config.control_ca_file.as_deref(),
                     Some(node),
-                    audit.clone(),
                     clock.clone(),
                 )?
             }
             None => {
+                root.create_private_database(SqliteFile::Audit)?;
+                let audit = AuditLog::open(&root.sqlite_path(SqliteFile::Audit), clock.clone())?;
                 root.create_private_database(SqliteFile::Control)?;
-                ControlPlane::open(
+                let control = ControlPlane::open(
                     &root.sqlite_path(SqliteFile::Control),
                     audit.clone(),
                     clock.clone(),
-                )?
+                )?;
+                (control, audit)
             }
         };
         let root = Arc::new(root);
@@ -194,7 +194,19 @@ impl Coffer {
                 .map_err(|e| std::io::Error::other(format!("shared session secret: {e}")))?,
             None => read_secret(&root)?,
         };
-        let signing = Arc::new(signing_key(&root)?);
+        // Checkpoints of a shared audit chain must verify on every node: the cluster's
+        // key, if the control plane keeps one (PostgreSQL), else this data root's (which
+        // every root has, and backups carry).
+        let own_key = signing_key(&root)?;
+        let signing =
+            match control.shared_secret("signing", &hex::encode(SigningKey::generate_pkcs8()?))? {
+                Some(hex) => SigningKey::from_pkcs8(
+                    &hex::decode(hex.trim())
+                        .map_err(|e| std::io::Error::other(format!("shared signing key: {e}")))?,
+                )?,
+                None => own_key,
+            };
+        let signing = Arc::new(signing);
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(root.clone()));
         let auth = Arc::new(Auth::new(AuthParts {
             control: control.clone(),

@@ -143,16 +143,19 @@ impl ControlPlane {
         url: &str,
         ca_file: Option<&Path>,
         node: Option<&str>,
-        audit: AuditLog,
         clock: SharedClock,
-    ) -> Result<Self, ControlError> {
-        Ok(ControlPlane {
-            store: Arc::new(pg::PostgresControl::open(url, ca_file)?),
-            audit,
+    ) -> Result<(Self, AuditLog), ControlError> {
+        let store = pg::PostgresControl::open(url, ca_file)?;
+        // The cluster's audit chain lives beside its control plane, shared by every node.
+        let audit = AuditLog::with_store(store.audit_store(), clock.clone());
+        let control = ControlPlane {
+            store: Arc::new(store),
+            audit: audit.clone(),
             clock,
             generation: Arc::default(),
             node: node.map(str::to_owned),
-        })
+        };
+        Ok((control, audit))
     }
 
     /// An in-memory control plane (tests of pure logic).

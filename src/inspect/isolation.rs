@@ -217,26 +217,36 @@ impl Coffer {
         }
         // A control plane in PostgreSQL is checked through a consistent copy (the same
         // one a backup takes): its rows, not its server's files, are what could leak.
+        // A PostgreSQL control plane and audit chain are checked through copies.
         let scratch = tempfile::tempdir()?;
-        let control = if self.config().control.is_some() {
-            let copy = scratch.path().join("control.db");
-            self.control().snapshot_into(&copy)?;
+        let (control, audit_db) = if self.config().control.is_some() {
+            let control = scratch.path().join("control.db");
+            self.control().snapshot_into(&control)?;
+            let audit_copy = scratch.path().join("audit.db");
+            self.audit().snapshot_into(&audit_copy)?;
             (
-                copy,
-                PathBuf::from("control (PostgreSQL, checked through a copy)"),
+                (
+                    control,
+                    PathBuf::from("control (PostgreSQL, checked through a copy)"),
+                ),
+                (
+                    audit_copy,
+                    PathBuf::from("audit (PostgreSQL, checked through a copy)"),
+                ),
             )
         } else {
-            let file = root.join(DataRootPath::ControlDb.path());
-            (file.clone(), file)
+            let control = root.join(DataRootPath::ControlDb.path());
+            let audit_db = root.join(DataRootPath::AuditDb.path());
+            ((control.clone(), control), (audit_db.clone(), audit_db))
         };
-        let audit_db = root.join(DataRootPath::AuditDb.path());
-        check_databases(&mut audit, &[control, (audit_db.clone(), audit_db)])?;
+        let chain_label = audit_db.1.clone();
+        check_databases(&mut audit, &[control, audit_db])?;
         let chain = self.audit().verify()?;
         if let Some((seq, why)) = chain.broken {
             audit.find(
                 None,
                 "audit-chain",
-                &root.join(DataRootPath::AuditDb.path()),
+                &chain_label,
                 format!("broken at event {seq}: {why}"),
                 "compare with the auditor's saved checkpoint; restore the log from a backup",
             );

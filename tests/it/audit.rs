@@ -1,5 +1,6 @@
 //! The audit log as auditors rely on it: names a tenant chose can be redacted without
-//! breaking the chain, and no change is ever visible without its event.
+//! breaking the chain, no change is ever visible without its event, and nodes sharing a
+//! PostgreSQL control plane append to one chain.
 
 use coffer::audit::AuditAction;
 use coffer::control::NewUser;
@@ -8,7 +9,8 @@ use coffer::names::Email;
 use coffer::vault::Precondition;
 use coffer::vault::path::{CollectionName, VaultPath};
 
-use crate::support::{World, operator};
+use crate::nodes::{on_postgres, second_node};
+use crate::support::{World, operator, postgres};
 
 fn p(s: &str) -> VaultPath {
     VaultPath::parse(s).unwrap()
@@ -80,13 +82,7 @@ struct AuditOutage<'a>(&'a World);
 
 impl<'a> AuditOutage<'a> {
     fn start(w: &'a World) -> Self {
-        w.coffer
-            .audit()
-            .raw_connection_unchecked()
-            .execute_batch(
-                "CREATE TRIGGER outage BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'audit disk failed'); END;",
-            )
-            .unwrap();
+        w.coffer.audit().simulate_outage_unchecked(true).unwrap();
         AuditOutage(w)
     }
 }
@@ -96,8 +92,7 @@ impl Drop for AuditOutage<'_> {
         self.0
             .coffer
             .audit()
-            .raw_connection_unchecked()
-            .execute_batch("DROP TRIGGER outage;")
+            .simulate_outage_unchecked(false)
             .unwrap();
     }
 }
@@ -219,12 +214,10 @@ fn retention_prunes_behind_a_signed_checkpoint_and_truncation_is_detected() {
     let saved = w.coffer.checkpoint_audit().unwrap().unwrap();
     assert_eq!(w.coffer.holds_checkpoint(&saved).unwrap(), Ok(()));
     // Someone with the database drops the newest rows.
-    {
-        let raw = w.coffer.audit().raw_connection_unchecked();
-        raw.execute_batch("DROP TRIGGER events_no_delete;").unwrap();
-        raw.execute("DELETE FROM events WHERE seq >= ?1", [saved.seq])
-            .unwrap();
-    }
+    w.coffer
+        .audit()
+        .tamper_unchecked(&format!("DELETE FROM events WHERE seq >= {}", saved.seq))
+        .unwrap();
     let chain = w.coffer.verify_audit().unwrap();
     let (at, why) = chain.broken.expect("truncation detected");
     assert_eq!(at, saved.seq);
@@ -237,34 +230,98 @@ fn retention_prunes_behind_a_signed_checkpoint_and_truncation_is_detected() {
 fn a_forged_checkpoint_or_an_edited_row_is_reported() {
     let mut w = World::new();
     let checkpoint = w.coffer.checkpoint_audit().unwrap().unwrap();
-    {
-        let raw = w.coffer.audit().raw_connection_unchecked();
-        raw.execute_batch("DROP TRIGGER checkpoints_no_update;")
-            .unwrap();
-        let forged = checkpoint
-            .signed
-            .document
-            .replace("\"prunes\":false", "\"prunes\":true");
-        raw.execute("UPDATE checkpoints SET document = ?1", [forged])
-            .unwrap();
-    }
+    let forged = checkpoint
+        .signed
+        .document
+        .replace("\"prunes\":false", "\"prunes\":true");
+    w.coffer
+        .audit()
+        .tamper_unchecked(&format!(
+            "UPDATE checkpoints SET document = '{}'",
+            forged.replace('\'', "''")
+        ))
+        .unwrap();
     let chain = w.coffer.verify_audit().unwrap();
     assert_eq!(chain.broken.map(|b| b.0), Some(checkpoint.seq));
     w.skip_invariants = true;
 
     let mut w = World::new();
     let checkpoint = w.coffer.checkpoint_audit().unwrap().unwrap();
-    {
-        let raw = w.coffer.audit().raw_connection_unchecked();
-        raw.execute_batch("DROP TRIGGER events_no_update;").unwrap();
-        raw.execute(
-            "UPDATE events SET actor = 'system' WHERE seq = ?1",
-            [checkpoint.seq],
-        )
+    w.coffer
+        .audit()
+        .tamper_unchecked(&format!(
+            "UPDATE events SET actor = 'system' WHERE seq = {}",
+            checkpoint.seq
+        ))
         .unwrap();
-    }
     let (at, why) = w.coffer.verify_audit().unwrap().broken.unwrap();
     assert_eq!(at, checkpoint.seq);
     assert!(why.contains("hash"), "{why}");
     w.skip_invariants = true;
+}
+
+/// Two nodes on one PostgreSQL control plane, four writers on each, appending at once:
+/// one chain, every event in it exactly once, the same head seen from both nodes; a
+/// checkpoint signed on one node verifies on the other; and the database itself refuses
+/// to edit, delete or truncate the log.
+#[test]
+fn nodes_appending_at_once_form_one_chain_that_the_database_keeps_append_only() {
+    let Some(base) = postgres::base_url("nodes_appending_at_once") else {
+        return;
+    };
+    let mut a = World::with_config(on_postgres(&base));
+    let dir = tempfile::tempdir().unwrap();
+    let b = second_node(&a, dir.path());
+    let before = a.coffer.audit().verify().unwrap().events;
+    const WRITERS: usize = 4;
+    const EACH: usize = 25;
+    std::thread::scope(|s| {
+        for node in [&a.coffer, &b] {
+            for writer in 0..WRITERS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let e = coffer::audit::AuditEvent::new(
+                            AuditAction::FileWrite,
+                            coffer::audit::Actor::System,
+                        )
+                        .target(format!("writer-{writer}/{i}"));
+                        node.audit().append_all(&[e.clone(), e]).unwrap();
+                    }
+                });
+            }
+        }
+    });
+    let from_a = a.coffer.verify_audit().unwrap();
+    assert!(from_a.broken.is_none(), "{from_a:?}");
+    assert_eq!(from_a.events, before + (2 * WRITERS * EACH) as u64);
+    assert_eq!(b.verify_audit().unwrap(), from_a);
+    assert_eq!(a.coffer.audit().head().unwrap(), b.audit().head().unwrap());
+
+    let saved = b.checkpoint_audit().unwrap().unwrap();
+    assert_eq!(a.coffer.holds_checkpoint(&saved).unwrap(), Ok(()));
+    assert!(a.coffer.verify_audit().unwrap().broken.is_none());
+
+    let url = a.coffer.config().control.clone().unwrap();
+    for refused in [
+        "UPDATE events SET actor = 'someone-else' WHERE seq = 2",
+        "UPDATE events SET target = 'other' WHERE seq = 2",
+        "DELETE FROM events WHERE seq = 2",
+        "TRUNCATE events",
+        "UPDATE checkpoints SET prunes = TRUE",
+        "DELETE FROM checkpoints",
+        "TRUNCATE checkpoints",
+    ] {
+        let e = postgres::try_query_text(&url, refused).expect_err(refused);
+        assert!(e.contains("append-only"), "{refused}: {e}");
+    }
+    // Redacting is the one change allowed.
+    postgres::query_text(&url, "UPDATE events SET target = NULL WHERE seq = 2");
+    assert!(a.coffer.verify_audit().unwrap().broken.is_none());
+    // Someone who lifts the guards is caught by the chain.
+    a.coffer
+        .audit()
+        .tamper_unchecked("UPDATE events SET outcome = 'denied' WHERE seq = 3")
+        .unwrap();
+    assert_eq!(b.verify_audit().unwrap().broken.map(|b| b.0), Some(3));
+    a.skip_invariants = true;
 }

@@ -302,10 +302,7 @@ async fn faults_planted_on_disk_and_in_the_configuration_are_found() {
     world
         .coffer
         .audit()
-        .raw_connection_unchecked()
-        .execute_batch(
-            "DROP TRIGGER events_no_update; UPDATE events SET actor = 'someone-else' WHERE seq = 1;",
-        )
+        .tamper_unchecked("UPDATE events SET actor = 'someone-else' WHERE seq = 1")
         .unwrap();
     let report = deployment::evaluate(&as_on_a_good_host(gather(&world).await));
     for id in [

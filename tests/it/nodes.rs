@@ -20,7 +20,7 @@ use crate::support::{World, new_tenant, operator, postgres};
 const PASSWORD: &str = "shared control plane passphrase";
 
 /// The configuration of `node-1` on a fresh control plane.
-fn on_postgres(base: &str) -> Config {
+pub(crate) fn on_postgres(base: &str) -> Config {
     Config {
         control: Some(postgres::fresh_schema(base)),
         node: Some("node-1".into()),
@@ -39,7 +39,7 @@ pub(crate) fn heard_of_change(node: &Coffer, before: Option<coffer::control::Cha
 }
 
 /// A second node (`node-2`): its own data root, the world's control plane.
-fn second_node(world: &World, dir: &std::path::Path) -> Coffer {
+pub(crate) fn second_node(world: &World, dir: &std::path::Path) -> Coffer {
     let config = Config {
         node: Some("node-2".into()),
         ..world.coffer.config().clone()

@@ -17,6 +17,7 @@
 //! Timestamps are text as in SQLite; orderings use the "C" collation so both backends
 //! sort alike.
 
+mod audit;
 mod lifecycle;
 mod pool;
 mod snapshot;
@@ -53,13 +54,30 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
             "/vault-layout/migrations/control-postgres/0002_nodes.sql"
         )),
     ),
+    (
+        3,
+        "0003_audit.sql",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/vault-layout/migrations/control-postgres/0003_audit.sql"
+        )),
+    ),
 ];
 
-/// The advisory locks: a class ("coffer" in ASCII, then 1 for control writes and 2 for
-/// migrations) and, as the second key, a hash of the schema, so that control planes
+/// Connections for control-plane reads and writes.
+const CONTROL_POOL_SIZE: usize = 8;
+/// Connections for audit appends and reads: a pool of their own, because a control
+/// write appends its events while it holds a control connection and the write lock;
+/// sharing one pool, eight such writes could hold every connection and wait for a
+/// ninth forever.
+const AUDIT_POOL_SIZE: usize = 4;
+
+/// The advisory locks: a class ("coffer" in ASCII, then 1 for control writes, 2 for
+/// migrations and 3 for audit appends) and, as the second key, a hash of the schema, so that control planes
 /// sharing one database (in different schemas) never wait for each other.
 const WRITE_LOCK: i32 = 0x636f_0001;
 const MIGRATION_LOCK: i32 = 0x636f_0002;
+const AUDIT_LOCK: i32 = 0x636f_0003;
 const TAKE_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
 
 /// The channel that announces committed changes to authorization facts.
@@ -83,6 +101,7 @@ pub(super) fn wait<F: std::future::Future>(future: F) -> F::Output {
 pub struct PostgresControl {
     pool: Pool,
     listener: Arc<Listener>,
+    audit: Arc<audit::PostgresAudit>,
 }
 
 /// What the listener task shares with the store.
@@ -111,11 +130,21 @@ impl PostgresControl {
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES);
         let tls = tls::connector(ca_file, &mut config)?;
-        let pool = Pool::new(config.clone(), tls.clone())?;
+        let pool = Pool::new(config.clone(), tls.clone(), CONTROL_POOL_SIZE)?;
         migrate(&mut *pool.get()?)?;
+        let audit = Arc::new(audit::PostgresAudit::new(pool.sibling(AUDIT_POOL_SIZE)?));
         let listener = Arc::new(Listener::default());
         pool.runtime().spawn(listen(config, tls, listener.clone()));
-        Ok(PostgresControl { pool, listener })
+        Ok(PostgresControl {
+            pool,
+            listener,
+            audit,
+        })
+    }
+
+    /// The cluster's one audit chain, in this database.
+    pub fn audit_store(&self) -> Arc<dyn crate::audit::store::AuditStore> {
+        self.audit.clone()
     }
 }
 

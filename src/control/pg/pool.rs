@@ -1,4 +1,4 @@
-//! The connections a node keeps to the control database: at most `POOL_SIZE`, made on
+//! The connections a node keeps to the control database: at most the pool's size, made on
 //! demand, reused, and dropped when the server closed them. Their I/O runs on the
 //! store's own small runtime (one thread), so callers block on answers from any thread
 //! without ever blocking a runtime's worker on its own I/O.
@@ -15,8 +15,6 @@ use super::wait;
 use crate::control::ControlError;
 use crate::db::lock;
 
-/// Connections a node keeps to the database: requests beyond it wait for one.
-const POOL_SIZE: usize = 8;
 /// How long a request waits for a connection before it fails (503).
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Every statement and lock wait is bounded, so a stalled node cannot hold the control
@@ -29,6 +27,8 @@ const SESSION_LIMITS: &str = "SET statement_timeout = '30s'; SET lock_timeout = 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Pool {
+    /// Connections kept at most: requests beyond it wait for one.
+    size: usize,
     config: Config,
     tls: Tls,
     /// `Some` until the store is dropped (then shut down without waiting: dropping a
@@ -46,7 +46,7 @@ struct State {
 }
 
 impl Pool {
-    pub fn new(mut config: Config, tls: Tls) -> Result<Self, ControlError> {
+    pub fn new(mut config: Config, tls: Tls, size: usize) -> Result<Self, ControlError> {
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("coffer");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,6 +56,7 @@ impl Pool {
             .build()
             .map_err(|e| ControlError::Postgres(format!("runtime: {e}")))?;
         Ok(Pool {
+            size,
             config,
             tls,
             runtime: Some(runtime),
@@ -71,7 +72,12 @@ impl Pool {
             .handle()
     }
 
-    /// A connection: an idle one, a new one while fewer than `POOL_SIZE` are open, or
+    /// Another pool to the same database (its own connections and thread).
+    pub fn sibling(&self, size: usize) -> Result<Pool, ControlError> {
+        Pool::new(self.config.clone(), self.tls.clone(), size)
+    }
+
+    /// A connection: an idle one, a new one while fewer than `size` are open, or
     /// the next one returned within `POOL_WAIT`.
     pub fn get(&self) -> Result<Pooled<'_>, ControlError> {
         let deadline = Instant::now() + POOL_WAIT;
@@ -86,7 +92,7 @@ impl Pool {
                 }
                 state.open -= 1;
             }
-            if state.open < POOL_SIZE {
+            if state.open < self.size {
                 state.open += 1;
                 drop(state);
                 return match self.connect() {
@@ -104,7 +110,8 @@ impl Pool {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ControlError::Unavailable(format!(
-                    "all {POOL_SIZE} connections stayed busy for {}s",
+                    "all {} connections stayed busy for {}s",
+                    self.size,
                     POOL_WAIT.as_secs()
                 )));
             }

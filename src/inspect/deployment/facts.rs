@@ -273,10 +273,15 @@ fn databases(coffer: &Coffer, root: &Path) -> Result<Vec<DatabaseFacts>, CofferE
             },
         },
     };
-    let mut out = vec![
-        control,
-        database(root, Path::new("audit.db"), crate::audit::MIGRATIONS),
-    ];
+    let mut out = vec![control];
+    // With PostgreSQL the audit chain's tables are part of the control schema above.
+    if coffer.config().control.is_none() {
+        out.push(database(
+            root,
+            Path::new("audit.db"),
+            crate::audit::MIGRATIONS,
+        ));
+    }
     let tenants = root.join(DataRootPath::TenantsDir.path());
     let mut names: Vec<String> = std::fs::read_dir(&tenants)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -68,6 +68,11 @@ pub fn execute(url: &str, sql: &str) {
 
 /// The text of the first column of the last row `sql` returns.
 pub fn query_text(url: &str, sql: &str) -> String {
+    try_query_text(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `query_text`, with the database's refusal as an error (the message it sent).
+pub fn try_query_text(url: &str, sql: &str) -> Result<String, String> {
     // On a thread of its own: the caller may be inside a runtime (async tests).
     let (url, sql) = (url.to_owned(), sql.to_owned());
     std::thread::spawn(move || {
@@ -80,8 +85,14 @@ pub fn query_text(url: &str, sql: &str) -> String {
                 .await
                 .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {url}: {e}"));
             tokio::spawn(connection);
-            let messages = client.simple_query(&sql).await.unwrap();
-            messages
+            let messages = client
+                .simple_query(&sql)
+                .await
+                .map_err(|e| match e.as_db_error() {
+                    Some(db) => db.message().to_owned(),
+                    None => e.to_string(),
+                })?;
+            Ok(messages
                 .iter()
                 .filter_map(|m| match m {
                     tokio_postgres::SimpleQueryMessage::Row(row) => {
@@ -90,7 +101,7 @@ pub fn query_text(url: &str, sql: &str) -> String {
                     _ => None,
                 })
                 .last()
-                .unwrap_or_default()
+                .unwrap_or_default())
         })
     })
     .join()
