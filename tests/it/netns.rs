@@ -7,8 +7,8 @@
 //! another node's tenant answers 421; a tenant moved from host to host (the copy
 //! crossing the links) while a client writes through the proxy loses no acknowledged
 //! write and is then served by its new host; a move whose old host is killed midway
-//! leaves the tenant whole on one side and finishes once it is back; and every node's
-//! audit chain verifies after all of it.
+//! leaves the tenant whole on one side and finishes once it is back; and the
+//! cluster's one audit chain verifies after all of it, the same from every node.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -325,20 +325,35 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     let config_of = |i: usize| dir.join(format!("node-{i}.toml"));
     move_under_writes(dir, &hosts, listen, &tenants[0], &config_of(2));
     move_with_a_node_killed(dir, &mut hosts, listen, &tenants[1], &config_of);
-    // Every node's audit chain verifies after all of it.
+    // The cluster's one audit chain verifies after all of it, the same from every node,
+    // and holds the placement events the moving nodes (2 and 3) appended.
+    let mut reports = Vec::new();
     for (i, data) in nodes.iter().enumerate() {
         let config = Config {
             control: Some(schema.clone()),
             node: Some(format!("node-{}", i + 1)),
             ..Config::default()
         };
-        let chain = Coffer::open(data, config)
-            .unwrap()
-            .audit()
-            .verify()
-            .unwrap();
+        let node = Coffer::open(data, config).unwrap();
+        let chain = node.verify_audit().unwrap();
         assert!(chain.broken.is_none(), "node-{}: {chain:?}", i + 1);
+        reports.push(chain);
+        for (slug, _, _) in &tenants[..2] {
+            let slug = coffer::names::TenantSlug::parse(slug).unwrap();
+            let id = node.control().tenant_by_slug(&slug).unwrap().unwrap().id;
+            let placed = node
+                .audit()
+                .query(&coffer::audit::EventQuery {
+                    scope: coffer::audit::Scope::Tenant(id),
+                    action: Some("tenant.place"),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(!placed.is_empty(), "no tenant.place event for {slug}");
+        }
     }
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "{reports:?}");
     drop(hosts);
     drop(proxy);
 }
