@@ -35,7 +35,7 @@ use serde::Serialize;
 use super::{Coffer, CofferError};
 use crate::audit::Caller;
 use crate::auth::AuthError;
-use crate::control::{ControlError, Placement, Tenant};
+use crate::control::{ControlError, Tenant};
 use crate::names::{TenantId, TenantSlug};
 use crate::vault::dir::{private_dir, sync_dir};
 use crate::vault::layout::DataRootPath;
@@ -328,7 +328,7 @@ impl Coffer {
         let unfenced = self
             .control
             .unfence_placement(caller, tenant.id, &from, why)?;
-        let removed_debris = self.remove_incoming_debris(tenant.id, &from)?;
+        let removed_debris = self.remove_incoming_debris(tenant.id, false)?;
         Ok(AbortReport {
             tenant: slug.as_str().to_owned(),
             node: from.node,
@@ -338,14 +338,16 @@ impl Coffer {
     }
 
     /// Removes what an interrupted copy left on this node (`.incoming-<id>` and a copy
-    /// already renamed from it), never the vault of a tenant this node serves.
+    /// already renamed from it), never the vault of a tenant this node serves. Leaves
+    /// it while a run holds the tenant's move lock (that run removes its own copy when
+    /// its flip is refused) and, with `only_if_ended`, while the tenant is still fenced
+    /// (the move may resume). Returns whether it removed anything.
     fn remove_incoming_debris(
         &self,
         id: TenantId,
-        placed: &Placement,
+        only_if_ended: bool,
     ) -> Result<bool, CofferError> {
         let vaults = self.root.dir().open_dir(DataRootPath::TenantsDir.path())?;
-        // A run still going here removes its own copy when its flip is refused.
         let Ok(_lock) = MoveLock::take(&vaults, id) else {
             return Ok(false);
         };
@@ -353,7 +355,12 @@ impl Coffer {
         if !vaults.is_dir(&incoming) {
             return Ok(false);
         }
-        if Some(placed.node.as_str()) != self.control.node()
+        // Read under the lock: no run can fence and start between the read and removal.
+        let placed = self.control.tenant(id)?.and_then(|t| t.placement);
+        if only_if_ended && placed.as_ref().is_some_and(|p| p.fenced_at.is_some()) {
+            return Ok(false);
+        }
+        if placed.is_some_and(|p| Some(p.node.as_str()) != self.control.node())
             && vaults.symlink_metadata(id.to_string()).is_ok()
         {
             vaults.remove_dir_all(id.to_string())?;
@@ -535,21 +542,7 @@ impl Coffer {
             if let Some(id) = id_after(".incoming-", "") {
                 // A move onto this node that ended elsewhere (rolled back from another
                 // node, or finished by a run that died before cleaning up): its debris.
-                // Never while a run holds the tenant's move lock.
-                let Ok(_lock) = MoveLock::take(&vaults, id) else {
-                    continue;
-                };
-                let placed = self.control.tenant(id)?.and_then(|t| t.placement);
-                let ended = placed.as_ref().is_none_or(|p| p.fenced_at.is_none());
-                if ended {
-                    if placed.is_some_and(|p| p.node != here)
-                        && vaults.symlink_metadata(id.to_string()).is_ok()
-                    {
-                        vaults.remove_dir_all(id.to_string())?;
-                    }
-                    vaults.remove_dir_all(&name)?;
-                    sync_dir(&vaults)?;
-                }
+                self.remove_incoming_debris(id, true)?;
                 continue;
             }
             let Ok(id) = TenantId::parse(&name) else {
