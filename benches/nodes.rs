@@ -509,6 +509,8 @@ fn move_tenant(
     });
     let copy_secs = report["copy_secs"].as_f64().unwrap();
     let fenced_secs = report["fenced_secs"].as_f64().unwrap();
+    let precopy_secs = report["precopy_secs"].as_f64().unwrap();
+    let fenced_mib = report["fenced_bytes"].as_f64().unwrap() / f64::from(1 << 20);
     let label = format!("move {mib} MiB in {files} files, node to node");
     row(
         &format!("{label}: copy and checks"),
@@ -525,6 +527,22 @@ fn move_tenant(
         "cp -a + sync",
         Some(mib as f64 / baseline),
         true,
+    );
+    row(
+        &format!("{label}: live copy (tenant still writable)"),
+        precopy_secs,
+        "s",
+        "-",
+        None,
+        false,
+    );
+    row(
+        &format!("{label}: file data sent while fenced"),
+        fenced_mib,
+        "MiB",
+        "-",
+        None,
+        false,
     );
     row(
         &format!("{label}: writes fenced (fence to flip)"),

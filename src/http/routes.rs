@@ -135,7 +135,8 @@ routes! {
     GET "/api/v1/admin/tenants/{tenant}/usage", Platform, "Any tenant's usage: counters, metered calls and AI tokens, logins (operators)" => tenants::admin_usage;
     GET "/api/v1/admin/tenants/{tenant}/receipt", Platform, "A purged tenant's signed deletion receipt, by tenant id (operators)" => lifecycle::receipt;
 
-    GET "/api/v1/nodes/moves/{tenant}", Node, "A fenced tenant's copy, for the node taking it (`coffer tenant move`)" => nodes::move_copy;
+    GET "/api/v1/nodes/moves/{tenant}", Node, "A tenant's copy, for the node taking it (`coffer tenant move`): live with a live token, else whole and fenced" => nodes::move_copy;
+    POST "/api/v1/nodes/moves/{tenant}", Node, "A fenced tenant's copy without the files the taking node already holds from its live copy" => nodes::move_copy_rest;
 
     GET "/api/v1/tenants/{tenant}", Tenant(TP::TenantRead), "A tenant and your role in it" => tenants::show;
     POST "/api/v1/tenants/{tenant}/lifecycle", Tenant(TP::Lifecycle), "Restrict, unrestrict, cancel or reactivate the tenant (owner, in person)" => lifecycle::change;

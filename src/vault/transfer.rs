@@ -108,6 +108,12 @@ impl<W: Write> TransferWriter<W> {
         Ok(())
     }
 
+    /// A file the receiver already holds with this size and hash (from a pre-copy):
+    /// listed in the manifest, its bytes not sent.
+    pub fn kept(&mut self, rel: &str, digest: FileDigest) {
+        self.manifest.files.insert(rel.to_owned(), digest);
+    }
+
     /// `name` in `from` as `rel`: a regular file, or a directory and everything in it
     /// (regular files and directories only; links and anything else are never sent).
     pub fn tree(&mut self, from: &Dir, name: &str, rel: &str) -> io::Result<()> {
@@ -177,10 +183,16 @@ fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io::Result<()>
     tar.append_data(&mut header, format!("{path}/"), io::empty())
 }
 
+/// What a receiver already holds: files (paths below `vault/`) with the size and hash it
+/// computed as it received them.
+pub type Held = BTreeMap<String, FileDigest>;
+
 impl Vault {
     /// Writes this vault's copy as a transfer stream into `out`: its index as of one
     /// moment (written to `scratch` first, as `index.db`; `scratch_ambient` is that
     /// directory's path) and exactly the files and trash items it names, read in place.
+    /// A file the receiver already `held` with the size and hash the index records is
+    /// only listed (the receiver checks every file against the index it is sent).
     /// The caller has shut the vault to changes (`VaultStore::mark_sent`); the commit
     /// lock is held throughout, so a change already past its check has committed before
     /// and nothing (not even a repair) lands during the copy. Reads go on meanwhile.
@@ -188,6 +200,7 @@ impl Vault {
         &self,
         scratch: &Dir,
         scratch_ambient: &Path,
+        held: &Held,
         out: impl Write,
     ) -> Result<TransferManifest, VaultError> {
         let (_commit, index) = self.begin_repair()?;
@@ -214,13 +227,52 @@ impl Vault {
             let rel = format!("{files_dir}/{}", path.as_str());
             if entry.kind == EntryKind::Dir {
                 writer.dir(&rel)?;
-            } else {
-                writer.file(files, path.as_str(), &rel)?;
+                continue;
+            }
+            let recorded = entry.sha256.map(|sha256| FileDigest {
+                size: entry.size,
+                sha256,
+            });
+            match recorded {
+                Some(digest) if held.get(&rel) == Some(&digest) => writer.kept(&rel, digest),
+                _ => writer.file(files, path.as_str(), &rel)?,
             }
         }
         let trash_dir = VaultEntry::TrashDir.path();
         for item in trash_items {
             writer.tree(trash, &item.id, &format!("{trash_dir}/{}", item.id))?;
+        }
+        Ok(writer.finish()?)
+    }
+}
+
+impl Vault {
+    /// Writes a live copy of this vault's files as a transfer stream into `out`, while it
+    /// goes on taking changes: the pre-copy of a move. The files the index names as this
+    /// begins, each read in place as it is when opened (a file replaced meanwhile is sent
+    /// as it is then, one deleted is left out). Nothing else: no marker, index or trash.
+    /// What the receiver got is only a head start; the fenced copy lists every file and
+    /// sends the ones the receiver does not hold as the index now records them.
+    pub fn send_live_copy(&self, out: impl Write) -> Result<TransferManifest, VaultError> {
+        let entries = self.all_entries()?;
+        let (_, files, _) = self.dir.parts();
+        let mut writer = TransferWriter::new(out)?;
+        let files_dir = VaultEntry::FilesDir.path();
+        writer.dir(files_dir)?;
+        for entry in entries {
+            let path =
+                VaultPath::parse(&entry.path).map_err(|e| VaultError::Damaged(e.to_string()))?;
+            let rel = format!("{files_dir}/{}", path.as_str());
+            let sent = match entry.kind {
+                EntryKind::Dir => writer.dir(&rel),
+                _ => writer.file(files, path.as_str(), &rel),
+            };
+            match sent {
+                Ok(()) => {}
+                // Deleted or moved since the listing (or its folder was).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(writer.finish()?)
     }
@@ -289,15 +341,33 @@ fn malformed(why: impl Into<String>) -> TransferError {
     TransferError::Malformed(why.into())
 }
 
+/// Files received earlier (by a pre-copy) under `dir` in the same directory, with the
+/// digests computed as they arrived: a stream may list one of them without its bytes.
+pub struct Kept<'a> {
+    pub dir: &'a str,
+    pub files: &'a Held,
+}
+
+/// What a stream brought: the copy's manifest, and how many of its bytes were already
+/// held (taken from `Kept`, not carried by the stream).
+#[derive(Debug)]
+pub struct Received {
+    pub manifest: TransferManifest,
+    pub kept_bytes: u64,
+}
+
 /// Reads a transfer stream into `into` (an empty directory), as `name`, and checks it
-/// against its manifest; refused as soon as its files would pass `max_bytes` in all.
+/// against its manifest; refused as soon as its files would pass `max_bytes` in all. A
+/// file the manifest lists but the stream did not carry is taken from `kept` (moved,
+/// not copied) if it is there with exactly the manifest's size and hash.
 /// Everything written is durable when this returns.
 pub fn receive_tree(
     input: impl Read,
     into: &Dir,
     name: &str,
     max_bytes: u64,
-) -> Result<TransferManifest, TransferError> {
+    kept: Option<Kept<'_>>,
+) -> Result<Received, TransferError> {
     let mut total: u64 = 0;
     let mut archive = tar::Archive::new(input);
     let mut got = TransferManifest {
@@ -384,6 +454,23 @@ pub fn receive_tree(
             manifest.format
         )));
     }
+    let mut kept_bytes = 0;
+    if let Some(kept) = kept {
+        for (rel, digest) in &manifest.files {
+            if got.files.contains_key(rel) || kept.files.get(rel) != Some(digest) {
+                continue;
+            }
+            // Plain, as every received path (the kept names came from a stream too).
+            plain_relative(&format!("{TOP}/{rel}"))?;
+            let local = format!("{name}/{rel}");
+            if let Some((parent, _)) = local.rsplit_once('/') {
+                make_dirs(into, parent, &mut dirs)?;
+            }
+            into.rename(format!("{}/{rel}", kept.dir), into, &local)?;
+            got.files.insert(rel.clone(), digest.clone());
+            kept_bytes += digest.size;
+        }
+    }
     if manifest != got {
         let missing = manifest.files.keys().find(|k| !got.files.contains_key(*k));
         let extra = got.files.keys().find(|k| !manifest.files.contains_key(*k));
@@ -409,7 +496,10 @@ pub fn receive_tree(
         sync_dir(&into.open_dir_nofollow(dir)?)?;
     }
     sync_dir(into)?;
-    Ok(got)
+    Ok(Received {
+        manifest: got,
+        kept_bytes,
+    })
 }
 
 /// Creates directory `path` in `into` and any parent it lacks, private (0700) whatever
@@ -482,8 +572,8 @@ mod tests {
         assert_eq!(sent.files.len(), 3);
         assert_eq!(sent.bytes(), 70_006);
         let (_b, into) = scratch();
-        let got = receive_tree(stream.as_slice(), &into, "copy", u64::MAX).unwrap();
-        assert_eq!(got, sent);
+        let got = receive_tree(stream.as_slice(), &into, "copy", u64::MAX, None).unwrap();
+        assert_eq!((got.manifest, got.kept_bytes), (sent, 0));
         assert_eq!(into.read("copy/files/a/b/c.txt").unwrap(), b"hello");
         assert!(into.is_dir("copy/staging"));
     }
@@ -498,7 +588,7 @@ mod tests {
         for cut in [stream.len() / 3, stream.len() - 1024 - 600] {
             let (_b, into) = scratch();
             assert!(
-                receive_tree(&stream[..cut], &into, "copy", u64::MAX).is_err(),
+                receive_tree(&stream[..cut], &into, "copy", u64::MAX, None).is_err(),
                 "cut at {cut}"
             );
         }
@@ -510,8 +600,67 @@ mod tests {
         let mut altered = stream.clone();
         altered[at] = b'j';
         let (_b, into) = scratch();
-        let err = receive_tree(altered.as_slice(), &into, "copy", u64::MAX).unwrap_err();
+        let err = receive_tree(altered.as_slice(), &into, "copy", u64::MAX, None).unwrap_err();
         assert!(matches!(err, TransferError::Mismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn files_held_from_a_live_copy_are_listed_not_sent_and_must_match() {
+        let (_a, from) = scratch();
+        sample(&from);
+        let mut live = vec![];
+        send_tree(&from, "v", &mut live).unwrap();
+        let (_b, into) = scratch();
+        let held = receive_tree(live.as_slice(), &into, "live", u64::MAX, None)
+            .unwrap()
+            .manifest;
+        // Meanwhile c.txt changed; the big file did not.
+        from.write("v/files/a/b/c.txt", b"hello again").unwrap();
+        let fenced = |claimed: FileDigest| {
+            let mut out = vec![];
+            let mut w = TransferWriter::new(&mut out).unwrap();
+            w.file(&from, "v/VAULT", "VAULT").unwrap();
+            w.file(&from, "v/files/a/b/c.txt", "files/a/b/c.txt")
+                .unwrap();
+            w.kept("files/top", claimed);
+            w.finish().unwrap();
+            out
+        };
+        let stream = fenced(held.files["files/top"].clone());
+        assert!(stream.len() < 70_000, "the held file's bytes were not sent");
+        let got = receive_tree(
+            stream.as_slice(),
+            &into,
+            "copy",
+            u64::MAX,
+            Some(Kept {
+                dir: "live",
+                files: &held.files,
+            }),
+        )
+        .unwrap();
+        assert_eq!(got.kept_bytes, 70_000);
+        assert_eq!(into.read("copy/files/top").unwrap(), vec![7u8; 70_000]);
+        assert_eq!(into.read("copy/files/a/b/c.txt").unwrap(), b"hello again");
+        // A file listed as held with another hash than the receiver's is missing.
+        let (_c, into) = scratch();
+        receive_tree(live.as_slice(), &into, "live", u64::MAX, None).unwrap();
+        let lie = fenced(FileDigest {
+            size: 70_000,
+            sha256: "0".repeat(64),
+        });
+        let err = receive_tree(
+            lie.as_slice(),
+            &into,
+            "copy",
+            u64::MAX,
+            Some(Kept {
+                dir: "live",
+                files: &held.files,
+            }),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("files/top is missing"), "{err}");
     }
 
     #[test]
@@ -521,10 +670,10 @@ mod tests {
         let mut stream = vec![];
         send_tree(&from, "v", &mut stream).unwrap();
         let (_b, into) = scratch();
-        let err = receive_tree(stream.as_slice(), &into, "copy", 70_000).unwrap_err();
+        let err = receive_tree(stream.as_slice(), &into, "copy", 70_000, None).unwrap_err();
         assert!(err.to_string().contains("announced"), "{err}");
         let (_c, into) = scratch();
-        receive_tree(stream.as_slice(), &into, "copy", 70_006).unwrap();
+        receive_tree(stream.as_slice(), &into, "copy", 70_006, None).unwrap();
     }
 
     #[test]
@@ -550,7 +699,7 @@ mod tests {
             tar.append(&header, io::empty()).unwrap();
             let stream = tar.into_inner().unwrap();
             let (tmp, into) = scratch();
-            let err = receive_tree(stream.as_slice(), &into, "copy", u64::MAX).unwrap_err();
+            let err = receive_tree(stream.as_slice(), &into, "copy", u64::MAX, None).unwrap_err();
             assert!(matches!(err, TransferError::Malformed(_)), "{path}: {err}");
             assert!(!tmp.path().join("escape").exists());
         }

@@ -321,13 +321,17 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
     // Fenced at epoch 2, flipped at 3.
     assert_eq!(report.epoch, 3);
     assert!(!report.already_here);
+    // The files there before the move came with the live copy; only what changed
+    // meanwhile crossed while the tenant was fenced.
+    assert!(report.fenced_bytes < report.bytes, "{report:?}");
     let acked = acked.into_inner().unwrap();
     assert!(acked_after.load(Ordering::SeqCst) >= writers * 3);
     eprintln!(
-        "move under load: {} files, {} bytes, copy {:.3} s, fenced {:.3} s; {} writes \
-         acknowledged, {} refused while fenced, {} reads",
+        "move under load: {} files, {} bytes ({} sent while fenced), copy {:.3} s, fenced \
+         {:.3} s; {} writes acknowledged, {} refused while fenced, {} reads",
         report.files,
         report.bytes,
+        report.fenced_bytes,
         report.copy_secs,
         report.fenced_secs,
         acked.len(),
@@ -401,38 +405,57 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
     }
 }
 
-/// A relay to `upstream` that passes the request and at most `limit` bytes of the
+/// A relay to `upstream` that passes the request and, for requests whose method is
+/// `cut` (`GET`: the live copy, `POST`: the fenced one), at most `limit` bytes of the
 /// answer, then cuts both connections: the node holding a tenant dying mid-transfer, as
 /// the node pulling from it sees it.
-fn cutting_relay(upstream: String, limit: usize) -> String {
+fn cutting_relay(upstream: String, cut: &'static str, limit: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
         for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
-            let mut server = TcpStream::connect(&upstream).unwrap();
-            let (mut client_in, mut server_out) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut server_out);
-            });
-            let mut passed = 0;
-            let mut buf = vec![0u8; 8192];
-            while passed < limit {
-                let n = match server.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n.min(limit - passed),
-                };
-                if client.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                passed += n;
-            }
-            let _ = client.shutdown(std::net::Shutdown::Both);
-            let _ = server.shutdown(std::net::Shutdown::Both);
+            let Ok(client) = client else { return };
+            let upstream = upstream.clone();
+            // Each connection on its own: a whole answer's connection stays open (kept
+            // alive) while the next request comes in on another.
+            std::thread::spawn(move || relay_one(client, &upstream, cut, limit));
         }
     });
     addr
+}
+
+fn relay_one(mut client: TcpStream, upstream: &str, cut: &str, limit: usize) {
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let mut method = [0u8; 4];
+    if client.read_exact(&mut method).is_err() || server.write_all(&method).is_err() {
+        return;
+    }
+    let limit = if method.starts_with(cut.as_bytes()) {
+        limit
+    } else {
+        usize::MAX
+    };
+    let (mut client_in, mut server_out) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+    });
+    let mut passed = 0;
+    let mut buf = vec![0u8; 8192];
+    while passed < limit {
+        let n = match server.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n.min(limit - passed),
+        };
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        passed += n;
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
 }
 
 #[test]
@@ -444,12 +467,30 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
     for i in 0..40 {
         c.a.put(&c.a.alpha, &format!("doc/{i}.bin"), &noise(i, 50_000));
     }
-    let before = files_on(&c.a.coffer, "alpha");
     let (a_addr, b_addr) = (c.served_a.addr.clone(), c.served_b.addr.clone());
     let a_control = c.a.coffer.control();
 
-    // node-1 "dies" a third of the way through sending alpha.
-    let relay = cutting_relay(a_addr.clone(), 700_000);
+    // node-1 "dies" a third of the way through the live copy: nothing was fenced, so
+    // nothing stopped, and node-2 keeps nothing of it.
+    let relay = cutting_relay(a_addr.clone(), "GET", 700_000);
+    a_control.register_node(&format!("http://{relay}")).unwrap();
+    let err =
+        c.b.move_tenant(&operator(), &alpha(), "node-2")
+            .unwrap_err();
+    assert!(
+        err.to_string().contains("pulling alpha from node-1"),
+        "{err}"
+    );
+    let incoming_b =
+        c.b.data_root_path()
+            .join("tenants")
+            .join(format!(".incoming-{}", c.a.alpha.id));
+    assert!(!incoming_b.exists());
+    assert_eq!(c.put(&a_addr, "during-live-copy.txt", "taken"), 201);
+    let before = files_on(&c.a.coffer, "alpha");
+
+    // node-1 "dies" early in the fenced copy, after the live copy went through.
+    let relay = cutting_relay(a_addr.clone(), "POST", 4096);
     a_control.register_node(&format!("http://{relay}")).unwrap();
     let cut = c.b.move_tenant(&operator(), &alpha(), "node-2");
     let err = cut.unwrap_err().to_string();
@@ -473,12 +514,7 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
         421
     );
     assert_eq!(files_on(&c.a.coffer, "alpha"), before);
-    assert!(
-        c.b.data_root_path()
-            .join("tenants")
-            .join(format!(".incoming-{}", c.a.alpha.id))
-            .is_dir()
-    );
+    assert!(incoming_b.is_dir());
 
     // An hour on, node-1's auditors name the fence that never ended, and node-2's the
     // partial copy (until the rollback below takes both away).
@@ -491,15 +527,20 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
         "{stuck:#?}"
     );
     c.clock.set(now); // node tokens are checked against node-1's clock
-    // Rolled back: node-1 takes writes again, node-2's debris goes, and a move still
-    // holding the fenced epoch cannot flip the tenant with the copy it took.
-    let stamp = a_control.change_stamp();
-    let rolled = c.b.abort_move(&operator(), &alpha()).unwrap();
-    heard_of_change(&c.a.coffer, stamp);
+    // While the tenant is fenced the move may resume: node-2's lifecycle pass keeps the
+    // partial copy.
+    c.b.run_lifecycle().unwrap();
+    assert!(incoming_b.is_dir());
+    // Rolled back (from node-1): node-1 takes writes again, node-2's next lifecycle
+    // pass removes its debris, and a move still holding the fenced epoch cannot flip
+    // the tenant with the copy it took.
+    let rolled = c.a.coffer.abort_move(&operator(), &alpha()).unwrap();
     assert_eq!(
         (rolled.node.as_str(), rolled.epoch, rolled.removed_debris),
-        ("node-1", 3, true)
+        ("node-1", 3, false)
     );
+    c.b.run_lifecycle().unwrap();
+    assert!(!incoming_b.exists());
     assert_eq!(c.put(&a_addr, "after-abort.txt", "kept"), 201);
     let stale = c.b.control().replace_placement(
         &operator(),
@@ -521,7 +562,7 @@ fn a_move_cut_off_midway_leaves_the_tenant_whole_and_resumes_or_rolls_back() {
     a_control.register_node(&c.served_a.url()).unwrap();
     let stamp = a_control.change_stamp();
     let resumed = c.b.move_tenant(&operator(), &alpha(), "node-2").unwrap();
-    assert_eq!((resumed.files, resumed.epoch), (41, 5));
+    assert_eq!((resumed.files, resumed.epoch), (42, 5));
     let mut expected = before.clone();
     expected.push(("after-abort.txt".into(), b"kept".to_vec()));
     expected.sort();
@@ -596,6 +637,13 @@ fn only_a_node_token_for_a_fenced_tenant_pulls_a_copy() {
     // For another tenant than the one in the path: 401.
     let other = keys.issue("node-2", &c.a.bravo.id.to_string(), 1, now);
     assert_eq!(get_status(&a_addr, &path, &other), 401);
+    // A live copy's token reads the tenant while it takes writes, at its epoch only, and
+    // shuts nothing.
+    let live = keys.issue_live("node-2", &c.a.alpha.id.to_string(), 1, now);
+    assert_eq!(get_status(&a_addr, &path, &live), 200);
+    let stale = keys.issue_live("node-2", &c.a.alpha.id.to_string(), 0, now);
+    assert_eq!(get_status(&a_addr, &path, &stale), 403);
+    assert_eq!(c.put(&a_addr, "after-live-copy.txt", "still writable"), 201);
     let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
     assert!(
         placed
@@ -708,6 +756,8 @@ fn a_copy_travels_over_tls_to_an_https_node_address_and_only_to_a_trusted_one() 
         .move_tenant(&operator(), &alpha(), "node-5")
         .unwrap();
     assert_eq!((report.from_node.as_str(), report.files), ("node-1", 1));
+    // A quiet tenant: every file came with the live copy, none while fenced.
+    assert_eq!(report.fenced_bytes, 0, "{report:?}");
     assert_eq!(
         files_on(&trusted, "alpha"),
         vec![("over/tls.txt".to_owned(), b"encrypted on the way".to_vec())]
@@ -751,16 +801,13 @@ fn a_node_without_room_for_the_copy_refuses_it_before_writing() {
         refused.contains("not enough free space on this node"),
         "{refused}"
     );
-    // Nothing of it was written there; rolled back, node-1 takes writes again.
+    // Refused at the live copy, before the fence: nothing of it was written there, and
+    // node-1 never stopped taking writes.
     let incoming = data
         .join("tenants")
         .join(format!(".incoming-{}", c.a.alpha.id));
-    assert_eq!(std::fs::read_dir(&incoming).unwrap().count(), 0);
-    // While the tenant is fenced the move may resume: node-3's lifecycle pass keeps it.
-    small.run_lifecycle().unwrap();
-    assert!(incoming.is_dir());
-    // Rolled back from node-1, the partial copy goes with node-3's next pass.
-    c.a.coffer.abort_move(&operator(), &alpha()).unwrap();
-    small.run_lifecycle().unwrap();
     assert!(!incoming.exists());
+    let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
+    assert!(placed.placement.unwrap().fenced_at.is_none());
+    assert_eq!(c.put(&c.served_a.addr, "still.txt", "writable"), 201);
 }

@@ -39,7 +39,7 @@ use crate::control::{ControlError, Tenant};
 use crate::names::{TenantId, TenantSlug};
 use crate::vault::dir::{private_dir, sync_dir};
 use crate::vault::layout::DataRootPath;
-use crate::vault::transfer::{TransferManifest, receive_tree};
+use crate::vault::transfer::{Held, Kept, Received, TransferManifest, receive_tree};
 use token::{NodeClaims, NodeKeys};
 
 /// The route a node pulls a tenant's copy from (`{id}`: the tenant's id).
@@ -57,7 +57,12 @@ pub struct MoveReport {
     pub already_here: bool,
     pub files: u64,
     pub bytes: u64,
-    /// Seconds spent pulling, checking and placing the copy.
+    /// Of those bytes, the ones sent while the tenant was fenced (the rest came with the
+    /// live copy and had not changed).
+    pub fenced_bytes: u64,
+    /// Seconds spent on the live copy, before the fence.
+    pub precopy_secs: f64,
+    /// Seconds spent pulling, checking and placing the copy, both passes.
     pub copy_secs: f64,
     /// Seconds from the fence to the flip: writes were refused for this long.
     pub fenced_secs: f64,
@@ -72,6 +77,24 @@ pub struct AbortReport {
     /// Whether this node had debris of the interrupted copy, now removed.
     pub removed_debris: bool,
 }
+
+/// Where a tenant is pulled from.
+struct Source<'a> {
+    url: &'a str,
+    node: &'a str,
+    slug: &'a TenantSlug,
+    id: TenantId,
+}
+
+/// The body of a fenced pull: the files the taking node already holds from its live
+/// copy (paths below `vault/`, with the size and SHA-256 it computed as they arrived).
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct HeldFiles {
+    pub held: Held,
+}
+
+/// Where, inside `.incoming-<id>/`, the live copy goes.
+const PRECOPY: &str = "live";
 
 /// A checked pull: the tenant, fenced on this node at the token's epoch.
 pub struct MovePull {
@@ -157,6 +180,8 @@ impl Coffer {
                 already_here: true,
                 files: 0,
                 bytes: 0,
+                fenced_bytes: 0,
+                precopy_secs: 0.0,
                 copy_secs: 0.0,
                 fenced_secs: 0.0,
             });
@@ -187,6 +212,35 @@ impl Coffer {
             ))
         })?;
 
+        // A live copy first, while the tenant still takes writes: the fenced pull below
+        // then sends only what changed meanwhile (and the index), so writes wait for the
+        // changes, not for the whole copy.
+        let keys = self.node_keys()?;
+        let copy_started = Instant::now();
+        vaults.create_dir_with(&incoming, &private_dir())?;
+        let into = vaults.open_dir(&incoming)?;
+        let live_token = keys.issue_live(
+            here,
+            &vault_name,
+            from.epoch,
+            self.clock.now().unix_timestamp(),
+        );
+        let source = Source {
+            url: &url,
+            node: &from.node,
+            slug,
+            id,
+        };
+        let live = match self.pull_into(&source, &live_token, None, &vaults, &into, PRECOPY) {
+            Ok(live) => live.manifest,
+            Err(e) => {
+                // Nothing fenced yet: nothing to resume, the tenant never stopped.
+                let _ = vaults.remove_dir_all(&incoming);
+                return Err(e);
+            }
+        };
+        let precopy_secs = copy_started.elapsed().as_secs_f64();
+
         let fenced_since = Instant::now();
         let why = serde_json::json!({ "reason": "move", "to": here });
         let fenced = self
@@ -194,51 +248,23 @@ impl Coffer {
             .fence_placement(caller, id, &from, why)?
             .placement
             .ok_or_else(|| refuse(format!("tenant {slug} has no placement")))?;
-        let keys = self.node_keys()?;
         let token = keys.issue(
             here,
             &vault_name,
             fenced.epoch,
             self.clock.now().unix_timestamp(),
         );
-
-        let copy_started = Instant::now();
-        vaults.create_dir_with(&incoming, &private_dir())?;
-        let into = vaults.open_dir(&incoming)?;
-        let body = pull::pull(
-            &url,
-            &format!("{PULL_ROUTE_PREFIX}{id}"),
+        let Received {
+            manifest,
+            kept_bytes,
+        } = self.pull_into(
+            &source,
             &token,
-            self.config.node_ca_file.as_deref(),
-        )
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("pulling {slug} from {} at {url}: {e}", from.node),
-            )
-        })?;
-        // Room for the copy before a byte of it is written, and never more than it was
-        // announced at (a margin for the index and directories): a node taking a tenant
-        // must not fill the disk its other tenants live on.
-        let announced = body.announced.ok_or_else(|| {
-            refuse(format!(
-                "node {} did not announce the copy's size",
-                from.node
-            ))
-        })?;
-        let max_bytes = announced + announced / 100 + (64 << 20);
-        let free = rustix::fs::fstatvfs(&vaults)
-            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
-            .map_err(std::io::Error::from)?;
-        if free < max_bytes {
-            return Err(refuse(format!(
-                "not enough free space on this node for {slug}: its copy needs up to {max_bytes} \
-                 bytes, {free} are available"
-            )));
-        }
-        let manifest = receive_tree(body, &into, &vault_name, max_bytes).map_err(|e| {
-            std::io::Error::other(format!("pulling {slug} from {}: {e}", from.node))
-        })?;
+            Some(&live.files),
+            &vaults,
+            &into,
+            &vault_name,
+        )?;
         let staged = self
             .data_root_path()
             .join(DataRootPath::TenantsDir.path())
@@ -302,9 +328,77 @@ impl Coffer {
             already_here: false,
             files,
             bytes,
+            fenced_bytes: bytes.saturating_sub(kept_bytes),
+            precopy_secs,
             copy_secs,
             fenced_secs,
         })
+    }
+
+    /// Pulls a copy of the tenant from `source` into `into` as `name`: the live copy
+    /// (`held`: `None`) or the fenced one, which lists the files already `held` under
+    /// `PRECOPY` without their bytes. Checks the room for it first.
+    fn pull_into(
+        &self,
+        source: &Source<'_>,
+        token: &str,
+        held: Option<&Held>,
+        vaults: &cap_std::fs::Dir,
+        into: &cap_std::fs::Dir,
+        name: &str,
+    ) -> Result<Received, CofferError> {
+        let Source {
+            url,
+            node,
+            slug,
+            id,
+        } = source;
+        let request = held
+            .map(|files| {
+                serde_json::to_vec(&HeldFiles {
+                    held: files.clone(),
+                })
+            })
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        let body = pull::pull(
+            url,
+            &format!("{PULL_ROUTE_PREFIX}{id}"),
+            token,
+            self.config.node_ca_file.as_deref(),
+            request,
+        )
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("pulling {slug} from {node} at {url}: {e}"),
+            )
+        })?;
+        // Room for the copy before a byte of it is written, and never more than it was
+        // announced at (a margin for the index and directories): a node taking a tenant
+        // must not fill the disk its other tenants live on. Files already held are
+        // moved into the copy, not written again.
+        let announced = body
+            .announced
+            .ok_or_else(|| refuse(format!("node {node} did not announce the copy's size")))?;
+        let max_bytes = announced + announced / 100 + (64 << 20);
+        let held_bytes: u64 = held.map_or(0, |h| h.values().map(|f| f.size).sum());
+        let needed = max_bytes.saturating_sub(held_bytes);
+        let free = rustix::fs::fstatvfs(vaults)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .map_err(std::io::Error::from)?;
+        if free < needed {
+            return Err(refuse(format!(
+                "not enough free space on this node for {slug}: its copy needs up to {needed} \
+                 bytes, {free} are available"
+            )));
+        }
+        let kept = held.map(|files| Kept {
+            dir: PRECOPY,
+            files,
+        });
+        Ok(receive_tree(body, into, name, max_bytes, kept)
+            .map_err(|e| std::io::Error::other(format!("pulling {slug} from {node}: {e}")))?)
     }
 
     /// Rolls back an interrupted move of `slug`: lifts the fence (at the next epoch) so
@@ -383,7 +477,8 @@ impl Coffer {
     }
 
     /// On the node holding a tenant: checks a pull of `tenant` by the node `claims`
-    /// speak for. The tenant must be placed here and fenced at the token's epoch.
+    /// speak for. The tenant must be placed here at the token's epoch, and fenced
+    /// unless the token is a live copy's.
     pub fn check_move_pull(
         &self,
         claims: NodeClaims,
@@ -400,13 +495,14 @@ impl Coffer {
         let placement = tenant.placement.as_ref();
         let ready = placement.is_some_and(|p| {
             Some(p.node.as_str()) == self.control.node()
-                && p.fenced_at.is_some()
+                && (p.fenced_at.is_some() || claims.live)
                 && p.epoch == claims.epoch
         });
         if !ready {
             return Err(refuse(format!(
-                "tenant {} is not fenced on this node at epoch {} (its placement: {})",
+                "tenant {} is not {} on this node at epoch {} (its placement: {})",
                 tenant.slug,
+                if claims.live { "placed" } else { "fenced" },
                 claims.epoch,
                 placement.map_or("none".to_owned(), |p| format!(
                     "node {} epoch {}{}",
@@ -437,14 +533,32 @@ impl Coffer {
         Ok(charged + index)
     }
 
-    /// On the node holding a tenant: shuts its vault to changes and writes its copy into
-    /// `out` (see the module docs). The index copy it sends is removed when this returns.
+    /// On the node holding a tenant: writes its copy into `out` (see the module docs).
+    /// A live copy's pull gets the files as they are, the vault still taking changes.
+    /// A fenced pull shuts the vault to changes first and gets the whole copy, with the
+    /// files the taking node already `held` (unchanged since) only listed; the index
+    /// copy it sends is removed when this returns.
     pub fn send_move_copy(
         &self,
         pull: &MovePull,
+        held: &Held,
         out: impl Write,
     ) -> Result<TransferManifest, CofferError> {
         let id = pull.tenant.id;
+        if pull.claims.live {
+            tracing::info!(tenant = %pull.tenant.slug, to = %pull.claims.sub,
+                "sending a live copy of a tenant to the node about to take it");
+            let manifest = self.vaults.open(id)?.send_live_copy(out)?;
+            self.audit.append(
+                &Caller::system()
+                    .event(crate::audit::AuditAction::TenantPlace)
+                    .tenant(id)
+                    .detail(serde_json::json!({
+                        "sent_live_copy_to": pull.claims.sub, "epoch": pull.claims.epoch,
+                        "files": manifest.files.len(), "bytes": manifest.bytes() })),
+            )?;
+            return Ok(manifest);
+        }
         // Shut to changes before the copy: a write already past authorization meets the
         // mark under the commit lock the copy takes, so it commits before the copy or not
         // at all, and no stale cache of the control plane can open the vault again.
@@ -472,6 +586,7 @@ impl Coffer {
                 .data_root_path()
                 .join(DataRootPath::TenantsDir.path())
                 .join(&outgoing),
+            held,
             out,
         )?;
         drop(cleanup);
@@ -488,7 +603,8 @@ impl Coffer {
                 .tenant(id)
                 .detail(serde_json::json!({
                     "sent_copy_to": pull.claims.sub, "epoch": pull.claims.epoch,
-                    "files": manifest.files.len(), "bytes": manifest.bytes() })),
+                    "files": manifest.files.len(), "bytes": manifest.bytes(),
+                    "already_held": held.len() })),
         )?;
         Ok(manifest)
     }

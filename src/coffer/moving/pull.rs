@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::header;
 use tokio::net::TcpStream;
 
@@ -55,9 +55,16 @@ impl Read for PullBody {
     }
 }
 
-/// Starts `GET {base}{path}` with `token` as bearer; returns the body once the other node
-/// answered 200, or its refusal (status and message) as an error.
-pub fn pull(base: &str, path: &str, token: &str, ca_file: Option<&Path>) -> io::Result<PullBody> {
+/// Starts `GET {base}{path}` (or, with a JSON `body`, `POST`) with `token` as bearer;
+/// returns the body once the other node answered 200, or its refusal (status and
+/// message) as an error.
+pub fn pull(
+    base: &str,
+    path: &str,
+    token: &str,
+    ca_file: Option<&Path>,
+    body: Option<Vec<u8>>,
+) -> io::Result<PullBody> {
     let (https, authority) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
         (Some(rest), _) => (true, rest),
         (_, Some(rest)) => (false, rest),
@@ -79,14 +86,18 @@ pub fn pull(base: &str, path: &str, token: &str, ca_file: Option<&Path>) -> io::
     } else {
         None
     };
-    let request = hyper::Request::get(path)
+    let request = match &body {
+        None => hyper::Request::get(path),
+        Some(_) => hyper::Request::post(path).header(header::CONTENT_TYPE, "application/json"),
+    };
+    let request = request
         .header(header::HOST, &authority)
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(
             header::USER_AGENT,
             concat!("coffer/", env!("CARGO_PKG_VERSION")),
         )
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(io::Error::other)?;
     let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
     let (head_tx, head_rx) = sync_channel(1);
@@ -118,7 +129,7 @@ pub fn pull(base: &str, path: &str, token: &str, ca_file: Option<&Path>) -> io::
 async fn run(
     authority: String,
     tls: Option<Arc<rustls::ClientConfig>>,
-    request: hyper::Request<Empty<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
     head: SyncSender<io::Result<Option<u64>>>,
     chunks: SyncSender<io::Result<Bytes>>,
 ) {
@@ -193,7 +204,7 @@ async fn run(
 async fn send(
     authority: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
-    request: hyper::Request<Empty<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
 ) -> io::Result<hyper::Response<hyper::body::Incoming>> {
     let tcp = TcpStream::connect(authority)
         .await
@@ -219,7 +230,7 @@ async fn send(
 
 async fn exchange<T>(
     io: T,
-    request: hyper::Request<Empty<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
 ) -> io::Result<hyper::Response<hyper::body::Incoming>>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,

@@ -31,6 +31,11 @@ pub struct NodeClaims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// A pre-copy's token: it reads a copy of the tenant while it still takes writes
+    /// (placed on the node asked, at `epoch`, not fenced), which the fenced pull then
+    /// only completes. It never shuts the vault.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// Signs and checks node tokens.
@@ -55,6 +60,15 @@ impl NodeKeys {
 
     /// A token for node `node` to pull `tenant`'s copy at `epoch`, from `now`.
     pub fn issue(&self, node: &str, tenant: &str, epoch: i64, now: i64) -> String {
+        self.sign(node, tenant, epoch, now, false)
+    }
+
+    /// A token for node `node` to pull a live copy of `tenant` (a pre-copy) at `epoch`.
+    pub fn issue_live(&self, node: &str, tenant: &str, epoch: i64, now: i64) -> String {
+        self.sign(node, tenant, epoch, now, true)
+    }
+
+    fn sign(&self, node: &str, tenant: &str, epoch: i64, now: i64, live: bool) -> String {
         let claims = NodeClaims {
             sub: node.to_owned(),
             tenant: tenant.to_owned(),
@@ -64,6 +78,7 @@ impl NodeKeys {
             exp: now + NODE_TOKEN_TTL_SECS,
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
+            live,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail")
