@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "audit", "0001_audit.sql"),
     migration!(2, "audit", "0002_event_ids.sql"),
     migration!(3, "audit", "0003_checkpoints.sql"),
+    migration!(4, "audit", "0004_prune_indexes.sql"),
 ];
 
 /// The `prev_hash` of the first event.
@@ -81,6 +82,11 @@ impl AuditError {
             AuditError::Postgres { full, .. } => *full,
             _ => false,
         }
+    }
+
+    /// Whether the log could not be reached or its lock not taken in time: worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuditError::Unavailable(_))
     }
 }
 

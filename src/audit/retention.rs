@@ -66,9 +66,13 @@ impl AuditLog {
         Ok(self.store.row(RowAt::Seq(seq))?.map(|(_, hash, _)| hash))
     }
 
-    /// The newest row written before `cutoff`: (seq, hash, at).
-    pub fn last_before(&self, cutoff: &str) -> Result<Option<(i64, String, String)>, AuditError> {
-        self.store.row(RowAt::NewestBefore(cutoff))
+    /// The newest row pruning for `cutoff` may go through (see `RowAt::PrunableBefore`):
+    /// (seq, hash, at).
+    pub fn prunable_before(
+        &self,
+        cutoff: &str,
+    ) -> Result<Option<(i64, String, String)>, AuditError> {
+        self.store.row(RowAt::PrunableBefore(cutoff))
     }
 
     /// Stores a checkpoint; a pruning one deletes the rows up to its `seq` in the same

@@ -220,9 +220,13 @@ impl AuditStore for SqliteAudit {
             RowAt::Seq(seq) => conn
                 .prepare_cached("SELECT seq, hash, at FROM events WHERE seq = ?1")?
                 .query_row([seq], facts),
-            RowAt::NewestBefore(cutoff) => conn
+            RowAt::PrunableBefore(cutoff) => conn
                 .prepare_cached(
-                    "SELECT seq, hash, at FROM events WHERE at < ?1 ORDER BY seq DESC LIMIT 1",
+                    "SELECT seq, hash, at FROM events
+                     WHERE seq < COALESCE((SELECT MIN(seq) FROM events WHERE at >= ?1),
+                                          (SELECT MAX(seq) FROM events) + 1)
+                       AND seq NOT IN (SELECT seq FROM checkpoints)
+                     ORDER BY seq DESC LIMIT 1",
                 )?
                 .query_row([cutoff], facts),
         };

@@ -40,8 +40,11 @@ pub enum RowAt<'a> {
     Newest,
     /// Row `seq`.
     Seq(i64),
-    /// The newest row written before this time.
-    NewestBefore(&'a str),
+    /// The newest row pruning may go through for this cutoff: every row up to it was
+    /// written before the cutoff (rows are not in time order when their appenders'
+    /// clocks differ, so one stamped early never makes younger rows before it go), and
+    /// no checkpoint names it yet (a pruning checkpoint's row must be its own).
+    PrunableBefore(&'a str),
 }
 
 /// What `read_chain` hands over: first every checkpoint (oldest first), then every row

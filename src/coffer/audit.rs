@@ -43,11 +43,12 @@ impl Coffer {
     }
 
     /// Deletes the events older than `audit_retention_days` behind a signed pruning
-    /// checkpoint of the newest of them, and records that it did. Returns how many went.
+    /// checkpoint of the newest of them that may go (`AuditLog::prunable_before`), and
+    /// records that it did. Returns how many went.
     pub fn prune_audit(&self) -> Result<u64, CofferError> {
         let days = i64::from(self.config.audit_retention_days);
         let cutoff = crate::db::timestamp(self.clock.now() - time::Duration::days(days));
-        let Some(last) = self.audit.last_before(&cutoff)? else {
+        let Some(last) = self.audit.prunable_before(&cutoff)? else {
             return Ok(0);
         };
         let through = last.0;

@@ -173,13 +173,17 @@ pub fn restore_backup(
     }
     let target = DataRoot::open_ambient(data_dir, true)?.dir().try_clone()?;
     let set = open_dir(set_path)?;
-    for name in [
-        "COFFER",
-        "secret.key",
-        "signing.key",
-        "control.db",
-        "audit.db",
-    ] {
+    // With a PostgreSQL control plane the control plane and the audit chain stay the
+    // database's: the set's copies (checked above) are not brought into the data root,
+    // where nothing would read them, and no purge would redact them.
+    let databases: &[&str] = match config.control {
+        None => &["control.db", "audit.db"],
+        Some(_) => &[],
+    };
+    for name in ["COFFER", "secret.key", "signing.key"]
+        .iter()
+        .chain(databases)
+    {
         set.copy(name, &target, name)?;
     }
     let manifest: BackupManifest =

@@ -338,6 +338,11 @@ impl ControlPlane {
         self.store.shared_secret(name, candidate)
     }
 
+    /// The shared control database's clock, if the control plane is one (PostgreSQL).
+    pub fn database_time(&self) -> Result<Option<String>, ControlError> {
+        self.store.database_time()
+    }
+
     /// The control store's schema version and the newest this build knows.
     pub fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         self.store.schema_version()

@@ -228,6 +228,9 @@ pub trait ControlStore: Send + Sync {
     fn shared_secret(&self, name: &str, candidate: &str) -> Result<Option<String>, ControlError>;
     /// The schema version the store has and the newest this build knows.
     fn schema_version(&self) -> Result<(u32, u32), ControlError>;
+    /// The database server's clock (RFC 3339), when the database is a server of its own
+    /// that several nodes share; `None` for the embedded one.
+    fn database_time(&self) -> Result<Option<String>, ControlError>;
     /// Writes a consistent copy of the store to `path` (backups).
     fn snapshot_into(&self, path: &std::path::Path) -> Result<(), ControlError>;
     /// A number that changes whenever another connection (another process) commits a

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::auth::password::PasswordError;
 use crate::coffer::CofferError;
@@ -340,10 +341,33 @@ impl From<PasswordError> for ApiError {
     }
 }
 
+/// An audit log that refused an append: full (507), out of reach or its lock busy (503,
+/// worth a retry), or broken (500). Every error that carries one answers the same way.
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        if e.is_storage_full() {
+            ApiError::disk_full()
+        } else if e.is_unavailable() {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Busy,
+                "the audit log cannot be reached now",
+            )
+            .with_retry_after(std::time::Duration::from_secs(5))
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
         use ErrorCode as C;
         use StatusCode as S;
+        let e = match e {
+            VaultError::Audit(a) => return a.into(),
+            other => other,
+        };
         let (status, code) = match &e {
             VaultError::NotFound => return ApiError::not_found(),
             VaultError::Frozen => return ApiError::tenant_state(TenantState::Cancelled),
@@ -405,6 +429,10 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         use ErrorCode as C;
         use StatusCode as S;
+        let e = match e {
+            ControlError::Audit(a) => return a.into(),
+            other => other,
+        };
         let (status, code) = match &e {
             ControlError::NotFound | ControlError::NotMember => return ApiError::not_found(),
             ControlError::SlugTaken => (S::CONFLICT, C::SlugTaken),
@@ -419,7 +447,6 @@ impl From<ControlError> for ApiError {
                 return ApiError::new(S::CONFLICT, C::LegalHold, e.to_string()).with_state(*state);
             }
             ControlError::Sqlite(s) if crate::db::is_full(s) => return ApiError::disk_full(),
-            ControlError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             ControlError::Unavailable(_) => {
                 return ApiError::new(S::SERVICE_UNAVAILABLE, C::Busy, e.to_string())
                     .with_retry_after(std::time::Duration::from_secs(5));
@@ -461,6 +488,10 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         use ErrorCode as C;
         use StatusCode as S;
+        let e = match e {
+            AuthError::Audit(a) => return a.into(),
+            other => other,
+        };
         let (status, code) = match &e {
             AuthError::Unauthenticated => (S::UNAUTHORIZED, C::Unauthenticated),
             AuthError::BadCredentials => (S::UNAUTHORIZED, C::BadCredentials),
@@ -490,9 +521,7 @@ impl From<AuthError> for ApiError {
                     _ => unreachable!("matched above"),
                 };
             }
-            AuthError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             AuthError::Io(io) if crate::db::io_is_full(io) => return ApiError::disk_full(),
-            AuthError::Audit(a) if a.is_storage_full() => return ApiError::disk_full(),
             AuthError::Audit(_) | AuthError::Io(_) => return ApiError::internal(e),
         };
         ApiError::new(status, code, e.to_string())
@@ -503,7 +532,7 @@ impl From<ExportError> for ApiError {
     fn from(e: ExportError) -> Self {
         match e {
             ExportError::Vault(v) => v.into(),
-            ExportError::Audit(a) if a.is_storage_full() => ApiError::disk_full(),
+            ExportError::Audit(a) => a.into(),
             ExportError::Changed => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ExportChanged,

@@ -325,3 +325,45 @@ fn nodes_appending_at_once_form_one_chain_that_the_database_keeps_append_only() 
     assert_eq!(b.verify_audit().unwrap().broken.map(|b| b.0), Some(3));
     a.skip_invariants = true;
 }
+
+/// Pruning goes through the newest row that may go, even when a checkpoint (the last
+/// pass's head) already names the row it would have chosen, and never past a younger
+/// row: a row stamped early by a node whose clock was behind does not make the rows
+/// before it (younger ones among them) prunable.
+#[test]
+fn pruning_skips_checkpointed_rows_and_stops_at_the_first_young_one() {
+    let clock = coffer::clock::ManualClock::starting_now();
+    let start = coffer::clock::Clock::now(clock.as_ref());
+    let w = World::with_clock(coffer::config::Config::default(), clock.clone());
+    let log = w.coffer.audit();
+    let event = |n: usize| {
+        coffer::audit::AuditEvent::new(AuditAction::FileWrite, coffer::audit::Actor::System)
+            .target(format!("file-{n}"))
+    };
+    log.append(&event(1)).unwrap();
+    // The lifecycle pass's head checkpoint names the newest old row.
+    let head = w.coffer.checkpoint_audit().unwrap().unwrap();
+    let years = time::Duration::days(8 * 365);
+    clock.set(start + years);
+    let young = log.append(&event(2)).unwrap();
+    // A node whose clock is eight years behind appends after it.
+    clock.set(start);
+    log.append(&event(3)).unwrap();
+    clock.set(start + years);
+    let pruned = w.coffer.prune_audit().unwrap();
+    assert_eq!(
+        pruned,
+        (head.seq - 1) as u64,
+        "through the row before the head"
+    );
+    let chain = w.coffer.verify_audit().unwrap();
+    assert!(chain.broken.is_none(), "{chain:?}");
+    assert_eq!(chain.first_seq, head.seq);
+    assert!(
+        log.row_hash(young).unwrap().is_some(),
+        "the young row stays"
+    );
+    // The next pass has nothing more it may prune: the head row is checkpointed and
+    // the row after it is young.
+    assert_eq!(w.coffer.prune_audit().unwrap(), 0);
+}

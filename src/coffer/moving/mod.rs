@@ -1,25 +1,33 @@
 //! `coffer tenant move SLUG --to NODE`: a tenant changes node with nothing acknowledged
 //! lost. Run on the node taking the tenant, it
 //!
-//! 1. fences the tenant where it is (at the next epoch): every node refuses its writes
+//! 1. pulls a live copy of the tenant's files from the node holding it (`GET
+//!    /api/v1/nodes/moves/{id}` with a live node token), while the tenant still takes
+//!    writes, into `tenants/.incoming-<id>/live/`; a node without room for it refuses
+//!    here, before anything is fenced;
+//! 2. fences the tenant where it is (at the next epoch): every node refuses its writes
 //!    (503 `tenant-moving`) as soon as it hears of it, reads go on;
-//! 2. pulls a copy from the node holding it (`GET /api/v1/nodes/moves/{id}`, with a node
-//!    token for that tenant and epoch). That node freezes the vault first, under its
-//!    commit lock, so a write that passed authorization before the fence either commits
-//!    before the copy is taken or is refused: never acknowledged and left out. The copy
-//!    is streamed from the vault in place (only its index is copied first), as
-//!    `vault::transfer` describes;
-//! 3. writes it under `tenants/.incoming-<id>/` with private modes, checks it against the
-//!    stream's manifest and then every file against the vault's own index (size and
-//!    SHA-256), renames it into place and opens it;
-//! 4. flips the placement to itself with the epoch checked (unfenced): from then on the
+//! 3. pulls the fenced copy (`POST` to the same route, with a node token for that
+//!    tenant and epoch, naming the files the live copy brought with the size and
+//!    SHA-256 it computed). That node freezes the vault first, under its commit lock, so
+//!    a write that passed authorization before the fence either commits before the copy
+//!    is taken or is refused: never acknowledged and left out. The copy is streamed from
+//!    the vault in place (only its index is copied first), as `vault::transfer`
+//!    describes, and a file the taking node holds exactly as the index records it is
+//!    listed, not sent: only what changed since the live copy crosses while writes wait;
+//! 4. builds the copy under `tenants/.incoming-<id>/<id>` with private modes (the held
+//!    files moved in from `live/`), checks it against the stream's manifest and then
+//!    every file against the vault's own index (size and SHA-256), renames it into place
+//!    and opens it;
+//! 5. flips the placement to itself with the epoch checked (unfenced): from then on the
 //!    old node answers 421 and a move or recovery that raced this one cannot win too;
-//! 5. leaves the old copy to the old node's lifecycle pass, which removes it
+//! 6. leaves the old copy to the old node's lifecycle pass, which removes it
 //!    `move_grace_hours` after the move.
 //!
-//! Interrupted at any step it resumes or rolls back: the fence stays until the flip or an
-//! explicit `--abort`, so a second run picks up where the first left off (the debris of
-//! an interrupted copy is removed and the copy pulled again), and `--abort` lifts the
+//! Interrupted at any step it resumes or rolls back: before the fence nothing changed
+//! (the live copy is removed); after it, the fence stays until the flip or an explicit
+//! `--abort`, so a second run picks up where the first left off (the debris of an
+//! interrupted copy is removed and the copy pulled again), and `--abort` lifts the
 //! fence at the next epoch, so a move process still running somewhere cannot flip the
 //! tenant with the copy it took.
 

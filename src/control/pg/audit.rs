@@ -43,7 +43,11 @@ impl PostgresAudit {
 
 impl From<tokio_postgres::Error> for AuditError {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.is_closed() {
+        use tokio_postgres::error::SqlState;
+        // The connection gone, or the appends' lock or a statement over its time limit
+        // (another node holding the lock too long): worth a retry, not an error.
+        let busy = [SqlState::LOCK_NOT_AVAILABLE, SqlState::QUERY_CANCELED];
+        if e.is_closed() || e.code().is_some_and(|c| busy.contains(c)) {
             return AuditError::Unavailable(e.to_string());
         }
         AuditError::Postgres {
@@ -138,6 +142,73 @@ async fn checkpoints(
         .collect()
 }
 
+/// Inserts `rows` in one statement (one round trip): each column as an array.
+async fn insert_rows(tx: &Transaction<'_>, rows: &[ChainRow]) -> Result<(), tokio_postgres::Error> {
+    let text = |f: &dyn Fn(&ChainRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let seq: Vec<i64> = rows.iter().map(|r| r.row.seq).collect();
+    let version: Vec<i64> = rows.iter().map(|r| r.row.version).collect();
+    let columns = [
+        text(&|r| Some(r.row.at.clone())),
+        text(&|r| r.row.tenant_id.clone()),
+        text(&|r| Some(r.row.actor.clone())),
+        text(&|r| r.row.ip.clone()),
+        text(&|r| Some(r.row.action.clone())),
+        text(&|r| r.target.clone()),
+        text(&|r| r.row.target_hash.clone()),
+        text(&|r| r.destination.clone()),
+        text(&|r| r.row.destination_hash.clone()),
+        text(&|r| Some(r.row.outcome.clone())),
+        text(&|r| r.row.detail.clone()),
+        text(&|r| Some(r.row.prev_hash.clone())),
+        text(&|r| Some(r.hash.clone())),
+        text(&|r| r.row.event_id.clone()),
+    ];
+    let [
+        at,
+        tenant,
+        actor,
+        ip,
+        action,
+        target,
+        target_hash,
+        dest,
+        dest_hash,
+        outcome,
+        detail,
+        prev,
+        hash,
+        event_id,
+    ] = &columns;
+    tx.execute(
+        "INSERT INTO events (seq, at, tenant_id, actor, ip, action, target, target_hash,
+             destination, destination_hash, outcome, detail, prev_hash, hash, hash_version,
+             event_id)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+             $12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[])",
+        &[
+            &seq,
+            at,
+            tenant,
+            actor,
+            ip,
+            action,
+            target,
+            target_hash,
+            dest,
+            dest_hash,
+            outcome,
+            detail,
+            prev,
+            hash,
+            &version,
+            event_id,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Walks every row in order within `tx`, a batch at a time.
 async fn walk_rows(
     tx: &Transaction<'_>,
@@ -165,56 +236,33 @@ impl AuditStore for PostgresAudit {
         let mut client = self.client()?;
         wait(async {
             let tx = client.transaction().await?;
+            // Every node's appends wait here one at a time, so the round trips held under
+            // the lock are few: the head and the known ids in one pipeline, and the rows
+            // in one statement, however many. (The lock is taken on its own first: a
+            // statement given as text is prepared before it runs, so pipelined ones do
+            // not run in the order given.)
             tx.execute(TAKE_LOCK, &[&AUDIT_LOCK]).await?;
-            let head = tx
-                .query_opt(
+            let (head, known) = futures_util::future::try_join(
+                tx.query_opt(
                     "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
                     &[],
-                )
-                .await?
-                .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
-                .transpose()?;
-            let known: HashSet<String> = tx
-                .query(
+                ),
+                tx.query(
                     "SELECT event_id FROM events WHERE event_id = ANY($1)",
                     &[&event_ids],
-                )
-                .await?
+                ),
+            )
+            .await?;
+            let head = head
+                .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()?;
+            let known: HashSet<String> = known
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<Result<_, _>>()?;
-            let insert = tx
-                .prepare(
-                    "INSERT INTO events (seq, at, tenant_id, actor, ip, action, target,
-                         target_hash, destination, destination_hash, outcome, detail,
-                         prev_hash, hash, hash_version, event_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                             $15, $16)",
-                )
-                .await?;
-            for r in chain(head, &known) {
-                tx.execute(
-                    &insert,
-                    &[
-                        &r.row.seq,
-                        &r.row.at,
-                        &r.row.tenant_id,
-                        &r.row.actor,
-                        &r.row.ip,
-                        &r.row.action,
-                        &r.target,
-                        &r.row.target_hash,
-                        &r.destination,
-                        &r.row.destination_hash,
-                        &r.row.outcome,
-                        &r.row.detail,
-                        &r.row.prev_hash,
-                        &r.hash,
-                        &r.row.version,
-                        &r.row.event_id,
-                    ],
-                )
-                .await?;
+            let rows = chain(head, &known);
+            if !rows.is_empty() {
+                insert_rows(&tx, &rows).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -234,7 +282,17 @@ impl AuditStore for PostgresAudit {
             .collect();
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
         let client = self.client()?;
-        let rows = wait(client.query(&sql, &params))?;
+        let rows = match wait(client.query(&sql, &params)) {
+            // A NUL in a filter (PostgreSQL refuses such text outright): nothing stored
+            // holds one, so nothing matches, as with SQLite.
+            Err(e)
+                if e.code()
+                    == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE) =>
+            {
+                return Ok(vec![]);
+            }
+            other => other?,
+        };
         Ok(rows.iter().map(stored_event).collect::<Result<_, _>>()?)
     }
 
@@ -246,8 +304,12 @@ impl AuditStore for PostgresAudit {
                 &[],
             ),
             RowAt::Seq(seq) => ("SELECT seq, hash, at FROM events WHERE seq = $1", &[seq]),
-            RowAt::NewestBefore(cutoff) => (
-                "SELECT seq, hash, at FROM events WHERE at < $1 ORDER BY seq DESC LIMIT 1",
+            RowAt::PrunableBefore(cutoff) => (
+                "SELECT seq, hash, at FROM events
+                 WHERE seq < COALESCE((SELECT MIN(seq) FROM events WHERE at >= $1),
+                                      (SELECT MAX(seq) FROM events) + 1)
+                   AND seq NOT IN (SELECT seq FROM checkpoints)
+                 ORDER BY seq DESC LIMIT 1",
                 &[cutoff],
             ),
         };

@@ -290,6 +290,15 @@ impl ControlStore for PostgresControl {
         Ok(Some(row.try_get(0)?))
     }
 
+    fn database_time(&self) -> Result<Option<String>, ControlError> {
+        let client = self.pool.get()?;
+        let row = wait(client.query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+            &[],
+        ))?;
+        Ok(Some(row.try_get(0)?))
+    }
+
     fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         let client = self.pool.get()?;
         let found: i32 =

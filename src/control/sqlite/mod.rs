@@ -65,6 +65,10 @@ impl ControlStore for SqliteControl {
         Ok(None)
     }
 
+    fn database_time(&self) -> Result<Option<String>, ControlError> {
+        Ok(None)
+    }
+
     fn schema_version(&self) -> Result<(u32, u32), ControlError> {
         let found = db::lock(&self.conn).pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok((found, MIGRATIONS.last().map_or(0, |m| m.version)))

@@ -518,10 +518,21 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "clock-sane",
-        explains: "the clock has not gone back: no audit event is dated in the future",
+        explains: "the clock has not gone back: no audit event is dated in the future (several \
+                   nodes: this host's clock agrees with the control database's)",
         severity: Severity::High,
         fix: "enable time synchronisation (systemd-timesyncd or chrony) and check the host clock",
         run: |f| match f.newest_audit_event {
+            _ if f
+                .database_clock
+                .is_some_and(|db| (f.now - db).whole_seconds().abs() > CLOCK_MAX_SKEW_SECS) =>
+            {
+                let db = f.database_clock.expect("checked");
+                Verdict::fail(format!(
+                    "this host's clock is {} s off the control database's",
+                    (f.now - db).whole_seconds()
+                ))
+            }
             Some(last) if (last - f.now).whole_seconds() > CLOCK_MAX_SKEW_SECS => {
                 Verdict::fail(format!(
                     "the newest audit event is {} s in the future",

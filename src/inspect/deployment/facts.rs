@@ -131,7 +131,12 @@ pub struct Facts {
     /// Whether the backup root is on the data root's filesystem (`None`: no root yet).
     pub backup_same_filesystem: Option<bool>,
     pub now: OffsetDateTime,
+    /// The newest audit event's time (a node with its own log: a later one means this
+    /// clock went back).
     pub newest_audit_event: Option<OffsetDateTime>,
+    /// The shared control database's clock, read now (several nodes: the audit chain's
+    /// times come from every node's clock, so this host is compared with the database).
+    pub database_clock: Option<OffsetDateTime>,
     pub disk: Option<DiskFacts>,
     pub encryption: Encryption,
     /// Soft `RLIMIT_CORE` (bytes).
@@ -194,10 +199,17 @@ impl Facts {
             },
             Err(e) => Err(e.to_string()),
         };
+        let database_clock = coffer
+            .control()
+            .database_time()
+            .ok()
+            .flatten()
+            .and_then(|t| parse_time(&t));
         let newest_audit_event = coffer
             .audit()
             .last_seq()
             .ok()
+            .filter(|_| coffer.config().control.is_none())
             .and_then(|seq| coffer.audit().event_time(seq).ok().flatten())
             .and_then(|t| parse_time(&t));
         let newest_backup = coffer
@@ -229,6 +241,7 @@ impl Facts {
             backup_same_filesystem,
             now: coffer.clock().now(),
             newest_audit_event,
+            database_clock,
             disk: disk(&root),
             encryption: encryption(&root),
             core_dump_limit: rlimit::getrlimit(rlimit::Resource::CORE)

@@ -27,6 +27,8 @@ CREATE INDEX events_by_tenant ON events (tenant_id, seq);
 CREATE INDEX events_by_actor ON events (actor, seq);
 CREATE INDEX events_by_target_hash ON events (target_hash);
 CREATE UNIQUE INDEX events_by_event_id ON events (event_id) WHERE event_id IS NOT NULL;
+-- Where pruning must stop: the first row written on or after the cutoff.
+CREATE INDEX events_by_at ON events (at, seq);
 
 CREATE TABLE checkpoints (
     seq        BIGINT PRIMARY KEY,            -- the row checkpointed
@@ -37,6 +39,8 @@ CREATE TABLE checkpoints (
     signature  TEXT NOT NULL,                 -- Ed25519, hex
     public_key TEXT NOT NULL                  -- hex
 );
+-- The delete trigger's question: the newest pruning checkpoint.
+CREATE INDEX checkpoints_pruning ON checkpoints (seq) WHERE prunes;
 
 -- Append-only, as in SQLite: a row is deleted only behind a pruning checkpoint, the only
 -- update is redacting a target or destination to NULL, checkpoints never change, and
