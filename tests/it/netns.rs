@@ -394,8 +394,10 @@ fn files_of(dir: &Path, i: usize, schema_config: &Path, slug: &str) -> Vec<(Stri
     files
 }
 
-/// Moves `tenant` (on node-1) to node-2 while a client writes to it through the proxy:
-/// every acknowledged write is on node-2, which then serves it through the proxy.
+/// Moves `tenant` (on node-1) to node-2 while a client writes to it and another reads it
+/// through the proxy: every acknowledged write is on node-2, which then serves it
+/// through the proxy, and reads never stopped (a 421 only while the proxy's map lags
+/// the flip).
 fn move_under_writes(
     dir: &Path,
     hosts: &Hosts,
@@ -428,6 +430,24 @@ fn move_under_writes(
             unreachable!()
         });
         while put_through(listen, slug, "warm-up.txt", token, "before") != 201 {}
+        let reader = s.spawn(|| {
+            let path = format!("/api/v1/tenants/{slug}/files/warm-up.txt");
+            let (mut served, mut lagged, mut after) = (0u32, 0u32, 0u32);
+            loop {
+                let moved = done.load(std::sync::atomic::Ordering::SeqCst);
+                match get_status(listen, &path, token) {
+                    200 => {
+                        served += 1;
+                        after += u32::from(moved);
+                    }
+                    421 => lagged += 1,
+                    other => panic!("a read through the proxy got {other}"),
+                }
+                if after >= 3 {
+                    return (served, lagged);
+                }
+            }
+        });
         let out = coffer_cli(
             hosts,
             2,
@@ -437,6 +457,9 @@ fn move_under_writes(
         .output()
         .unwrap();
         done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (served, lagged) = reader.join().unwrap();
+        eprintln!("netns move under writes: {served} reads served, {lagged} answered 421");
+        assert!(served > 3, "reads went on during the move");
         (writer.join().unwrap(), out)
     });
     assert!(
@@ -464,10 +487,11 @@ fn move_under_writes(
     }
 }
 
-/// Moves `tenant` (on node-1, 40 MiB) to node-3 and kills node-1 as the copy starts:
-/// the tenant stays whole on one side (node-1, fenced, or node-3 if the copy had
-/// already finished); with node-1 back, running the move again finishes it with every
-/// file intact.
+/// Moves `tenant` (on node-1, 40 MiB) to node-3 and kills node-1 as the live copy
+/// starts: the tenant stays whole on one side (node-1, not even fenced, with nothing of
+/// it left on node-3; or node-3 if the move had already finished); with node-1 back,
+/// running the move again finishes it with every file intact. (A node lost during the
+/// fenced copy is `tests/it/moves.rs`'s cut-off relay.)
 fn move_with_a_node_killed(
     dir: &Path,
     hosts: &mut Hosts,
@@ -529,10 +553,25 @@ fn move_with_a_node_killed(
         }
     );
     if !first.status.success() {
-        // Whole on node-1, fenced; node-3 serves nothing of it.
+        // Whole on node-1 and never fenced; node-3 serves and keeps nothing of it.
         let tree = format!("/api/v1/tenants/{slug}/tree");
         assert_eq!(get_status(&hosts.node_addr(3), &tree, token), 421);
         assert_eq!(files_of(dir, 1, &config_of(1), slug), before);
+        assert!(!incoming.exists(), "the live copy was left on node-3");
+        let text = std::fs::read_to_string(config_of(3)).unwrap();
+        let node3 = Coffer::open(&dir.join("node-3"), toml::from_str(&text).unwrap()).unwrap();
+        let placed = node3
+            .control()
+            .tenant_by_slug(&TenantSlug::parse(slug).unwrap())
+            .unwrap()
+            .unwrap()
+            .placement
+            .unwrap();
+        assert_eq!(
+            (placed.node.as_str(), placed.fenced_at.is_some()),
+            ("node-1", false)
+        );
+        drop(node3);
         // node-1 back; the move run again finishes.
         hosts.serve(1, &dir.join("node-1"), &config_of(1));
         let again = coffer_cli(
