@@ -16,8 +16,8 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::blocking;
 use super::streaming::blocking_body;
 use crate::coffer::Coffer;
-use crate::coffer::moving::HeldFiles;
 use crate::coffer::moving::token::NodeClaims;
+use crate::coffer::moving::{HeldFiles, MAX_HELD_BODY, MovePull};
 use crate::names::TenantId;
 use crate::vault::transfer::Held;
 
@@ -26,25 +26,26 @@ use crate::vault::transfer::Held;
     responses(
         (status = 200, description = "The tenant's copy: a tar stream of its vault, ended by a manifest of every file's size and SHA-256", content_type = "application/x-tar", body = Vec<u8>,
             headers(("x-coffer-copy-bytes" = u64, description = "What the copy's files come to (its files and trash as the index counts them, and the index): the taking node checks its free space against it, and refuses a copy that grows past it"))),
-        (status = 403, description = "The tenant is not fenced on this node at the token's epoch"),
+        (status = 403, description = "The tenant is not placed on this node at the token's epoch (a live copy's token), or not fenced there (any other)"),
     ))]
 pub async fn move_copy(
     State(coffer): State<Coffer>,
     Extension(claims): Extension<NodeClaims>,
     Path(tenant): Path<String>,
 ) -> Result<Response, ApiError> {
-    send_copy(coffer, claims, tenant, Held::new()).await
+    let pull = checked_pull(&coffer, claims, &tenant, false).await?;
+    send_copy(coffer, pull, Held::new()).await
 }
 
 #[utoipa::path(post, path = "/api/v1/nodes/moves/{tenant}",
     params(("tenant" = String, Path, description = "The tenant's id", pattern = "^[0-9a-f]{32}$", example = "01939a1e0c4b7d2e8f10a2b3c4d5e6f7")),
-    request_body(content = Object, description = "`{\"held\": {PATH: {\"size\": N, \"sha256\": HEX}}}`: the files the taking node holds from its live copy, as it received them"),
+    request_body(content = HeldFiles, description = "The files the taking node holds from its live copy, as it received them"),
     responses(
         (status = 200, description = "The fenced tenant's copy as for GET, except that a file held with the size and SHA-256 the index records is listed in the manifest without its bytes", content_type = "application/x-tar", body = Vec<u8>,
             headers(("x-coffer-copy-bytes" = u64, description = "What the whole copy comes to, as for GET"))),
         (status = 400, description = "The body is not such a list"),
+        (status = 403, description = "The tenant is not fenced on this node at the token's epoch, or the token is a live copy's"),
         (status = 413, description = "The list is larger than 64 MiB"),
-        (status = 403, description = "The tenant is not fenced on this node at the token's epoch"),
     ))]
 pub async fn move_copy_rest(
     State(coffer): State<Coffer>,
@@ -52,14 +53,23 @@ pub async fn move_copy_rest(
     Path(tenant): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // Checked before the body is read: only a node about to take this fenced tenant
+    // makes this node buffer and parse a list.
+    let pull = checked_pull(&coffer, claims, &tenant, true).await?;
     let bytes = axum::body::to_bytes(body, MAX_HELD_BODY)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::PayloadTooLarge,
-                "the list of held files is larger than 64 MiB",
-            )
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    "the list of held files is larger than 64 MiB",
+                )
+            } else {
+                ApiError::bad_request(ErrorCode::InvalidRequest, "the body did not arrive whole")
+            }
         })?;
     let held: HeldFiles = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
@@ -67,23 +77,24 @@ pub async fn move_copy_rest(
             format!("the list of held files: {e}"),
         )
     })?;
-    send_copy(coffer, claims, tenant, held.held).await
+    send_copy(coffer, pull, held.held).await
 }
 
-/// The largest list of held files a node reads (a few hundred thousand files).
-const MAX_HELD_BODY: usize = 64 << 20;
-
-async fn send_copy(
-    coffer: Coffer,
+async fn checked_pull(
+    coffer: &Coffer,
     claims: NodeClaims,
-    tenant: String,
-    held: Held,
-) -> Result<Response, ApiError> {
-    let id = TenantId::parse(&tenant).map_err(|_| ApiError::not_found())?;
+    tenant: &str,
+    fenced_pull: bool,
+) -> Result<MovePull, ApiError> {
+    let id = TenantId::parse(tenant).map_err(|_| ApiError::not_found())?;
+    let coffer = coffer.clone();
+    blocking(move || Ok(coffer.check_move_pull(claims, id, fenced_pull)?)).await
+}
+
+async fn send_copy(coffer: Coffer, pull: MovePull, held: Held) -> Result<Response, ApiError> {
     let (pull, bytes) = {
         let coffer = coffer.clone();
         blocking(move || {
-            let pull = coffer.check_move_pull(claims, id)?;
             let bytes = coffer.move_copy_bytes(&pull)?;
             Ok((pull, bytes))
         })

@@ -451,9 +451,19 @@ fn move_entry(name: &str) -> Option<(MoveEntry, String)> {
     TenantId::parse(id).ok().map(|_| (kind, id.to_owned()))
 }
 
-/// A move's entry is expected while its tenant is fenced (a move under way), and the
-/// lock and sent marks (empty files) at any time; a move's directories otherwise are
-/// debris the lifecycle pass removes. Whatever it is, nothing in it may be a link or
+/// Whether a `coffer tenant move` run holds tenant `id`'s move lock in `tenants` now.
+fn move_running(tenants: &Path, id: &str) -> bool {
+    let Ok(lock) = std::fs::File::open(tenants.join(format!(".moving-{id}.lock"))) else {
+        return false;
+    };
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared)
+        .is_err_and(|e| e == rustix::io::Errno::WOULDBLOCK)
+}
+
+/// A move's entry is expected while its tenant is fenced or a move run holds its lock
+/// (a move under way, perhaps still in its live copy), and the lock and sent marks
+/// (empty files) at any time; a move's directories otherwise are debris the lifecycle
+/// pass removes. Whatever it is, nothing in it may be a link or
 /// readable by others.
 fn check_move_entry(
     audit: &mut Audit<'_>,
@@ -466,7 +476,8 @@ fn check_move_entry(
     let slug = tenant.map(|t| t.slug.as_str());
     let moving = tenant
         .and_then(|t| t.placement.as_ref())
-        .is_some_and(|p| p.fenced_at.is_some());
+        .is_some_and(|p| p.fenced_at.is_some())
+        || path.parent().is_some_and(|dir| move_running(dir, &id));
     let meta = path.symlink_metadata()?;
     let mark = matches!(kind, MoveEntry::Lock | MoveEntry::Sent);
     if mark && !(meta.is_file() && meta.len() == 0) {

@@ -2,8 +2,10 @@
 //! the vault's directory tree as of one moment (its marker, a consistent copy of its
 //! index, and exactly the files and trash items that index names; every entry under
 //! `vault/`), ended by `manifest.json`, which lists every file with its size and
-//! SHA-256 as the sender read it. Files are read in place, so the copy costs no disk on
-//! the sending node (hard links would: a vault refuses to serve a linked file).
+//! SHA-256 as the sender read it, or, for a file the receiver already holds from a live
+//! copy (sent only the files, while the vault still took changes), as its index records
+//! it, without its bytes. Files are read in place, so the copy costs no disk on the
+//! sending node (hard links would: a vault refuses to serve a linked file).
 //!
 //! The receiver trusts nothing in the stream: each path must be plain (no `..`, no
 //! absolute path, no link, device or other entry type), everything is written through
@@ -85,14 +87,23 @@ impl<W: Write> TransferWriter<W> {
 
     /// The regular file `name` in `from` (never followed if a link), as `rel`.
     pub fn file(&mut self, from: &Dir, name: &str, rel: &str) -> io::Result<()> {
-        let mut read = OpenOptions::new();
-        read.read(true).follow(FollowSymlinks::No);
-        let file = from.open_with(name, &read)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::other(format!("{rel} is not a regular file")));
+        let file = open_regular(from, name)?
+            .ok_or_else(|| io::Error::other(format!("{rel} is not a regular file")))?;
+        self.opened(file, rel)
+    }
+
+    /// `file`, for a copy of a vault still taking changes: a file that cannot be opened
+    /// as one now (deleted, or replaced by a folder, or its folder by a file) is left
+    /// out. Nothing of it is written before it is open, so the stream stays whole.
+    pub fn file_if_there(&mut self, from: &Dir, name: &str, rel: &str) -> io::Result<()> {
+        match open_regular(from, name) {
+            Ok(Some(file)) => self.opened(file, rel),
+            Ok(None) | Err(_) => Ok(()),
         }
-        let size = meta.len();
+    }
+
+    fn opened(&mut self, file: cap_std::fs::File, rel: &str) -> io::Result<()> {
+        let size = file.metadata()?.len();
         let mut header = entry_header(tar::EntryType::Regular, 0o600);
         header.set_size(size);
         let mut hashing = Hashing::new(file.take(size));
@@ -160,6 +171,15 @@ impl<W: Write> TransferWriter<W> {
         self.tar.into_inner()?.flush()?;
         Ok(self.manifest)
     }
+}
+
+/// The regular file `name` in `from`, opened without following a link; `None` if it is
+/// something else.
+fn open_regular(from: &Dir, name: &str) -> io::Result<Option<cap_std::fs::File>> {
+    let mut read = OpenOptions::new();
+    read.read(true).follow(FollowSymlinks::No);
+    let file = from.open_with(name, &read)?;
+    Ok(file.metadata()?.is_file().then_some(file))
 }
 
 /// Writes the tree `name` in `from` (its contents at the top) as a transfer stream.
@@ -250,7 +270,8 @@ impl Vault {
     /// Writes a live copy of this vault's files as a transfer stream into `out`, while it
     /// goes on taking changes: the pre-copy of a move. The files the index names as this
     /// begins, each read in place as it is when opened (a file replaced meanwhile is sent
-    /// as it is then, one deleted is left out). Nothing else: no marker, index or trash.
+    /// as it is then; one deleted, or no longer a file, is left out). Nothing else: no
+    /// marker, index or trash.
     /// What the receiver got is only a head start; the fenced copy lists every file and
     /// sends the ones the receiver does not hold as the index now records them.
     pub fn send_live_copy(&self, out: impl Write) -> Result<TransferManifest, VaultError> {
@@ -263,15 +284,10 @@ impl Vault {
             let path =
                 VaultPath::parse(&entry.path).map_err(|e| VaultError::Damaged(e.to_string()))?;
             let rel = format!("{files_dir}/{}", path.as_str());
-            let sent = match entry.kind {
-                EntryKind::Dir => writer.dir(&rel),
-                _ => writer.file(files, path.as_str(), &rel),
-            };
-            match sent {
-                Ok(()) => {}
-                // Deleted or moved since the listing (or its folder was).
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
+            // Whatever changed since the listing is left to the fenced copy.
+            match entry.kind {
+                EntryKind::Dir => writer.dir(&rel)?,
+                _ => writer.file_if_there(files, path.as_str(), &rel)?,
             }
         }
         Ok(writer.finish()?)

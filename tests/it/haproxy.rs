@@ -121,11 +121,20 @@ pub(crate) struct Proxy {
 /// map and a socket in `dir`, and a backend per node address (`node-1`, `node-2`, ...:
 /// the example's two, more added); returns once it listens.
 pub(crate) fn start_proxy(dir: &Path, nodes: &[String]) -> Proxy {
+    start_proxy_on(dir, nodes, None)
+}
+
+/// `start_proxy`, on a host of its own: inside network namespace `netns`, listening on
+/// its address `ip` (port 8443).
+pub(crate) fn start_proxy_on(dir: &Path, nodes: &[String], host: Option<(&str, &str)>) -> Proxy {
     let example = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg"),
     )
     .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = match host {
+        Some((_, ip)) => format!("{ip}:8443"),
+        None => format!("127.0.0.1:{}", free_port()),
+    };
     let (map, socket) = (dir.join("tenants.map"), dir.join("admin.sock"));
     std::fs::write(&map, "").unwrap();
     let mut cfg = example
@@ -149,8 +158,16 @@ pub(crate) fn start_proxy(dir: &Path, nodes: &[String]) -> Proxy {
         ));
     }
     std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+    let mut command = match host {
+        Some((netns, _)) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", netns, "haproxy"]);
+            c
+        }
+        None => Command::new("haproxy"),
+    };
     let process = Running(
-        Command::new("haproxy")
+        command
             .arg("-db")
             .arg("-f")
             .arg(dir.join("haproxy.cfg"))

@@ -644,6 +644,9 @@ fn only_a_node_token_for_a_fenced_tenant_pulls_a_copy() {
     let stale = keys.issue_live("node-2", &c.a.alpha.id.to_string(), 0, now);
     assert_eq!(get_status(&a_addr, &path, &stale), 403);
     assert_eq!(c.put(&a_addr, "after-live-copy.txt", "still writable"), 201);
+    // Nor does it take the fenced copy (which lists held files).
+    let auth = format!("Authorization: Bearer {live}\r\nContent-Type: application/json\r\n");
+    assert_eq!(send(&a_addr, "POST", &path, &auth, r#"{"held":{}}"#), 403);
     let placed = c.a.coffer.control().tenant(c.a.alpha.id).unwrap().unwrap();
     assert!(
         placed

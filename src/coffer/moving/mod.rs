@@ -96,10 +96,21 @@ struct Source<'a> {
 
 /// The body of a fenced pull: the files the taking node already holds from its live
 /// copy (paths below `vault/`, with the size and SHA-256 it computed as they arrived).
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HeldFiles {
+    /// Path below the copy's top → the size and SHA-256 (hex) the taking node computed.
+    #[schema(value_type = Object, example = json!({"files/invoices/2026-001.pdf":
+        {"size": 48213, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}))]
     pub held: Held,
 }
+
+/// The largest list of held files a node sends or reads (a few hundred thousand files):
+/// a tenant with more moves without its live copy's head start.
+pub const MAX_HELD_BODY: usize = 64 << 20;
+
+/// Room left free on the taking node's disk whatever a copy turns out to need.
+const KEEP_FREE: u64 = 64 << 20;
 
 /// Where, inside `.incoming-<id>/`, the live copy goes.
 const PRECOPY: &str = "live";
@@ -227,35 +238,47 @@ impl Coffer {
         let copy_started = Instant::now();
         vaults.create_dir_with(&incoming, &private_dir())?;
         let into = vaults.open_dir(&incoming)?;
-        let live_token = keys.issue_live(
-            here,
-            &vault_name,
-            from.epoch,
-            self.clock.now().unix_timestamp(),
-        );
         let source = Source {
             url: &url,
             node: &from.node,
             slug,
             id,
         };
-        let live = match self.pull_into(&source, &live_token, None, &vaults, &into, PRECOPY) {
-            Ok(live) => live.manifest,
-            Err(e) => {
-                // Nothing fenced yet: nothing to resume, the tenant never stopped.
-                let _ = vaults.remove_dir_all(&incoming);
-                return Err(e);
+        // A rerun of a move that stopped after its fence: the tenant takes no writes
+        // already, so a live copy would gain nothing.
+        let live = if from.fenced_at.is_some() {
+            TransferManifest::default()
+        } else {
+            let live_token = keys.issue_live(
+                here,
+                &vault_name,
+                from.epoch,
+                self.clock.now().unix_timestamp(),
+            );
+            match self.pull_into(&source, &live_token, None, &vaults, &into, PRECOPY) {
+                Ok(live) => live.manifest,
+                Err(e) => {
+                    // Nothing fenced yet: nothing to resume, the tenant never stopped.
+                    let _ = vaults.remove_dir_all(&incoming);
+                    return Err(e);
+                }
             }
         };
         let precopy_secs = copy_started.elapsed().as_secs_f64();
 
         let fenced_since = Instant::now();
         let why = serde_json::json!({ "reason": "move", "to": here });
-        let fenced = self
-            .control
-            .fence_placement(caller, id, &from, why)?
-            .placement
-            .ok_or_else(|| refuse(format!("tenant {slug} has no placement")))?;
+        let fenced = match self.control.fence_placement(caller, id, &from, why) {
+            Ok(fenced) => fenced
+                .placement
+                .ok_or_else(|| refuse(format!("tenant {slug} has no placement")))?,
+            Err(e) => {
+                // Fenced by someone else meanwhile (another move, a recovery): this run's
+                // live copy is of no use.
+                let _ = vaults.remove_dir_all(&incoming);
+                return Err(e.into());
+            }
+        };
         let token = keys.issue(
             here,
             &vault_name,
@@ -361,7 +384,7 @@ impl Coffer {
             slug,
             id,
         } = source;
-        let request = held
+        let mut request = held
             .map(|files| {
                 serde_json::to_vec(&HeldFiles {
                     held: files.clone(),
@@ -369,6 +392,15 @@ impl Coffer {
             })
             .transpose()
             .map_err(std::io::Error::other)?;
+        // Too many files to list: the fenced copy comes whole, as without a live copy.
+        let held = match &request {
+            Some(body) if body.len() > MAX_HELD_BODY => {
+                let none = serde_json::to_vec(&HeldFiles::default());
+                request = Some(none.map_err(std::io::Error::other)?);
+                None
+            }
+            _ => held,
+        };
         let body = pull::pull(
             url,
             &format!("{PULL_ROUTE_PREFIX}{id}"),
@@ -401,6 +433,10 @@ impl Coffer {
                  bytes, {free} are available"
             )));
         }
+        // Held files renamed or moved since the live copy come again while their old
+        // copies still take room: whatever the stream carries, it stops short of
+        // filling the disk (the move then fails, to be resumed or rolled back).
+        let max_bytes = max_bytes.min(free.saturating_sub(KEEP_FREE));
         let kept = held.map(|files| Kept {
             dir: PRECOPY,
             files,
@@ -486,14 +522,21 @@ impl Coffer {
 
     /// On the node holding a tenant: checks a pull of `tenant` by the node `claims`
     /// speak for. The tenant must be placed here at the token's epoch, and fenced
-    /// unless the token is a live copy's.
+    /// unless the token is a live copy's. `fenced_pull`: the pull lists held files,
+    /// which only a fenced pull may.
     pub fn check_move_pull(
         &self,
         claims: NodeClaims,
         tenant: TenantId,
+        fenced_pull: bool,
     ) -> Result<MovePull, CofferError> {
         if claims.tenant != tenant.to_string() {
             return Err(AuthError::Unauthenticated.into());
+        }
+        if fenced_pull && claims.live {
+            return Err(refuse(
+                "a live copy's token cannot take the fenced copy".into(),
+            ));
         }
         let tenant = self
             .control
@@ -554,18 +597,17 @@ impl Coffer {
     ) -> Result<TransferManifest, CofferError> {
         let id = pull.tenant.id;
         if pull.claims.live {
-            tracing::info!(tenant = %pull.tenant.slug, to = %pull.claims.sub,
-                "sending a live copy of a tenant to the node about to take it");
-            let manifest = self.vaults.open(id)?.send_live_copy(out)?;
+            // On the record before a byte leaves (a reader may drop the stream early).
             self.audit.append(
                 &Caller::system()
                     .event(crate::audit::AuditAction::TenantPlace)
                     .tenant(id)
                     .detail(serde_json::json!({
-                        "sent_live_copy_to": pull.claims.sub, "epoch": pull.claims.epoch,
-                        "files": manifest.files.len(), "bytes": manifest.bytes() })),
+                        "sending_live_copy_to": pull.claims.sub, "epoch": pull.claims.epoch })),
             )?;
-            return Ok(manifest);
+            tracing::info!(tenant = %pull.tenant.slug, to = %pull.claims.sub,
+                "sending a live copy of a tenant to the node about to take it");
+            return Ok(self.vaults.open(id)?.send_live_copy(out)?);
         }
         // Shut to changes before the copy: a write already past authorization meets the
         // mark under the commit lock the copy takes, so it commits before the copy or not

@@ -1,7 +1,8 @@
 //! Node tokens: what a node taking a tenant shows the node that holds it when it pulls
 //! the tenant's copy. A JWT (HS256, pinned) signed with a key derived from the cluster's
 //! shared `node` secret, which only nodes sharing the control plane can read; it names
-//! the node asking, the tenant and the fenced placement's epoch, and lives five minutes.
+//! the node asking, the tenant and the placement's epoch (the fenced one's, or for a
+//! live copy the one it was taken at), and lives five minutes.
 //! The key is derived for this one use, so no session token can pass for a node token
 //! or the other way round (their audiences differ too).
 
@@ -24,16 +25,16 @@ pub struct NodeClaims {
     pub sub: String,
     /// The tenant's id.
     pub tenant: String,
-    /// The fenced placement's epoch the copy is for.
+    /// The placement's epoch the copy is for (fenced, unless `live`).
     pub epoch: i64,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
     pub iss: String,
     pub aud: String,
-    /// A pre-copy's token: it reads a copy of the tenant while it still takes writes
-    /// (placed on the node asked, at `epoch`, not fenced), which the fenced pull then
-    /// only completes. It never shuts the vault.
+    /// A pre-copy's token: it reads a copy of the tenant's files as they are (placed on
+    /// the node asked, at `epoch`, fenced or not), which the fenced pull then only
+    /// completes. It never shuts the vault and cannot take the fenced copy.
     #[serde(default)]
     pub live: bool,
 }

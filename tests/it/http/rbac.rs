@@ -51,7 +51,7 @@ fn expected_permission(method: &str, path: &str) -> Option<Permission> {
         (_, "/" | "/healthz" | "/readyz" | "/api/v1/openapi.json", _) => Public,
         (_, p, _) if p.starts_with("/api/v1/docs") || p.starts_with("/ui/") => Public,
         (_, "/metrics", _) => Metrics,
-        ("GET", "/api/v1/nodes/moves/{tenant}", _) => Node,
+        ("GET" | "POST", "/api/v1/nodes/moves/{tenant}", _) => Node,
         (
             "POST",
             "/api/v1/auth/signup"
@@ -174,6 +174,11 @@ fn probe(route: &Route) -> Option<Probe> {
         // in `moves`).
         ("GET", "/api/v1/nodes/moves/{tenant}") => p(
             "/api/v1/nodes/moves/0123456789abcdef0123456789abcdef",
+            S::UNAUTHORIZED,
+        ),
+        ("POST", "/api/v1/nodes/moves/{tenant}") => with_body(
+            "/api/v1/nodes/moves/0123456789abcdef0123456789abcdef",
+            serde_json::json!({ "held": {} }),
             S::UNAUTHORIZED,
         ),
         ("GET", "/api/v1/admin/tenants/{tenant}/receipt") => p(
