@@ -147,6 +147,7 @@ async fn insert_rows(tx: &Transaction<'_>, rows: &[ChainRow]) -> Result<(), toki
     let text = |f: &dyn Fn(&ChainRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
     let seq: Vec<i64> = rows.iter().map(|r| r.row.seq).collect();
     let version: Vec<i64> = rows.iter().map(|r| r.row.version).collect();
+    // In the order of the statement's columns after `seq` and `hash_version`.
     let columns = [
         text(&|r| Some(r.row.at.clone())),
         text(&|r| r.row.tenant_id.clone()),
@@ -163,47 +164,16 @@ async fn insert_rows(tx: &Transaction<'_>, rows: &[ChainRow]) -> Result<(), toki
         text(&|r| Some(r.hash.clone())),
         text(&|r| r.row.event_id.clone()),
     ];
-    let [
-        at,
-        tenant,
-        actor,
-        ip,
-        action,
-        target,
-        target_hash,
-        dest,
-        dest_hash,
-        outcome,
-        detail,
-        prev,
-        hash,
-        event_id,
-    ] = &columns;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&seq, &version];
+    params.extend(columns.iter().map(|c| c as &(dyn ToSql + Sync)));
     tx.execute(
-        "INSERT INTO events (seq, at, tenant_id, actor, ip, action, target, target_hash,
-             destination, destination_hash, outcome, detail, prev_hash, hash, hash_version,
+        "INSERT INTO events (seq, hash_version, at, tenant_id, actor, ip, action, target,
+             target_hash, destination, destination_hash, outcome, detail, prev_hash, hash,
              event_id)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-             $12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[])",
-        &[
-            &seq,
-            at,
-            tenant,
-            actor,
-            ip,
-            action,
-            target,
-            target_hash,
-            dest,
-            dest_hash,
-            outcome,
-            detail,
-            prev,
-            hash,
-            &version,
-            event_id,
-        ],
+             $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])",
+        &params,
     )
     .await?;
     Ok(())
