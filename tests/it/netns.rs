@@ -29,8 +29,9 @@ const TENANTS_PER_NODE: usize = 4;
 const PORT: u16 = 8080;
 
 /// The namespaces and links of one run, removed (with the processes in them) on drop:
-/// one per node and one for the database, each with a veth link to a bridge here, all
-/// on 10.S.0.0/24 (this host 10.S.0.1, node `i` 10.S.0.(10+i), the database 10.S.0.20).
+/// one per node, one for the database and one for the proxy, each with a veth link to a
+/// bridge here, all on 10.S.0.0/24 (this host 10.S.0.1, node `i` 10.S.0.(10+i), the
+/// database 10.S.0.20, the proxy 10.S.0.30).
 struct Hosts {
     names: Vec<String>,
     bridge: String,
@@ -304,13 +305,14 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     }
     // Asked directly, a host that does not hold a tenant says where it lives.
     for (slug, node, token) in &tenants {
-        let other = node % NODES + 1;
         let path = format!("/api/v1/tenants/{slug}/tree");
-        assert_eq!(
-            get_status(&hosts.node_addr(other), &path, token),
-            421,
-            "{slug} on node-{other}"
-        );
+        for other in (1..=NODES).filter(|other| other != node) {
+            assert_eq!(
+                get_status(&hosts.node_addr(other), &path, token),
+                421,
+                "{slug} on node-{other}"
+            );
+        }
         assert_eq!(
             get_status(&hosts.node_addr(*node), &path, token),
             200,
