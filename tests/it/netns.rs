@@ -8,8 +8,9 @@
 //! from host to host (the copy crossing the links) while a client writes and another
 //! reads through the proxy loses no acknowledged write and is then served by its new
 //! host; a move whose old host is killed as it starts leaves the tenant whole and
-//! finishes once it is back; and the cluster's one audit chain verifies after all of
-//! it, the same from every node.
+//! finishes once it is back; a move whose run on the taking host is killed once the
+//! tenant is fenced leaves it whole and read-only until the rerun finishes it; and the
+//! cluster's one audit chain verifies after all of it, the same from every node.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -336,6 +337,7 @@ fn tenants_land_on_their_nodes_across_three_hosts() {
     let config_of = |i: usize| dir.join(format!("node-{i}.toml"));
     move_under_writes(dir, &hosts, listen, &tenants[0], &config_of(2));
     move_with_a_node_killed(dir, &mut hosts, listen, &tenants[1], &config_of);
+    move_with_the_taking_run_killed(dir, &hosts, listen, &tenants[2], &config_of);
     // The cluster's one audit chain verifies after all of it, the same from every node,
     // and holds the placement events the moving nodes (2 and 3) appended.
     let mut reports = Vec::new();
@@ -496,6 +498,95 @@ fn move_under_writes(
             "the proxy never followed the move"
         );
     }
+}
+
+/// Moves `tenant` (on node-1, 20 MiB) to node-3 and kills the move run on node-3 (the
+/// taking side) the moment the tenant is fenced: the tenant is whole on one side
+/// (node-1, fenced: reads go on, writes wait; or node-3, if the flip came first), and
+/// running the move again finishes it with every file intact.
+fn move_with_the_taking_run_killed(
+    dir: &Path,
+    hosts: &Hosts,
+    listen: &str,
+    (slug, _, token): &(String, usize, String),
+    config_of: &dyn Fn(usize) -> PathBuf,
+) {
+    let mib: String = "t".repeat(1 << 20);
+    for n in 0..20 {
+        let path = format!("taken/{n}.bin");
+        assert_eq!(put_through(listen, slug, &path, token, &mib), 201);
+    }
+    let before = files_of(dir, 1, &config_of(1), slug);
+    let text = std::fs::read_to_string(config_of(3)).unwrap();
+    let node3 = Coffer::open(&dir.join("node-3"), toml::from_str(&text).unwrap()).unwrap();
+    let tenant = TenantSlug::parse(slug).unwrap();
+    let placement = || {
+        node3
+            .control()
+            .tenant_by_slug(&tenant)
+            .unwrap()
+            .unwrap()
+            .placement
+            .unwrap()
+    };
+    let mut mover = coffer_cli(
+        hosts,
+        3,
+        &config_of(3),
+        &["tenant", "move", slug, "--to", "node-3"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let placed = placement();
+        if placed.fenced_at.is_some() || placed.node == "node-3" {
+            break;
+        }
+        assert!(
+            mover.try_wait().unwrap().is_none(),
+            "the move ended unfenced"
+        );
+        assert!(std::time::Instant::now() < deadline, "never fenced");
+    }
+    mover.kill().unwrap();
+    mover.wait().unwrap();
+    let placed = placement();
+    eprintln!(
+        "netns move with the taking run killed: the tenant was {}",
+        if placed.node == "node-3" {
+            "already moved"
+        } else {
+            "fenced on node-1"
+        }
+    );
+    let tree = format!("/api/v1/tenants/{slug}/tree");
+    if placed.node == "node-1" {
+        assert!(placed.fenced_at.is_some());
+        assert_eq!(files_of(dir, 1, &config_of(1), slug), before);
+        assert_eq!(get_status(&hosts.node_addr(1), &tree, token), 200);
+        let status = put_through(listen, slug, "while-stuck.txt", token, "refused");
+        assert_eq!(status, 503, "a write to a fenced tenant");
+        let again = coffer_cli(
+            hosts,
+            3,
+            &config_of(3),
+            &["tenant", "move", slug, "--to", "node-3"],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+    }
+    drop(node3);
+    assert_eq!(files_of(dir, 3, &config_of(3), slug), before);
+    assert_eq!(get_status(&hosts.node_addr(3), &tree, token), 200);
+    assert_eq!(get_status(&hosts.node_addr(1), &tree, token), 421);
 }
 
 /// Moves `tenant` (on node-1, 40 MiB) to node-3 and kills node-1 as the live copy
