@@ -276,7 +276,7 @@ fn main() {
                 "/run/haproxy/admin.sock",
                 &tmp.path().join("admin.sock").to_string_lossy(),
             )
-            .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
+            .replace("/etc/haproxy/coffer/tenants.map", &map.to_string_lossy())
             .replace("10.0.1.11:8080", &addr1.to_string())
             .replace("10.0.1.12:8080", &addr2.to_string())
             .replace("    log stdout format raw local0\n", "")

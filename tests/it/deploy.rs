@@ -48,6 +48,33 @@ fn the_example_configuration_names_every_setting_at_its_default() {
 }
 
 #[test]
+fn the_placements_sync_unit_keeps_its_hardening() {
+    let unit = deploy_file("systemd/coffer-placements-sync.service");
+    for line in [
+        "User=coffer",
+        "Group=haproxy",
+        "UMask=0027",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/etc/haproxy/coffer\n",
+        "NoNewPrivileges=true",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+        "--map /etc/haproxy/coffer/tenants.map",
+        "LimitCORE=0",
+    ] {
+        assert!(
+            unit.contains(line),
+            "coffer-placements-sync.service lacks {line:?}"
+        );
+    }
+    // The map it writes is the one the example HAProxy configuration reads.
+    let haproxy = deploy_file("haproxy/haproxy.cfg");
+    assert!(haproxy.contains("map(/etc/haproxy/coffer/tenants.map,"));
+    assert!(haproxy.contains("admin.sock mode 660 group haproxy"));
+}
+
+#[test]
 fn the_systemd_unit_keeps_its_hardening() {
     let unit = deploy_file("systemd/coffer.service");
     for line in [

@@ -143,7 +143,7 @@ pub(crate) fn start_proxy_on(dir: &Path, nodes: &[String], host: Option<(&str, &
             &format!("bind {listen}"),
         )
         .replace("/run/haproxy/admin.sock", &socket.to_string_lossy())
-        .replace("/etc/haproxy/coffer-tenants.map", &map.to_string_lossy())
+        .replace("/etc/haproxy/coffer/tenants.map", &map.to_string_lossy())
         .replace("10.0.1.11:8080", &nodes[0])
         .replace("10.0.1.12:8080", &nodes[1])
         .replace("    log stdout format raw local0\n", "");
