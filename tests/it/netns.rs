@@ -593,7 +593,7 @@ fn move_with_the_taking_run_killed(
 /// starts: the tenant stays whole on one side (node-1, not even fenced, with nothing of
 /// it left on node-3; or node-3 if the move had already finished); with node-1 back,
 /// running the move again finishes it with every file intact. (A node lost during the
-/// fenced copy is `tests/it/moves.rs`'s cut-off relay.)
+/// fenced copy is `tests/it/moves/`'s cut-off relay.)
 fn move_with_a_node_killed(
     dir: &Path,
     hosts: &mut Hosts,

@@ -5,9 +5,9 @@
 //! leaves the tenant whole on the old node, fenced, until the move is resumed or rolled
 //! back; a node token is the only way in.
 
+mod relay;
+
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -21,6 +21,7 @@ use coffer::names::{Email, TenantSlug};
 use crate::haproxy::{exchange, get_status, make_owner, owner_token, send};
 use crate::nodes::{files_on, heard_of_change};
 use crate::support::{World, operator, postgres};
+use relay::cutting_relay;
 
 /// A node's HTTP server on loopback, stopped when dropped.
 struct Served {
@@ -403,59 +404,6 @@ fn a_tenant_moves_under_reads_and_writes_and_loses_no_acknowledged_write() {
         let chain = node.audit().verify().unwrap();
         assert!(chain.broken.is_none(), "{chain:?}");
     }
-}
-
-/// A relay to `upstream` that passes the request and, for requests whose method is
-/// `cut` (`GET`: the live copy, `POST`: the fenced one), at most `limit` bytes of the
-/// answer, then cuts both connections: the node holding a tenant dying mid-transfer, as
-/// the node pulling from it sees it.
-fn cutting_relay(upstream: String, cut: &'static str, limit: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let upstream = upstream.clone();
-            // Each connection on its own: a whole answer's connection stays open (kept
-            // alive) while the next request comes in on another.
-            std::thread::spawn(move || relay_one(client, &upstream, cut, limit));
-        }
-    });
-    addr
-}
-
-fn relay_one(mut client: TcpStream, upstream: &str, cut: &str, limit: usize) {
-    let Ok(mut server) = TcpStream::connect(upstream) else {
-        return;
-    };
-    let mut method = [0u8; 4];
-    if client.read_exact(&mut method).is_err() || server.write_all(&method).is_err() {
-        return;
-    }
-    let limit = if method.starts_with(cut.as_bytes()) {
-        limit
-    } else {
-        usize::MAX
-    };
-    let (mut client_in, mut server_out) =
-        (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_in, &mut server_out);
-    });
-    let mut passed = 0;
-    let mut buf = vec![0u8; 8192];
-    while passed < limit {
-        let n = match server.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n.min(limit - passed),
-        };
-        if client.write_all(&buf[..n]).is_err() {
-            break;
-        }
-        passed += n;
-    }
-    let _ = client.shutdown(std::net::Shutdown::Both);
-    let _ = server.shutdown(std::net::Shutdown::Both);
 }
 
 #[test]
